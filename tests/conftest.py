@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny random-init checkpoints built at test time, small labelled tables, Gradio isolation."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import build_tiny_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+POSITIVE = "good great superb lovely fun brilliant witty gorgeous".split()
+NEGATIVE = "bad awful boring dull poor terrible weak".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A tiny random-init BERT sequence classifier (2 layers, 2 heads) with a local WordPiece tokenizer."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"), "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_dir(tmp_path_factory) -> Path:
+    """A tiny random-init DistilBERT sequence classifier with a local tokenizer."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-distilbert"), "distilbert")
+
+
+def sentiment_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A learnable toy sentiment table: positive rows use positive words, negative rows negative words."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 else "negative"
+        words = POSITIVE if i % 2 else NEGATIVE
+        body = " ".join(rng.choice(words, size=int(rng.integers(2, 9))).tolist())
+        rows.append({"text": f"the movie was {body}", "label": label})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path) -> Path:
+    """A 200-row CSV with ``text`` and ``label`` columns (two balanced, learnable classes)."""
+    path = tmp_path / "reviews.csv"
+    sentiment_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sst2_dir() -> Path:
+    """``../shared/data/sst2`` (slow tests only); skipped where the shared data is absent."""
+    path = SHARED_DATA / "sst2"
+    if not (path / "train.csv").exists():
+        pytest.skip(f"shared data not found at {path}")
+    return path
