@@ -11,16 +11,12 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 
-import matplotlib
+import numpy as np
+import torch
+import transformers
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from kdemo.errors import ModelError  # noqa: E402
+from kdemo.errors import ModelError
 
 
 @contextlib.contextmanager
@@ -115,7 +111,8 @@ def plot_head(tokens: Sequence[str], att: np.ndarray, layer: int, head: int) -> 
     _check(att, layer, head)
     n = len(tokens)
     size = min(max(4.0, 0.32 * n + 2), 14)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="constrained")
+    fig = Figure(figsize=(size, size * 0.9), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(att[layer, head], cmap="viridis", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(n), tokens, rotation=90, fontsize=8)
     ax.set_yticks(range(n), tokens, fontsize=8)
@@ -123,7 +120,6 @@ def plot_head(tokens: Sequence[str], att: np.ndarray, layer: int, head: int) -> 
     ax.set_ylabel("attending token (query)")
     ax.set_title(f"Layer {layer + 1}, head {head + 1}")
     fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight")
-    plt.close(fig)
     return fig
 
 
@@ -148,7 +144,8 @@ def plot_layer_heads(tokens: Sequence[str], att: np.ndarray, layer: int) -> Figu
     rows = math.ceil(panels / cols)
     n = len(tokens)
     show_labels = n <= 24
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), layout="constrained", squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k >= panels:
             ax.axis("off")
@@ -163,5 +160,4 @@ def plot_layer_heads(tokens: Sequence[str], att: np.ndarray, layer: int) -> Figu
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(f"Layer {layer + 1}: all {num_heads} heads")
-    plt.close(fig)
     return fig

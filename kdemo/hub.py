@@ -13,11 +13,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import httpx
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
 from kdemo.errors import HubError
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Exception types meaning "the Hub could not be reached", for the HTTP client this huggingface_hub uses."""
+    errors: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx"):  # huggingface_hub 2.x uses httpx2, 1.x httpx
+        try:
+            errors.append(__import__(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+NETWORK_ERRORS = _transport_errors()
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -28,8 +41,8 @@ CARD_TEMPLATE = """\
 
 # {{ model_name }}
 
-A text classifier fine-tuned from [{{ base_model }}](https://huggingface.co/{{ base_model }}) with
-[kdemo](https://github.com/) (Keras 3 on PyTorch, ktrain-style one-cycle training).
+A text classifier fine-tuned from {% if base_model != "unknown" %}[{{ base_model }}](https://huggingface.co/{{ base_model }}){% else %}a local checkpoint{% endif %}
+with kdemo (Keras 3 on PyTorch, ktrain-style one-cycle training).
 
 ## Labels
 | id | label |
@@ -94,7 +107,9 @@ def write_model_card(folder: str | os.PathLike, *, repo_id: str | None = None, e
         raise HubError(f"Expected a saved predictor folder (with kdemo.json). Received: {str(folder)!r}.")
     meta = json.loads(meta_path.read_text())
     metrics = meta.get("metrics") or {}
-    base_model = meta.get("base_model", "unknown")
+    base_model = meta.get("base_model") or "unknown"
+    if Path(base_model).is_absolute() or base_model.startswith((".", "~")):
+        base_model = "unknown"  # a local folder: no Hub link, and no local path in a public card
     repo_id = repo_id or folder.name
     example = example or meta.get("example") or "This is a great movie!"
     eval_results = None
@@ -208,7 +223,7 @@ def push_to_hub(
         raise _http_error(exc, repo_id) from None
     except HFValidationError as exc:
         raise HubError(f"Expected a valid repo id. Received: {repo_id!r} ({exc}).") from None
-    except (httpx.TransportError, OfflineModeIsEnabled, ConnectionError, OSError) as exc:
+    except (*NETWORK_ERRORS, OSError) as exc:
         raise HubError(
             f"Could not reach the Hugging Face Hub ({type(exc).__name__}). This machine seems to be offline. "
             "Download the zip instead and upload it later."

@@ -97,8 +97,11 @@ class FusedAdamW(keras.optimizers.Optimizer):
         trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
-        elif [v.value for v in trainable_variables] != self._params:
-            # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer.
+        elif len(trainable_variables) != len(self._params) or any(
+            v.value is not p for v, p in zip(trainable_variables, self._params)
+        ):
+            # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer. Compared by
+            # identity: `==` on tensors is elementwise and raises for lists of same length but other tensors.
             self._build_torch(trainable_variables)
         if not isinstance(self._learning_rate, keras.Variable):
             self._lr_tensor.fill_(float(keras.ops.convert_to_numpy(self.learning_rate)))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display needed; figures are rendered to images
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def lr_finder_figure(
@@ -35,7 +31,8 @@ def lr_finder_figure(
     losses = np.asarray(smoothed_losses)
     n = len(lrs)
     lo, hi = min(n_skip_beginning, n // 5), n - min(n_skip_end, n // 10)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
     ax.plot(lrs[lo:hi], losses[lo:hi], color="#4f46e5")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale, per optimizer step)")
@@ -46,7 +43,6 @@ def lr_finder_figure(
     if suggestions:
         ax.legend(title="suggested (clipped to 1e-6…5e-4)", fontsize=8, title_fontsize=8)
     ax.grid(alpha=0.3)
-    plt.close(fig)
     return fig
 
 
@@ -65,7 +61,8 @@ def loss_curve_figure(
     Returns:
         The figure.
     """
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
     steps = np.arange(1, len(step_losses) + 1)
     if len(step_losses):
         ax.plot(steps, step_losses, color="#a5b4fc", linewidth=0.8, label="train loss (per step)")
@@ -82,7 +79,6 @@ def loss_curve_figure(
     ax.grid(alpha=0.3)
     if len(step_losses) or val_points:
         ax.legend(fontsize=8)
-    plt.close(fig)
     return fig
 
 
@@ -98,7 +94,8 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
     """
     k = len(class_names)
     size = min(2.5 + 0.6 * k, 12)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85), layout="constrained")
+    fig = Figure(figsize=(size, size * 0.85), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
@@ -112,5 +109,4 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title("Confusion matrix (validation)")
-    plt.close(fig)
     return fig

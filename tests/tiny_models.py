@@ -24,7 +24,8 @@ def build_tokenizer(path: Path, lowercase: bool = True) -> PreTrainedTokenizerFa
     """A WordPiece tokenizer over :data:`WORDS` with BERT's special tokens, saved to ``path``."""
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {tok: i for i, tok in enumerate(specials + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"])}
-    vocab.update({c: len(vocab) + i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz,.!?'")})
+    for c in "abcdefghijklmnopqrstuvwxyz,.!?'":  # 'a' is also a word: setdefault keeps ids contiguous
+        vocab.setdefault(c, len(vocab))
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()

@@ -1,0 +1,5 @@
+"""Entry point of ``python -m kdemo`` (see :mod:`kdemo.cli`)."""
+
+from kdemo.cli import main
+
+raise SystemExit(main())

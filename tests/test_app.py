@@ -1,0 +1,121 @@
+"""The app through its public API: a real Gradio server driven by gradio_client, as users' scripts would."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from kdemo.ui import build_app
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """Launch the app on a free local port and yield a connected client (the Gradio test-suite 'connect' pattern)."""
+    import os
+
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-tmp"))
+    demo = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="50mb")
+    c = Client(url, verbose=False)
+    try:
+        yield c
+    finally:
+        c.close()
+        demo.close()
+
+
+def _health(client) -> None:
+    """The server still answers after an error."""
+    assert client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, sentiment_csv):
+    preview, text_col, label_col, summary, counts = client.predict(
+        handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data"
+    )
+    assert text_col["value"] == "text" and label_col["value"] == "label"  # dropdown updates
+    assert [c[0] for c in text_col["choices"]] == ["text", "label"]
+    assert "200 rows" in summary and "2 classes" in summary
+    assert sorted(r[0] for r in counts["data"]) == ["negative", "positive"]
+
+    status, _loss, report_md, per_class, _cm, layer, head = client.predict(
+        str(tiny_bert_dir), 32, 16, 2e-3, 4, "fp32", 0.2, api_name="/train"
+    )
+    assert "Finished" in status, status
+    acc = float(report_md.split("accuracy **")[1].split("**")[0])
+    assert acc >= 0.9, report_md
+    assert layer["maximum"] == 2 and head["maximum"] == 2  # sliders fitted to the tiny model (2 layers, 2 heads)
+
+    probs = client.predict("the movie was great superb fun", api_name="/predict")
+    assert probs["label"] == "positive"
+    assert {c["label"] for c in probs["confidences"]} == {"negative", "positive"}
+    assert sum(c["confidence"] for c in probs["confidences"]) == pytest.approx(1.0, abs=1e-5)
+
+    head_plot, grid_plot, tokens = client.predict("the movie was great", 2, 1, api_name="/attention")
+    assert "`[CLS]`" in tokens and "`[SEP]`" in tokens
+    assert head_plot is not None and grid_plot is not None
+
+    out = client.predict(handle_file(str(sentiment_csv)), api_name="/predict_file")
+    preds = pd.read_csv(out)
+    assert {"prediction", "prob_negative", "prob_positive"} <= set(preds.columns)
+    assert (preds["prediction"] == preds["label"]).mean() >= 0.9
+
+    zip_path, card = client.predict("me/tiny-sentiment", api_name="/export")
+    assert "pipeline_tag: text-classification" in card
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        meta = json.loads(zf.read("kdemo.json"))
+    assert {"config.json", "model.safetensors", "kdemo.json", "README.md"} <= names
+    assert meta["class_names"] == ["negative", "positive"]
+
+
+def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_dir, sentiment_csv, monkeypatch):
+    client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
+    client.predict(str(tiny_bert_dir), 32, 32, 2e-3, 1, "fp32", 0.2, api_name="/train")
+    zip_path, _ = client.predict("me/tiny", api_name="/export")
+    assert Path(zip_path).stat().st_size > 0
+    with pytest.raises(AppError, match="(?i)could not reach the hugging face hub|token"):
+        client.predict("me/tiny", "hf_fake_token_for_tests", True, api_name="/push")
+    _health(client)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "empty"),
+        (b"text,label\n", "no data rows"),
+        (b"review\nnice\nbad\n", "two columns"),
+        (b"text,label\nnice one,pos\nawful,pos\nfine,pos\n", "at least 2 different labels"),
+        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "not valid utf-8"),
+    ],
+    ids=["empty", "header-only", "no-label-column", "one-class", "latin-1"],
+)
+def test_bad_files_get_clear_messages_and_server_stays_up(client, tmp_path, content, expected):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    try:
+        _, _, _, summary, _ = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
+        message = summary  # a usable-but-wrong column choice is reported in the summary, not as an error
+    except AppError as exc:
+        message = str(exc)
+    assert expected.lower() in message.lower(), message
+    assert "Traceback" not in message
+    _health(client)
+
+
+def test_actions_before_training_explain_what_to_do(client):
+    fresh = Client(client.src, verbose=False)  # a new session: no data, no model
+    try:
+        with pytest.raises(AppError, match="Train one in the Train tab"):
+            fresh.predict("hello", api_name="/predict")
+        with pytest.raises(AppError, match="Upload a labelled file"):
+            fresh.predict(None, 32, 16, 1e-4, 1, "auto", 0.1, api_name="/train")
+        assert fresh.predict(api_name="/stop") == "Nothing is training right now."
+    finally:
+        fresh.close()
