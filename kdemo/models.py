@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
+from urllib.parse import urlparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,6 +86,49 @@ def _quiet_transformers():
         transformers.logging.set_verbosity(previous)
 
 
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub endpoint (``HF_ENDPOINT`` or huggingface.co) accepts a TCP connection.
+
+    Args:
+        timeout_s: Seconds to wait for the connection.
+
+    Returns:
+        False when offline mode is set or the host cannot be resolved or reached.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_pretrained(loader, source: str, **kwargs):
+    """``loader.from_pretrained`` that answers at once when a Hub id is neither cached nor reachable.
+
+    Local folders and cached Hub models load without a network; otherwise the Hub is probed first, so that an
+    offline machine gets a clear message instead of minutes of retries.
+    """
+    if Path(source).is_dir():
+        return loader.from_pretrained(source, **kwargs)
+    try:
+        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except (OSError, ValueError):
+        pass
+    if not hub_reachable():
+        raise ModelError(
+            f"Could not download {source!r}: the Hugging Face Hub cannot be reached (no network, or offline mode), "
+            f"and the model is not in the local cache. Use a local model folder, or the embedded default "
+            f"{DEFAULT_MODEL_ID!r}, which needs no network."
+        )
+    return loader.from_pretrained(source, **kwargs)
+
+
 def _load_failure(source: str, exc: Exception) -> ModelError:
     """Build the user-facing error for a model that could not be loaded."""
     offline_hint = ""
@@ -92,7 +137,7 @@ def _load_failure(source: str, exc: Exception) -> ModelError:
             f" If this machine has no network, the Hub cannot be reached: use a local folder or the embedded "
             f"default {DEFAULT_MODEL_ID!r}, which needs no network."
         )
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first_line = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
     return ModelError(f"Could not load model {source!r}: {first_line[:300]}.{offline_hint}")
 
 
@@ -110,7 +155,9 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
     """
     try:
         with _quiet_transformers():
-            return AutoTokenizer.from_pretrained(source)
+            return _from_pretrained(AutoTokenizer, source)
+    except ModelError:
+        raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise _load_failure(source, exc) from exc
 
@@ -147,7 +194,9 @@ def load_sequence_classifier(
         }
     try:
         with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True, **kwargs)
+            model = _from_pretrained(AutoModelForSequenceClassification, source, use_safetensors=True, **kwargs)
+    except ModelError:
+        raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise _load_failure(source, exc) from exc
     return model.eval()
@@ -156,7 +205,9 @@ def load_sequence_classifier(
 def read_class_names(source: str) -> list[str] | None:
     """The checkpoint's own label names in id order, or None when it only has the generic ``LABEL_i`` names."""
     try:
-        config = AutoConfig.from_pretrained(source)
+        config = _from_pretrained(AutoConfig, source)
+    except ModelError:
+        raise
     except (OSError, ValueError) as exc:
         raise _load_failure(source, exc) from exc
     names = [config.id2label[i] for i in sorted(config.id2label)]

@@ -109,13 +109,41 @@ def test_bad_files_get_clear_messages_and_server_stays_up(client, tmp_path, cont
     _health(client)
 
 
-def test_actions_before_training_explain_what_to_do(client):
-    fresh = Client(client.src, verbose=False)  # a new session: no data, no model
+def test_stop_ends_training_within_a_batch_and_keeps_the_model(client, tiny_bert_dir, tmp_path):
+    import time
+
+    from conftest import sentiment_frame
+
+    big = tmp_path / "big.csv"
+    sentiment_frame(2000).to_csv(big, index=False)
+    client.predict(handle_file(str(big)), None, 0.1, api_name="/load_data")
+    job = client.submit(str(tiny_bert_dir), 32, 8, 2e-3, 10, "fp32", 0.1, api_name="/train")  # 2,250 steps
+    deadline = time.time() + 120
+    while not any("step" in str(out[0]) for out in job.outputs()):
+        assert time.time() < deadline and not job.done(), "training did not start"
+        time.sleep(0.2)
+    assert "Stopping" in client.predict(api_name="/stop")
+    status = job.result()[0]
+    assert "Stopped after" in status, status
+    done, total = (int(x) for x in status.split("after ")[1].split(" steps")[0].split("/"))
+    assert done < total
+    assert client.predict("the movie was great superb fun", api_name="/predict")["label"] in {"negative", "positive"}
+
+
+def test_sessions_are_isolated(client, tiny_bert_dir, sentiment_csv):
+    client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
+    client.predict(str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.2, api_name="/train")
+    assert client.predict("great", api_name="/predict")["label"]  # this session has a model
+    other = Client(client.src, verbose=False)  # another browser session: no data, no model
     try:
         with pytest.raises(AppError, match="Train one in the Train tab"):
-            fresh.predict("hello", api_name="/predict")
+            other.predict("hello", api_name="/predict")
+        with pytest.raises(AppError, match="Train one in the Train tab"):
+            other.predict("hello", 1, 1, api_name="/attention")
+        with pytest.raises(AppError, match="Train one in the Train tab"):
+            other.predict("me/x", api_name="/export")
         with pytest.raises(AppError, match="Upload a labelled file"):
-            fresh.predict(None, 32, 16, 1e-4, 1, "auto", 0.1, api_name="/train")
-        assert fresh.predict(api_name="/stop") == "Nothing is training right now."
+            other.predict(None, 32, 16, 1e-4, 1, "auto", 0.1, api_name="/train")
+        assert other.predict(api_name="/stop") == "Nothing is training right now."
     finally:
-        fresh.close()
+        other.close()

@@ -315,3 +315,23 @@ def test_texts_from_df_unknown_validation_label(tiny_bert_dir):
     val = pd.DataFrame({"text": ["good", "bad", "meh"], "label": ["positive", "negative", "neutral"]})
     with pytest.raises(DataError, match=r"'neutral' at row 3"):
         texts_from_df(train, "text", "label", val_df=val, model_name=str(tiny_bert_dir), verbose=0)
+
+
+def test_unreachable_hub_id_fails_at_once_naming_the_offline_default(monkeypatch):
+    import kdemo
+    from kdemo import models
+
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout_s=3.0: False)
+    with pytest.raises(kdemo.ModelError) as info:
+        kdemo.Transformer("some-org/model-that-is-not-cached")
+    message = str(info.value)
+    assert "cannot be reached" in message and kdemo.DEFAULT_MODEL_ID in message
+    assert message.count("Could not") == 1
+
+
+def test_invalid_model_ids_are_refused_before_any_download():
+    import kdemo
+
+    for bad in ("../no-such-folder-kdemo", "org/name with spaces", "a/b/c"):
+        with pytest.raises(kdemo.ModelError, match="Expected a Hugging Face Hub model id"):
+            kdemo.Transformer(bad)
