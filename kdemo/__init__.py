@@ -13,8 +13,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything imports keras
 
-from kdemo.data import read_table, texts_from_csv, texts_from_df  # noqa: E402
+from kdemo.data import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
+from kdemo.doctor import diagnose  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
+from kdemo.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.learner import Learner, get_learner  # noqa: E402
 from kdemo.models import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
@@ -32,10 +34,14 @@ __all__ = [
     "Predictor",
     "Transformer",
     "TrainingError",
+    "detect_task",
+    "diagnose",
     "get_learner",
     "get_predictor",
     "load_predictor",
+    "parse_labels",
     "read_table",
     "texts_from_csv",
     "texts_from_df",
+    "texts_from_folder",
 ]

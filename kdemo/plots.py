@@ -61,6 +61,8 @@ def loss_curve_figure(
     Returns:
         The figure.
     """
+    step_losses = list(step_losses)  # a snapshot: the training thread keeps appending while we draw
+    val_points = list(val_points or [])
     fig = Figure(figsize=(6.4, 3.2), layout="constrained")
     ax = fig.subplots()
     steps = np.arange(1, len(step_losses) + 1)
@@ -109,4 +111,52 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title("Confusion matrix (validation)")
+    return fig
+
+
+def history_figure(history: dict, key: str) -> Figure:
+    """One history quantity per epoch (and its ``val_`` twin when present).
+
+    Args:
+        history: ``keras.callbacks.History.history``.
+        key: The quantity, e.g. ``"accuracy"`` or ``"lr"``.
+
+    Returns:
+        The figure.
+    """
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    epochs = np.arange(1, len(history[key]) + 1)
+    ax.plot(epochs, history[key], "o-", label=key)
+    if f"val_{key}" in history:
+        ax.plot(epochs, history[f"val_{key}"], "o-", label=f"val_{key}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key)
+    if key == "lr":
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figure:
+    """Predicted against true values with the identity line.
+
+    Args:
+        y_true: True values, shape ``(num_rows,)``.
+        y_pred: Predictions, shape ``(num_rows,)``.
+
+    Returns:
+        The figure.
+    """
+    fig = Figure(figsize=(4.8, 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(y_true, y_pred, s=10, alpha=0.6, color="#4f46e5")
+    lo = float(min(np.min(y_true), np.min(y_pred)))
+    hi = float(max(np.max(y_true), np.max(y_pred)))
+    ax.plot([lo, hi], [lo, hi], "--", color="#dc2626", label="perfect")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return fig

@@ -18,12 +18,14 @@ import numpy as np
 import torch
 import transformers
 
-from kdemo.attention import attention_maps
+from kdemo.attention import AttentionMaps, compute_attention
 from kdemo.dataset import TextDataset
 from kdemo.errors import DataError, ModelError
+from kdemo.explain import Attribution, explain
 from kdemo.inference import predict_logits
 from kdemo.models import HFClassifier, load_sequence_classifier, load_tokenizer
 from kdemo.preprocessor import Transformer
+from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, check_task
 
 META_FILE = "kdemo.json"
 
@@ -39,6 +41,8 @@ class Predictor:
         batch_size: Rows per forward pass.
         precision: ``"fp32"`` (default, exact) or ``"bf16"`` (autocast).
         meta: Extra JSON-ready facts saved in ``kdemo.json`` (base model, training settings, metrics).
+        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``.
+        thresholds: Multi-label: probability threshold (0–1) per class, or one for all (default 0.5).
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class Predictor:
         batch_size: int = 32,
         precision: str = "fp32",
         meta: dict | None = None,
+        task: str = SINGLE_LABEL,
+        thresholds: Sequence[float] | float | None = None,
     ):
         self.model = hf_model
         self.tokenizer = tokenizer
@@ -59,6 +65,9 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.precision = precision
         self.meta = dict(meta or {})
+        self.task = check_task(task)
+        th = 0.5 if thresholds is None else thresholds
+        self.thresholds = [float(t) for t in np.broadcast_to(np.asarray(th, dtype=np.float64), (len(self.class_names),))]
         if hf_model.config.num_labels != len(self.class_names):
             raise ModelError(
                 f"Expected the model's head to have one output per class. Received: {hf_model.config.num_labels} "
@@ -69,67 +78,138 @@ class Predictor:
         """Label names in id order (the columns of :meth:`predict_proba`)."""
         return list(self.class_names)
 
-    def _dataset(self, texts: Sequence[str]) -> TextDataset:
-        bad = [i + 1 for i, t in enumerate(texts) if not isinstance(t, str)]
+    def _dataset(self, texts: Sequence) -> TextDataset:
+        pairs = None
+        if all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
+            pairs = [t[1] for t in texts]
+            texts = [t[0] for t in texts]
+        bad = [i + 1 for i, t in enumerate(list(texts) + list(pairs or [])) if not isinstance(t, str)]
         if bad:
-            raise DataError(f"Expected texts as strings. Received: non-text values at rows {bad[:10]}.")
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.maxlen, padding=False, return_attention_mask=False)
+            raise DataError(f"Expected texts as strings (or (text_a, text_b) pairs). Received: non-text values at rows {bad[:10]}.")
+        enc = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.maxlen, padding=False, return_attention_mask=False)
+        types = enc.get("token_type_ids") if pairs is not None else None
         return TextDataset(
             texts=list(texts),
             input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
             labels=None,
             class_names=self.class_names,
+            token_type_ids=None if types is None else [np.asarray(t, dtype=np.int64) for t in types],
             pad_token_id=int(self.tokenizer.pad_token_id or 0),
         )
 
-    def predict_proba(self, texts: str | Sequence[str]) -> np.ndarray:
-        """Class probabilities (softmax of the logits).
+    @staticmethod
+    def _is_single(texts) -> bool:
+        return isinstance(texts, str) or (isinstance(texts, tuple) and len(texts) == 2 and all(isinstance(t, str) for t in texts))
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Class probabilities (softmax for single-label, per-class sigmoid for multi-label) or regression values.
 
         Args:
-            texts: One text or a list of texts.
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
 
         Returns:
-            Float32 array of shape ``(num_texts, num_classes)`` (``(num_classes,)`` for a single string), columns
-            in :meth:`get_classes` order.
+            Float32 array of shape ``(num_texts, num_outputs)`` (``(num_outputs,)`` for a single input); columns in
+            :meth:`get_classes` order.
 
         Raises:
-            DataError: If an item is not a string.
+            DataError: If an item is not a string (or a pair of strings).
         """
-        single = isinstance(texts, str)
+        from kdemo.evaluation import outputs_from_logits
+
+        single = self._is_single(texts)
         items = [texts] if single else list(texts)
         if not items:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
         logits = predict_logits(self.model, self._dataset(items), batch_size=self.batch_size, precision=self.precision)
-        probs = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
-        return probs[0] if single else probs
+        out = outputs_from_logits(logits, self.task)
+        return out[0] if single else out
 
-    def predict(self, texts: str | Sequence[str], return_proba: bool = False):
-        """Predicted label(s).
+    def predict(self, texts, return_proba: bool = False):
+        """Predictions.
 
         Args:
-            texts: One text or a list of texts.
-            return_proba: Return probabilities instead (as :meth:`predict_proba`).
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
+            return_proba: Return :meth:`predict_proba` instead.
 
         Returns:
-            A label name for a string, a list of label names for a list.
+            Per input: a label name (single-label), the list of labels whose probability reaches their threshold
+            (multi-label), or a float (regression). A list of those for a list of inputs.
         """
-        probs = self.predict_proba(texts)
+        out = self.predict_proba(texts)
         if return_proba:
-            return probs
-        if isinstance(texts, str):
-            return self.class_names[int(probs.argmax())]
-        return [self.class_names[i] for i in probs.argmax(axis=1)]
+            return out
+        rows = out[None, :] if self._is_single(texts) else out
+        if self.task == REGRESSION:
+            preds = [float(r[0]) for r in rows]
+        elif self.task == MULTI_LABEL:
+            th = np.asarray(self.thresholds)
+            preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+        else:
+            preds = [self.class_names[int(i)] for i in rows.argmax(axis=1)]
+        return preds[0] if self._is_single(texts) else preds
 
-    def attention(self, text: str, text_pair: str | None = None) -> tuple[list[str], np.ndarray]:
-        """Attention maps of every layer and head for one text.
+    def attention(self, text: str, text_pair: str | None = None) -> AttentionMaps:
+        """Attention maps of every layer and head for one text (or sentence pair).
 
         Returns:
-            ``(tokens, att)`` with ``att`` float32 of shape ``(num_layers, num_heads, seq_len, seq_len)``; see
-            :func:`kdemo.attention.attention_maps`.
+            :class:`kdemo.attention.AttentionMaps`; it unpacks as ``tokens, att`` with ``att`` float32 of shape
+            ``(num_layers, num_heads, seq_len, seq_len)``; see :func:`kdemo.attention.compute_attention`.
         """
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"Expected a non-empty text. Received: {text!r}.")
-        return attention_maps(self.model, self.tokenizer, text, text_pair, maxlen=self.maxlen)
+        return compute_attention(self.model, self.tokenizer, text, text_pair or None, maxlen=self.maxlen)
+
+    def explain(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None) -> Attribution:
+        """Token attributions of the predicted class's logit (integrated gradients or gradient × input).
+
+        Returns:
+            :class:`kdemo.explain.Attribution`; it unpacks as ``tokens, scores``; see :func:`kdemo.explain.explain`.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
+        return explain(
+            self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
+            class_names=self.class_names, maxlen=self.maxlen,
+        )
+
+    def export_onnx(self, path: str | os.PathLike, quantize: bool = False) -> Path:
+        """Export the model to ONNX (see :func:`kdemo.onnx_export.export_onnx`).
+
+        Args:
+            path: The ``.onnx`` file, or a saved predictor folder (then ``model.onnx`` is written inside it, and
+                ``load_predictor(folder, backend="onnx")`` runs it).
+            quantize: Dynamic int8 weight quantization.
+
+        Returns:
+            The written file.
+        """
+        from kdemo.onnx_export import ONNX_FILE, export_onnx
+
+        target = Path(path)
+        if target.is_dir():
+            target = target / ONNX_FILE
+        return export_onnx(self.model, self.tokenizer, target, quantize=quantize)
+
+    def push_to_hub(
+        self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None
+    ) -> str:
+        """Push this predictor, with a model card, to the Hugging Face Hub (see :func:`kdemo.hub.push_to_hub`).
+
+        Args:
+            repo_id: ``user-or-org/name``.
+            token: A token with write access; None uses ``HF_TOKEN`` or the cached login. Never stored.
+            private: Create the repo as private (default).
+            commit_message: Commit message.
+
+        Returns:
+            The URL of the commit.
+
+        Raises:
+            HubError: On a bad repo id or token, missing write access, rate limiting or no network.
+        """
+        from kdemo.hub import push_to_hub  # kdemo.hub imports this module
+
+        return push_to_hub(self, repo_id, token=token, private=private, commit_message=commit_message)
 
     def save(self, fpath: str | os.PathLike) -> Path:
         """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
@@ -157,7 +237,9 @@ class Predictor:
                 "format_version": 1,
                 "class_names": self.class_names,
                 "maxlen": self.maxlen,
-                "task": "single_label_classification",
+                "task": self.task,
+                "problem_type": PROBLEM_TYPES[self.task],
+                "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
                 **self.meta,
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
@@ -192,15 +274,18 @@ def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 3
     if not isinstance(model, HFClassifier):
         raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
     info = {"base_model": preproc.model_name, **(meta or {})}
-    return Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size, meta=info)
+    return Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
+                     meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
 
 
-def load_predictor(fpath: str | os.PathLike, batch_size: int = 32) -> Predictor:
+def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor:
     """Load a predictor folder written by :meth:`Predictor.save`, or any local sequence-classification checkpoint.
 
     Args:
         fpath: The folder.
         batch_size: Rows per forward pass.
+        backend: ``"torch"``, or ``"onnx"`` to run ``model.onnx`` in the folder with ONNX Runtime (written by
+            :meth:`Predictor.export_onnx`; attention maps then need the torch backend).
 
     Returns:
         The :class:`Predictor` on the automatically chosen device.
@@ -212,12 +297,27 @@ def load_predictor(fpath: str | os.PathLike, batch_size: int = 32) -> Predictor:
     if not (path / "config.json").exists():
         raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
     meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
-    model = load_sequence_classifier(str(path))
+    if backend not in ("torch", "onnx"):
+        raise ModelError(f"Expected backend 'torch' or 'onnx'. Received: {backend!r}.")
+    if backend == "onnx":
+        from transformers import AutoConfig
+
+        from kdemo.onnx_export import ONNX_FILE, OnnxSequenceClassifier
+
+        if not (path / ONNX_FILE).exists():
+            raise ModelError(f"Expected {ONNX_FILE} in {str(path)!r}. Run predictor.export_onnx(folder) first.")
+        model = OnnxSequenceClassifier(path / ONNX_FILE, AutoConfig.from_pretrained(str(path)))
+    else:
+        model = load_sequence_classifier(str(path))
     names = meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     tokenizer = load_tokenizer(str(path))
     maxlen = meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512), 512)
     from kdemo.device import get_device
 
-    model.to(get_device())
-    extra = {k: v for k, v in meta.items() if k not in ("class_names", "maxlen", "format", "format_version", "task")}
-    return Predictor(model, tokenizer, names, maxlen, batch_size=batch_size, meta=extra)
+    if backend == "torch":
+        model.to(get_device())
+    task = meta.get("task") or {v: k for k, v in PROBLEM_TYPES.items()}.get(model.config.problem_type, SINGLE_LABEL)
+    task = {v: k for k, v in PROBLEM_TYPES.items()}.get(task, task)  # older folders stored the problem type
+    reserved = ("class_names", "maxlen", "format", "format_version", "task", "problem_type", "thresholds")
+    extra = {k: v for k, v in meta.items() if k not in reserved}
+    return Predictor(model, tokenizer, names, maxlen, batch_size=batch_size, meta=extra, task=task, thresholds=meta.get("thresholds"))

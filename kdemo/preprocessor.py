@@ -18,6 +18,17 @@ from kdemo.models import (
     resolve_model_source,
 )
 from kdemo.optimizer import FusedAdamW
+from kdemo.tasks import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    check_task,
+    infer_task,
+    multi_hot,
+    multi_label_names,
+    pos_weights,
+    regression_targets,
+)
 
 
 def _label_key(value) -> str:
@@ -50,6 +61,9 @@ class Transformer:
             default (no network needed).
         maxlen: Texts are truncated to this many tokens, special tokens included.
         class_names: Label names in id order. When None, they are learned by :meth:`preprocess_train` (sorted).
+            For regression, one name (the target), default ``"score"``.
+        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; None infers it from the training labels
+            (see :func:`kdemo.tasks.infer_task`).
         precision: Autocast precision of classifiers built here (``"auto"``, ``"bf16"`` or ``"fp32"``).
 
     Raises:
@@ -68,6 +82,7 @@ class Transformer:
         maxlen: int = 128,
         class_names: Sequence[str] | None = None,
         *,
+        task: str | None = None,
         precision: str = "auto",
     ):
         if not isinstance(maxlen, (int, np.integer)) or maxlen < 2:
@@ -78,7 +93,9 @@ class Transformer:
         model_max = getattr(self.tokenizer, "model_max_length", 512) or 512
         self.maxlen = int(min(maxlen, model_max if model_max < 100_000 else 512))
         self.class_names: list[str] | None = [str(c) for c in class_names] if class_names else None
+        self.task: str | None = check_task(task) if task else None
         self.precision = precision
+        self.pos_weight: list[float] | None = None
 
     def get_classes(self) -> list[str]:
         """Label names in id order.
@@ -122,19 +139,32 @@ class Transformer:
             ids[row] = index[key]
         return ids
 
-    def _build(self, texts: Sequence[str], y: Sequence | None) -> TextDataset:
+    def _targets(self, y: Sequence) -> np.ndarray:
+        if self.task == MULTI_LABEL:
+            return multi_hot(y, self.class_names)
+        if self.task == REGRESSION:
+            return regression_targets(y)
+        return self._encode_labels(y)
+
+    def _build(self, texts: Sequence, y: Sequence | None) -> TextDataset:
+        pairs = None
+        if len(texts) and all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
+            pairs = [str(t[1]) for t in texts]
+            texts = [str(t[0]) for t in texts]
         texts = [str(t) for t in texts]
         if not texts:
             raise DataError("Expected at least one text. Received: none.")
         if y is not None and len(y) != len(texts):
             raise DataError(f"Expected one label per text. Received: {len(texts)} texts and {len(y)} labels.")
-        enc = self.tokenize(texts)
-        labels = None if y is None else self._encode_labels(y)
+        enc = self.tokenize(texts, pairs)
+        labels = None if y is None else self._targets(y)
+        types = enc.get("token_type_ids") if pairs is not None else None
         return TextDataset(
-            texts=texts,
+            texts=texts if pairs is None else [f"{a} [SEP] {b}" for a, b in zip(texts, pairs)],
             input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
             labels=labels,
             class_names=self.get_classes() if self.class_names else [],
+            token_type_ids=None if types is None else [np.asarray(t, dtype=np.int64) for t in types],
             pad_token_id=int(self.tokenizer.pad_token_id or 0),
         )
 
@@ -153,16 +183,27 @@ class Transformer:
         Raises:
             DataError: If lengths differ, fewer than 2 classes are present, or a label is unknown.
         """
-        if y is not None and not self.class_names:
-            self.class_names = sorted_class_names(y)
-        if y is not None and len(self.class_names) < 2:
-            raise DataError(
-                f"Expected at least 2 classes to train a classifier. Received: only {self.class_names}. "
-                "Check that the label column is the right one."
-            )
+        if y is not None:
+            self.task = self.task or infer_task(y)
+            if not self.class_names:
+                if self.task == MULTI_LABEL and not (isinstance(y, np.ndarray) and y.ndim == 2):
+                    self.class_names = multi_label_names(y)
+                elif self.task == REGRESSION:
+                    self.class_names = ["score"]
+                elif self.task == SINGLE_LABEL:
+                    self.class_names = sorted_class_names(y)
+            if not self.class_names:
+                raise DataError("Expected class_names for multi-hot label arrays. Pass class_names= to Transformer.")
+            if self.task != REGRESSION and len(self.class_names) < 2:
+                raise DataError(
+                    f"Expected at least 2 classes to train a classifier. Received: only {self.class_names}. "
+                    "Check that the label column is the right one."
+                )
         data = self._build(texts, y)
+        if self.task == MULTI_LABEL and data.labels is not None:
+            self.pos_weight = pos_weights(data.labels).tolist()
         if verbose:
-            print(f"preprocess_train: {len(data)} texts, {len(self.class_names or [])} classes, maxlen {self.maxlen}")
+            print(f"preprocess_train: {len(data)} texts, task {self.task}, {len(self.class_names or [])} classes, maxlen {self.maxlen}")
         return data
 
     def preprocess_test(self, texts: Sequence[str], y: Sequence | None = None, verbose: int = 1) -> TextDataset:
@@ -190,7 +231,9 @@ class Transformer:
         """
         names = self.get_classes()
         source = resolve_model_source(fpath) if fpath else self.source
-        hf = load_sequence_classifier(source, names)
-        model = HFClassifier(hf, precision=self.precision)
+        task = self.task or SINGLE_LABEL
+        hf = load_sequence_classifier(source, names, task=task)
+        model = HFClassifier(hf, precision=self.precision, task=task)
+        model.pos_weight = self.pos_weight
         model.base_model_name = self.model_name
         return compile_classifier(model, FusedAdamW())

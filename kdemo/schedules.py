@@ -170,3 +170,42 @@ def suggest_lr(
     if clip is not None:
         out = {k: float(np.clip(v, clip[0], clip[1])) for k, v in out.items()}
     return out
+
+
+def triangular_lr(step: int, steps_per_cycle: int, max_lr: float, *, div_factor: float = 10.0) -> float:
+    """Triangular cyclical learning rate (Smith 2017, https://arxiv.org/abs/1506.01186), one cycle per epoch.
+
+    The rate climbs linearly from ``max_lr / div_factor`` to ``max_lr`` over the first half of the cycle and
+    back down over the second half; ktrain's ``autofit`` uses this policy with one cycle per epoch.
+
+    Args:
+        step: Step within the run, 0-based.
+        steps_per_cycle: Steps in one full cycle (up and down).
+        max_lr: Peak learning rate, per optimizer step.
+        div_factor: Ratio of the peak to the base learning rate.
+
+    Returns:
+        The learning rate for that step.
+    """
+    base = max_lr / div_factor
+    pos = (step % max(steps_per_cycle, 1)) / max(steps_per_cycle, 1)
+    frac = 1.0 - abs(2.0 * pos - 1.0)
+    return base + (max_lr - base) * frac
+
+
+def sgdr_cycle_epochs(n_cycles: int, cycle_len: int, cycle_mult: int = 1) -> list[int]:
+    """Epochs per cycle of SGDR (Loshchilov & Hutter 2017, https://arxiv.org/abs/1608.03983).
+
+    Args:
+        n_cycles: Number of cosine cycles (warm restarts).
+        cycle_len: Epochs in the first cycle.
+        cycle_mult: Each cycle is this many times longer than the previous one.
+
+    Returns:
+        ``[cycle_len * cycle_mult**i for i in range(n_cycles)]``.
+    """
+    if n_cycles < 1 or cycle_len < 1 or cycle_mult < 1:
+        raise ValueError(
+            f"Expected n_cycles, cycle_len and cycle_mult >= 1. Received: {n_cycles}, {cycle_len}, {cycle_mult}."
+        )
+    return [cycle_len * cycle_mult**i for i in range(n_cycles)]

@@ -36,21 +36,27 @@ def _health(client) -> None:
 
 
 def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, sentiment_csv):
-    preview, text_col, label_col, summary, counts = client.predict(
+    preview, text_col, label_col, summary, counts, doctor, lengths, task, weights = client.predict(
         handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data"
     )
-    assert text_col["value"] == "text" and label_col["value"] == "label"  # dropdown updates
+    assert text_col["value"] == "text" and label_col["value"] == ["label"]  # dropdown updates (labels: multiselect)
     assert [c[0] for c in text_col["choices"]] == ["text", "label"]
     assert "200 rows" in summary and "2 classes" in summary
     assert sorted(r[0] for r in counts["data"]) == ["negative", "positive"]
+    assert "### Data doctor" in doctor and "encoding **UTF-8**" in doctor and "suggested maxlen" in doctor
+    assert lengths is not None and task["value"] == "single_label"
+    assert weights["visible"] is False  # balanced data: no class-weight offer
 
-    status, _loss, report_md, per_class, _cm, layer, head = client.predict(
+    status, _loss, report_md, per_class, _cm, layer, head, top = client.predict(
         str(tiny_bert_dir), 32, 16, 2e-3, 4, "fp32", 0.2, api_name="/train"
     )
     assert "Finished" in status, status
     acc = float(report_md.split("accuracy **")[1].split("**")[0])
     assert acc >= 0.9, report_md
     assert layer["maximum"] == 2 and head["maximum"] == 2  # sliders fitted to the tiny model (2 layers, 2 heads)
+    assert top["headers"] == ["row", "text", "true", "predicted", "loss"] and len(top["data"]) == 10
+    losses = [r[4] for r in top["data"]]
+    assert losses == sorted(losses, reverse=True)
 
     probs = client.predict("the movie was great superb fun", api_name="/predict")
     assert probs["label"] == "positive"
@@ -66,7 +72,7 @@ def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, se
     assert {"prediction", "prob_negative", "prob_positive"} <= set(preds.columns)
     assert (preds["prediction"] == preds["label"]).mean() >= 0.9
 
-    zip_path, card = client.predict("me/tiny-sentiment", api_name="/export")
+    zip_path, card, _images = client.predict("me/tiny-sentiment", api_name="/export")
     assert "pipeline_tag: text-classification" in card
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
@@ -78,7 +84,7 @@ def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, se
 def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_dir, sentiment_csv, monkeypatch):
     client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
     client.predict(str(tiny_bert_dir), 32, 32, 2e-3, 1, "fp32", 0.2, api_name="/train")
-    zip_path, _ = client.predict("me/tiny", api_name="/export")
+    zip_path, _, _ = client.predict("me/tiny", api_name="/export")
     assert Path(zip_path).stat().st_size > 0
     with pytest.raises(AppError, match="(?i)could not reach the hugging face hub|token"):
         client.predict("me/tiny", "hf_fake_token_for_tests", True, api_name="/push")
@@ -92,20 +98,45 @@ def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_
         (b"text,label\n", "no data rows"),
         (b"review\nnice\nbad\n", "two columns"),
         (b"text,label\nnice one,pos\nawful,pos\nfine,pos\n", "at least 2 different labels"),
-        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "not valid utf-8"),
+        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "read as Windows-1252 (Latin-1)"),
+        (b"text,label\ngood,pos\nbad, really,neg\n", "3 fields in row 2 (line 3 of the file)"),
     ],
-    ids=["empty", "header-only", "no-label-column", "one-class", "latin-1"],
+    ids=["empty", "header-only", "no-label-column", "one-class", "latin-1", "ragged"],
 )
 def test_bad_files_get_clear_messages_and_server_stays_up(client, tmp_path, content, expected):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     try:
-        _, _, _, summary, _ = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
-        message = summary  # a usable-but-wrong column choice is reported in the summary, not as an error
+        _, _, _, summary, _, doctor, _, _, _ = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
+        message = summary + doctor  # a file that loads but cannot train is reported by the summary and the doctor
     except AppError as exc:
         message = str(exc)
     assert expected.lower() in message.lower(), message
     assert "Traceback" not in message
+    _health(client)
+
+
+def test_doctor_task_override_and_class_weight_offer(client, tmp_path):
+    path = tmp_path / "spam.csv"
+    rows = [f"ham message number {i}" for i in range(24)] + [f"win a prize now {i}" for i in range(6)]
+    pd.DataFrame({"text": rows + [rows[0]], "label": ["ham"] * 24 + ["spam"] * 6 + ["ham"]}).to_csv(path, index=False)
+    *_, summary, _, doctor, _, task, weights = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
+    assert "4.2×" in doctor and "Balanced class weights offered" in doctor and "rows [1, 31]" in doctor
+    assert weights["visible"] is True and task["value"] == "single_label"
+    assert "on" in client.predict(True, api_name="/set_class_weight")
+    report = client.predict(api_name="/diagnose")
+    assert report["class_weight"] == {"0": pytest.approx(31 / 50), "1": pytest.approx(31 / 12)}
+    assert report["duplicate_groups"] == [[1, 31]]
+    # Overriding the task re-runs the doctor: strings cannot be regression targets, and the rows are named.
+    summary, _, doctor, _, weights = client.predict("regression", 0.1, api_name="/set_task")
+    assert "Cannot train yet" in summary and "Expected a number in every row of 'label'" in doctor
+    assert weights["visible"] is False
+    assert client.predict(api_name="/diagnose")["task"] == "regression"
+    # Choosing columns again detects the task again.
+    summary, counts, doctor, _, task, _ = client.predict("text", ["label"], 0.1, api_name="/set_columns")
+    assert task["value"] == "single_label" and "2 classes" in summary
+    with pytest.raises(AppError, match="not in the list of choices"):  # Gradio checks the dropdown choices
+        client.predict("text", ["nope"], 0.1, api_name="/set_columns")
     _health(client)
 
 

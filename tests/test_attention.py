@@ -114,12 +114,11 @@ def test_eager_attention_switches_and_restores_even_on_error(tiny_bert):
     before = model.config._attn_implementation
     assert before != "eager"
     model.train()
-    with pytest.raises(RuntimeError, match="boom"):
-        with eager_attention(model) as m:
-            assert m is model
-            assert model.config._attn_implementation == "eager"
-            assert model.training is False
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), eager_attention(model) as m:
+        assert m is model
+        assert model.config._attn_implementation == "eager"
+        assert model.training is False
+        raise RuntimeError("boom")
     assert model.config._attn_implementation == before
     assert model.training is True
     model.eval()

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import sentiment_frame
-from kdemo.data import check_columns, guess_columns, read_table, split_train_val, texts_from_csv, texts_from_df
+from kdemo.data import (
+    check_columns,
+    guess_columns,
+    read_folder,
+    read_table,
+    split_train_val,
+    texts_from_csv,
+    texts_from_df,
+    texts_from_folder,
+)
 from kdemo.dataset import TextDataset
 from kdemo.errors import DataError
 from kdemo.preprocessor import Transformer, sorted_class_names
+from kdemo.tables import format_rows, read_info
 
 
 # ---------------------------------------------------------------------------------------------------- read_table
@@ -66,18 +77,27 @@ def test_read_utf8_with_bom_and_header_whitespace(tmp_path):
     assert df["text"].tolist() == ["café crème", "naïve"]
 
 
-def test_latin1_file_names_the_line_and_says_resave_as_utf8(tmp_path):
+def test_latin1_file_loads_with_a_note_naming_the_encoding_and_the_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\nfine,pos\nok,neg\nun café noir,pos\n".encode("latin-1"))
+    df = read_table(path)
+    assert df["text"].tolist()[-1] == "un café noir"
+    info = read_info(df)
+    assert info["encoding"] == "Windows-1252 (Latin-1)"
+    (note,) = info["notes"]
+    assert "not valid UTF-8" in note and "0xe9" in note and "line 4" in note and "latin.csv" in note
+
+
+def test_explicit_encoding_that_does_not_fit_names_the_line_and_says_resave_as_utf8(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("text,label\nfine,pos\nok,neg\nun café noir,pos\n".encode("latin-1"))
     with pytest.raises(DataError) as info:
-        read_table(path)
+        read_table(path, encoding="utf-8")
     msg = str(info.value)
-    assert "line 4" in msg
+    assert "line 4" in msg and "0xe9" in msg and "latin.csv" in msg
     assert "UTF-8" in msg and "Re-save" in msg
-    assert "0xe9" in msg
-    assert "latin.csv" in msg
-    # The advice works: with the right encoding the file reads.
     assert read_table(path, encoding="latin-1")["text"].tolist()[-1] == "un café noir"
+    assert read_info(read_table(path, encoding="latin-1"))["notes"] == []
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n\n"])
@@ -105,24 +125,36 @@ def test_binary_file_with_nul_bytes(tmp_path):
 def test_binary_file_that_is_not_text(tmp_path):
     path = tmp_path / "image.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    with pytest.raises(DataError, match="UTF-8"):
+    with pytest.raises(DataError, match="binary.*PNG image"):
+        read_table(path)
+    path.write_bytes(bytes(range(1, 256)) * 4)  # no NUL byte, but control characters everywhere
+    with pytest.raises(DataError, match="control characters"):
         read_table(path)
 
 
-def test_missing_file_and_unsupported_suffix(tmp_path):
+def test_missing_file_unsupported_suffix_and_broken_workbook(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
+    path = tmp_path / "table.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(DataError, match=r"\.csv, \.tsv, \.jsonl, \.parquet or \.xlsx.*save as \.xlsx"):
+        read_table(path)
     path = tmp_path / "table.xlsx"
     path.write_bytes(b"PK\x03\x04")
-    with pytest.raises(DataError, match=r"\.csv, \.tsv or \.jsonl"):
+    with pytest.raises(DataError, match=r"valid Excel workbook.*table\.xlsx"):
         read_table(path)
 
 
-def test_unparseable_csv(tmp_path):
+def test_ragged_row_names_the_row_and_the_line(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("text,label\na,b\nc,d,e,f\n")
-    with pytest.raises(DataError, match="Could not parse"):
+    with pytest.raises(DataError, match=r"Expected 2 fields.*4 fields in row 2 \(line 3 of the file\)"):
         read_table(path, sep=",")
+
+
+def test_format_rows():
+    assert format_rows([3]) == "rows [3]"
+    assert format_rows(range(1, 13), limit=3) == "rows [1, 2, 3, … (12 in all)]"
 
 
 # ---------------------------------------------------------------------------------------------------- guess_columns
@@ -302,12 +334,26 @@ def test_texts_from_csv_explicit_maxlen_and_val_file(tiny_bert_dir, tmp_path):
     assert trn.lengths.max() == 6  # long texts truncated to maxlen, special tokens included
 
 
-def test_texts_from_df_guesses_label_column_and_rejects_multilabel(tiny_bert_dir):
+def test_texts_from_df_detects_and_prepares_every_task(tiny_bert_dir):
     df = sentiment_frame(40)
     trn, val, preproc = texts_from_df(df, "text", model_name=str(tiny_bert_dir), verbose=0)
-    assert preproc.get_classes() == ["negative", "positive"]
-    with pytest.raises(DataError, match="exactly one label column"):
-        texts_from_df(df.assign(other=df["label"]), "text", ["label", "other"], model_name=str(tiny_bert_dir))
+    assert preproc.get_classes() == ["negative", "positive"] and preproc.task == "single_label"
+    with pytest.raises(DataError, match="Expected one label column"):
+        texts_from_df(df.assign(other=df["label"]), "text", ["label", "other"], model_name=str(tiny_bert_dir), task="single_label")
+
+    joined = df.assign(label=df["label"].where(df.index % 4 > 0, "negative|positive"))
+    trn, val, preproc = texts_from_df(joined, "text", "label", model_name=str(tiny_bert_dir), verbose=0)
+    assert preproc.task == "multi_label" and preproc.get_classes() == ["negative", "positive"]
+    assert trn.labels.shape == (len(trn), 2) and set(np.unique(trn.labels)) == {0.0, 1.0}
+    assert trn.labels.sum(axis=1).max() == 2  # the joined rows carry both labels
+
+    _, _, preproc = texts_from_df(joined, "text", "label", model_name=str(tiny_bert_dir), verbose=0, task="single_label")
+    assert preproc.get_classes() == ["negative", "negative|positive", "positive"]
+
+    scored = df.assign(score=np.linspace(0.05, 0.95, len(df)))
+    trn, _, preproc = texts_from_df(scored, "text", "score", model_name=str(tiny_bert_dir), verbose=0)
+    assert preproc.task == "regression" and preproc.get_classes() == ["score"]
+    assert trn.labels.shape == (len(trn), 1) and trn.labels.dtype == np.float32
 
 
 def test_texts_from_df_unknown_validation_label(tiny_bert_dir):
@@ -335,3 +381,62 @@ def test_invalid_model_ids_are_refused_before_any_download():
     for bad in ("../no-such-folder-kdemo", "org/name with spaces", "a/b/c"):
         with pytest.raises(kdemo.ModelError, match="Expected a Hugging Face Hub model id"):
             kdemo.Transformer(bad)
+
+
+# ---------------------------------------------------------------------------------------------------- folders
+def _write_folder(root, layout: dict[str, list[str]]) -> None:
+    for cls, texts in layout.items():
+        (root / cls).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (root / cls / f"{i:03d}.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def test_read_folder_one_folder_per_class(tmp_path):
+    _write_folder(tmp_path, {"pos": ["great film", "lovely"], "neg": ["dull", "bad", "awful"]})
+    (tmp_path / "pos" / "notes.md").write_text("not a text")
+    (tmp_path / "neg" / "003.txt").write_bytes("un café noir".encode("latin-1"))
+    df = read_folder(tmp_path)
+    assert df["label"].tolist() == ["neg"] * 4 + ["pos"] * 2  # sorted by class, then file
+    assert df["text"].tolist() == ["dull", "bad", "awful", "un café noir", "great film", "lovely"]
+    assert df["file"].tolist()[0] == str(Path("neg") / "000.txt")
+    notes = read_info(df)["notes"]
+    assert any("003.txt" in n and "Latin-1" in n for n in notes)
+    assert any("notes.md" in n and "Skipped 1" in n for n in notes)
+    assert read_folder(tmp_path, classes=["pos", "neg"])["label"].tolist()[:2] == ["pos", "pos"]
+
+
+def test_read_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        read_folder(tmp_path / "missing")
+    _write_folder(tmp_path / "one", {"pos": ["good"]})
+    with pytest.raises(DataError, match=r"one subfolder per class \(at least 2\).*\['pos'\]"):
+        read_folder(tmp_path / "one")
+    _write_folder(tmp_path / "two", {"pos": ["good", "   "], "neg": ["bad"]})
+    with pytest.raises(DataError, match=r"1 empty file\(s\): \['pos/001.txt'\]"):
+        read_folder(tmp_path / "two")
+    with pytest.raises(DataError, match=r"class folders \['neutral'\].*\['neg', 'pos'\]"):
+        read_folder(tmp_path / "two", classes=["pos", "neutral"])
+    (tmp_path / "three" / "pos").mkdir(parents=True)
+    _write_folder(tmp_path / "three", {"neg": ["bad"]})
+    with pytest.raises(DataError, match=r"Expected \.txt files in the class folder .*pos"):
+        read_folder(tmp_path / "three")
+
+
+def test_texts_from_folder_train_test_layout(tiny_bert_dir, tmp_path):
+    frame = sentiment_frame(40)
+    val_frame = sentiment_frame(10, seed=1)
+    for split, data in (("train", frame), ("test", val_frame)):
+        _write_folder(tmp_path / split, {c: data.loc[data["label"] == c, "text"].tolist() for c in ("negative", "positive")})
+    trn, val, preproc = texts_from_folder(tmp_path, model_name=str(tiny_bert_dir), maxlen=32, verbose=0)
+    assert len(trn) == 40 and len(val) == 10  # test/ is the validation set, nothing split off
+    assert preproc.get_classes() == ["negative", "positive"]
+    assert sorted(val.texts) == sorted(val_frame["text"])
+    assert np.bincount(val.labels).tolist() == [5, 5]
+
+
+def test_texts_from_folder_flat_layout_splits_validation(tiny_bert_dir, tmp_path):
+    frame = sentiment_frame(40)
+    _write_folder(tmp_path, {c: frame.loc[frame["label"] == c, "text"].tolist() for c in ("negative", "positive")})
+    trn, val, preproc = texts_from_folder(tmp_path, model_name=str(tiny_bert_dir), val_pct=0.25, verbose=0)
+    assert len(trn) == 30 and len(val) == 10
+    assert np.bincount(val.labels).tolist() == [5, 5]  # stratified

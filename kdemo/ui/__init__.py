@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import gradio as gr
 
-from kdemo.ui import attention_tab, data_tab, hub_tab, predict_tab, train_tab
+from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
 from kdemo.ui.session import STORE
 
 TITLE = "kdemo: fine-tune a transformer text classifier"
 MAX_FILE_SIZE = "50mb"
+#: Events running at once for the other tabs (predict, attention, export, push); training is limited separately.
+DEFAULT_CONCURRENCY = 4
+#: Requests that may wait in the queue before new ones are turned away.
+QUEUE_SIZE = 64
 
 
 def _cleanup(request: gr.Request) -> None:
@@ -23,40 +28,51 @@ def build_app() -> gr.Blocks:
     """Build the Blocks app.
 
     Returns:
-        The app, with its queue configured so that one training (or LR finder) runs at a time and others wait
-        with their position shown.
+        The app, with its queue configured so that one training (or LR finder) runs at a time on the device (the
+        ``"gpu"`` concurrency group, limit 1) while other requests wait and see their position in the queue.
     """
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(
-            f"# {TITLE}\nUpload labelled texts, fine-tune a Hugging Face model with ktrain's recipe "
-            "(LR finder, one-cycle), predict, look at per-head attention, and push to the Hub."
-        )
+        with gr.Row(equal_height=True):
+            gr.Markdown(
+                f"# {TITLE}\nUpload labelled texts, fine-tune a Hugging Face model with ktrain's recipe "
+                "(LR finder, one-cycle), predict, look at per-head attention, and push to the Hub.",
+            )
+            auth.login_button()  # only on a Space with hf_oauth: true; elsewhere the Hub tab takes a token
         with gr.Tab("Data"):
             data = data_tab.build()
         with gr.Tab("Train") as train_tab_block:
             pass
-        with gr.Tab("Predict"):
-            predict_tab.build()
+        with gr.Tab("Predict") as predict_tab_block:
+            pass
         with gr.Tab("Attention"):
             attention = attention_tab.build()
         with gr.Tab("Hub"):
             hub_tab.build()
         with train_tab_block:
             train_tab.build(data, attention)
+        with predict_tab_block:
+            predict_tab.build(attention)
         demo.unload(_cleanup)
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the app: ``python app.py [--host 127.0.0.1] [--port 7860] [--share]``."""
+    """Start the app: ``python app.py [--host 127.0.0.1] [--port 7860] [--share]``.
+
+    On Hugging Face Spaces the host and port come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
+    (0.0.0.0:7860), which Spaces sets.
+    """
     parser = argparse.ArgumentParser(description="Run the kdemo web app.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--share", action="store_true", help="also create a public gradio.live link (needs a network)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (0.0.0.0 for all; default GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                        help="port (default GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true",
+                        help="also create a public *.gradio.live link for 72 hours (needs a network; not on Spaces)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     build_app().launch(
-        server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_SIZE,
-        theme=gr.themes.Soft(), footer_links=["api", "gradio"],
+        server_name=args.host, server_port=args.port, share=args.share and not auth.on_spaces(),
+        max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
     )

@@ -1,42 +1,267 @@
-"""Attention tab: one head's attention map with token labels, and all heads of a layer."""
+"""Attention tab: head view, model view, heatmaps, [CLS] strips and rollout, before/after fine-tuning, attributions.
+
+Everything drawn is the model's own numbers: the browser views (``static/attention_views.js``, no CDN) receive the
+attention as float32 bytes; the figures are ``imshow`` of the same arrays.
+"""
 
 from __future__ import annotations
 
-import gradio as gr
+import threading
+import weakref
+from collections import OrderedDict
+from pathlib import Path
 
-from kdemo.attention import plot_head, plot_layer_heads
-from kdemo.errors import DataError
+import gradio as gr
+import numpy as np
+
+from kdemo.attention import (
+    AttentionMaps,
+    compute_attention,
+    plot_head,
+    plot_head_change,
+    plot_layer_heads,
+    plot_token_strips,
+)
+from kdemo.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
+from kdemo.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
+from kdemo.errors import DataError, ModelError
+from kdemo.models import load_sequence_classifier, resolve_model_source
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
 
+STATIC = Path(__file__).resolve().parent / "static"
+VIEW_JS = (STATIC / "attention_views.js").read_text(encoding="utf-8") + "\nkdMount(element, watch);\n"
+VIEW_CSS = (STATIC / "attention_views.css").read_text(encoding="utf-8")
+
 NOTE = (
-    "The maps are the model's own attention probabilities (row *i* shows where token *i* looks). "
-    "Attention weights show what the model mixes, not why it decides: they are not an explanation of the prediction."
+    "Everything here is the model's own numbers for your text: its attention probabilities (row *i* shows where "
+    "token *i* looks) and gradients. **Attention weights are not explanations**: they show what the model mixes "
+    "inside, not why it chose a label. **Attributions** (below) answer a different question: how much each input "
+    "token moved the predicted class's score."
 )
+COMPARE_NOTE = (
+    "Runs the same text through the **base checkpoint** the model was fine-tuned from, with the same tokens, and "
+    "shows how much each head's attention moved. The base model's classification head is freshly initialised, "
+    "which does not matter here: attention comes from the encoder only."
+)
+ATTRIBUTION_NOTE = (
+    "Attributions of the **predicted class's logit** to each input token. Integrated gradients (Sundararajan et "
+    "al., 2017) compare the text with a baseline where every word is [PAD] (special tokens kept); the scores add up "
+    "to the logit's change. Gradient × input is a one-pass approximation. Red raised the score, purple lowered it."
+)
+PAIR_LABEL = "Sentence pair: attending text → attended-to text"
+EMPTY_VIEWS = "Press “Show attention” to draw the head view and model view."
+
+_CACHE_SIZE = 4
+_maps_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_base_models: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+def _text(text: str | None, what: str = "a text") -> str:
+    if not text or not text.strip():
+        raise DataError(f"Expected {what}. Received: an empty box. Type a sentence to look inside the model.")
+    return text
+
+
+def _maps(predictor, text: str, text_pair: str | None, merge_words: bool) -> AttentionMaps:
+    """The predictor's attention for this input, computed once per input (the tab's events share it)."""
+    key = (text, text_pair or None)
+    with _lock:
+        cache = _maps_cache.setdefault(predictor, OrderedDict())
+        maps = cache.get(key)
+        if maps is not None:
+            cache.move_to_end(key)
+    if maps is None:
+        maps = predictor.attention(text, text_pair or None)
+        with _lock:
+            cache[key] = maps
+            while len(cache) > _CACHE_SIZE:
+                cache.popitem(last=False)
+    return maps.merge_words() if merge_words else maps
+
+
+def _block(maps: AttentionMaps, pair_filter: str):
+    """``(row_idx, col_idx, att_block)`` for a sentence-pair filter, with a user-facing error for bad choices."""
+    try:
+        return segment_block(maps.att, maps.info.segments, pair_filter or "all")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _token_line(maps: AttentionMaps) -> str:
+    kind = "words" if maps.merged else "tokens"
+    shown = " ".join("`" + t.replace("`", "'") + "`" for t in maps.tokens)
+    return f"{len(maps.tokens)} {kind}, {maps.num_layers} layers × {maps.num_heads} heads: {shown}"
+
+
+def _views_html(maps: AttentionMaps, rows, cols, block, title: str, **kwargs) -> str:
+    if block.size > MAX_VIEW_VALUES:
+        limit = max_view_tokens(maps.num_layers, maps.num_heads)
+        return message_html(
+            f"The interactive views show inputs of up to {limit} tokens for this model "
+            f"({maps.num_layers} layers × {maps.num_heads} heads); this one has {maps.att.shape[-1]}. "
+            "Shorten the text, or use the heatmaps below, which work at any length."
+        )
+    tokens, special = np.asarray(maps.tokens, dtype=object), maps.info.special
+    return view_html(
+        block, tokens[rows].tolist(), tokens[cols].tolist(), row_special=special[rows].tolist(),
+        col_special=special[cols].tolist(), title=title, **kwargs,
+    )
 
 
 @user_errors
-def attention(text: str, layer: int, head: int, request: gr.Request):
-    """Attention maps of the trained model for ``text``.
+def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, request: gr.Request):
+    """Head view and model view (browser-drawn) and the [CLS]/rollout token strips.
+
+    Returns:
+        The views' HTML (``kdemo.attention_html.view_html``; decode with ``read_view_payload``) and the token-strip
+        figure.
+    """
+    predictor = STORE.get(request).require_predictor()
+    maps = _maps(predictor, _text(text), text_pair, merge_words)
+    rows, cols, block = _block(maps, pair_filter)
+    caption = "" if pair_filter in (None, "", "all") else f"Showing {pair_filter}: rows from text {pair_filter[0]}, columns from text {pair_filter[-1]}."
+    views = _views_html(maps, rows, cols, block, "Attention of the fine-tuned model", caption=caption)
+    strips = plot_token_strips(maps.tokens, cls_attention(maps.att), attention_rollout(maps.att)[-1, 0])
+    return views, strips
+
+
+@user_errors
+def attention(
+    text: str, layer: int, head: int, text_pair: str = "", merge_words: bool = False, pair_filter: str = "all",
+    request: gr.Request = None,
+):
+    """Heatmap of one head and of all heads of a layer, and the token list.
 
     Args:
         text: The text.
         layer: 1-based layer.
         head: 1-based head.
+        text_pair: Optional second text of a sentence pair.
+        merge_words: Merge word pieces into words.
+        pair_filter: ``"all"``, ``"A→A"``, ``"A→B"``, ``"B→A"`` or ``"B→B"``.
 
     Returns:
         The head's heatmap, the grid of all heads of the layer, and a markdown line with the tokens.
     """
     predictor = STORE.get(request).require_predictor()
-    if not text or not text.strip():
-        raise DataError("Expected a text. Received: an empty box. Type a sentence to see its attention maps.")
-    tokens, att = predictor.attention(text)
-    num_layers, num_heads = att.shape[:2]
+    maps = _maps(predictor, _text(text), text_pair, merge_words)
     layer, head = int(layer), int(head)
-    if not (1 <= layer <= num_layers and 1 <= head <= num_heads):
-        raise DataError(f"Expected layer 1–{num_layers} and head 1–{num_heads}. Received: layer {layer}, head {head}.")
-    info = f"{len(tokens)} tokens: " + " ".join(f"`{t}`" for t in tokens)
-    return plot_head(tokens, att, layer - 1, head - 1), plot_layer_heads(tokens, att, layer - 1), info
+    if not (1 <= layer <= maps.num_layers and 1 <= head <= maps.num_heads):
+        raise DataError(
+            f"Expected layer 1–{maps.num_layers} and head 1–{maps.num_heads}. Received: layer {layer}, head {head}. "
+            "Move the sliders into range."
+        )
+    rows, cols, block = _block(maps, pair_filter)
+    tokens = np.asarray(maps.tokens, dtype=object)
+    row_tokens, col_tokens = tokens[rows].tolist(), tokens[cols].tolist()
+    return (
+        plot_head(row_tokens, block, layer - 1, head - 1, col_tokens=col_tokens),
+        plot_layer_heads(row_tokens, block, layer - 1, col_tokens=col_tokens),
+        _token_line(maps),
+    )
+
+
+def _base_model(source: str, class_names):
+    """The base checkpoint, loaded once and kept (two at most) for all sessions."""
+    with _lock:
+        if source in _base_models:
+            _base_models.move_to_end(source)
+            return _base_models[source]
+    model = load_sequence_classifier(source, class_names)
+    with _lock:
+        _base_models[source] = model
+        while len(_base_models) > 2:
+            _base_models.popitem(last=False)
+    return model
+
+
+@user_errors
+def compare(text: str, text_pair: str, merge_words: bool, request: gr.Request):
+    """The same text through the base checkpoint and the fine-tuned model: per-head change.
+
+    Returns:
+        The change-per-head figure, the browser view of |Δ| per head, and a markdown summary.
+    """
+    predictor = STORE.get(request).require_predictor()
+    base_name = predictor.meta.get("base_model")
+    if not base_name:
+        raise ModelError(
+            "Expected to know the checkpoint this model was fine-tuned from. Received: a model without 'base_model' "
+            "in its kdemo.json. Train the model in this app (the Train tab records it) to compare before and after."
+        )
+    tuned = _maps(predictor, _text(text), text_pair, merge_words)
+    base_model = _base_model(resolve_model_source(base_name), predictor.get_classes())
+    base = compute_attention(base_model, predictor.tokenizer, text, text_pair or None, maxlen=predictor.maxlen)
+    base = base.merge_words() if merge_words else base
+    if base.att.shape != tuned.att.shape:
+        raise ModelError(
+            f"Expected the base checkpoint {base_name!r} to have the fine-tuned model's shape {tuned.att.shape[:2]} "
+            f"(layers, heads). Received: {base.att.shape[:2]}. It is not the model this one was trained from."
+        )
+    change = head_change(base.att, tuned.att)
+    everything = np.arange(tuned.att.shape[-1])
+    views = _views_html(
+        tuned, everything, everything, tuned.att, f"Fine-tuned vs base checkpoint {base_name}", views=("model",),
+        base=base.att, head_change=change,
+    )
+    top = np.dstack(np.unravel_index(np.argsort(change, axis=None)[::-1][:3], change.shape))[0]
+    moved = ", ".join(f"layer {l + 1} head {h + 1} ({change[l, h]:.2f})" for l, h in top)
+    summary = (
+        f"Base checkpoint **{base_name}**. Mean change over all heads **{change.mean():.3f}** (0 = attends exactly "
+        f"as before, 1 = entirely different tokens). Most moved: {moved}."
+    )
+    return plot_head_change(change), views, summary
+
+
+@user_errors
+def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: int, request: gr.Request):
+    """Token attributions of the predicted class.
+
+    Returns:
+        ``gr.HighlightedText`` data (token, score scaled to −1…1) and a markdown summary with the raw numbers.
+    """
+    predictor = STORE.get(request).require_predictor()
+    steps = int(steps or 50)
+    result = predictor.explain(_text(text), method=method or "ig", steps=steps, text_pair=text_pair or None)
+    result = result.merge_words() if merge_words else result
+    scale = float(np.abs(result.scores).max()) or 1.0
+    spans: list[tuple[str, float | None]] = []
+    for token, score in zip(result.tokens, result.scores):
+        spans += [(token, round(float(score) / scale, 4)), (" ", None)]
+    order = np.argsort(-np.abs(result.scores))[:5]
+    top = ", ".join(f"`{result.tokens[i]}` {result.scores[i]:+.3g}" for i in order)
+    if result.method == "ig":
+        change = result.f_input - result.f_baseline
+        how = (
+            f"Integrated gradients over {result.steps} steps"
+            + (f" (refined from {steps} until the scores added up)" if result.steps > steps else "")
+            + f": the scores sum to **{result.scores.sum():+.4f}**; the logit went from **{result.f_baseline:.4f}** "
+            f"(all-[PAD] baseline) to **{result.f_input:.4f}** (your text), a change of {change:+.4f} "
+            f"(completeness gap {100 * result.relative_gap:.2f} %)."
+        )
+        if result.relative_gap > 0.05:
+            how += " ⚠️ The scores still miss the change by more than 5 %: raise the integration steps."
+        if abs(change) < 0.05:
+            how += (
+                " The baseline already gets almost the same logit as your text, so there is little to attribute; "
+                "try gradient × input."
+            )
+    else:
+        how = f"Gradient × input at the text (logit {result.f_input:.4f}); these scores need not add up to anything."
+    summary = (
+        f"Explaining **{result.label}**. {how} Colours are scaled to the largest |score| ({scale:.3g} logit units). "
+        f"Largest: {top}."
+    )
+    return spans[:-1], summary
+
+
+def _views_component(elem_id: str) -> gr.HTML:
+    return gr.HTML(
+        value=message_html(EMPTY_VIEWS), html_template="${value}", css_template=VIEW_CSS, js_on_load=VIEW_JS,
+        apply_default_css=False, elem_id=elem_id,
+    )
 
 
 def build() -> dict:
@@ -47,13 +272,43 @@ def build() -> dict:
     """
     gr.Markdown(NOTE)
     with gr.Row():
-        text = gr.Textbox(label="Text", value="a gorgeous, witty movie", scale=3)
-        layer = gr.Slider(1, 12, value=6, step=1, label="Layer")
-        head = gr.Slider(1, 12, value=1, step=1, label="Head")
+        text = gr.Textbox(label="Text", value="a gorgeous, witty movie", scale=3, elem_id="attention-text")
+        text_pair = gr.Textbox(value="", label="Second text (optional, sentence pair)", scale=2, elem_id="attention-text-pair")
+    with gr.Row():
+        merge = gr.Checkbox(label="Merge word pieces into words", value=False, elem_id="attention-merge")
+        pair_filter = gr.Radio(list(PAIR_FILTERS), value="all", label=PAIR_LABEL, elem_id="attention-pair-filter")
+        layer = gr.Slider(1, 12, value=6, step=1, label="Layer (heatmaps)")
+        head = gr.Slider(1, 12, value=1, step=1, label="Head (heatmaps)")
     btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
     tokens = gr.Markdown(elem_id="attention-tokens")
+    views = _views_component("attention-views")
     with gr.Row():
         head_plot = gr.Plot(label="Selected head", elem_id="attention-head")
-        grid_plot = gr.Plot(label="All heads of the layer", elem_id="attention-grid")
-    btn.click(attention, [text, layer, head], [head_plot, grid_plot, tokens], api_name="attention")
+        grid_plot = gr.Plot(label="All heads of the layer, and their mean", elem_id="attention-grid")
+    with gr.Tabs():
+        with gr.Tab("Attributions"):
+            gr.Markdown(ATTRIBUTION_NOTE)
+            with gr.Row():
+                method = gr.Radio(
+                    [("Integrated gradients", "ig"), ("Gradient × input", "grad_x_input")], value="ig", label="Method"
+                )
+                steps = gr.Slider(5, 300, value=50, step=1, label="Integration steps")
+            explain_btn = gr.Button("Explain the prediction", elem_id="attention-explain-btn")
+            highlighted = gr.HighlightedText(label="Attribution per token", show_legend=True, elem_id="attention-attributions")
+            explain_md = gr.Markdown(elem_id="attention-explain-summary")
+        with gr.Tab("[CLS] and rollout"):
+            strips = gr.Plot(label="Token strips", elem_id="attention-strips")
+        with gr.Tab("Before / after fine-tuning"):
+            gr.Markdown(COMPARE_NOTE)
+            compare_btn = gr.Button("Compare with the base checkpoint", elem_id="attention-compare-btn")
+            compare_md = gr.Markdown(elem_id="attention-compare-summary")
+            change_plot = gr.Plot(label="Change per head", elem_id="attention-change")
+            change_views = _views_component("attention-change-views")
+
+    shown = btn.click(show_views, [text, text_pair, merge, pair_filter], [views, strips], api_name="attention_views")
+    shown.success(
+        attention, [text, layer, head, text_pair, merge, pair_filter], [head_plot, grid_plot, tokens], api_name="attention"
+    )
+    compare_btn.click(compare, [text, text_pair, merge], [change_plot, change_views, compare_md], api_name="attention_compare")
+    explain_btn.click(explain, [text, text_pair, merge, method, steps], [highlighted, explain_md], api_name="explain")
     return {"layer": layer, "head": head}

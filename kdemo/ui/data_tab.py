@@ -1,53 +1,116 @@
-"""Data tab: upload a labelled file (or use the example), preview it, choose columns, check the classes."""
+"""Data tab: upload a labelled file (or use the example), choose columns and task, and read the data doctor."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from kdemo.data import check_columns, guess_columns, read_table
+from kdemo.data import guess_columns, read_table
+from kdemo.doctor import DataReport, diagnose
 from kdemo.errors import DataError, KdemoError
+from kdemo.labels import guess_label_columns
+from kdemo.models import load_tokenizer, resolve_model_source
+from kdemo.tables import read_info
+from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
 from kdemo.ui.errors import user_errors
-from kdemo.ui.session import STORE
+from kdemo.ui.session import STORE, Session
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "assets" / "example_reviews.csv"
 PREVIEW_ROWS = 20
+FILE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx"]
+EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
 
 
-def _summary(session, val_pct: float) -> tuple[str, pd.DataFrame]:
+@functools.lru_cache(maxsize=1)
+def _default_tokenizer():
+    """The default model's tokenizer (token lengths are measured with it); None if it cannot be loaded."""
+    try:
+        return load_tokenizer(resolve_model_source(None))
+    except KdemoError:
+        return None
+
+
+def length_figure(report: DataReport) -> Figure | None:
+    """Histogram of text lengths with the suggested maxlen marked (None when there are no lengths)."""
+    if not report.length_hist_counts:
+        return None
+    edges = np.asarray(report.length_hist_edges)
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(edges[:-1], report.length_hist_counts, width=np.diff(edges), align="edge", color="#4f46e5", alpha=0.8)
+    if report.suggested_maxlen:
+        ax.axvline(report.suggested_maxlen, color="#dc2626", linestyle="--",
+                   label=f"suggested maxlen {report.suggested_maxlen} (covers 95 %)")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"text length ({report.length_unit})")
+    ax.set_ylabel("rows")
+    ax.set_title("Text lengths")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _counts_table(report: DataReport) -> pd.DataFrame:
+    if not report.class_counts:
+        return EMPTY_COUNTS
+    counts = pd.DataFrame({"class": list(report.class_counts), "rows": list(report.class_counts.values())})
+    denominator = report.rows if report.task == MULTI_LABEL else counts["rows"].sum()
+    counts["share"] = (counts["rows"] / max(denominator, 1)).round(3)
+    return counts
+
+
+def _summary(session: Session, report: DataReport, val_pct: float) -> str:
     df = session.require_data()
-    check = check_columns(df, session.text_column, session.label_column)
     if session.val_df is not None:
-        check_columns(session.val_df, session.text_column, session.label_column)
         split = f"validation file: **{len(session.val_df)}** rows"
     else:
         n_val = int(round(len(df) * val_pct))
-        split = f"validation: **{n_val}** rows ({val_pct:.0%}, stratified split), training: **{len(df) - n_val}** rows"
-    counts = pd.DataFrame(
-        {"class": list(check.class_counts), "rows": list(check.class_counts.values())}
-    )
-    counts["share"] = (counts["rows"] / counts["rows"].sum()).round(3)
-    ratio = counts["rows"].max() / max(counts["rows"].min(), 1)
-    warn = f"\n\n⚠️ Classes are imbalanced ({ratio:.0f}× between the largest and smallest)." if ratio >= 5 else ""
-    text = (
-        f"✅ **{session.data_name}**: {check.num_rows} rows, **{len(counts)} classes**; text column "
-        f"`{session.text_column}`, label column `{session.label_column}`; {split}.{warn}"
-    )
-    return text, counts
+        split = f"validation: **{n_val}** rows ({val_pct:.0%}, split off), training: **{len(df) - n_val}** rows"
+    what = (f"regression target `{report.label_columns[0]}`" if report.task == REGRESSION else
+            f"**{len(report.class_counts)} classes** ({report.task.replace('_', '-')})")
+    labels = ", ".join(f"`{c}`" for c in report.label_columns)
+    encoding = read_info(df).get("encoding")
+    enc = f"; read as **{encoding}**" if encoding and encoding != "UTF-8" else ""
+    head = f"**{session.data_name}**: {len(df)} rows, {what}; text column `{report.text_column}`, label {labels}{enc}"
+    if not report.ok:
+        return f"⚠️ {head}. Cannot train yet: {report.errors[0].message} (see the data doctor below)"
+    warnings = sum(p.severity == "warning" for p in report.problems)
+    more = f" The data doctor has {warnings} warning(s) below." if warnings else ""
+    return f"✅ {head}; {split}.{more}"
+
+
+def _run_doctor(session: Session, val_pct: float, task: str | None):
+    """Diagnose the session's data, store the result, and return the outputs shared by every handler."""
+    df = session.require_data()
+    report = diagnose(df, session.text_column, session.label_columns, val_df=session.val_df, task=task,
+                      tokenizer=_default_tokenizer())
+    session.doctor_report, session.task = report, report.task
+    session.class_weight_offer = report.class_weight
+    session.use_class_weight = session.use_class_weight and report.class_weight is not None
+    offer = report.class_weight is not None
+    checkbox = gr.update(visible=offer, value=session.use_class_weight,
+                         info=("Weights " + ", ".join(f"{report.class_names[i]}: {w:.2f}" for i, w in
+                                                      report.class_weight.items())) if offer else None)
+    return (_summary(session, report, val_pct), _counts_table(report), report.to_markdown(), length_figure(report),
+            checkbox)
 
 
 @user_errors
 def load_data(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request):
-    """Read the uploaded training (and optional validation) file, propose columns and check them.
+    """Read the uploaded training (and optional validation) file, propose columns, run the data doctor.
 
     Returns:
-        Preview table, text-column dropdown, label-column dropdown, summary markdown, class-count table.
+        Preview table, text-column dropdown, label-column(s) dropdown, summary markdown, class-count table, doctor
+        markdown, text-length histogram, task radio, and the class-weight checkbox.
     """
     session = STORE.get(request)
     if not train_file:
-        raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV or JSONL file, or click 'Use example data'.")
+        raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
+                        "or click 'Use example data'.")
     df = read_table(train_file)
     val_df = read_table(val_file) if val_file else None
     text_col, label_col = guess_columns(df)
@@ -55,74 +118,129 @@ def load_data(train_file: str | None, val_file: str | None, val_pct: float, requ
         raise DataError(
             f"Expected at least two columns (a text and a label). Received: only {list(df.columns)} in {Path(train_file).name!r}."
         )
+    label_cols = guess_label_columns(df, text_col, label_col)
     session.train_df, session.val_df = df, val_df
     session.data_name = Path(train_file).name
-    session.text_column, session.label_column = text_col, label_col
+    session.set_columns(text_col, label_cols)
+    session.use_class_weight = False
+    summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
     columns = list(df.columns)
-    try:
-        summary, counts = _summary(session, val_pct)
-    except KdemoError as exc:  # columns proposed but unusable: still show them so the user can pick others
-        summary, counts = f"⚠️ {exc}", pd.DataFrame({"class": [], "rows": [], "share": []})
     return (
-        df.head(PREVIEW_ROWS),
-        gr.update(choices=columns, value=text_col),
-        gr.update(choices=columns, value=label_col),
-        summary,
-        counts,
+        df.head(PREVIEW_ROWS), gr.update(choices=columns, value=text_col), gr.update(choices=columns, value=label_cols),
+        summary, counts, doctor, figure, gr.update(value=session.task), checkbox,
     )
 
 
 @user_errors
 def load_example(val_pct: float, request: gr.Request):
-    """Load the example movie-review CSV shipped in ``assets/``."""
+    """Load the example movie-review CSV shipped in ``assets/`` (outputs as :func:`load_data`)."""
     return load_data(str(EXAMPLE_CSV), None, val_pct, request)
 
 
 @user_errors
-def set_columns(text_column: str, label_column: str, val_pct: float, request: gr.Request):
-    """Use other text/label columns and re-check the data.
+def set_columns(text_column: str, label_columns: list[str] | str, val_pct: float, request: gr.Request):
+    """Use other text/label columns, detect the task again and re-run the doctor.
+
+    Args:
+        text_column: The text column.
+        label_columns: One label column, or several 0/1 columns (multi-label).
+        val_pct: Validation share when there is no validation file.
 
     Returns:
-        Summary markdown and class-count table.
+        Summary markdown, class-count table, doctor markdown, length histogram, task radio, class-weight checkbox.
     """
     session = STORE.get(request)
     df = session.require_data()
-    for role, col in (("text", text_column), ("label", label_column)):
+    label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns or [])
+    if not label_columns:
+        raise DataError(f"Expected at least one label column. Received: none. Pick it from {list(df.columns)}.")
+    for role, col in [("text", text_column)] + [("label", c) for c in label_columns]:
         if col not in df.columns:
             raise DataError(f"Expected the {role} column to be one of {list(df.columns)}. Received: {col!r}.")
-    session.text_column, session.label_column = text_column, label_column
-    return _summary(session, val_pct)
+    if text_column in label_columns:
+        raise DataError(f"Expected different text and label columns. Received: {text_column!r} for both.")
+    session.set_columns(text_column, label_columns)
+    summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
+    return summary, counts, doctor, figure, gr.update(value=session.task), checkbox
+
+
+@user_errors
+def set_task(task: str, val_pct: float, request: gr.Request):
+    """Override the detected task and re-run the doctor for it.
+
+    Returns:
+        Summary markdown, class-count table, doctor markdown, length histogram, class-weight checkbox.
+    """
+    if task not in TASKS:
+        raise DataError(f"Expected the task to be one of {list(TASKS)}. Received: {task!r}.")
+    return _run_doctor(STORE.get(request), val_pct, task)
+
+
+@user_errors
+def set_class_weight(use: bool, request: gr.Request) -> str:
+    """Turn balanced class weights on or off for training (only when the doctor offered them)."""
+    session = STORE.get(request)
+    session.require_data()
+    if use and not session.class_weight_offer:
+        raise DataError("Expected imbalanced single-label data before using class weights. Received: the data doctor "
+                        "did not offer them for this data. Leave the box unticked.")
+    session.use_class_weight = bool(use)
+    return "Balanced class weights: **on**." if use else "Balanced class weights: off."
+
+
+@user_errors
+def diagnose_json(request: gr.Request) -> dict:
+    """The data doctor's full report for the loaded data (see :meth:`kdemo.doctor.DataReport.to_dict`)."""
+    session = STORE.get(request)
+    session.require_data()
+    return session.doctor_report.to_dict()
 
 
 def build() -> dict:
     """Lay out the Data tab and wire its events.
 
     Returns:
-        The components other tabs read (``text_column``, ``label_column``, ``val_pct``).
+        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``).
     """
     gr.Markdown(
-        "Upload a labelled table: one column of texts and one of labels (CSV, TSV or JSONL, UTF-8). "
-        "Columns are proposed automatically; change them if needed."
+        "Upload a labelled table (CSV, TSV, JSONL, Parquet or XLSX; the encoding is detected): a column of texts and "
+        "a label column (classes; `a|b` for several labels per text; numbers for regression) or several 0/1 columns. "
+        "Columns and task are proposed; change them if needed. The data doctor lists what to fix, with row numbers."
     )
     with gr.Row():
-        train_file = gr.File(label="Training file", elem_id="train-file", file_types=[".csv", ".tsv", ".jsonl", ".txt"], type="filepath")
-        val_file = gr.File(label="Validation file (optional)", file_types=[".csv", ".tsv", ".jsonl", ".txt"], type="filepath")
+        train_file = gr.File(label="Training file", elem_id="train-file", file_types=FILE_TYPES, type="filepath")
+        val_file = gr.File(label="Validation file (optional)", file_types=FILE_TYPES, type="filepath")
     with gr.Row():
         example_btn = gr.Button("Use example data (120 movie reviews)", variant="secondary")
         load_btn = gr.Button("Load file", variant="primary")
     with gr.Row():
         text_column = gr.Dropdown(label="Text column", choices=[], interactive=True)
-        label_column = gr.Dropdown(label="Label column", choices=[], interactive=True)
+        label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
         val_pct = gr.Slider(0.05, 0.5, value=0.1, step=0.05, label="Validation share (when no validation file)")
+    check_btn = gr.Button("Re-check with these columns", size="sm")
     summary = gr.Markdown(elem_id="data-summary")
+    with gr.Row():
+        task = gr.Radio(list(TASKS), value=None, label="Task (detected; change to override)", elem_id="data-task")
+        use_class_weight = gr.Checkbox(label="Use balanced class weights", visible=False, elem_id="class-weight")
+        class_weight_note = gr.Markdown()
+    with gr.Row():
+        doctor = gr.Markdown(elem_id="data-doctor")
+        lengths = gr.Plot(label="Text lengths")
     with gr.Row():
         counts = gr.Dataframe(label="Class counts", interactive=False, scale=1)
         preview = gr.Dataframe(label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False, wrap=True, scale=3)
+    with gr.Accordion("Data doctor report (JSON)", open=False):
+        report_json = gr.JSON()
+        json_btn = gr.Button("Show", size="sm")
 
-    outputs = [preview, text_column, label_column, summary, counts]
+    doctor_outputs = [summary, counts, doctor, lengths]
+    outputs = [preview, text_column, label_column, *doctor_outputs, task, use_class_weight]
     load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data")
     train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private")
     example_btn.click(load_example, [val_pct], outputs, api_name="load_example")
-    check_btn = gr.Button("Re-check with these columns", size="sm")
-    check_btn.click(set_columns, [text_column, label_column, val_pct], [summary, counts], api_name="set_columns")
-    return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct}
+    check_btn.click(set_columns, [text_column, label_column, val_pct], [*doctor_outputs, task, use_class_weight],
+                    api_name="set_columns")
+    task.input(set_task, [task, val_pct], [*doctor_outputs, use_class_weight], api_name="set_task")
+    use_class_weight.input(set_class_weight, [use_class_weight], [class_weight_note], api_name="set_class_weight")
+    json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
+    return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task}

@@ -1,22 +1,58 @@
-"""Hub tab: model card, downloadable zip, and push to the Hugging Face Hub."""
+"""Hub tab: model card (with its images), downloadable zip, and push to the Hugging Face Hub."""
 
 from __future__ import annotations
 
-import os
+import re
 
 import gradio as gr
 
-from kdemo.hub import export_zip, push_to_hub, validate_repo_id, write_model_card
+from kdemo.errors import HubError, KdemoError
+from kdemo.hub import export_zip, hub_endpoint, push_to_hub, validate_repo_id, write_model_card
+from kdemo.training_record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
+from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
-from kdemo.ui.session import STORE
+from kdemo.ui.session import STORE, Session
+
+#: The last push error of each session (its message only), shown in the status line after the error box closes.
+_LAST_ERROR: dict[str, str] = {}
+_DATASET_ID = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
+
+
+def _record(session: Session) -> TrainingRecord | None:
+    """The training record of the session's model, when that model was trained in this session."""
+    learner, predictor = session.learner, session.predictor
+    if learner is None or getattr(learner, "history", None) is None:
+        return None
+    if getattr(getattr(learner, "model", None), "hf_model", None) is not predictor.model:
+        return None  # the learner belongs to another model (e.g. an LR-finder run after loading a model)
+    job = session.job
+    return TrainingRecord.from_learner(
+        learner, session.report, val_points=job.val_points if job else None,
+        total_steps=job.total_steps if job else None,
+    )
+
+
+def _preview(content: str) -> str:
+    """Markdown for the card preview: the YAML header as a code block, then the body (images: in the gallery)."""
+    header, body = "", content
+    if content.startswith("---\n"):
+        _, header, body = content.split("---\n", 2)
+    body = _IMAGE_LINK.sub(r"*[image in the repo: `\2` (shown above)]*", body)
+    return f"**Metadata (YAML header of README.md)**\n\n```yaml\n{header.strip()}\n```\n\n{body}"
 
 
 @user_errors
-def export(repo_id: str, request: gr.Request):
-    """Write the model card into the trained model's folder and zip exactly what would be pushed.
+def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
+    """Write the model card, its images and ``training_params.json`` into the model folder, and zip it.
+
+    Args:
+        repo_id: ``user/name`` the card is written for; empty uses the folder name.
+        dataset_id: Optional Hub dataset id for the card's ``datasets`` metadata.
+        example: Optional widget example; empty uses the first training text.
 
     Returns:
-        The zip's path and the card's markdown.
+        The zip's path (exactly what a push uploads), the card preview (markdown) and the card's images.
     """
     session = STORE.get(request)
     predictor = session.require_predictor()
@@ -24,39 +60,84 @@ def export(repo_id: str, request: gr.Request):
     if not (folder / "config.json").exists():
         predictor.save(folder)
     card_repo = validate_repo_id(repo_id) if repo_id and repo_id.strip() else None
-    card = write_model_card(folder, repo_id=card_repo)
+    dataset_id = (dataset_id or "").strip()
+    if dataset_id and not _DATASET_ID.match(dataset_id):
+        raise HubError(
+            "Expected a Hub dataset id like 'stanfordnlp/sst2', or nothing for your own data. "
+            f"Received: {dataset_id!r}."
+        )
+    record = _record(session)
+    if record is not None:
+        record.save(folder)
+    card = write_model_card(folder, repo_id=card_repo, example=(example or "").strip() or None,
+                            dataset_id=dataset_id or None, endpoint=hub_endpoint())
     zip_path = export_zip(folder, session.workdir / "model.zip")
-    return str(zip_path), card.content
+    images = [(str(folder / name), name) for name in (CONFUSION_FILE, CURVE_FILE) if (folder / name).exists()]
+    return str(zip_path), _preview(card.content), images
 
 
 @user_errors
-def push(repo_id: str, token: str, private: bool, request: gr.Request) -> str:
-    """Push the trained model folder (with its card) to the Hub; the token is used for this call only.
+def push(repo_id: str, token: str, private: bool, oauth_token: gr.OAuthToken | None, request: gr.Request) -> str:
+    """Push the model folder (with its card) to the Hub under the caller's identity.
+
+    The token (pasted, or the signed-in visitor's on a Space) is used for this call only: it is not stored, logged
+    or returned.
 
     Returns:
-        Markdown with the commit link.
+        Markdown with the repo and commit links.
     """
     session = STORE.get(request)
     session.require_predictor()
-    url = push_to_hub(
-        session.workdir / "model", repo_id, token=(token or "").strip() or os.environ.get("HF_TOKEN"), private=bool(private)
+    try:
+        repo_id = validate_repo_id(repo_id)
+        endpoint = hub_endpoint()
+        url = push_to_hub(session.workdir / "model", repo_id, token=token_for(token, oauth_token, write=True),
+                          private=bool(private), endpoint=endpoint)
+    except KdemoError as exc:
+        _LAST_ERROR[getattr(request, "session_hash", None) or ""] = str(exc)
+        raise
+    visibility = "private: only you (and your organisation) can see it" if private else "public"
+    return (
+        f"✅ Pushed to [{repo_id}]({endpoint}/{repo_id}) ({visibility}); "
+        f"commit [{url.rsplit('/', 1)[-1][:8]}]({url}).\n\n"
+        f'Use it: `pipeline("text-classification", model="{repo_id}")`.'
     )
-    return f"✅ Pushed: [{url}]({url})"
+
+
+def push_failed(request: gr.Request) -> str:
+    """Status line after a failed push: the error's message, and where the model still is."""
+    message = _LAST_ERROR.pop(getattr(request, "session_hash", None) or "", "")
+    return f"❌ **Not pushed.** {message}\n\nThe zip below holds the model folder, ready to download."
 
 
 def build() -> None:
     """Lay out the Hub tab and wire its events."""
+    sign_in = ("sign in with the button at the top, or paste a token" if on_spaces()
+               else "paste a token, or leave the box empty to use `HF_TOKEN` / `hf auth login`")
     gr.Markdown(
-        "Push the trained model with a model card. The token is used for this push only: it is never stored, "
-        "logged or written to the card. Without a network, download the zip (the exact folder that would be pushed)."
+        f"Push the model with a model card (metrics, label map, hyperparameters, per-epoch results, confusion matrix, "
+        f"training curve). To push, {sign_in}. The token is used for this push only: it is never stored, logged or "
+        "written to the card. Repos are private unless you untick the box. Without a network, download the zip "
+        "(exactly the folder that would be pushed) and upload it later."
     )
     with gr.Row():
-        repo_id = gr.Textbox(label="Repo id", placeholder="your-username/my-classifier")
-        token = gr.Textbox(label="Hugging Face token (write access)", type="password")
-        private = gr.Checkbox(value=True, label="Private repo")
-    push_btn = gr.Button("Push to Hub", variant="primary")
-    status = gr.Markdown()
-    zip_file = gr.File(label="Download (zip of the model folder)")
-    card = gr.Markdown(label="Model card", container=True)
-    event = push_btn.click(export, [repo_id], [zip_file, card], api_name="export")
-    event.success(push, [repo_id, token, private], [status], api_name="push")
+        repo_id = gr.Textbox(label="Repo id", placeholder="your-username/my-classifier", elem_id="hub-repo")
+        token = gr.Textbox(label="Hugging Face token (write access)", type="password", elem_id="hub-token",
+                           placeholder="hf_… (optional where signed in or HF_TOKEN is set)")
+        private = gr.Checkbox(value=True, label="Private repo", elem_id="hub-private")
+    with gr.Row():
+        dataset_id = gr.Textbox("", label="Training dataset on the Hub (optional)", placeholder="e.g. stanfordnlp/sst2")
+        example = gr.Textbox("", label="Widget example (optional)", placeholder="defaults to the first training text")
+    with gr.Row():
+        card_btn = gr.Button("Write card and zip (no upload)", elem_id="hub-export-btn")
+        push_btn = gr.Button("Push to Hub", variant="primary", elem_id="hub-push-btn")
+    status = gr.Markdown(elem_id="hub-status")
+    zip_file = gr.File(label="Download (zip of the model folder)", elem_id="hub-zip")
+    images = gr.Gallery(label="Images in the repo", columns=2, height="auto", object_fit="contain", elem_id="hub-images")
+    card = gr.Markdown(label="Model card", container=True, elem_id="hub-card")
+    outputs = [zip_file, card, images]
+    event = push_btn.click(export, [repo_id, dataset_id, example], outputs, api_name="export")
+    pushed = event.success(push, [repo_id, token, private], [status], api_name="push")
+    pushed.failure(push_failed, None, [status], api_visibility="private")
+    push_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")  # no stale "Pushed" line
+    card_btn.click(export, [repo_id, dataset_id, example], outputs, api_visibility="private")

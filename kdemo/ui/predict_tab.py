@@ -1,14 +1,48 @@
-"""Predict tab: one text → all class probabilities; a file of texts → a downloadable CSV of predictions."""
+"""Predict tab: load a model (or use the trained one); one text → all class probabilities; a file → a CSV."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from kdemo.data import guess_columns, read_table
-from kdemo.errors import DataError
+from kdemo.errors import DataError, KdemoError
 from kdemo.export import predictions_table, write_csv
+from kdemo.hub import load_from_hub
+from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
+
+
+@user_errors
+def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Request):
+    """Load a fine-tuned sequence-classification model from the Hub or a local folder; no training needed.
+
+    The model replaces this session's model in the Predict, Attention and Hub tabs. Only safetensors weights are
+    loaded and ``trust_remote_code`` stays off. Private models need the visitor's sign-in on a Space, or
+    ``HF_TOKEN`` / ``hf auth login`` locally.
+
+    Args:
+        source: A Hub model id (``org/name``) or a local folder with ``config.json``.
+
+    Returns:
+        A status line, and updates fitting the Attention tab's layer and head sliders to the model.
+    """
+    session = STORE.get(request)
+    if session.job is not None and session.job.running:
+        raise KdemoError("Training is running. Wait for it to finish or press Stop before loading another model.")
+    # on a Space the cache is shared by all visitors: never hand out a cached (maybe private) model offline
+    token = token_for(None, oauth_token, write=False)
+    predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces())
+    predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab exports and pushes it
+    session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
+    session.job, session.training_params = None, {}
+    config = predictor.model.config
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    status = (
+        f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} classes "
+        f"({', '.join(predictor.get_classes()[:10])}), maxlen {predictor.maxlen}, {layers} layers × {heads} heads."
+    )
+    return status, gr.update(maximum=layers, value=layers), gr.update(maximum=heads, value=1)
 
 
 @user_errors
@@ -34,8 +68,18 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     return str(write_csv(out, session.workdir / "predictions.csv"))
 
 
-def build() -> None:
-    """Lay out the Predict tab and wire its events."""
+def build(attention: dict) -> None:
+    """Lay out the Predict tab and wire its events.
+
+    Args:
+        attention: Components from the Attention tab (``layer``, ``head``) fitted to a loaded model.
+    """
+    gr.Markdown("Use the model trained in the Train tab, or load a fine-tuned text classifier (no training needed):")
+    with gr.Row():
+        source = gr.Textbox(label="Fine-tuned model to load (Hub id or local folder)", scale=3, elem_id="load-model-id",
+                            placeholder="distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        load_btn = gr.Button("Load model", elem_id="load-model-btn")
+    load_status = gr.Markdown(elem_id="load-model-status")
     with gr.Row():
         with gr.Column():
             text = gr.Textbox(label="Text", lines=3, placeholder="a gorgeous, witty movie", elem_id="predict-text")
@@ -49,3 +93,4 @@ def build() -> None:
     predict_btn.click(predict, [text], [probs], api_name="predict")
     text.submit(predict, [text], [probs], api_visibility="private")
     file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
+    load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model")

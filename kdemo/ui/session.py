@@ -62,6 +62,16 @@ class Session:
     data_name: str = ""
     text_column: str | None = None
     label_column: str | None = None
+    #: Every label column (several for 0/1 multi-label columns); ``label_column`` is the first.
+    label_columns: list[str] = field(default_factory=list)
+    #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
+    task: str | None = None
+    #: The data doctor's last :class:`~kdemo.doctor.DataReport`.
+    doctor_report: Any = None
+    #: ``{class_id: weight}`` the doctor offered for imbalanced single-label data (None when not offered).
+    class_weight_offer: dict[int, float] | None = None
+    #: Whether the user ticked "Use balanced class weights".
+    use_class_weight: bool = False
     preproc: Any = None
     learner: Any = None
     predictor: Any = None
@@ -69,6 +79,11 @@ class Session:
     training_params: dict = field(default_factory=dict)
     job: TrainingJob | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_columns(self, text_column: str, label_columns: list[str]) -> None:
+        """Choose the text column and the label column(s)."""
+        self.text_column, self.label_columns = text_column, list(label_columns)
+        self.label_column = self.label_columns[0] if self.label_columns else None
 
     def require_data(self) -> pd.DataFrame:
         if self.train_df is None:

@@ -18,8 +18,9 @@ from kdemo.errors import KdemoError
 from kdemo.hub import write_model_card
 from kdemo.learner import get_learner
 from kdemo.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
-from kdemo.plots import confusion_matrix_figure, loss_curve_figure
+from kdemo.plots import confusion_matrix_figure, loss_curve_figure, regression_figure
 from kdemo.predictor import get_predictor
+from kdemo.report import ClassificationReport, MultiLabelReport
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session, TrainingJob
 
@@ -48,8 +49,8 @@ def _prepare(session: Session, cfg: TrainConfig):
     df = session.require_data()
     torch.manual_seed(cfg.seed)
     trn, val, preproc = texts_from_df(
-        df, session.text_column, [session.label_column], val_df=session.val_df, val_pct=cfg.val_pct,
-        model_name=cfg.model_name, maxlen=cfg.maxlen, random_state=cfg.seed, verbose=0,
+        df, session.text_column, session.label_columns or [session.label_column], val_df=session.val_df, val_pct=cfg.val_pct,
+        model_name=cfg.model_name, maxlen=cfg.maxlen, random_state=cfg.seed, verbose=0, task=session.task,
     )
     preproc.precision = cfg.precision
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -112,9 +113,24 @@ def _status(job: TrainingJob) -> str:
 
 
 def _report_outputs(report) -> tuple[str, pd.DataFrame, object]:
-    table = report.per_class.reset_index(names="class").round(3)
-    text = f"**Validation:** accuracy **{report.accuracy:.3f}**, macro-F1 **{report.macro_f1:.3f}** on {report.num_rows} rows."
-    return text, table, confusion_matrix_figure(report.confusion_matrix, report.class_names)
+    """Markdown summary, table and figure of a validation report of any task."""
+    if isinstance(report, ClassificationReport):
+        table = report.per_class.reset_index(names="class").round(3)
+        text = f"**Validation:** accuracy **{report.accuracy:.3f}**, macro-F1 **{report.macro_f1:.3f}** on {report.num_rows} rows."
+        return text, table, confusion_matrix_figure(report.confusion_matrix, report.class_names)
+    if isinstance(report, MultiLabelReport):
+        table = report.per_label.reset_index(names="label").round(3)
+        text = (
+            f"**Validation:** micro-F1 **{report.micro_f1:.3f}**, macro-F1 **{report.macro_f1:.3f}**, subset accuracy "
+            f"{report.subset_accuracy:.3f} on {report.num_rows} rows; per-label thresholds tuned on this split."
+        )
+        return text, table, None
+    table = pd.DataFrame([report.to_dict()]).round(4)
+    text = f"**Validation:** MAE **{report.mae:.4f}**, RMSE **{report.rmse:.4f}**, R² **{report.r2:.3f}** on {report.num_rows} rows."
+    return text, table, regression_figure(report.y_true, report.y_pred)
+
+
+TOP_LOSSES = 10
 
 
 @user_errors
@@ -122,8 +138,8 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
     """Fine-tune with the one-cycle policy in a background thread, streaming status and the loss curve.
 
     Yields:
-        Status markdown, loss-curve plot, report markdown, per-class table, confusion-matrix plot, and the
-        Attention tab's layer and head slider updates.
+        Status markdown, loss-curve plot, report markdown, per-class table, confusion-matrix (or regression
+        scatter) plot, the Attention tab's layer and head slider updates, and the top-losses table.
     """
     session = STORE.get(request)
     if session.job is not None and session.job.running:
@@ -131,9 +147,10 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
     cfg = _config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct)
     empty = pd.DataFrame()
     keep = gr.update()
-    yield "⏳ Loading the model and tokenizing the data…", None, "", empty, None, keep, keep
+    yield "⏳ Loading the model and tokenizing the data…", None, "", empty, None, keep, keep, empty
     preproc, learner = _prepare(session, cfg)
     session.preproc, session.learner, session.predictor, session.report = preproc, learner, None, None
+    class_weight = "balanced" if getattr(session, "use_class_weight", False) and learner.task == "single_label" else None
     job = TrainingJob(total_steps=steps_for(len(learner.train_data), cfg.batch_size) * cfg.epochs, epochs=cfg.epochs)
     session.job = job
 
@@ -147,7 +164,7 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
     def run() -> None:
         start = time.perf_counter()
         try:
-            learner.fit_onecycle(cfg.lr, cfg.epochs, verbose=0, progress=on_progress)
+            learner.fit_onecycle(cfg.lr, cfg.epochs, verbose=0, progress=on_progress, class_weight=class_weight)
             job.stopped = learner.stopped_early
         except Exception as exc:  # noqa: BLE001 - reported to the user by the polling loop
             job.error = exc
@@ -162,10 +179,10 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
         if not job.thread.is_alive():
             break
         progress((len(job.step_losses), job.total_steps), desc="Training", unit="steps")
-        yield _status(job), loss_curve_figure(job.step_losses, job.total_steps, job.val_points), "", empty, None, keep, keep
+        yield _status(job), loss_curve_figure(job.step_losses, job.total_steps, job.val_points), "", empty, None, keep, keep, empty
     if job.error is not None:
         raise job.error
-    yield "⏳ Evaluating on the validation split and saving the model…", keep, "", empty, None, keep, keep
+    yield "⏳ Evaluating on the validation split and saving the model…", keep, "", empty, None, keep, keep, empty
     report = learner.validate(print_report=False)
     session.report = report
     session.training_params = {
@@ -173,8 +190,10 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
         "schedule": "one-cycle (warmup 10 %, cosine decay)", "optimizer": "AdamW (torch fused), weight decay 0.01",
         "device": describe_device(), "steps": len(job.step_losses), "stopped_early": job.stopped,
     }
+    if class_weight:
+        session.training_params["class_weight"] = "balanced"
     meta = {
-        "metrics": {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "num_rows": report.num_rows},
+        "metrics": {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float))},
         "training": session.training_params,
         "example": str(session.train_df[session.text_column].iloc[0])[:200],
         "dataset_name": session.data_name,
@@ -188,6 +207,7 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, reques
         _status(job), loss_curve_figure(job.step_losses, job.total_steps, job.val_points), report_md, table, cm,
         gr.update(maximum=hf.num_hidden_layers, value=hf.num_hidden_layers),
         gr.update(maximum=hf.num_attention_heads, value=1),
+        learner.top_losses(TOP_LOSSES),
     )
 
 
@@ -230,13 +250,17 @@ def build(data: dict, attention: dict) -> None:
     report_md = gr.Markdown(elem_id="train-report")
     with gr.Row():
         per_class = gr.Dataframe(label="Per-class metrics", interactive=False)
-        confusion = gr.Plot(label="Confusion matrix")
+        confusion = gr.Plot(label="Confusion matrix / predicted vs true")
+    top_losses = gr.Dataframe(
+        label=f"Top losses: the {TOP_LOSSES} validation rows the model gets most wrong", interactive=False, wrap=True,
+        elem_id="top-losses",
+    )
 
     settings = [model_name, maxlen, batch_size, lr, epochs, precision, data["val_pct"]]
     suggest_btn.click(suggest_maxlen_for, [model_name], [maxlen], api_name="suggest_maxlen")
     lr_btn.click(find_lr, settings, [lr_plot, lr_text], api_name="lr_find", concurrency_id="gpu")
     train_btn.click(
-        train, settings, [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"]],
+        train, settings, [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"], top_losses],
         api_name="train", concurrency_id="gpu", concurrency_limit=1,
     )
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)

@@ -1,0 +1,129 @@
+"""The three supervised tasks kdemo trains, and how labels of each are recognised and encoded.
+
+* ``single_label``: one class per text (softmax over classes, cross-entropy).
+* ``multi_label``: any number of classes per text (one sigmoid per class, binary cross-entropy).
+* ``regression``: one number per text (one output, mean squared error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kdemo.errors import DataError
+
+SINGLE_LABEL = "single_label"
+MULTI_LABEL = "multi_label"
+REGRESSION = "regression"
+TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+
+#: transformers' ``config.problem_type`` for each task (what ``pipeline`` reads to pick softmax/sigmoid/none).
+PROBLEM_TYPES = {
+    SINGLE_LABEL: "single_label_classification",
+    MULTI_LABEL: "multi_label_classification",
+    REGRESSION: "regression",
+}
+
+
+def check_task(task: str) -> str:
+    """Return ``task`` if it is one of :data:`TASKS`.
+
+    Raises:
+        DataError: Otherwise.
+    """
+    if task not in TASKS:
+        raise DataError(f"Expected task to be one of {TASKS}. Received: task={task!r}.")
+    return task
+
+
+def infer_task(y) -> str:
+    """Guess the task from label values.
+
+    Args:
+        y: Labels: strings or integers (single-label); lists/tuples/sets of strings, or a 2-D 0/1 array of shape
+            ``(num_rows, num_classes)`` (multi-label); non-integer floats (regression).
+
+    Returns:
+        One of :data:`TASKS`.
+    """
+    if isinstance(y, np.ndarray) and y.ndim == 2:
+        return MULTI_LABEL
+    items = list(y)
+    if any(isinstance(v, (list, tuple, set, frozenset)) for v in items):
+        return MULTI_LABEL
+    numeric = [v for v in items if isinstance(v, (float, np.floating))]
+    if numeric and len(numeric) == len(items) and not all(float(v).is_integer() for v in numeric):
+        return REGRESSION
+    return SINGLE_LABEL
+
+
+def multi_hot(y: Sequence, class_names: Sequence[str]) -> np.ndarray:
+    """Encode multi-label targets as a 0/1 matrix.
+
+    Args:
+        y: Per row, a collection of label names (``[]`` for none), or a 2-D 0/1 array already multi-hot.
+        class_names: Label names in id order.
+
+    Returns:
+        Float32 array of shape ``(num_rows, num_classes)``.
+
+    Raises:
+        DataError: On an unknown label (row named) or a matrix of the wrong width.
+    """
+    if isinstance(y, np.ndarray) and y.ndim == 2:
+        if y.shape[1] != len(class_names):
+            raise DataError(f"Expected {len(class_names)} label columns. Received: a matrix with {y.shape[1]}.")
+        return y.astype(np.float32)
+    index = {name: i for i, name in enumerate(class_names)}
+    out = np.zeros((len(y), len(class_names)), dtype=np.float32)
+    for row, labels in enumerate(y):
+        for label in labels:
+            key = str(label).strip()
+            if key not in index:
+                raise DataError(
+                    f"Expected labels among the training classes. Received: {label!r} at row {row + 1}. "
+                    "Add it to the training data or fix the label."
+                )
+            out[row, index[key]] = 1.0
+    return out
+
+
+def multi_label_names(y: Sequence) -> list[str]:
+    """Sorted distinct label names of multi-label targets (a collection of names per row)."""
+    return sorted({str(label).strip() for labels in y for label in labels})
+
+
+def regression_targets(y: Sequence) -> np.ndarray:
+    """Float32 targets of shape ``(num_rows, 1)``.
+
+    Raises:
+        DataError: If a value is not a finite number (row named).
+    """
+    out = np.empty((len(y), 1), dtype=np.float32)
+    for row, v in enumerate(y):
+        try:
+            out[row, 0] = float(v)
+        except (TypeError, ValueError):
+            raise DataError(f"Expected a number for regression. Received: {v!r} at row {row + 1}.") from None
+        if not np.isfinite(out[row, 0]):
+            raise DataError(f"Expected a finite number for regression. Received: {v!r} at row {row + 1}.")
+    return out
+
+
+def pos_weights(targets: np.ndarray, clip: tuple[float, float] = (1.0, 30.0)) -> np.ndarray:
+    """Per-label positive weights ``negatives / positives`` for binary cross-entropy, clipped.
+
+    Without them, plain mean-reduced BCE on sparse labels collapses to predicting the label priors (measured on
+    GoEmotions: micro-F1 0.30, everything predicted ``neutral``).
+
+    Args:
+        targets: Multi-hot matrix of shape ``(num_rows, num_classes)``.
+        clip: ``(low, high)`` bounds of the weights.
+
+    Returns:
+        Float32 array of shape ``(num_classes,)``.
+    """
+    positives = targets.sum(axis=0)
+    negatives = len(targets) - positives
+    return np.clip(negatives / np.maximum(positives, 1.0), clip[0], clip[1]).astype(np.float32)
