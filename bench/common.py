@@ -38,6 +38,7 @@ def timer(out: dict, key: str):
 
 def machine() -> dict:
     """Versions and hardware facts recorded with every result."""
+    import kdemo  # noqa: F401  (sets KERAS_BACKEND=torch before Keras is imported)
     import keras
     import torch
     import transformers

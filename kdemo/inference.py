@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numpy as np
 import torch
 import transformers
@@ -33,7 +34,8 @@ def predict_logits(
     hf_model.eval()
     device = next(hf_model.parameters()).device
     out = np.empty((len(data), hf_model.config.num_labels), dtype=np.float32)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         for idx in length_grouped_batches(data.lengths, batch_size, rng=None):
             batch = {k: torch.from_numpy(v).to(device) for k, v in data.collate(idx).items()}
             out[idx] = hf_model(**batch).logits.float().cpu().numpy()

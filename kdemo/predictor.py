@@ -7,6 +7,7 @@ A saved predictor folder holds ``save_pretrained`` files (``config.json`` with r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,9 +121,21 @@ class Predictor:
         items = [texts] if single else list(texts)
         if not items:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        if single:
+            return outputs_from_logits(self._single_logits(texts), self.task)[0]
         logits = predict_logits(self.model, self._dataset(items), batch_size=self.batch_size, precision=self.precision)
         out = outputs_from_logits(logits, self.task)
         return out[0] if single else out
+
+    def _single_logits(self, text) -> np.ndarray:
+        """Logits of one text or pair, shape ``(1, num_outputs)``: the low-latency path (no batching machinery)."""
+        first, second = (text, None) if isinstance(text, str) else text
+        enc = self.tokenizer(first, second, truncation=True, max_length=self.maxlen, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            return self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
 
     def predict(self, texts, return_proba: bool = False):
         """Predictions.
