@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from bench.common import machine, print_table, write_json
-from kdemo.dataset import TextDataset
 from kdemo.device import resolve_precision
 from kdemo.models import HFClassifier, compile_classifier, load_sequence_classifier, resolve_model_source
 from kdemo.optimizer import FusedAdamW

@@ -178,3 +178,22 @@ def test_sessions_are_isolated(client, tiny_bert_dir, sentiment_csv):
         assert other.predict(api_name="/stop") == "Nothing is training right now."
     finally:
         other.close()
+
+
+def test_busy_port_gives_a_clear_message_not_a_traceback():
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "app.py", "--port", str(port)], cwd=REPO, capture_output=True, text=True, timeout=180
+        )
+    assert result.returncode != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"--port {port + 1}" in result.stderr and "Traceback" not in result.stderr

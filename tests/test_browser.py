@@ -6,23 +6,16 @@ Needs Debian's ``chromium`` (``apt-get install -y chromium``); ``.ci/run`` insta
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from kdemo.ui import build_app
+from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic", "--no-first-run",
-]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ request left localhost. Screenshots go to ``screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,22 +17,15 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from kdemo.ui import build_app
 from kdemo.ui.session import STORE
+from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "screenshots"
-NO_NETWORK_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic", "--no-first-run", "--disable-domain-reliability",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # every host name but 127.0.0.1 fails to resolve
-]
 TEXT = (
     "the movie was a gorgeous and witty story with a brilliant actor but the plot was dull and boring "
     "so it is not superbly fun film"
 )
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,8 @@ from transformers import pipeline
 
 from kdemo.ui import build_app
 from kdemo.ui.session import STORE
+from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic", "--no-first-run",
-]
 CARD_CSS = """
 body { font: 15px/1.5 -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 900px; margin: 24px auto;
        color: #1f2328; }
@@ -39,7 +33,7 @@ th { background: #f6f8fa; } pre { background: #f6f8fa; padding: 12px; overflow: 
 .meta { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 16px; background: #fbfbfc; font-size: 13px; }
 """
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+pytestmark = requires_chromium
 
 
 @pytest.fixture

@@ -72,7 +72,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="also create a public *.gradio.live link for 72 hours (needs a network; not on Spaces)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    build_app().launch(
-        server_name=args.host, server_port=args.port, share=args.share and not auth.on_spaces(),
-        max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
-    )
+    try:
+        build_app().launch(
+            server_name=args.host, server_port=args.port, share=args.share and not auth.on_spaces(),
+            max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
+        )
+    except OSError as exc:
+        if "port" not in str(exc).lower():
+            raise
+        raise SystemExit(
+            f"error: port {args.port} on {args.host} is already in use (another kdemo or Gradio app?). "
+            f"Stop that app, or start this one on another port: python app.py --port {args.port + 1}"
+        ) from None

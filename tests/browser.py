@@ -1,0 +1,22 @@
+"""Shared set-up of the headless-Chromium tests: Debian's browser, its launch flags, the screenshot folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "screenshots"  # git-ignored; people look at these PNGs
+
+#: Flags for a root, display-less machine whose network is closed (no background connections to Google).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--disable-quic", "--no-first-run",
+]
+#: As CHROMIUM_ARGS, and every host name but 127.0.0.1 fails to resolve: the page can reach nothing else.
+NO_NETWORK_ARGS = [*CHROMIUM_ARGS, "--disable-domain-reliability", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+requires_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
