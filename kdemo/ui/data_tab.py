@@ -227,7 +227,7 @@ def build() -> dict:
         doctor = gr.Markdown(elem_id="data-doctor")
         lengths = gr.Plot(label="Text lengths")
     with gr.Row():
-        counts = gr.Dataframe(label="Class counts", interactive=False, scale=1)
+        counts = gr.Dataframe(headers=["class", "rows", "share"], label="Class counts", interactive=False, scale=1)
         preview = gr.Dataframe(label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False, wrap=True, scale=3)
     with gr.Accordion("Data doctor report (JSON)", open=False):
         report_json = gr.JSON()
