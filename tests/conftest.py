@@ -63,3 +63,15 @@ def sst2_dir() -> Path:
     if not (path / "train.csv").exists():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny models on one thread: they gain nothing from 2, and OpenMP oversubscription on a busy
+    2-core machine is very slow."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -18,6 +18,8 @@ from kdemo.errors import KdemoError
 from kdemo.explain import Attribution, explain
 from kdemo.predictor import Predictor
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CLASSES = ["negative", "positive"]
 TEXTS = [
     "the movie was great superb fun",
@@ -27,14 +29,6 @@ TEXTS = [
 #: Texts whose predicted logit differs clearly from the all-[PAD] baseline's in both tiny models (the toy models
 #: learned "negative words → negative"; for a positive text the [PAD] baseline can already be as positive).
 MOVED = ["the movie was awful boring dull", "the movie was bad poor terrible", "the movie was dull"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _train(folder, seed: int = 0):

@@ -18,18 +18,11 @@ from kdemo import TrainingError, Transformer, get_learner
 from kdemo.callbacks.triangular import TriangularPolicy
 from kdemo.dataset import BatchSequence
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LR = 3e-3
 BATCH = 8
 STEPS = 6  # 48 training rows / batch size 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """A tiny model gains nothing from 2 threads, and OpenMP oversubscription on a busy 2-core box is very slow."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class Recorder(keras.callbacks.Callback):

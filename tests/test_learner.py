@@ -16,18 +16,11 @@ from kdemo.dataset import TextDataset
 from kdemo.report import ClassificationReport
 from kdemo.schedules import SUGGESTION_RANGE, one_cycle_lr, one_cycle_momentum
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LR = 3e-3  # peak LR per step; the toy task is learnt reliably in 3 epochs of 20 steps at batch size 8
 EPOCHS = 3
 BATCH = 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """A tiny model gains nothing from 2 threads, and OpenMP oversubscription on a busy 2-core box is very slow."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class Recorder(keras.callbacks.Callback):

@@ -19,17 +19,10 @@ from kdemo.losses import WeightedBinaryCrossentropy
 from kdemo.report import MultiLabelReport, RegressionReport
 from kdemo.tasks import pos_weights
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LR = 3e-3
 BATCH = 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """A tiny model gains nothing from 2 threads, and OpenMP oversubscription on a busy 2-core box is very slow."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _copy_with(src, dst, *, config: dict | None = None, tokenizer: dict | None = None):

@@ -18,16 +18,9 @@ from test_multilabel_regression import multilabel_rows
 from kdemo import ModelError, Transformer, get_learner, get_predictor, load_predictor
 from kdemo.onnx_export import ONNX_FILE
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LR = 3e-3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """A tiny model gains nothing from 2 threads, and OpenMP oversubscription on a busy 2-core box is very slow."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _texts(n: int = 40, seed: int = 7) -> list[str]:

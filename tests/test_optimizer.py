@@ -11,16 +11,9 @@ import torch
 
 from kdemo.optimizer import FusedAdamW
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SHAPES = [(4, 3), (3,), (2, 2, 2), (5,)]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP oversubscription on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _variables(seed: int = 0) -> list[keras.Variable]:

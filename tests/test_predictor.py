@@ -13,6 +13,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from conftest import sentiment_frame
 from kdemo import DataError, ModelError, Predictor, get_learner, get_predictor, load_predictor, texts_from_df
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TEXTS = [
     "the movie was great superb fun",
     "the movie was awful boring dull",
@@ -21,14 +23,6 @@ TEXTS = [
     # Longer than maxlen: kdemo and the pipeline must truncate it the same way.
     "the movie was good " * 12 + "bad awful terrible",
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
