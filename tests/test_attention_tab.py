@@ -160,3 +160,13 @@ def test_no_model_and_no_base_checkpoint_messages(session):
     predictor.meta.pop("base_model")
     with pytest.raises(gr.Error, match=r"Expected to know the checkpoint this model was fine-tuned from"):
         attention_tab.compare(TEXT, "", False, request)
+
+
+def test_attention_and_predict_tabs_both_load_checkpoints():
+    from kdemo.ui import build_app
+
+    demo = build_app()
+    loaders = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "load_model"]
+    assert len(loaders) == 2  # the Predict tab's /load_model endpoint and the Attention tab's own field
+    labels = {getattr(block, "label", "") or "" for f in loaders for block in f.inputs}
+    assert any(label.startswith("Model (optional)") for label in labels)

@@ -27,6 +27,7 @@ from kdemo.attention_math import PAIR_FILTERS, attention_rollout, cls_attention,
 from kdemo.errors import DataError, ModelError
 from kdemo.models import load_sequence_classifier, resolve_model_source
 from kdemo.ui.errors import user_errors
+from kdemo.ui.predict_tab import load_model
 from kdemo.ui.session import STORE
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -272,6 +273,13 @@ def build() -> dict:
     """
     gr.Markdown(NOTE)
     with gr.Row():
+        model_source = gr.Textbox(
+            label="Model (optional): a Hub id or local folder of a fine-tuned classifier; empty uses the one you trained",
+            placeholder="org/name or /path/to/folder", scale=4, elem_id="attention-model",
+        )
+        load_btn = gr.Button("Load model", scale=1)
+    load_status = gr.Markdown()
+    with gr.Row():
         text = gr.Textbox(label="Text", value="a gorgeous, witty movie", scale=3, elem_id="attention-text")
         text_pair = gr.Textbox(value="", label="Second text (optional, sentence pair)", scale=2, elem_id="attention-text-pair")
     with gr.Row():
@@ -311,4 +319,8 @@ def build() -> dict:
     )
     compare_btn.click(compare, [text, text_pair, merge], [change_plot, change_views, compare_md], api_name="attention_compare")
     explain_btn.click(explain, [text, text_pair, merge, method, steps], [highlighted, explain_md], api_name="explain")
+    # the same handler as the Predict tab's /load_model endpoint, so either tab can load a checkpoint
+    load_btn.click(
+        load_model, [model_source], [load_status, layer, head], api_name="attention_load_model", api_visibility="private"
+    )
     return {"layer": layer, "head": head}
