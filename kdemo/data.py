@@ -89,21 +89,14 @@ def check_columns(df: pd.DataFrame, text_column: str, label_column: str) -> Colu
     Raises:
         DataError: If a column is missing, texts or labels are empty (rows listed), or fewer than 2 classes occur.
     """
-    for role, col in (("text", text_column), ("label", label_column)):
-        if col not in df.columns:
-            raise DataError(
-                f"Expected the {role} column {col!r} in the table. Received columns: {list(df.columns)}. "
-                f"Pick the {role} column from this list."
-            )
+    if label_column not in df.columns:
+        raise DataError(
+            f"Expected the label column {label_column!r} in the table. Received columns: {list(df.columns)}. "
+            "Pick the label column from this list."
+        )
     if text_column == label_column:
         raise DataError(f"Expected different text and label columns. Received: {text_column!r} for both.")
-    texts = df[text_column]
-    empty = row_numbers(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy())
-    if empty:
-        raise DataError(
-            f"Expected a text in every row of column {text_column!r}. Received: {len(empty)} empty rows "
-            f"({format_rows(empty)}). Fill or remove them."
-        )
+    check_texts(df, text_column)
     labels = df[label_column]
     missing = row_numbers(missing_labels(labels))
     if missing:
@@ -242,13 +235,13 @@ def texts_from_df(
             )
         check_columns(train_df, text_column, label_columns[0])
     else:
-        _check_texts(train_df, text_column)
+        check_texts(train_df, text_column)
     if val_df is None:
         train_df, val_df = split_train_val(train_df, label_columns[0], val_pct, random_state)
     elif task == SINGLE_LABEL:
         check_columns(val_df, text_column, label_columns[0])
     else:
-        _check_texts(val_df, text_column)
+        check_texts(val_df, text_column)
     train_labels, class_names = parse_labels(train_df, label_columns, task)
     val_labels, _ = parse_labels(val_df, label_columns, task)
     preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task)
@@ -259,16 +252,23 @@ def texts_from_df(
     return trn, val, preproc
 
 
-def _check_texts(df: pd.DataFrame, text_column: str) -> None:
-    """Raise a DataError naming the rows when the text column is missing or has empty cells."""
+def check_texts(df: pd.DataFrame, text_column: str) -> None:
+    """Check that ``text_column`` exists and has a non-blank text in every row.
+
+    Raises:
+        DataError: Naming the column and the available ones, or the empty rows (1-based data rows).
+    """
     if text_column not in df.columns:
-        raise DataError(f"Expected the text column {text_column!r}. Received columns: {list(df.columns)}.")
+        raise DataError(
+            f"Expected the text column {text_column!r} in the table. Received columns: {list(df.columns)}. "
+            "Pick the text column from this list."
+        )
     texts = df[text_column]
-    empty = np.flatnonzero(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy()) + 1
-    if len(empty):
+    empty = row_numbers(texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy())
+    if empty:
         raise DataError(
             f"Expected a text in every row of column {text_column!r}. Received: {len(empty)} empty rows "
-            f"(rows {empty[:10].tolist()}{'…' if len(empty) > 10 else ''}). Fill or remove them."
+            f"({format_rows(empty)}). Fill or remove them."
         )
 
 

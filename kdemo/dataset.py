@@ -163,10 +163,6 @@ class BatchSequence(keras.utils.PyDataset):
             bucket_batches=self.bucket_batches,
         )
 
-    @property
-    def num_batches(self) -> int:
-        return len(self._batches)
-
     def __len__(self) -> int:
         return len(self._batches)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdemo.errors import DataError
+from kdemo.data import check_texts
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -63,15 +63,8 @@ def predictions_table(predictor, df: pd.DataFrame, text_column: str) -> pd.DataF
     Raises:
         DataError: If the column is missing or holds empty cells (rows listed).
     """
-    if text_column not in df.columns:
-        raise DataError(f"Expected a text column {text_column!r}. Received columns: {list(df.columns)}.")
-    texts = df[text_column]
-    empty = [i + 1 for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-    if empty:
-        raise DataError(
-            f"Expected a text in every row of {text_column!r}. Received: {len(empty)} empty rows (rows {empty[:10]})."
-        )
-    probs = predictor.predict_proba(texts.tolist())
+    check_texts(df, text_column)
+    probs = predictor.predict_proba(df[text_column].astype(str).tolist())
     names = predictor.get_classes()
     out = df.copy()
     out["prediction"] = [names[i] for i in probs.argmax(axis=1)]

@@ -159,6 +159,7 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str) -> li
 
 
 def metric_rows(metrics: dict) -> list[tuple[str, str]]:
+    """``(name, value)`` rows of the card's evaluation table: the known metrics present, then the row count."""
     rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in METRICS.items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:

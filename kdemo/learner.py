@@ -67,6 +67,7 @@ class Learner(LRFinderMixin):
 
     @property
     def task(self) -> str:
+        """The model's task: ``"single_label"``, ``"multi_label"`` or ``"regression"``."""
         return self.model.task
 
     # ------------------------------------------------------------------ plumbing

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from kdemo.device import get_device, resolve_precision
 from kdemo.errors import ModelError
@@ -204,18 +204,6 @@ def load_sequence_classifier(
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise _load_failure(source, exc) from exc
     return model.eval()
-
-
-def read_class_names(source: str) -> list[str] | None:
-    """The checkpoint's own label names in id order, or None when it only has the generic ``LABEL_i`` names."""
-    try:
-        config = _from_pretrained(AutoConfig, source)
-    except ModelError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise _load_failure(source, exc) from exc
-    names = [config.id2label[i] for i in sorted(config.id2label)]
-    return None if all(re.fullmatch(r"LABEL_\d+", n) for n in names) else names
 
 
 class HFClassifier(keras.Model):

@@ -235,5 +235,4 @@ class Transformer:
         hf = load_sequence_classifier(source, names, task=task)
         model = HFClassifier(hf, precision=self.precision, task=task)
         model.pos_weight = self.pos_weight
-        model.base_model_name = self.model_name
         return compile_classifier(model, FusedAdamW())

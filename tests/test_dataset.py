@@ -128,7 +128,7 @@ def test_batch_sequence_items():
     lengths = _skewed_lengths(101)
     data = _dataset(lengths)
     seq = BatchSequence(data, 8, shuffle=True, seed=0)
-    assert len(seq) == seq.num_batches == 13
+    assert len(seq) == 13
     seen = []
     for i in range(len(seq)):
         inputs, labels = seq[i]

@@ -86,11 +86,13 @@ class Session:
         self.label_column = self.label_columns[0] if self.label_columns else None
 
     def require_data(self) -> pd.DataFrame:
+        """The uploaded training table; raises KdemoError telling the user to upload one first."""
         if self.train_df is None:
             raise KdemoError("No data yet. Upload a labelled file (or use the example) in the Data tab first.")
         return self.train_df
 
     def require_predictor(self):
+        """The trained or loaded predictor; raises KdemoError while training runs or before there is a model."""
         if self.job is not None and self.job.running:
             raise KdemoError("Training is still running. Wait for it to finish or press Stop in the Train tab.")
         if self.predictor is None:
