@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
 import keras
@@ -10,21 +9,22 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo import evaluation, layers
-from kdemo.callbacks import OneCycle, ProgressEvent, ProgressReporter, StopRequest
+from kdemo.callbacks import OneCycle, ProgressEvent
 from kdemo.callbacks.lr_schedule import StepSchedule
 from kdemo.callbacks.triangular import TriangularPolicy
 from kdemo.dataset import BatchSequence, TextDataset
 from kdemo.errors import TrainingError
+from kdemo.fit_loop import FitLoopMixin
+from kdemo.lr_find import LRFinderMixin
 from kdemo.models import HFClassifier, compile_classifier
 from kdemo.optimizer import FusedAdamW
-from kdemo.lr_find import LRFinderMixin
 from kdemo.schedules import sgdr_cycle_epochs
 from kdemo.tasks import SINGLE_LABEL
 
 ClassWeight = dict[int, float] | str | None
 
 
-class Learner(LRFinderMixin):
+class Learner(FitLoopMixin, LRFinderMixin):
     """Trains an :class:`~kdemo.models.HFClassifier` on a :class:`~kdemo.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -39,6 +39,9 @@ class Learner(LRFinderMixin):
         history: The ``keras.callbacks.History`` of the last fit, or None.
         step_losses: Exact training loss of each optimizer step of the last fit.
         stopped_early: Whether the last fit ended on :meth:`request_stop`.
+        restored_best_epoch: After a stop part-way, the 0-based epoch whose weights were put back, else None.
+        accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
+        notices: Messages for the user from the last fits (e.g. out-of-memory retries).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validate`.
     """
 
@@ -57,13 +60,9 @@ class Learner(LRFinderMixin):
         self.eval_batch_size = int(eval_batch_size)
         self.seed = seed
         self.weight_decay = weight_decay
-        self.history: keras.callbacks.History | None = None
-        self.step_losses: list[float] = []
-        self.stopped_early = False
         self.thresholds: list[float] | None = None
         self.lr_finder = None
-        self.stop_event = threading.Event()
-        self._fit_calls = 0
+        self._init_fit_loop()
 
     @property
     def task(self) -> str:
@@ -101,37 +100,8 @@ class Learner(LRFinderMixin):
 
     def _fresh_optimizer(self, lr: float) -> None:
         """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping the weights."""
-        compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay))
-
-    def request_stop(self) -> None:
-        """Ask a running fit or lr_find to stop after the current batch (thread-safe)."""
-        self.stop_event.set()
-
-    def _run_fit(self, lr: float, epochs: int, schedule: keras.callbacks.Callback, *, class_weight: ClassWeight,
-                 callbacks, steps_per_epoch: int | None, verbose: int, progress, progress_every: int,
-                 checkpoint_folder: str | None, train: BatchSequence | None = None) -> keras.callbacks.History:
-        """Shared core of every fit method: optimizer, progress, stop request, checkpoints, ``model.fit``."""
-        train = train or self._train_batches(self._class_weight(class_weight))
-        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
-        reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
-        stop = StopRequest(self.stop_event)
-        extra = list(callbacks or [])
-        if checkpoint_folder:
-            from kdemo.callbacks.checkpoint import PretrainedCheckpoint
-
-            extra.append(PretrainedCheckpoint(checkpoint_folder))
-        self.stop_event.clear()
-        self._fresh_optimizer(lr)
-        self._fit_calls += 1
-        try:
-            # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
-            # default shuffle=True would reorder the batches again with Python's unseeded `random`.
-            self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
-                                          validation_data=self._val_batches(), callbacks=[schedule, reporter, stop, *extra], verbose=verbose)
-        finally:
-            self.step_losses = reporter.step_losses
-            self.stopped_early = stop.stopped_at_step is not None
-        return self.history
+        compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay,
+                                                  accumulation_steps=self.accumulation_steps))
 
     @staticmethod
     def _check_lr_epochs(lr, epochs, *, allow_none_epochs: bool = False) -> None:
@@ -173,11 +143,14 @@ class Learner(LRFinderMixin):
             TrainingError: If ``lr`` or ``epochs`` is out of range, or ``class_weight`` does not fit the task.
         """
         self._check_lr_epochs(lr, epochs)
-        train = self._train_batches(self._class_weight(class_weight))
-        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
-        schedule = OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
-        return self._run_fit(lr, epochs, schedule, class_weight=None, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                             progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+
+        def schedule_for(train):
+            total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+            return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
+
+        return self._run_fit(lr, epochs, schedule_for, class_weight=self._class_weight(class_weight), callbacks=callbacks,
+                             steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
+                             checkpoint_folder=checkpoint_folder)
 
     def autofit(self, lr: float, epochs: int | None = None, early_stopping: int | None = None, reduce_on_plateau: int | None = None,
                 reduce_factor: float = 2.0, monitor: str = "val_loss", checkpoint_folder: str | None = None,
@@ -219,15 +192,18 @@ class Learner(LRFinderMixin):
             reduce_on_plateau = 2 if reduce_on_plateau is None else reduce_on_plateau
         if (early_stopping or reduce_on_plateau) and self.val_data is None:
             raise TrainingError("autofit with early stopping or reduce_on_plateau needs validation data: pass val_data to get_learner().")
-        train = self._train_batches(self._class_weight(class_weight))
-        policy = TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
-                                  reduce_factor=reduce_factor, monitor=monitor)
+        cw = self._class_weight(class_weight)
+
+        def policy_for(train):
+            return TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
+                                    reduce_factor=reduce_factor, monitor=monitor)
+
         extra = list(callbacks or [])
         if early_stopping:
             mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
             extra.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping, mode=mode, restore_best_weights=True, verbose=min(verbose, 1)))
-        return self._run_fit(lr, epochs or max_epochs, policy, class_weight=None, callbacks=extra, steps_per_epoch=steps_per_epoch,
-                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+        return self._run_fit(lr, epochs or max_epochs, policy_for, class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
+                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
 
     def fit(self, lr: float, n_cycles: int, cycle_len: int | None = None, cycle_mult: int = 1, checkpoint_folder: str | None = None,
             class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
@@ -257,19 +233,23 @@ class Learner(LRFinderMixin):
             The Keras ``History``.
         """
         self._check_lr_epochs(lr, n_cycles)
-        train = self._train_batches(self._class_weight(class_weight))
-        steps = min(steps_per_epoch or len(train), len(train))
-        if cycle_len is None:
-            epochs, schedule = n_cycles, StepSchedule(lambda step: lr)
-        else:
+        cw = self._class_weight(class_weight)
+        epochs = n_cycles
+        if cycle_len is not None:
             try:
-                cycles = sgdr_cycle_epochs(n_cycles, cycle_len, cycle_mult)
+                epochs = sum(sgdr_cycle_epochs(n_cycles, cycle_len, cycle_mult))
             except ValueError as exc:  # bad user input is a TrainingError, like every other fit argument
                 raise TrainingError(str(exc)) from exc
-            epochs = sum(cycles)
-            schedule = StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=1.0, alpha=0.0))
-        return self._run_fit(lr, epochs, schedule, class_weight=None, callbacks=callbacks, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                             progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder, train=train)
+
+        def schedule_for(train):
+            if cycle_len is None:
+                return StepSchedule(lambda step: lr)
+            steps = min(steps_per_epoch or len(train), len(train))
+            return StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(
+                lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=1.0, alpha=0.0))
+
+        return self._run_fit(lr, epochs, schedule_for, class_weight=cw, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
 
     # ------------------------------------------------------------------ layers and settings
     def freeze(self, freeze_range: int | None = None) -> int:

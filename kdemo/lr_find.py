@@ -9,13 +9,15 @@ import keras
 
 from kdemo.callbacks import LRFinder, StopRequest
 from kdemo.errors import TrainingError
+from kdemo.memory import is_out_of_memory
 from kdemo.schedules import smooth_losses, suggest_lr
 
 
 class LRFinderMixin:
     """``lr_find``, ``lr_estimate`` and ``lr_plot`` for :class:`kdemo.learner.Learner` (ktrain's names and semantics).
 
-    Relies on the learner's ``model``, ``stop_event``, ``_train_batches()`` and ``_fresh_optimizer()``.
+    Relies on the learner's ``model``, ``batch_size``, ``stop_event``, ``_train_batches()``, ``_fresh_optimizer()`` and
+    ``release_training_memory()``.
     """
 
     lr_finder: LRFinder | None = None
@@ -61,9 +63,17 @@ class LRFinderMixin:
         try:
             self.model.fit(train, epochs=epochs, verbose=verbose, shuffle=False,  # BatchSequence shuffles, seeded
                            callbacks=[finder, *(callbacks or []), StopRequest(self.stop_event)])
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise TrainingError(
+                f"Out of memory in the LR finder at batch size {self.batch_size}. Expected a batch to fit on "
+                f"{self.model.device_type}. Lower the batch size or maxlen and run it again."
+            ) from exc
         finally:
             self.model.set_weights(saved)
-            self.model.optimizer.reset_state()
+            del saved
+            self.release_training_memory()
         self.lr_finder = finder
         if show_plot:
             self.lr_plot(suggest=suggest)

@@ -29,6 +29,9 @@ class FusedAdamW(keras.optimizers.Optimizer):
         epsilon: Adam's epsilon.
         weight_decay: Decoupled weight decay coefficient (torch's default, 0.01).
         clipnorm: If set, gradients are clipped to this global L2 norm before the step.
+        accumulation_steps: Gradient accumulation: the update runs every ``accumulation_steps`` batches on the
+            mean of their gradients, so ``batch_size * accumulation_steps`` rows make one optimizer step. The
+            learner raises it when it halves the batch after running out of memory.
         name: Optimizer name.
     """
 
@@ -40,6 +43,7 @@ class FusedAdamW(keras.optimizers.Optimizer):
         epsilon: float = 1e-8,
         weight_decay: float = 0.01,
         clipnorm: float | None = 1.0,
+        accumulation_steps: int = 1,
         name: str = "fused_adamw",
         **kwargs,
     ):
@@ -52,6 +56,12 @@ class FusedAdamW(keras.optimizers.Optimizer):
         self._torch_opt: torch.optim.AdamW | None = None
         self._params: list[torch.nn.Parameter] = []
         self._lr_tensor: torch.Tensor | None = None
+        if int(accumulation_steps) < 1:
+            raise ValueError(f"Expected accumulation_steps >= 1. Received: {accumulation_steps!r}.")
+        self.accumulation_steps = int(accumulation_steps)
+        self._grad_sums: list[torch.Tensor] | None = None
+        self._had_grad: list[bool] = []
+        self._micro_steps = 0
 
     def build(self, variables):
         super().build(variables)
@@ -81,9 +91,37 @@ class FusedAdamW(keras.optimizers.Optimizer):
         )
 
     def reset_state(self) -> None:
-        """Forget Adam's moment estimates (e.g. after an LR-range test restored the weights)."""
+        """Forget Adam's moment estimates and any accumulated gradients (e.g. after an LR-range test restored
+        the weights, or to free their memory after training)."""
         if self._torch_opt is not None:
             self._torch_opt.state.clear()
+        self._grad_sums, self._had_grad, self._micro_steps = None, [], 0
+
+    def _accumulate(self) -> bool:
+        """Add this batch's gradients to the running sums; on the last batch of a group, put their mean in
+        ``param.grad`` and return True (time to step)."""
+        if self._grad_sums is None:
+            self._grad_sums = [torch.zeros_like(p) for p in self._params]
+            self._had_grad = [False] * len(self._params)
+        pairs = [(i, p.grad) for i, p in enumerate(self._params) if p.grad is not None]
+        if pairs:
+            torch._foreach_add_([self._grad_sums[i] for i, _ in pairs], [g for _, g in pairs])
+            for i, _ in pairs:
+                self._had_grad[i] = True
+        self._micro_steps += 1
+        if self._micro_steps < self.accumulation_steps:
+            return False
+        sums = [s for s, had in zip(self._grad_sums, self._had_grad) if had]
+        torch._foreach_mul_(sums, 1.0 / self._micro_steps)
+        for p, s, had in zip(self._params, self._grad_sums, self._had_grad):
+            p.grad = s if had else None
+        return True
+
+    def _finish_accumulation(self) -> None:
+        """Zero the sums after a step (``param.grad`` aliased them; Keras clears it before the next batch)."""
+        torch._foreach_zero_(self._grad_sums)
+        self._had_grad = [False] * len(self._params)
+        self._micro_steps = 0
 
     def apply(self, grads, trainable_variables=None):
         """Apply one AdamW step to ``trainable_variables`` using the gradients in their ``.grad``.
@@ -103,6 +141,9 @@ class FusedAdamW(keras.optimizers.Optimizer):
             # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer. Compared by
             # identity: `==` on tensors is elementwise and raises for lists of same length but other tensors.
             self._build_torch(trainable_variables)
+            self._grad_sums = None
+        if self.accumulation_steps > 1 and not self._accumulate():
+            return
         if not isinstance(self._learning_rate, keras.Variable):
             self._lr_tensor.fill_(float(keras.ops.convert_to_numpy(self.learning_rate)))
         for group in self._torch_opt.param_groups:
@@ -110,6 +151,8 @@ class FusedAdamW(keras.optimizers.Optimizer):
         if self.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm, foreach=True)
         self._torch_opt.step()
+        if self.accumulation_steps > 1:
+            self._finish_accumulation()
         self._iterations.assign_add(1)
 
     def get_config(self):
@@ -121,6 +164,7 @@ class FusedAdamW(keras.optimizers.Optimizer):
                 "epsilon": self.epsilon,
                 "weight_decay": self.decoupled_weight_decay,
                 "clipnorm": self.max_grad_norm,
+                "accumulation_steps": self.accumulation_steps,
             }
         )
         return config

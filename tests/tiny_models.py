@@ -47,7 +47,8 @@ def build_tokenizer(path: Path, lowercase: bool = True) -> PreTrainedTokenizerFa
     return fast
 
 
-def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed: int = 0) -> Path:
+def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed: int = 0, *, hidden: int = 32,
+                     layers: int = 2) -> Path:
     """Save a tiny random-init sequence classifier (2 layers, 2 heads, hidden 32) plus tokenizer to ``path``.
 
     Args:
@@ -55,6 +56,8 @@ def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed
         family: ``"bert"`` or ``"distilbert"``.
         num_labels: Size of the classification head.
         seed: torch seed of the random init.
+        hidden: BERT only: hidden size (the feed-forward layer is 4x wider above the default 32).
+        layers: BERT only: number of transformer blocks.
 
     Returns:
         ``path``.
@@ -67,8 +70,8 @@ def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed
     torch.manual_seed(seed)
     if family == "bert":
         config = BertConfig(
-            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
+            vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+            intermediate_size=64 if hidden == 32 else 4 * hidden, max_position_embeddings=128, num_labels=num_labels,
         )
         model = BertForSequenceClassification(config)
     elif family == "distilbert":
