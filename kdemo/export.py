@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdemo.data import check_texts
+from kdemo.atomic import atomic_file
+from kdemo.data import check_texts, guess_columns
+from kdemo.errors import DataError
+from kdemo.tables import as_text
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -42,10 +45,13 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``df`` as UTF-8 CSV with formula cells neutralised (:func:`neutralize_formulas`)."""
+    """Write ``df`` as UTF-8 CSV with formula cells neutralised (:func:`neutralize_formulas`).
+
+    The file is written beside ``path`` and renamed into place, so an interrupted export never leaves half a table.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    neutralize_formulas(df).to_csv(path, index=False)
+    with atomic_file(path) as tmp:
+        neutralize_formulas(df).to_csv(tmp, index=False)
     return path
 
 
@@ -71,3 +77,38 @@ def predictions_table(predictor, df: pd.DataFrame, text_column: str) -> pd.DataF
     for j, name in enumerate(names):
         out[f"prob_{name}"] = probs[:, j].round(6)
     return out
+
+
+def _holds_text(column: pd.Series) -> bool:
+    """Whether a column has at least one non-blank cell that is not a number."""
+    cells = as_text(column).str.strip()
+    cells = cells[cells != ""]
+    return len(cells) > 0 and bool(pd.to_numeric(cells, errors="coerce").isna().any())
+
+
+def text_column_for(df: pd.DataFrame, preferred: str | None = None, *, name: str = "the file") -> str:
+    """The column of texts to predict: ``preferred`` when the table has it, else the guessed text column.
+
+    Args:
+        df: The table to predict.
+        preferred: The text column the model was trained on, if known.
+        name: The file's name, for the message.
+
+    Returns:
+        A column name of ``df``.
+
+    Raises:
+        DataError: If no column holds text (every column is numbers or empty), naming the columns.
+    """
+    if preferred and preferred in df.columns:
+        return preferred
+    texts = [c for c in df.columns if _holds_text(df[c])]
+    if not texts:
+        trained = f" (it has no column {preferred!r}, the text column of your data)" if preferred else ""
+        columns = list(df.columns)
+        listed = f"{columns[:20]}{' …' if len(columns) > 20 else ''}"
+        raise DataError(
+            f"Expected a column of texts in {name!r}{trained}. Received: columns {listed}, none of which holds text "
+            f"(only numbers or empty cells). Add the texts in a column named {preferred or 'text'!r}."
+        )
+    return guess_columns(df[texts])[0]

@@ -26,8 +26,18 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from kdemo.atomic import atomic_file
 from kdemo.errors import HubError, ModelError
 from kdemo.hub_card import check_card, write_model_card
+from kdemo.model_sources import (
+    DEFAULT_POLICY,
+    FolderPolicy,
+    check_model_folder,
+    hub_id_problem,
+    local_model_folder,
+    require_safetensors,
+    shown,
+)
 from kdemo.predictor import Predictor, load_predictor
 
 __all__ = [
@@ -57,7 +67,6 @@ MODEL_FILES = [
     "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model", "*.tiktoken",
 ]
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _KEEP_LOCAL = "Your model folder is unchanged: download the zip, or push again once this is fixed."
 
 
@@ -74,12 +83,15 @@ def export_zip(folder: str | os.PathLike, zip_path: str | os.PathLike | None = N
         zip_path: Destination ``.zip``; defaults to ``<folder>.zip`` next to the folder.
 
     Returns:
-        The zip file's path.
+        The zip file's path. It is written beside that path and renamed into place, so an interrupted export
+        leaves the previous zip (or none), never a truncated one.
     """
     folder = Path(folder)
     base = Path(zip_path).with_suffix("") if zip_path else folder
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.make_archive(str(base), "zip", root_dir=folder))
+    dest = base.with_name(base.name + ".zip")
+    with atomic_file(dest) as tmp:  # tmp ends in .zip: make_archive adds the suffix back
+        shutil.make_archive(str(tmp.with_suffix("")), "zip", root_dir=folder)
+    return dest
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -89,13 +101,14 @@ def validate_repo_id(repo_id: str) -> str:
         The id without surrounding spaces.
 
     Raises:
-        HubError: If it is empty or malformed.
+        HubError: If it is empty or malformed; the message says why (spaces, a URL, '..', a third part…).
     """
     repo_id = (repo_id or "").strip()
-    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+    problem = hub_id_problem(repo_id, namespace_required=True)
+    if problem:
         raise HubError(
             "Expected a repo id like 'your-username/sst2-minilm' (letters, digits, '-', '_', '.'). "
-            f"Received: {repo_id!r}."
+            f"Received: {shown(repo_id)}: {problem}."
         )
     return repo_id
 
@@ -257,14 +270,10 @@ def hub_error(exc: BaseException, repo_id: str, *, endpoint: str, token=None, ac
 
 
 def _check_classifier(folder: Path, source: str) -> None:
-    """Refuse checkpoints kdemo would load wrongly: no safetensors weights, or no trained classification head."""
-
-    if not any(folder.glob("*.safetensors")):
-        raise ModelError(
-            f"Expected safetensors weights in {source!r}. Received: none (only pickle files such as "
-            "pytorch_model.bin, or no weights). kdemo does not load pickles because loading them can run code; "
-            "pick a checkpoint that has model.safetensors."
-        )
+    """Refuse checkpoints kdemo would load wrongly or unsafely: custom code, no safetensors weights (pickles are never
+    opened), or no trained classification head."""
+    check_model_folder(folder, source)
+    require_safetensors(folder, source)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
     if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
@@ -311,6 +320,7 @@ def load_from_hub(
     endpoint: str | None = None,
     batch_size: int = 32,
     use_cache_offline: bool = True,
+    policy: FolderPolicy = DEFAULT_POLICY,
 ) -> Predictor:
     """Load any sequence-classification checkpoint from the Hub or a local folder, ready to predict (no training).
 
@@ -326,27 +336,26 @@ def load_from_hub(
         batch_size: Rows per forward pass.
         use_cache_offline: When the Hub cannot be reached, load a cached copy (turn off on shared servers, where
             the cache holds other users' private models).
+        policy: Which local folders ``source`` may name (:class:`kdemo.model_sources.FolderPolicy`); the app
+            passes the session's own folder, and allows no other local folder on a Space.
 
     Returns:
         The :class:`~kdemo.Predictor`.
 
     Raises:
         ModelError: If the id is malformed, unknown, private without a token, gated, unreachable offline and not
-            cached, or not a safetensors sequence-classification checkpoint.
+            cached, or not a safetensors sequence-classification checkpoint; if the folder is refused by
+            ``policy`` or asks for custom code.
     """
     source = (source or "").strip()
     if not source:
         raise ModelError("Expected a Hub model id (e.g. 'org/name') or a local folder. Received: an empty box.")
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ModelError(f"Expected a model folder with config.json. Received: {source!r}, which has none.")
-        folder = path
-    else:
-        from kdemo.models import resolve_model_source
+    from kdemo.models import resolve_model_source
 
-        resolved = resolve_model_source(source)  # raises ModelError on malformed ids; maps the embedded default
-        if Path(resolved).is_dir():
+    folder = local_model_folder(source, policy)
+    if folder is None:
+        resolved = resolve_model_source(source, policy=policy)  # raises ModelError on malformed ids
+        if resolved != source:  # the embedded default model, shipped in a package
             folder = Path(resolved)
         else:
             endpoint = (endpoint or hub_endpoint()).rstrip("/")

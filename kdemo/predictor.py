@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 import transformers
 
+from kdemo.atomic import atomic_folder, recover
 from kdemo.attention import AttentionMaps, compute_attention
 from kdemo.dataset import TextDataset
 from kdemo.errors import DataError, ModelError
@@ -227,8 +226,9 @@ class Predictor:
     def save(self, fpath: str | os.PathLike) -> Path:
         """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
 
-        The folder is written next to its destination and renamed into place, so an interrupted save never
-        leaves a half-written predictor where a good one was.
+        The folder is written next to its destination, fsynced, and swapped into place in one atomic step (see
+        :mod:`kdemo.atomic`), so a save that is interrupted, even by ``kill -9``, leaves either the previous
+        predictor or the new one at ``fpath``, never a half-written folder.
 
         Args:
             fpath: Destination folder (created or replaced).
@@ -237,35 +237,23 @@ class Predictor:
             The folder's path.
         """
         dest = Path(fpath).expanduser().resolve()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
-            self.model.config.id2label = dict(enumerate(self.class_names))
-            self.model.config.label2id = {c: i for i, c in enumerate(self.class_names)}
+        self.model.config.id2label = dict(enumerate(self.class_names))
+        self.model.config.label2id = {c: i for i, c in enumerate(self.class_names)}
+        self.tokenizer.model_max_length = self.maxlen  # pipeline(truncation=True) then truncates like kdemo
+        meta = {
+            "format": "kdemo-predictor",
+            "format_version": 1,
+            "class_names": self.class_names,
+            "maxlen": self.maxlen,
+            "task": self.task,
+            "problem_type": PROBLEM_TYPES[self.task],
+            "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
+            **self.meta,
+        }
+        with atomic_folder(dest) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.model_max_length = self.maxlen  # pipeline(truncation=True) then truncates like kdemo
             self.tokenizer.save_pretrained(tmp)
-            meta = {
-                "format": "kdemo-predictor",
-                "format_version": 1,
-                "class_names": self.class_names,
-                "maxlen": self.maxlen,
-                "task": self.task,
-                "problem_type": PROBLEM_TYPES[self.task],
-                "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
-                **self.meta,
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-            old = None
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-                os.replace(dest, old)
-            os.replace(tmp, dest)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         return dest
 
 
@@ -307,11 +295,31 @@ def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: s
         ModelError: If the folder is missing or not a (safetensors) sequence-classification checkpoint.
     """
     path = Path(fpath).expanduser()
-    if not (path / "config.json").exists():
-        raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
-    meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).exists() else {}
     if backend not in ("torch", "onnx"):
         raise ModelError(f"Expected backend 'torch' or 'onnx'. Received: {backend!r}.")
+    if not path.exists():
+        path = recover(path) or path  # a save killed between the renames of the fallback swap (kdemo.atomic)
+    if not (path / "config.json").exists():
+        raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
+    try:
+        return _load_folder(path, batch_size, backend)
+    except ModelError:
+        raise
+    except Exception as exc:  # a damaged folder fails in json, safetensors, tokenizers, torch...
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(
+            f"Could not load the predictor folder {str(path)!r}: it is incomplete or damaged "
+            f"({type(exc).__name__}{': ' + detail if detail else ''}). Expected a folder written by "
+            "predictor.save() (config.json, model.safetensors, tokenizer files, kdemo.json). Save or train the "
+            "model again, or load another folder."
+        ) from exc
+
+
+def _load_folder(path: Path, batch_size: int, backend: str) -> Predictor:
+    """The body of :func:`load_predictor`, for a folder that has a ``config.json``."""
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8")) if (path / META_FILE).exists() else {}
+    if not isinstance(meta, dict):
+        raise ModelError(f"Expected {META_FILE} in {str(path)!r} to hold a JSON object. Received: {type(meta).__name__}.")
     if backend == "onnx":
         from transformers import AutoConfig
 

@@ -15,6 +15,9 @@ Text files are decoded by these rules, in order (the first that applies wins):
    accents may still be wrong (e.g. a Latin-2 file).
 
 Files with NUL bytes or many control characters after decoding are refused as binary.
+
+Every reader takes :class:`~kdemo.limits.InputLimits` (rows, columns, cell length; archive and Parquet sizes,
+checked before parsing): see :mod:`kdemo.limits`.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from kdemo.binary_tables import read_binary
 from kdemo.errors import DataError
+from kdemo.limits import DEFAULT_LIMITS, InputLimits, check_cells, check_shape
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 BINARY_SUFFIXES = (".parquet", ".xlsx")
@@ -194,8 +200,9 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _check_fields(text: str, sep: str, name: str) -> list[str]:
-    """Refuse rows whose field count differs from the header's (row and line named); note skipped blank lines."""
+def _check_fields(text: str, sep: str, name: str, limits: InputLimits = DEFAULT_LIMITS) -> list[str]:
+    """Refuse rows whose field count differs from the header's (row and line named), and tables over the row or
+    column cap (counting stops at the first row over it); note skipped blank lines."""
     csv.field_size_limit(sys.maxsize)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header, row, last_line, blank = None, 0, 0, []
@@ -207,8 +214,11 @@ def _check_fields(text: str, sep: str, name: str) -> list[str]:
                 continue
             if header is None:
                 header = record
+                check_shape(0, len(header), name, limits)
                 continue
             row += 1
+            if row > limits.max_rows:
+                check_shape(row, len(header), name, limits, exact=False)
             if len(record) != len(header):
                 if any("\n" in f for f in record) and len(record) < len(header):
                     hint = f"A quote (\") opened in row {row} is probably never closed."
@@ -244,8 +254,11 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [cell(v) for v in df[c].tolist()] for c in df.columns}, index=df.index, dtype=object)
 
 
-def _read_json(text: str, suffix: str, name: str) -> pd.DataFrame:
+def _read_json(text: str, suffix: str, name: str, limits: InputLimits = DEFAULT_LIMITS) -> pd.DataFrame:
     lines = suffix == ".jsonl" or text.lstrip().startswith("{")
+    if lines:
+        records = sum(1 for line in text.splitlines() if line.strip())
+        check_shape(records, 0, name, limits)
     try:
         return pd.read_json(io.StringIO(text), lines=lines, dtype=False)
     except ValueError as exc:
@@ -265,28 +278,10 @@ def _read_json(text: str, suffix: str, name: str) -> pd.DataFrame:
         raise DataError(f"Could not parse {name!r} as JSON: {str(exc)[:300]}.") from None
 
 
-def _read_binary(path: Path, suffix: str) -> tuple[pd.DataFrame, list[str]]:
-    name = path.name
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path), []
-        sheets = pd.ExcelFile(path, engine="openpyxl")
-        df = sheets.parse(sheets.sheet_names[0], dtype=object)
-    except ImportError as exc:
-        raise DataError(f"Reading {suffix} files needs the {exc.name or 'pyarrow/openpyxl'} package: "
-                        f"pip install {'pyarrow' if suffix == '.parquet' else 'openpyxl'}.") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile, openpyxl and pyarrow raise many unrelated types
-        what = "Parquet file" if suffix == ".parquet" else "Excel workbook (.xlsx)"
-        raise DataError(f"Expected a valid {what}. Received: {name!r} could not be read ({type(exc).__name__}: "
-                        f"{str(exc)[:200]}). Re-save or re-export it.") from None
-    notes = []
-    if len(sheets.sheet_names) > 1:
-        notes.append(f"Read the first sheet {sheets.sheet_names[0]!r} of {name!r}; it has "
-                     f"{len(sheets.sheet_names)} sheets ({sheets.sheet_names}). Save the sheet you want first.")
-    return df, notes
-
-
-def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, *, sep: str | None = None, encoding: str | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> pd.DataFrame:
     """Read a CSV, TSV, JSON/JSONL, Parquet or XLSX file into a DataFrame of strings.
 
     Args:
@@ -294,6 +289,8 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str
             unless ``sep`` is given), ``.tsv``, ``.jsonl``/``.json``, ``.parquet``, ``.xlsx`` (first sheet).
         sep: Column delimiter for CSV/TSV/TXT.
         encoding: Codec of a text file; None detects it (module docstring).
+        limits: Caps on rows, columns, cell length and (XLSX, Parquet) uncompressed size; checked as early as the
+            format allows, so an oversized file is refused before it is parsed.
 
     Returns:
         The table with header whitespace trimmed; every value a string, missing values NaN, list values (from
@@ -301,7 +298,8 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str
 
     Raises:
         DataError: If the file is missing, empty, binary, of an unknown suffix, has a row whose field count differs
-            from the header (row and line named), invalid JSON (line named), duplicate column names, or no data rows.
+            from the header (row and line named), invalid JSON (line named), duplicate column names, or no data rows,
+            or exceeds ``limits`` (more rows or columns, a longer cell; an .xlsx that would unpack too large).
     """
     path = Path(path)
     name = path.name
@@ -313,7 +311,7 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str
                         "Save the table in one of these formats (from .xls: save as .xlsx or CSV).")
     info = {"file": name, "format": suffix.lstrip(".").upper(), "encoding": None, "delimiter": None, "notes": []}
     if suffix in BINARY_SUFFIXES:
-        df, info["notes"] = _read_binary(path, suffix)
+        df, info["notes"] = read_binary(path, suffix, limits)
     else:
         raw = path.read_bytes()
         if not raw.strip():
@@ -322,11 +320,11 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str
         if not text.strip():
             raise DataError(f"Expected a table with a header row and data rows. Received: {name!r} is empty.")
         if suffix in (".jsonl", ".json"):
-            df = _read_json(text, suffix, name)
+            df = _read_json(text, suffix, name, limits)
         else:
             sep = sep or ("\t" if suffix == ".tsv" else _sniff_delimiter(text))
             info["delimiter"] = sep
-            info["notes"] += _check_fields(text, sep, name)
+            info["notes"] += _check_fields(text, sep, name, limits)
             try:
                 df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
             except (ValueError, pd.errors.ParserError) as exc:
@@ -334,13 +332,15 @@ def read_table(path: str | os.PathLike, *, sep: str | None = None, encoding: str
                 detail = (f"row {int(found.group(2)) - 1} has {found.group(3)} fields, the header {found.group(1)}"
                           if found else str(exc).strip()[:300])
                 raise DataError(f"Could not parse {name!r} as a {info['format']} table: {detail}.") from None
+    check_shape(len(df), len(df.columns), name, limits)
     df.columns = [str(c).strip() for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    dupes = sorted(c for c, n in Counter(df.columns).items() if n > 1)
     if dupes:
         raise DataError(f"Expected unique column names. Received: {dupes} more than once in the header of {name!r} "
                         f"(columns {list(df.columns)}). Rename the repeated columns.")
     if len(df.columns) == 0 or len(df) == 0:
         raise DataError(f"Expected a header row and at least one data row. Received: {name!r} has no data rows.")
     df = _normalise(df.reset_index(drop=True))
+    check_cells(df, name, limits)
     df.attrs[READ_INFO_KEY] = info
     return df

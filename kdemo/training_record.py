@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdemo import atomic
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure
 
 RECORD_FILE = "training_results.json"
@@ -134,16 +135,18 @@ class TrainingRecord:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = [folder / RECORD_FILE]
-        written[0].write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        atomic.write_text(written[0], json.dumps(asdict(self), indent=2))
         if self.step_losses or self.val_points:
             fig = loss_curve_figure(self.step_losses, self.total_steps, self.val_points)
-            fig.savefig(folder / CURVE_FILE, dpi=_DPI)
+            with atomic.atomic_file(folder / CURVE_FILE) as tmp:
+                fig.savefig(tmp, dpi=_DPI)
             written.append(folder / CURVE_FILE)
         else:
             (folder / CURVE_FILE).unlink(missing_ok=True)
         if self.evaluation is not None and "confusion_matrix" in self.evaluation:
             matrix = np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64)
-            confusion_matrix_figure(matrix, self.class_names).savefig(folder / CONFUSION_FILE, dpi=_DPI)
+            with atomic.atomic_file(folder / CONFUSION_FILE) as tmp:
+                confusion_matrix_figure(matrix, self.class_names).savefig(tmp, dpi=_DPI)
             written.append(folder / CONFUSION_FILE)
         else:
             (folder / CONFUSION_FILE).unlink(missing_ok=True)

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import keras
 
+from kdemo.atomic import atomic_folder
+
 
 class PretrainedCheckpoint(keras.callbacks.Callback):
     """Write ``save_pretrained`` files (safetensors + config) to ``folder/epoch-N`` after every epoch.
+
+    Each checkpoint is written beside its destination and swapped into place (:func:`kdemo.atomic.atomic_folder`),
+    so a run killed mid-save leaves complete checkpoints only.
 
     Args:
         folder: Destination folder (created).
@@ -19,6 +24,5 @@ class PretrainedCheckpoint(keras.callbacks.Callback):
         self.folder = Path(folder)
 
     def on_epoch_end(self, epoch, logs=None):
-        target = self.folder / f"epoch-{epoch + 1}"
-        target.mkdir(parents=True, exist_ok=True)
-        self.model.hf_model.save_pretrained(target)
+        with atomic_folder(self.folder / f"epoch-{epoch + 1}") as tmp:
+            self.model.hf_model.save_pretrained(tmp)

@@ -25,7 +25,9 @@ from kdemo.attention import (
 from kdemo.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
 from kdemo.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
 from kdemo.errors import DataError, ModelError
+from kdemo.limits import check_text
 from kdemo.models import load_sequence_classifier, resolve_model_source
+from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.predict_tab import load_model
 from kdemo.ui.session import STORE
@@ -62,7 +64,12 @@ _lock = threading.Lock()
 def _text(text: str | None, what: str = "a text") -> str:
     if not text or not text.strip():
         raise DataError(f"Expected {what}. Received: an empty box. Type a sentence to look inside the model.")
-    return text
+    return check_text(text)
+
+
+def _pair(text_pair: str | None) -> str | None:
+    """The optional second text, checked like the first; None when empty."""
+    return check_text(text_pair, what="the second text") if text_pair else None
 
 
 def _maps(predictor, text: str, text_pair: str | None, merge_words: bool) -> AttentionMaps:
@@ -120,7 +127,7 @@ def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, r
         figure.
     """
     predictor = STORE.get(request).require_predictor()
-    maps = _maps(predictor, _text(text), text_pair, merge_words)
+    maps = _maps(predictor, _text(text), _pair(text_pair), merge_words)
     rows, cols, block = _block(maps, pair_filter)
     caption = "" if pair_filter in (None, "", "all") else f"Showing {pair_filter}: rows from text {pair_filter[0]}, columns from text {pair_filter[-1]}."
     views = _views_html(maps, rows, cols, block, "Attention of the fine-tuned model", caption=caption)
@@ -147,7 +154,7 @@ def attention(
         The head's heatmap, the grid of all heads of the layer, and a markdown line with the tokens.
     """
     predictor = STORE.get(request).require_predictor()
-    maps = _maps(predictor, _text(text), text_pair, merge_words)
+    maps = _maps(predictor, _text(text), _pair(text_pair), merge_words)
     layer, head = int(layer), int(head)
     if not (1 <= layer <= maps.num_layers and 1 <= head <= maps.num_heads):
         raise DataError(
@@ -185,15 +192,19 @@ def compare(text: str, text_pair: str, merge_words: bool, request: gr.Request):
     Returns:
         The change-per-head figure, the browser view of |Δ| per head, and a markdown summary.
     """
-    predictor = STORE.get(request).require_predictor()
+    session = STORE.get(request)
+    predictor = session.require_predictor()
     base_name = predictor.meta.get("base_model")
     if not base_name:
         raise ModelError(
             "Expected to know the checkpoint this model was fine-tuned from. Received: a model without 'base_model' "
             "in its kdemo.json. Train the model in this app (the Train tab records it) to compare before and after."
         )
+    text_pair = _pair(text_pair)
     tuned = _maps(predictor, _text(text), text_pair, merge_words)
-    base_model = _base_model(resolve_model_source(base_name), predictor.get_classes())
+    # base_model comes from the loaded folder's kdemo.json: the session's folder policy applies to it too
+    policy = folder_policy(session.workdir, STORE.root)
+    base_model = _base_model(resolve_model_source(str(base_name), policy=policy), predictor.get_classes())
     base = compute_attention(base_model, predictor.tokenizer, text, text_pair or None, maxlen=predictor.maxlen)
     base = base.merge_words() if merge_words else base
     if base.att.shape != tuned.att.shape:
@@ -225,7 +236,7 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     """
     predictor = STORE.get(request).require_predictor()
     steps = int(steps or 50)
-    result = predictor.explain(_text(text), method=method or "ig", steps=steps, text_pair=text_pair or None)
+    result = predictor.explain(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
     result = result.merge_words() if merge_words else result
     scale = float(np.abs(result.scores).max()) or 1.0
     spans: list[tuple[str, float | None]] = []

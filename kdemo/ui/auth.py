@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 
 import gradio as gr
 from gradio import oauth as gradio_oauth
 from gradio.utils import get_space
 
 from kdemo.errors import HubError
+from kdemo.model_sources import FolderPolicy
 
 log = logging.getLogger("kdemo.ui")
 
@@ -26,6 +28,13 @@ log = logging.getLogger("kdemo.ui")
 def on_spaces() -> bool:
     """Whether the app runs on Hugging Face Spaces (``SYSTEM=spaces`` and ``SPACE_ID`` set)."""
     return get_space() is not None
+
+
+def folder_policy(workdir: Path, sessions_root: Path | None = None) -> FolderPolicy:
+    """Which local model folders a session may load: its own working folder always, another session's never
+    (``sessions_root`` holds them all), and on a Space no other local folder (the server's disk is not the
+    visitor's)."""
+    return FolderPolicy(allow_local=not on_spaces(), own_folder=workdir, sessions_root=sessions_root)
 
 
 def _oauth_extras_installed() -> bool:

@@ -8,6 +8,8 @@ import gradio as gr
 
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub import export_zip, hub_endpoint, push_to_hub, validate_repo_id, write_model_card
+from kdemo.limits import check_text
+from kdemo.model_sources import shown
 from kdemo.training_record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
@@ -57,19 +59,21 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
     session = STORE.get(request)
     predictor = session.require_predictor()
     folder = session.workdir / "model"
-    if not (folder / "config.json").exists():
-        predictor.save(folder)
     card_repo = validate_repo_id(repo_id) if repo_id and repo_id.strip() else None
     dataset_id = (dataset_id or "").strip()
     if dataset_id and not _DATASET_ID.match(dataset_id):
         raise HubError(
             "Expected a Hub dataset id like 'stanfordnlp/sst2', or nothing for your own data. "
-            f"Received: {dataset_id!r}."
+            f"Received: {shown(dataset_id)}."
         )
+    example = check_text((example or "").strip(), what="the widget example",
+                         hint="Use one short sentence: the Hub runs it in the model page's widget.")
+    if not (folder / "config.json").exists():
+        predictor.save(folder)
     record = _record(session)
     if record is not None:
         record.save(folder)
-    card = write_model_card(folder, repo_id=card_repo, example=(example or "").strip() or None,
+    card = write_model_card(folder, repo_id=card_repo, example=example or None,
                             dataset_id=dataset_id or None, endpoint=hub_endpoint())
     zip_path = export_zip(folder, session.workdir / "model.zip")
     images = [(str(folder / name), name) for name in (CONFUSION_FILE, CURVE_FILE) if (folder / name).exists()]
