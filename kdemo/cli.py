@@ -11,7 +11,6 @@ import os
 import sys
 from pathlib import Path
 
-
 import kdemo
 from kdemo.data import guess_columns, read_table
 from kdemo.errors import HubError, KdemoError

@@ -75,3 +75,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def train_via_api(client, *settings, timeout: float = 300.0):
+    """Start training through ``/train`` and poll ``/training_status`` until the job ends (what the page's timer
+    does); returns the final ``/training_status`` outputs (status, loss plot, report, per-class table, confusion
+    plot, layer and head slider updates, top-losses table, timer)."""
+    import time
+
+    status, _timer = client.predict(*settings, api_name="/train")
+    deadline = time.time() + timeout
+    while True:
+        outputs = client.predict(api_name="/training_status")
+        if outputs[0].startswith(("✅", "⏹️", "❌")):
+            return outputs
+        assert time.time() < deadline, f"training did not end within {timeout} s: {outputs[0]}"
+        time.sleep(0.3)

@@ -15,10 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import kdemo  # noqa: E402,F401  (sets KERAS_BACKEND before keras is imported)
 import torch  # noqa: E402
-
 from conftest import sentiment_frame  # noqa: E402
+
+import kdemo  # noqa: E402,F401  (sets KERAS_BACKEND before keras is imported)
 from kdemo import get_learner, get_predictor, texts_from_df  # noqa: E402
 from kdemo.memory import device_allocated_bytes, release_memory, rss_bytes  # noqa: E402
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import train_via_api
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -47,8 +48,8 @@ def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, se
     assert lengths is not None and task["value"] == "single_label"
     assert weights["visible"] is False  # balanced data: no class-weight offer
 
-    status, _loss, report_md, per_class, _cm, layer, head, top = client.predict(
-        str(tiny_bert_dir), 32, 16, 2e-3, 4, "fp32", 0.2, api_name="/train"
+    status, _loss, report_md, per_class, _cm, layer, head, top, _timer = train_via_api(
+        client, str(tiny_bert_dir), 32, 16, 2e-3, 4, "fp32", 0.2
     )
     assert "Finished" in status, status
     acc = float(report_md.split("accuracy **")[1].split("**")[0])
@@ -83,7 +84,7 @@ def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, se
 
 def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_dir, sentiment_csv, monkeypatch):
     client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
-    client.predict(str(tiny_bert_dir), 32, 32, 2e-3, 1, "fp32", 0.2, api_name="/train")
+    train_via_api(client, str(tiny_bert_dir), 32, 32, 2e-3, 1, "fp32", 0.2)
     zip_path, _, _ = client.predict("me/tiny", api_name="/export")
     assert Path(zip_path).stat().st_size > 0
     with pytest.raises(AppError, match="(?i)could not reach the hugging face hub|token"):
@@ -148,13 +149,16 @@ def test_stop_ends_training_within_a_batch_and_keeps_the_model(client, tiny_bert
     big = tmp_path / "big.csv"
     sentiment_frame(2000).to_csv(big, index=False)
     client.predict(handle_file(str(big)), None, 0.1, api_name="/load_data")
-    job = client.submit(str(tiny_bert_dir), 32, 8, 2e-3, 10, "fp32", 0.1, api_name="/train")  # 2,250 steps
+    status, timer = client.predict(str(tiny_bert_dir), 32, 8, 2e-3, 10, "fp32", 0.1, api_name="/train")  # 2,250 steps
+    assert timer["active"] is True  # the page's timer starts polling
     deadline = time.time() + 120
-    while not any("step" in str(out[0]) for out in job.outputs()):
-        assert time.time() < deadline and not job.done(), "training did not start"
+    while "step" not in (status := client.predict(api_name="/training_status")[0]):
+        assert time.time() < deadline and not status.startswith(("✅", "❌")), f"training did not start: {status}"
         time.sleep(0.2)
     assert "Stopping" in client.predict(api_name="/stop")
-    status = job.result()[0]
+    while not (status := client.predict(api_name="/training_status")[0]).startswith(("⏹️", "✅", "❌")):
+        assert time.time() < deadline, status
+        time.sleep(0.2)
     assert "Stopped after" in status, status
     done, total = (int(x) for x in status.split("after ")[1].split(" steps")[0].split("/"))
     assert done < total
@@ -163,7 +167,7 @@ def test_stop_ends_training_within_a_batch_and_keeps_the_model(client, tiny_bert
 
 def test_sessions_are_isolated(client, tiny_bert_dir, sentiment_csv):
     client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
-    client.predict(str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.2, api_name="/train")
+    train_via_api(client, str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.2)
     assert client.predict("great", api_name="/predict")["label"]  # this session has a model
     other = Client(client.src, verbose=False)  # another browser session: no data, no model
     try:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from kdemo.ui import build_app
 from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
 
+from kdemo.ui import build_app
 
 pytestmark = requires_chromium
 

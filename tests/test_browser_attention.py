@@ -13,11 +13,11 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
+from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from kdemo.ui import build_app
 from kdemo.ui.session import STORE
-from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium
 
 TEXT = (
     "the movie was a gorgeous and witty story with a brilliant actor but the plot was dull and boring "

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
 from hub_server import CLOSED_PORT, READ_TOKEN, WRITE_TOKEN, running_hub
 from markdown_it import MarkdownIt
 from transformers import pipeline
 
 from kdemo.ui import build_app
 from kdemo.ui.session import STORE
-from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
 
 CARD_CSS = """
 body { font: 15px/1.5 -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 900px; margin: 24px auto;

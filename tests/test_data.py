@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import sentiment_frame
+
 from kdemo.data import (
     check_columns,
     guess_columns,

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED_DATA, sentiment_frame
+from tiny_models import build_tokenizer
+
 from kdemo import doctor
 from kdemo.batch_size import MAX_BATCH_SIZE, suggest_batch_size
 from kdemo.data import maxlen_covering
 from kdemo.doctor import IMBALANCE_WARN, diagnose
 from kdemo.errors import DataError
 from kdemo.tables import read_table
-from tiny_models import build_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "malformed"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import httpx
 import pytest
+from conftest import train_via_api
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hub_server import BOB_TOKEN, READ_TOKEN, TOKENS, WRITE_TOKEN, LocalHub, isolate_hf_client, running_hub
@@ -47,7 +48,7 @@ def client(app_url):
 
 def _train(client, tiny_bert_dir, csv) -> None:
     client.predict(handle_file(str(csv)), None, 0.2, api_name="/load_data")
-    status = client.predict(str(tiny_bert_dir), 32, 16, 2e-3, 2, "fp32", 0.2, api_name="/train")[0]
+    status = train_via_api(client, str(tiny_bert_dir), 32, 16, 2e-3, 2, "fp32", 0.2)[0]
     assert "Finished" in status, status
 
 

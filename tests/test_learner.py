@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 import torch
+from conftest import sentiment_frame
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from conftest import sentiment_frame
 from kdemo import TrainingError, get_learner, texts_from_df
 from kdemo.callbacks import ProgressEvent
 from kdemo.dataset import TextDataset

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import sentiment_frame
+
 from kdemo import TrainingError, get_learner, texts_from_df
 from kdemo.memory import is_out_of_memory
 from kdemo.models import HFClassifier, compile_classifier

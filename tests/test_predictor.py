@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from conftest import sentiment_frame
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from conftest import sentiment_frame
 from kdemo import DataError, ModelError, Predictor, get_learner, get_predictor, load_predictor, texts_from_df
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tiny_models import build_tiny_model
 
 PROBE = Path(__file__).with_name("memory_probe.py")

@@ -17,21 +17,33 @@ MAX_FILE_SIZE = "50mb"
 DEFAULT_CONCURRENCY = 4
 #: Requests that may wait in the queue before new ones are turned away.
 QUEUE_SIZE = 64
+#: Gradio's copies of uploaded and downloaded files: every hour, those older than 2 hours are deleted.
+DELETE_CACHE = (3600, 7200)
 
 
-def _cleanup(request: gr.Request) -> None:
-    """Forget the closing browser session: stop its training and delete its files."""
-    STORE.drop(request)
+def _page_closed(request: gr.Request) -> None:
+    """A page closed or reloaded: detach it; its session stays for a while so that a reload finds it again."""
+    STORE.detach(request)
+
+
+def _restore(train: dict):
+    """The page-load handler: attach the page to the browser's session and show that session's training job."""
+
+    def reconnect(key: str | None, request: gr.Request):
+        key = STORE.attach(request, key)
+        return key, *train["restore"](STORE.get(request))
+
+    return reconnect
 
 
 def build_app() -> gr.Blocks:
     """Build the Blocks app.
 
     Returns:
-        The app, with its queue configured so that one training (or LR finder) runs at a time on the device (the
-        ``"gpu"`` concurrency group, limit 1) while other requests wait and see their position in the queue.
+        The app. Training and the LR finder run as jobs on the device queue, one at a time
+        (:data:`kdemo.ui.session.DEVICE_QUEUE`); other requests go through Gradio's queue.
     """
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
                 f"# {TITLE}\nUpload labelled texts, fine-tune a Hugging Face model with ktrain's recipe "
@@ -49,10 +61,13 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Hub"):
             hub_tab.build()
         with train_tab_block:
-            train_tab.build(data, attention)
+            train = train_tab.build(data, attention)
         with predict_tab_block:
             predict_tab.build(attention)
-        demo.unload(_cleanup)
+        # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads
+        session_key = gr.BrowserState(None, storage_key="kdemo-session")
+        demo.load(_restore(train), [session_key], [session_key, *train["outputs"]], api_visibility="private")
+        demo.unload(_page_closed)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from kdemo.data import guess_columns, read_table
-from kdemo.errors import DataError, KdemoError
-from kdemo.export import predictions_table, write_csv
+from kdemo.data import read_table
+from kdemo.errors import DataError
+from kdemo.export import predictions_table, text_column_for, write_csv
 from kdemo.hub import load_from_hub
-from kdemo.ui.auth import on_spaces, token_for
+from kdemo.limits import check_text
+from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
 
@@ -19,7 +22,8 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
 
     The model replaces this session's model in the Predict, Attention and Hub tabs. Only safetensors weights are
     loaded and ``trust_remote_code`` stays off. Private models need the visitor's sign-in on a Space, or
-    ``HF_TOKEN`` / ``hf auth login`` locally.
+    ``HF_TOKEN`` / ``hf auth login`` locally. Local folders follow :func:`kdemo.ui.auth.folder_policy`: never
+    another session's, and on a Space only this session's own.
 
     Args:
         source: A Hub model id (``org/name``) or a local folder with ``config.json``.
@@ -28,11 +32,11 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         A status line, and updates fitting the Attention tab's layer and head sliders to the model.
     """
     session = STORE.get(request)
-    if session.job is not None and session.job.running:
-        raise KdemoError("Training is running. Wait for it to finish or press Stop before loading another model.")
+    session.require_idle("loading another model")
     # on a Space the cache is shared by all visitors: never hand out a cached (maybe private) model offline
     token = token_for(None, oauth_token, write=False)
-    predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces())
+    predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces(),
+                              policy=folder_policy(session.workdir, STORE.root))
     predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab exports and pushes it
     session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
     session.job, session.training_params = None, {}
@@ -51,7 +55,7 @@ def predict(text: str, request: gr.Request) -> dict[str, float]:
     predictor = STORE.get(request).require_predictor()
     if not text or not text.strip():
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
-    probs = predictor.predict_proba(text)
+    probs = predictor.predict_proba(check_text(text))
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
 
 
@@ -63,7 +67,7 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
     df = read_table(path)
-    column = session.text_column if session.text_column in df.columns else guess_columns(df)[0]
+    column = text_column_for(df, session.text_column, name=Path(path).name)
     out = predictions_table(predictor, df, column)
     return str(write_csv(out, session.workdir / "predictions.csv"))
 

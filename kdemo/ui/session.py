@@ -1,15 +1,24 @@
-"""Per-browser-session state, kept server-side and keyed by ``request.session_hash``.
+"""Per-browser state, kept server-side: sessions that survive a page reload, with time and disk limits.
 
-``gr.State`` must be deep-copyable, which models are not; so the learner, predictor and data live here, and two
-browser tabs (two session hashes) never see each other's data, model or files. Each session gets a private,
-unguessable working folder that is deleted when the page is closed.
+``gr.State`` must be deep-copyable, which models are not; so the learner, predictor, data and training job live
+here. A browser keeps a random session key in its localStorage (``gr.BrowserState``, encrypted by Gradio): after a
+reload, the new page presents the key and is attached to the same session, so a running or finished training job
+reappears. API clients without a key get a session per ``request.session_hash``. Two browsers (or two browser
+profiles) never share a key, so they never see each other's data, model or files.
+
+Each session has a private, unguessable working folder. A session is removed (its training stopped, its folder
+deleted) when no page has been attached to it for :attr:`SessionLimits.reconnect_grace_s`, or when it has been idle
+for :attr:`SessionLimits.idle_timeout_s`; a session with a queued or running job is kept until the job ends.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,44 +27,55 @@ import gradio as gr
 import pandas as pd
 
 from kdemo.errors import KdemoError
+from kdemo.jobs import Job, JobQueue, log_event, owner_digest
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
-@dataclass
-class TrainingJob:
-    """Live state of a training run, written by the training thread and read by the UI.
+@dataclass(frozen=True)
+class SessionLimits:
+    """Lifetime and disk limits of browser sessions; validated on construction.
 
     Attributes:
-        total_steps: Optimizer steps planned.
-        step_losses: Loss of each finished step.
-        val_points: ``(step, val_loss)`` after each epoch.
-        status: One line for the user.
-        done: Whether the thread finished (successfully or not).
-        error: The exception that ended training, if any.
-        stopped: Whether the user stopped it.
+        reconnect_grace_s: Seconds a session is kept after its last page closed (a reload comes back within it).
+        idle_timeout_s: Seconds without any request after which a session is removed even if a page is open.
+        max_disk_bytes: Most bytes a session's working folder (models, exports) may hold.
+        sweep_every_s: Seconds between two sweeps for expired sessions (a sweep runs on the next request).
+
+    Raises:
+        ValueError: If a value is not positive or the grace period exceeds the idle timeout.
     """
 
-    total_steps: int = 0
-    epochs: int = 0
-    step_losses: list[float] = field(default_factory=list)
-    val_points: list[tuple[int, float]] = field(default_factory=list)
-    status: str = "Preparing…"
-    epoch: int = 0
-    eta_s: float = 0.0
-    elapsed_s: float = 0.0
-    done: bool = False
-    error: Exception | None = None
-    stopped: bool = False
-    thread: threading.Thread | None = None
+    reconnect_grace_s: float = 15 * 60
+    idle_timeout_s: float = 6 * 3600
+    max_disk_bytes: int = 2 * 2**30
+    sweep_every_s: float = 30.0
 
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+    def __post_init__(self):
+        for name in ("reconnect_grace_s", "idle_timeout_s", "max_disk_bytes", "sweep_every_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Expected {name} > 0. Received: {name}={getattr(self, name)!r}.")
+        if self.reconnect_grace_s > self.idle_timeout_s:
+            raise ValueError(f"Expected reconnect_grace_s <= idle_timeout_s. Received: {self.reconnect_grace_s} > {self.idle_timeout_s}.")
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size in bytes of the regular files under ``path`` (symlinks not followed)."""
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            if item.is_file() and not item.is_symlink():
+                total += item.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 @dataclass
 class Session:
     """Everything one browser session has built."""
 
+    key: str
     workdir: Path
     train_df: pd.DataFrame | None = None
     val_df: pd.DataFrame | None = None
@@ -77,8 +97,24 @@ class Session:
     predictor: Any = None
     report: Any = None
     training_params: dict = field(default_factory=dict)
-    job: TrainingJob | None = None
+    #: The last training job of this session, queued, running or ended.
+    job: Job | None = None
+    #: The last LR-finder job of this session.
+    lr_job: Job | None = None
+    #: Session hashes of the pages attached now.
+    pages: set[str] = field(default_factory=set)
+    last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def owner(self) -> str:
+        """One-way digest of the session key, for logs."""
+        return owner_digest(self.key)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job of this session is queued or running."""
+        return any(job is not None and job.active for job in (self.job, self.lr_job))
 
     def set_columns(self, text_column: str, label_columns: list[str]) -> None:
         """Choose the text column and the label column(s)."""
@@ -91,43 +127,149 @@ class Session:
             raise KdemoError("No data yet. Upload a labelled file (or use the example) in the Data tab first.")
         return self.train_df
 
+    def require_idle(self, action: str) -> None:
+        """Raise KdemoError if a job of this session is queued or running (``action``: what the user tried)."""
+        if self.busy:
+            raise KdemoError(f"Training is queued or running. Wait for it to finish or press Stop in the Train tab before {action}.")
+
     def require_predictor(self):
         """The trained or loaded predictor; raises KdemoError while training runs or before there is a model."""
-        if self.job is not None and self.job.running:
+        if self.busy:
             raise KdemoError("Training is still running. Wait for it to finish or press Stop in the Train tab.")
         if self.predictor is None:
             raise KdemoError("No trained model yet. Train one in the Train tab first.")
         return self.predictor
 
+    def require_disk_room(self, limit_bytes: int) -> None:
+        """Raise KdemoError if the working folder already holds ``limit_bytes`` or more."""
+        used = folder_bytes(self.workdir)
+        if used >= limit_bytes:
+            raise KdemoError(
+                f"Expected this session's files to stay under {limit_bytes / 2**20:.0f} MB. Received: {used / 2**20:.0f} MB "
+                "already (models and exports). Reload the page to start a fresh session, or download what you need first."
+            )
+
 
 class SessionStore:
-    """Thread-safe map from Gradio session hash to :class:`Session`."""
+    """Thread-safe map from a session key (or, for API clients, the Gradio session hash) to :class:`Session`.
 
-    def __init__(self):
+    Args:
+        limits: Lifetime and disk limits.
+        root: Folder for the sessions' working folders (default: the system temp folder at creation time).
+    """
+
+    def __init__(self, limits: SessionLimits | None = None, root: Path | None = None):
+        self.limits = limits or SessionLimits()
+        self.root = Path(root) if root else None
         self._sessions: dict[str, Session] = {}
+        self._pages: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._last_sweep = time.time()
+
+    def _new(self, key: str) -> Session:
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        session = Session(key=key, workdir=Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root)))
+        self._sessions[key] = session
+        log_event("session_created", owner=session.owner)
+        return session
 
     def get(self, request: gr.Request | None) -> Session:
         """The caller's session, created on first use."""
-        key = getattr(request, "session_hash", None) or "no-session"
+        page = getattr(request, "session_hash", None) or "no-session"
+        self.sweep()
         with self._lock:
-            if key not in self._sessions:
-                self._sessions[key] = Session(workdir=Path(tempfile.mkdtemp(prefix="kdemo-session-")))
-            return self._sessions[key]
+            key = self._pages.get(page, page)
+            session = self._sessions.get(key) or self._new(key)
+            session.last_seen = time.time()
+            return session
+
+    def attach(self, request: gr.Request | None, key: str | None) -> str:
+        """Attach the caller's page to the session of ``key`` (from the browser), or to a new session.
+
+        An unknown or malformed key is never adopted (a new random one is issued), so a key cannot be chosen by
+        the client.
+
+        Returns:
+            The session key the browser should keep.
+        """
+        page = getattr(request, "session_hash", None) or "no-session"
+        self.sweep()
+        with self._lock:
+            if isinstance(key, str) and _KEY.match(key) and key in self._sessions:
+                session = self._sessions[key]
+            else:
+                key = secrets.token_urlsafe(32)
+                early = self._sessions.pop(page, None)  # calls made by this page before it attached
+                if early is not None:
+                    early.key = key
+                    self._sessions[key] = early
+                session = early or self._new(key)
+            self._pages[page] = key
+            session.pages.add(page)
+            session.last_seen = time.time()
+        log_event("page_attached", owner=session.owner, pages=len(session.pages))
+        return key
+
+    def detach(self, request: gr.Request | None) -> None:
+        """Forget a closed page; its session stays for :attr:`SessionLimits.reconnect_grace_s` (a reload)."""
+        page = getattr(request, "session_hash", None) or "no-session"
+        with self._lock:
+            key = self._pages.pop(page, page)
+            session = self._sessions.get(key)
+            if session is not None:
+                session.pages.discard(page)
+                session.last_seen = time.time()
+        self.sweep()
 
     def drop(self, request: gr.Request | None) -> None:
-        """Forget a session: ask its training to stop and delete its working folder."""
-        key = getattr(request, "session_hash", None) or "no-session"
+        """Remove the caller's session now: stop its job and delete its working folder."""
+        page = getattr(request, "session_hash", None) or "no-session"
         with self._lock:
+            key = self._pages.pop(page, page)
             session = self._sessions.pop(key, None)
-        if session is None:
-            return
+        if session is not None:
+            self._remove(session, "dropped")
+
+    def sweep(self, now: float | None = None, *, force: bool = False) -> int:
+        """Remove expired sessions (see the module docstring). Runs at most every ``sweep_every_s`` unless forced.
+
+        Returns:
+            Number of sessions removed.
+        """
+        now = time.time() if now is None else now
+        if not force and now - self._last_sweep < self.limits.sweep_every_s:
+            return 0
+        self._last_sweep = now
+        expired = []
+        with self._lock:
+            for key, session in list(self._sessions.items()):
+                if session.busy:
+                    continue
+                idle = now - max(session.last_seen, session.job.ended_at if session.job else 0.0)
+                detached = not session.pages and idle > self.limits.reconnect_grace_s
+                if detached or idle > self.limits.idle_timeout_s:
+                    expired.append(self._sessions.pop(key))
+                    for page in session.pages:
+                        self._pages.pop(page, None)
+        for session in expired:
+            self._remove(session, "expired")
+        return len(expired)
+
+    @staticmethod
+    def _remove(session: Session, why: str) -> None:
+        for job in (session.job, session.lr_job):
+            if job is not None and job.active:
+                job.request_stop()
         if session.learner is not None:
             session.learner.request_stop()
         shutil.rmtree(session.workdir, ignore_errors=True)
+        log_event("session_removed", owner=session.owner, why=why)
 
     def __len__(self) -> int:
         return len(self._sessions)
 
 
 STORE = SessionStore()
+#: The device's job queue: one training or LR-finder job runs at a time, the others wait in order.
+DEVICE_QUEUE = JobQueue()
