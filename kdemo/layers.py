@@ -46,6 +46,26 @@ def freeze(model: HFClassifier, n: int | None = None) -> int:
     return frozen
 
 
+def freeze_word_embeddings(model: HFClassifier) -> bool:
+    """Freeze the word-embedding matrix (``get_input_embeddings().weight``, shape ``(vocab_size, hidden_size)``).
+
+    On a CPU this is the cheapest large saving in fine-tuning: the matrix holds about half of a small model's
+    parameters (11.7 M of all-MiniLM-L6-v2's 22.7 M), and training it costs a dense ``(vocab_size, hidden_size)``
+    gradient per step (zero-filled, then scattered into), plus the AdamW update of every row, although a batch only
+    touches a few hundred of them. Position and token-type embeddings stay trainable.
+
+    Returns:
+        True if a matrix was found and frozen.
+    """
+    embeddings = model.hf_model.get_input_embeddings()
+    weight = getattr(embeddings, "weight", None)
+    variable = _keras_variables(model).get(id(weight)) if weight is not None else None
+    if variable is None:
+        return False
+    variable.trainable = False
+    return True
+
+
 def unfreeze(model: HFClassifier) -> None:
     """Make every parameter trainable again."""
     for variable in model.weights:

@@ -91,3 +91,15 @@ def train_via_api(client, *settings, timeout: float = 300.0):
             return outputs
         assert time.time() < deadline, f"training did not end within {timeout} s: {outputs[0]}"
         time.sleep(0.3)
+
+
+@pytest.fixture
+def fresh_sessions():
+    """Remove every idle session of the app's session store first, so a test can find the one its browser makes
+    (closed pages' sessions otherwise stay for the reconnect grace period)."""
+    import time
+
+    from kdemo.ui.session import STORE
+
+    STORE.sweep(time.time() + 10**7, force=True)
+    return STORE

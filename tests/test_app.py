@@ -165,6 +165,37 @@ def test_stop_ends_training_within_a_batch_and_keeps_the_model(client, tiny_bert
     assert client.predict("the movie was great superb fun", api_name="/predict")["label"] in {"negative", "positive"}
 
 
+def test_a_second_session_waits_in_the_device_queue_then_trains(client, tiny_bert_dir, tmp_path):
+    import time
+
+    from conftest import sentiment_frame
+
+    big = tmp_path / "big.csv"
+    sentiment_frame(2000).to_csv(big, index=False)
+    client.predict(handle_file(str(big)), None, 0.1, api_name="/load_data")
+    client.predict(str(tiny_bert_dir), 32, 8, 2e-3, 10, "fp32", 0.1, api_name="/train")  # 2,250 steps
+    other = Client(client.src, verbose=False)
+    try:
+        other.predict(handle_file(str(big)), None, 0.1, api_name="/load_data")
+        deadline = time.time() + 120
+        while "step" not in client.predict(api_name="/training_status")[0]:
+            assert time.time() < deadline
+            time.sleep(0.2)
+        status, timer = other.predict(str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.1, api_name="/train")
+        assert "1 job ahead of yours (queue position 2)" in status and timer["active"], status
+        assert "queue position 2" in other.predict(api_name="/training_status")[0]
+        with pytest.raises(AppError, match="queued or running"):  # one job per session
+            other.predict(str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.1, api_name="/train")
+        assert "Stopping" in client.predict(api_name="/stop")  # the first ends early; the second then runs
+        while not (final := other.predict(api_name="/training_status"))[0].startswith(("✅", "❌")):
+            assert time.time() < deadline, final[0]
+            time.sleep(0.3)
+        assert final[0].startswith("✅ Finished") and "accuracy" in final[2], final[0]
+        assert client.predict(api_name="/training_status")[0].startswith("⏹️ Stopped")
+    finally:
+        other.close()
+
+
 def test_sessions_are_isolated(client, tiny_bert_dir, sentiment_csv):
     client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
     train_via_api(client, str(tiny_bert_dir), 32, 16, 2e-3, 1, "fp32", 0.2)

@@ -67,7 +67,10 @@ def test_upload_train_predict_attention_in_browser(app_url, page, tmp_path):
     page.locator("#lr input").fill("0.0002")
     page.locator("#lr input").press("Tab")
     page.locator("#train-btn").click()
-    page.locator("#train-status").get_by_text("Finished").wait_for(timeout=300_000)
+    try:
+        page.locator("#train-status").get_by_text("Finished").wait_for(timeout=300_000)
+    finally:
+        page.screenshot(path=str(SHOTS / "2_train_last.png"), full_page=True)
     report = page.locator("#train-report").inner_text()
     accuracy = float(report.split("accuracy")[1].split()[0].rstrip(","))
     assert accuracy >= 0.7, report  # 540 SST-2 rows x 3 epochs learns the task (chance is 0.5)

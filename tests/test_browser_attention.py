@@ -83,7 +83,7 @@ def _painted_pixels(page, selector: str) -> int:
     )
 
 
-def test_head_view_and_model_view_offline(app_url, browser_page, tiny_bert_dir, sentiment_csv):
+def test_head_view_and_model_view_offline(fresh_sessions, app_url, browser_page, tiny_bert_dir, sentiment_csv):
     page, requests, errors = browser_page
     SHOTS.mkdir(exist_ok=True)
     page.goto(app_url)

@@ -114,7 +114,7 @@ def _render_card(folder: Path, out: Path) -> Path:
     return out / "card.html"
 
 
-def test_push_through_the_hub_tab_errors_and_card(app_url, page, local_hub, tiny_bert_dir, tmp_path, monkeypatch):
+def test_push_through_the_hub_tab_errors_and_card(fresh_sessions, app_url, page, local_hub, tiny_bert_dir, tmp_path, monkeypatch):
     SHOTS.mkdir(exist_ok=True)
     csv, texts = _sst2_slice(tmp_path)
     page.goto(app_url)

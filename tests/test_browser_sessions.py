@@ -58,7 +58,7 @@ def _status(page) -> str:
     return page.locator("#train-status").inner_text()
 
 
-def test_two_sessions_queue_reload_and_isolation(app_url, tiny_bert_dir, tmp_path):
+def test_two_sessions_queue_reload_and_isolation(fresh_sessions, app_url, tiny_bert_dir, tmp_path):
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(exist_ok=True)

@@ -52,7 +52,7 @@ def test_readme_keeps_its_structure_and_has_the_gpu_space_section():
     assert intro.count("```bash") == 2  # exactly two command blocks: run the app, run the tests
     assert intro.index("![") < intro.index("```bash")
     section = body.split("## Run on a GPU Space", 1)[1].split("\n## ", 1)[0]
-    for needed in ("T4 small", "ZeroGPU", "gradio #10148", "@spaces.GPU", "one GPU slot", "their position",
+    for needed in ("T4 small", "ZeroGPU", "gradio #10148", "@spaces.GPU", "one device queue", "their position",
                    "Sign in with Hugging Face", "HF_TOKEN", "private", "--share"):
         assert needed in section, needed
 
@@ -84,17 +84,18 @@ def test_main_listens_where_spaces_expects(monkeypatch):
     assert _launch_kwargs(monkeypatch, ["--host", "127.0.0.2"])["server_name"] == "127.0.0.2"
 
 
-def test_one_training_at_a_time_others_queue():
+def test_training_runs_on_the_device_queue_not_in_gradio_workers():
+    """Train and the LR finder queue jobs on the single-worker device queue (see tests/test_jobs.py and the
+    two-session browser test); their Gradio events, like polling and Stop, never hold one of Gradio's worker slots."""
+    from kdemo.ui.session import DEVICE_QUEUE
+
     demo = ui.build_app()
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
-    default = demo._queue.default_concurrency_limit
-    gpu = [fn for fn in demo.fns.values() if fn.concurrency_id == "gpu"]
-    assert {fn.api_name for fn in gpu} == {"train", "lr_find"}
-    limits = [default if fn.concurrency_limit == "default" else fn.concurrency_limit for fn in gpu]
-    assert min(limits) == 1  # Gradio applies the lowest limit of a concurrency group: one run on the GPU
-    assert default == ui.DEFAULT_CONCURRENCY and demo._queue.max_size == ui.QUEUE_SIZE
-    assert fns["push"].concurrency_id != "gpu" and fns["predict"].concurrency_id != "gpu"
-    assert fns["train"].show_progress in ("full", True)  # waiting visitors see their place in the queue
+    for name in ("train", "lr_find", "training_status", "stop"):
+        assert fns[name].concurrency_limit is None, name
+    assert demo._queue.default_concurrency_limit == ui.DEFAULT_CONCURRENCY and demo._queue.max_size == ui.QUEUE_SIZE
+    assert fns["push"].concurrency_limit == "default" and fns["predict"].concurrency_limit == "default"
+    assert DEVICE_QUEUE.name == "kdemo-device"
 
 
 def test_app_py_is_the_spaces_entry_point():

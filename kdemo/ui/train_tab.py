@@ -127,9 +127,10 @@ def _job_outputs(session: Session) -> tuple:
     job = session.job
     if job is None:
         return "", None, "", metrics, None, keep, keep, top, gr.Timer(active=False)
+    done = job.done  # read once: the worker may finish the job while this runs; the status must match the outputs
     status = status_line(job, DEVICE_QUEUE.position(job))
     curve = loss_curve_figure(job.step_losses, job.total_steps, job.val_points) if job.step_losses else None
-    if not job.done:
+    if not done:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=True)
     if job.result is None:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False)
