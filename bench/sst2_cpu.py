@@ -3,7 +3,9 @@
 Usage:
     python -m bench.sst2_cpu [--rows 4000] [--skip-trainer]
 
-kdemo: ``Transformer(None)`` (embedded all-MiniLM-L6-v2), ``get_learner(batch_size=32)``, ``fit_onecycle(1e-4, 1)``.
+kdemo: ``Transformer(None)`` (embedded all-MiniLM-L6-v2), ``get_learner(batch_size=32)``, ``fit_onecycle(1e-4, 1)``,
+with kdemo's defaults: embeddings and the lowest third of the blocks frozen (``--freeze-lower 0`` trains every
+layer, as Trainer does).
 Trainer: same checkpoint, batch 32, 1 epoch, lr 1e-4, 10 % warmup, dynamic padding (DataCollatorWithPadding),
 ``train_sampling_strategy="group_by_length"``, bf16 where the CPU has it. Both train without in-loop evaluation
 and are then evaluated on ``../shared/data/sst2/test.csv`` (872 rows). Training wall time excludes tokenization
@@ -22,17 +24,18 @@ import torch
 from bench.common import load_sst2, machine, print_table, timer, write_json
 
 
-def run_kdemo(train, test, lr: float, epochs: int) -> dict:
+def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float | None = None) -> dict:
     from kdemo import Transformer, get_learner
 
-    out: dict = {"system": "kdemo (fit_onecycle)"}
+    label = "defaults" if freeze_lower is None else f"freeze_lower={freeze_lower:g}"
+    out: dict = {"system": f"kdemo (fit_onecycle, {label})"}
     torch.manual_seed(0)
     with timer(out, "prep_s"):
         t = Transformer(None, maxlen=128)
         trn = t.preprocess_train(train.text.tolist(), train.label.tolist(), verbose=0)
         val = t.preprocess_test(test.text.tolist(), test.label.tolist(), verbose=0)
         model = t.get_classifier()
-        learner = get_learner(model, train_data=trn, batch_size=32)
+        learner = get_learner(model, train_data=trn, batch_size=32, freeze_lower=freeze_lower)
     with timer(out, "train_s"):
         learner.fit_onecycle(lr, epochs, verbose=0)
     with timer(out, "eval_s"):
@@ -92,10 +95,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--skip-trainer", action="store_true")
+    parser.add_argument("--freeze-lower", type=float, default=None,
+                        help="kdemo's frozen fraction of blocks (default: kdemo's default, a third; 0 trains every layer)")
     parser.add_argument("--autotrain", action="store_true", help="also run AutoTrain's defaults (slow: ~80 s per 1,000 rows on 2 cores)")
     args = parser.parse_args()
     train, test = load_sst2(args.rows)
-    rows = [run_kdemo(train, test, args.lr, args.epochs)]
+    rows = [run_kdemo(train, test, args.lr, args.epochs, args.freeze_lower)]
     if not args.skip_trainer:
         rows.append(run_trainer(train, test, args.lr, args.epochs))
         for row in rows:
@@ -106,11 +111,13 @@ def main() -> None:
     print(f"\nSST-2, {args.rows} training rows, {args.epochs} epoch(s), batch 32, lr {args.lr}; dev = {len(test)} rows")
     print_table(rows, ["system", "train_s", "samples_per_s", "dev_acc", "time_vs_trainer", "prep_s", "eval_s", "padded_tokens"])
     if not args.skip_trainer:
-        print(f"\nkdemo/Trainer training time ratio: {rows[0]['time_vs_trainer']:.3f} (required <= 1.2)")
-        print(f"kdemo dev accuracy: {rows[0]['dev_acc']:.4f} (required >= 0.80); Trainer: {rows[1]['dev_acc']:.4f}")
+        print(f"\nkdemo/Trainer training time ratio: {rows[0]['time_vs_trainer']:.3f} (issue 6: <= 0.8 at 8,000 rows)")
+        print(f"kdemo dev accuracy: {rows[0]['dev_acc']:.4f}; Trainer: {rows[1]['dev_acc']:.4f} "
+              f"(issue 6: kdemo >= Trainer - 0.01)")
     if args.autotrain:
         print(f"AutoTrain defaults / kdemo training time: {rows[-1]['train_s'] / rows[0]['train_s']:.2f}x (goal >= 3)")
-    path = write_json(f"sst2_cpu_{args.rows}", {"machine": machine(), "args": vars(args), "rows": rows})
+    suffix = "" if args.freeze_lower is None else f"_freeze{args.freeze_lower:g}"
+    path = write_json(f"sst2_cpu_{args.rows}{suffix}", {"machine": machine(), "args": vars(args), "rows": rows})
     print(f"wrote {path}")
 
 

@@ -87,6 +87,9 @@ def _add_data_args(p: argparse.ArgumentParser, *, val: bool = False) -> None:
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="autocast precision of training; auto = bf16 where the hardware runs it natively")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights' init, shuffling and split (default: 0)")
+    p.add_argument("--freeze-lower", type=float, default=None, metavar="F",
+                   help="fraction 0-1 of the transformer blocks frozen with the embeddings (default: a third; 0 trains "
+                        "every layer)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +153,7 @@ def _learner(args: argparse.Namespace, val_file: str | None = None):
                                              random_state=args.seed)
     preproc.precision = args.precision
     learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=args.batch_size,
-                                seed=args.seed)
+                                seed=args.seed, freeze_lower=args.freeze_lower)
     return learner, preproc, trn
 
 
@@ -194,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
         "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_rows")},
         "training": {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "maxlen": preproc.maxlen,
                      "schedule": "one-cycle", "optimizer": "AdamW (torch fused)",
-                     "precision": learner.model.precision, "seed": args.seed},
+                     "precision": learner.model.precision, "seed": args.seed, "frozen_blocks": learner.frozen_blocks},
         "example": trn.texts[0],
     }
     folder = kdemo.get_predictor(learner.model, preproc, meta=meta).save(args.out)

@@ -22,6 +22,8 @@ class TrainConfig:
         val_pct: Fraction 0–1 of the rows held out for validation when there is no validation file.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"``.
         seed: Seed of the split, the head's initialisation and the batch order.
+        freeze_lower: Fraction 0–1 of the transformer blocks frozen with the embeddings before training; None uses
+            :data:`kdemo.learner.DEFAULT_FREEZE_LOWER` (a third), 0 trains every layer.
 
     Raises:
         TrainingError: If a value is out of range (the message names the field and the allowed range).
@@ -35,6 +37,7 @@ class TrainConfig:
     val_pct: float = 0.1
     precision: str = "auto"
     seed: int = 0
+    freeze_lower: float | None = None
 
     def __post_init__(self):
         checks = [
@@ -45,6 +48,7 @@ class TrainConfig:
             (1 <= int(self.epochs) <= 100, "epochs", "between 1 and 100"),
             (0 < float(self.val_pct) < 1, "val_pct", "between 0 and 1"),
             (self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}"),
+            (self.freeze_lower is None or 0 <= float(self.freeze_lower) <= 1, "freeze_lower", "between 0 and 1, or empty for the default"),
         ]
         for ok, name, expected in checks:
             if not ok:

@@ -46,24 +46,38 @@ def freeze(model: HFClassifier, n: int | None = None) -> int:
     return frozen
 
 
-def freeze_word_embeddings(model: HFClassifier) -> bool:
-    """Freeze the word-embedding matrix (``get_input_embeddings().weight``, shape ``(vocab_size, hidden_size)``).
+def num_blocks(model: HFClassifier) -> int:
+    """Number of transformer blocks of the encoder (``config.num_hidden_layers``)."""
+    return int(model.hf_model.config.num_hidden_layers)
 
-    On a CPU this is the cheapest large saving in fine-tuning: the matrix holds about half of a small model's
-    parameters (11.7 M of all-MiniLM-L6-v2's 22.7 M), and training it costs a dense ``(vocab_size, hidden_size)``
-    gradient per step (zero-filled, then scattered into), plus the AdamW update of every row, although a batch only
-    touches a few hundred of them. Position and token-type embeddings stay trainable.
+
+def freeze_lower(model: HFClassifier, fraction: float) -> int:
+    """Freeze the embeddings and the lowest ``round(fraction * num_blocks)`` transformer blocks; 0 freezes nothing.
+
+    Frozen lower layers need no backward pass (no weight gradients, and no input gradients below the first
+    trainable block) and no optimizer update, so a step costs less; the word-embedding matrix alone is about half
+    of a small model's parameters (11.7 M of all-MiniLM-L6-v2's 22.7 M) and its dense gradient is the largest
+    per-step fill. Lower layers hold general features that fine-tuning changes least: freezing up to a third or more
+    of BERT's blocks keeps most of its fine-tuned quality (Lee et al., "What Would Elsa Do? Freezing Layers During
+    Transformer Fine-Tuning", 2019, https://arxiv.org/abs/1911.03090).
+
+    Args:
+        model: The classifier.
+        fraction: Fraction 0–1 of the blocks to freeze, counted from the input side.
 
     Returns:
-        True if a matrix was found and frozen.
+        Number of blocks frozen (the embeddings are frozen too whenever ``fraction > 0``).
+
+    Raises:
+        ValueError: If ``fraction`` is outside 0–1.
     """
-    embeddings = model.hf_model.get_input_embeddings()
-    weight = getattr(embeddings, "weight", None)
-    variable = _keras_variables(model).get(id(weight)) if weight is not None else None
-    if variable is None:
-        return False
-    variable.trainable = False
-    return True
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"Expected a fraction between 0 and 1. Received: {fraction!r}.")
+    if fraction == 0:
+        return 0
+    blocks = round(fraction * num_blocks(model))
+    freeze(model, blocks)
+    return blocks
 
 
 def unfreeze(model: HFClassifier) -> None:

@@ -232,3 +232,30 @@ def test_busy_port_gives_a_clear_message_not_a_traceback():
     assert result.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert f"--port {port + 1}" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("limit", [8, 0], ids=["halves-to-8", "gives-up"])
+def test_out_of_memory_is_retried_with_smaller_batches_and_shown(client, tiny_bert_dir, sentiment_csv, monkeypatch, limit):
+    """An injected CUDA-style OOM for batches above ``limit`` rows (the server runs in this process)."""
+    import torch
+
+    from kdemo.models import HFClassifier
+
+    original = HFClassifier.call
+
+    def call(self, inputs, training=False):
+        if training and int(inputs["input_ids"].shape[0]) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+        return original(self, inputs, training=training)
+
+    monkeypatch.setattr(HFClassifier, "call", call)
+    client.predict(handle_file(str(sentiment_csv)), None, 0.2, api_name="/load_data")
+    status = train_via_api(client, str(tiny_bert_dir), 32, 32, 2e-3, 2, "fp32", 0.2)[0]
+    assert "Out of memory at batch size 32: retrying with batch size 16 × 2" in status, status
+    if limit:
+        assert status.startswith("✅ Finished") and "batch size 8 × 4 gradient-accumulation steps (effective batch 32)" in status
+        assert client.predict("great", api_name="/predict")["label"] in {"negative", "positive"}
+    else:
+        assert status.startswith("❌ Out of memory even at batch size 1") and "shorter maxlen" in status, status
+        assert "Traceback" not in status
+    _health(client)

@@ -375,3 +375,33 @@ def test_top_losses_are_the_highest_cross_entropies(trained, data, capsys):
     assert len(shown) == 2 and shown["row"].tolist() == table["row"].tolist()[:2]
     assert "loss" in capsys.readouterr().out
     assert len(trained.top_losses(n=100)) == len(val)
+
+
+@pytest.mark.default_freezing
+def test_default_freezes_the_embeddings_and_the_lowest_third(tiny_bert_dir):
+    from tiny_models import build_tiny_model
+
+    from kdemo import get_learner, texts_from_df
+    from kdemo.errors import TrainingError
+    from kdemo.learner import DEFAULT_FREEZE_LOWER
+
+    assert DEFAULT_FREEZE_LOWER == pytest.approx(1 / 3)
+    six = build_tiny_model(tiny_bert_dir.parent / "six-blocks", "bert", layers=6)
+    trn, _, preproc = texts_from_df(sentiment_frame(), "text", "label", model_name=str(six), val_pct=0.2, verbose=0)
+    learner = get_learner(preproc.get_classifier(), train_data=trn)
+    assert learner.frozen_blocks == 2
+    table = learner.print_layers()
+    frozen = set(table.loc[~table.trainable, "name"])
+    assert any("embeddings.word_embeddings" in n for n in frozen) and any("embeddings.position" in n for n in frozen)
+    assert any(".layer.1." in n for n in frozen) and not any(".layer.2." in n for n in frozen)
+    assert table.loc[table.name.str.startswith("classifier"), "trainable"].all()
+    before = {n: p.detach().clone() for n, p in learner.model.hf_model.named_parameters()}
+    learner.fit_onecycle(1e-3, 1, verbose=0)
+    after = dict(learner.model.hf_model.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in frozen)  # frozen weights never move
+    assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
+    assert get_learner(preproc.get_classifier(), train_data=trn, freeze_lower=0).frozen_blocks == 0
+    everything = get_learner(preproc.get_classifier(), train_data=trn, freeze_lower=0).print_layers()
+    assert everything.trainable.all()
+    with pytest.raises(TrainingError, match="fraction between 0 and 1"):
+        get_learner(preproc.get_classifier(), train_data=trn, freeze_lower=1.5)

@@ -57,6 +57,7 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
         The zip's path (exactly what a push uploads), the card preview (markdown) and the card's images.
     """
     session = STORE.get(request)
+    session.require_disk_room(STORE.limits.max_disk_bytes)  # models and exports go to its folder
     predictor = session.require_predictor()
     folder = session.workdir / "model"
     card_repo = validate_repo_id(repo_id) if repo_id and repo_id.strip() else None

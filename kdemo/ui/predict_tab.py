@@ -32,6 +32,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         A status line, and updates fitting the Attention tab's layer and head sliders to the model.
     """
     session = STORE.get(request)
+    session.require_disk_room(STORE.limits.max_disk_bytes)  # models and exports go to its folder
     session.require_idle("loading another model")
     # on a Space the cache is shared by all visitors: never hand out a cached (maybe private) model offline
     token = token_for(None, oauth_token, write=False)
@@ -63,6 +64,7 @@ def predict(text: str, request: gr.Request) -> dict[str, float]:
 def predict_file(path: str | None, request: gr.Request) -> str:
     """Predict every row of an uploaded file; returns the path of a CSV with predictions and probabilities."""
     session = STORE.get(request)
+    session.require_disk_room(STORE.limits.max_disk_bytes)  # models and exports go to its folder
     predictor = session.require_predictor()
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")

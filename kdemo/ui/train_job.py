@@ -12,6 +12,7 @@ from kdemo.device import describe_device, resolve_precision
 from kdemo.errors import KdemoError
 from kdemo.hub import write_model_card
 from kdemo.jobs import CANCELLED, FAILED, QUEUED, STOPPED, Job, log_event
+from kdemo.layers import num_blocks
 from kdemo.learner import get_learner
 from kdemo.models import DEFAULT_MODEL_ID
 from kdemo.predictor import get_predictor
@@ -21,7 +22,7 @@ from kdemo.ui.session import STORE, Session
 TOP_LOSSES = 10
 
 
-def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct) -> TrainConfig:
+def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze=True) -> TrainConfig:
     """The UI's raw field values as a validated :class:`~kdemo.config.TrainConfig`.
 
     Raises:
@@ -36,6 +37,7 @@ def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct) 
             epochs=int(epochs),
             val_pct=float(val_pct),
             precision=precision or "auto",
+            freeze_lower=None if freeze in (True, None) else 0.0,
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, KdemoError):
@@ -56,7 +58,8 @@ def prepare(session: Session, cfg: TrainConfig):
         model_name=cfg.model_name, maxlen=cfg.maxlen, random_state=cfg.seed, verbose=0, task=session.task,
     )
     preproc.precision = cfg.precision
-    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=cfg.batch_size, seed=cfg.seed)
+    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=cfg.batch_size, seed=cfg.seed,
+                          freeze_lower=cfg.freeze_lower)
     return preproc, learner
 
 
@@ -101,6 +104,8 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
             **cfg.to_dict(), "maxlen": preproc.maxlen, "precision": resolve_precision(cfg.precision),
             "schedule": "one-cycle (warmup 10 %, cosine decay)", "optimizer": "AdamW (torch fused), weight decay 0.01",
             "device": describe_device(), "steps": len(job.step_losses), "stopped_early": learner.stopped_early,
+            "frozen": (f"embeddings and the lowest {learner.frozen_blocks} of {num_blocks(learner.model)} blocks"
+                       if learner.freeze_lower > 0 else "nothing (every layer trained)"),
         }
         if learner.accumulation_steps > 1:
             session.training_params.update(batch_size=learner.batch_size, gradient_accumulation_steps=learner.accumulation_steps)
