@@ -20,3 +20,19 @@ CHROMIUM_ARGS = [
 NO_NETWORK_ARGS = [*CHROMIUM_ARGS, "--disable-domain-reliability", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 
 requires_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+
+
+def serve_app(tmp_path_factory, name: str):
+    """Launch the app on a free local port with its own Gradio temp folder; yields the URL, closes it afterwards.
+
+    Use as the body of a module-scoped fixture: ``yield from serve_app(tmp_path_factory, "gradio-browser")``.
+    """
+    import os
+
+    from kdemo.ui import build_app
+
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp(name))
+    demo = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield url
+    demo.close()

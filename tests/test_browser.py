@@ -10,22 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
-
-from kdemo.ui import build_app
+from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium, serve_app
 
 pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-browser"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
-    demo.close()
+    yield from serve_app(tmp_path_factory, "gradio-browser")
 
 
 @pytest.fixture

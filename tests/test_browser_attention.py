@@ -13,10 +13,9 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium
+from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium, serve_app
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kdemo.ui import build_app
 from kdemo.ui.session import STORE
 
 TEXT = (
@@ -30,13 +29,7 @@ pytestmark = requires_chromium
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-browser-attention"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
-    demo.close()
+    yield from serve_app(tmp_path_factory, "gradio-browser-attention")
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium
+from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium, serve_app
 from hub_server import CLOSED_PORT, READ_TOKEN, WRITE_TOKEN, running_hub
 from markdown_it import MarkdownIt
 from transformers import pipeline
 
-from kdemo.ui import build_app
 from kdemo.ui.session import STORE
 
 CARD_CSS = """
@@ -43,13 +42,7 @@ def local_hub(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-browser-hub"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
-    demo.close()
+    yield from serve_app(tmp_path_factory, "gradio-browser-hub")
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, requires_chromium
+from browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, requires_chromium, serve_app
 from conftest import sentiment_frame
 
-from kdemo.ui import build_app
 from kdemo.ui.session import STORE
 
 pytestmark = requires_chromium
@@ -21,13 +20,7 @@ pytestmark = requires_chromium
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-sessions"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
-    demo.close()
+    yield from serve_app(tmp_path_factory, "gradio-sessions")
 
 
 def _spam_frame(n: int) -> pd.DataFrame:
