@@ -82,8 +82,8 @@ class FitLoopMixin:
         release_memory(self.model.device_type)
 
     def _back_off(self, exc: BaseException) -> None:
-        """Halve the batch after an out-of-memory error, or raise TrainingError when it is already 1."""
-        self.release_training_memory()
+        """Halve the batch after an out-of-memory error, or raise TrainingError when it is already 1 (the caller
+        releases the failed attempt's memory)."""
         effective = self.effective_batch_size
         if self.batch_size <= 1:
             raise TrainingError(

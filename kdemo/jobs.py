@@ -190,11 +190,6 @@ class JobQueue:
             return True
         return False
 
-    @property
-    def running(self) -> Job | None:
-        """The job on the device now, if any."""
-        return self._running
-
     def __len__(self) -> int:
         """Jobs queued or running."""
         with self._cond:

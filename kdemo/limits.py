@@ -77,7 +77,7 @@ class InputLimits:
 DEFAULT_LIMITS = InputLimits()
 
 
-def _size(num_bytes: float) -> str:
+def format_bytes(num_bytes: float) -> str:
     """``"256 MiB"``, ``"1.5 GiB"``, ``"12 KiB"``: bytes in binary units for messages."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if num_bytes < 1024 or unit == "GiB":
@@ -145,17 +145,17 @@ def check_xlsx_archive(path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -
     biggest = max(members, key=lambda m: m.file_size, default=None)
     if total > limits.max_uncompressed_bytes:
         raise DataError(
-            f"Expected an .xlsx workbook that unpacks to at most {_size(limits.max_uncompressed_bytes)}. Received: "
-            f"{path.name!r} ({_size(path.stat().st_size)}) would unpack to {_size(total)} ({biggest.filename} "
-            f"alone: {_size(biggest.file_size)}), so it was not opened. Export the sheet as CSV, or split it."
+            f"Expected an .xlsx workbook that unpacks to at most {format_bytes(limits.max_uncompressed_bytes)}. Received: "
+            f"{path.name!r} ({format_bytes(path.stat().st_size)}) would unpack to {format_bytes(total)} ({biggest.filename} "
+            f"alone: {format_bytes(biggest.file_size)}), so it was not opened. Export the sheet as CSV, or split it."
         )
     for m in members:
         ratio = m.file_size / max(m.compress_size, 1)
         if m.file_size >= RATIO_CHECK_MIN_BYTES and ratio > limits.max_compression_ratio:
             raise DataError(
                 f"Expected an ordinary .xlsx workbook (sheets compress at most {limits.max_compression_ratio:.0f}×). "
-                f"Received: {m.filename} in {path.name!r} is compressed {ratio:,.0f}× ({_size(m.compress_size)} → "
-                f"{_size(m.file_size)}), the shape of a zip bomb, so it was not opened. If the file is genuine, "
+                f"Received: {m.filename} in {path.name!r} is compressed {ratio:,.0f}× ({format_bytes(m.compress_size)} → "
+                f"{format_bytes(m.file_size)}), the shape of a zip bomb, so it was not opened. If the file is genuine, "
                 "export the sheet as CSV."
             )
 
@@ -178,8 +178,8 @@ def check_parquet_metadata(path: str | Path, limits: InputLimits = DEFAULT_LIMIT
     size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if size > limits.max_uncompressed_bytes:
         raise DataError(
-            f"Expected a Parquet file of at most {_size(limits.max_uncompressed_bytes)} uncompressed. Received: "
-            f"{path.name!r} holds {_size(size)} of data, so it was not read. Keep the text and label columns only, "
+            f"Expected a Parquet file of at most {format_bytes(limits.max_uncompressed_bytes)} uncompressed. Received: "
+            f"{path.name!r} holds {format_bytes(size)} of data, so it was not read. Keep the text and label columns only, "
             "or sample the rows."
         )
 

@@ -17,6 +17,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
     Recognises ``torch.OutOfMemoryError`` (CUDA), ``MemoryError`` and the ``RuntimeError`` messages of the CPU
     and MPS allocators ("DefaultCPUAllocator: can't allocate memory", "MPS backend out of memory").
+
+    Args:
+        exc: Any exception.
+
+    Returns:
+        True for an out-of-memory error.
     """
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
@@ -35,7 +41,11 @@ def rss_bytes() -> int:
 
 
 def device_allocated_bytes(device_type: str) -> int:
-    """Bytes held by live tensors on the accelerator (``torch.cuda.memory_allocated``); 0 on CPU."""
+    """Bytes held by live tensors on the accelerator (``torch.cuda.memory_allocated``); 0 on CPU.
+
+    Args:
+        device_type: ``"cuda"``, ``"mps"`` or ``"cpu"``.
+    """
     if device_type == "cuda" and torch.cuda.is_available():
         return int(torch.cuda.memory_allocated())
     if device_type == "mps" and hasattr(torch, "mps"):
@@ -59,6 +69,9 @@ def release_memory(device_type: str) -> None:
     """Collect garbage, empty the accelerator's cache and return freed heap pages to the OS.
 
     Call after dropping the references to what should be freed (optimizer state, gradients, activations).
+
+    Args:
+        device_type: ``"cuda"``, ``"mps"`` or ``"cpu"``.
     """
     gc.collect()
     if device_type == "cuda" and torch.cuda.is_available():

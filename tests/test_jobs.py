@@ -142,7 +142,7 @@ def test_disk_cap_refuses_more_files_with_a_clear_message(tmp_path):
     session = store.get(_request("p"))
     session.require_disk_room(store.limits.max_disk_bytes)  # empty: fine
     (session.workdir / "model.bin").write_bytes(b"x" * 1500)
-    with pytest.raises(KdemoError, match=r"stay under 0 MB\. Received: 0 MB already .*Reload the page"):
+    with pytest.raises(KdemoError, match=r"stay under 1,000 bytes\. Received: 1.5 KiB already .*Reload the page"):
         session.require_disk_room(store.limits.max_disk_bytes)
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from kdemo.errors import KdemoError
 from kdemo.jobs import Job, JobQueue, log_event, owner_digest
+from kdemo.limits import format_bytes
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -145,7 +146,7 @@ class Session:
         used = folder_bytes(self.workdir)
         if used >= limit_bytes:
             raise KdemoError(
-                f"Expected this session's files to stay under {limit_bytes / 2**20:.0f} MB. Received: {used / 2**20:.0f} MB "
+                f"Expected this session's files to stay under {format_bytes(limit_bytes)}. Received: {format_bytes(used)} "
                 "already (models and exports). Reload the page to start a fresh session, or download what you need first."
             )
 
@@ -246,7 +247,8 @@ class SessionStore:
             for key, session in list(self._sessions.items()):
                 if session.busy:
                     continue
-                idle = now - max(session.last_seen, session.job.ended_at if session.job else 0.0)
+                ended = [job.ended_at for job in (session.job, session.lr_job) if job is not None]
+                idle = now - max([session.last_seen, *ended])
                 detached = not session.pages and idle > self.limits.reconnect_grace_s
                 if detached or idle > self.limits.idle_timeout_s:
                     expired.append(self._sessions.pop(key))

@@ -67,8 +67,9 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
     """A job that prepares the data and model, runs ``fit_onecycle``, validates, and saves the predictor.
 
     The job writes its progress (steps, losses, ETA, notes) into itself and its results into ``session``; its
-    ``result`` is ``{"report", "top_losses", "num_layers", "num_heads"}``. Stop (``job.request_stop()``) ends the
-    fit after the current batch; the model is still validated and saved.
+    ``result`` is ``{"report", "top_losses", "num_layers", "num_heads"}``, or None when Stop came before training
+    started. Stop (``job.request_stop()``) during the fit ends it after the current batch; the model is still
+    validated and saved.
     """
 
     def on_progress(job: Job, ev: ProgressEvent) -> None:
@@ -85,8 +86,10 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
     def run(job: Job) -> dict:
         job.phase = "Loading the model and tokenizing the data"
         preproc, learner = prepare(session, cfg)
-        learner.stop_event = job.stop_event  # Stop reaches the fit's StopRequest callback
         session.preproc, session.learner, session.predictor, session.report = preproc, learner, None, None
+        if job.stop_event.is_set():  # Stop pressed while loading: the fit would clear the flag, so end here
+            return None
+        learner.stop_event = job.stop_event  # Stop reaches the fit's StopRequest callback
         class_weight = "balanced" if session.use_class_weight and learner.task == "single_label" else None
         job.total_steps = steps_for(len(learner.train_data), cfg.batch_size) * cfg.epochs
         job.phase = "Training"
@@ -122,7 +125,6 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
         write_model_card(session.predictor.save(session.workdir / "model"))
         hf = learner.model.hf_model.config
         top = learner.top_losses(TOP_LOSSES)
-        learner.release_training_memory()
         return {"report": report, "top_losses": top, "num_layers": hf.num_hidden_layers, "num_heads": hf.num_attention_heads}
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)

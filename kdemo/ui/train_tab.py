@@ -69,6 +69,8 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
     def run(job: Job):
         job.phase = "Loading the model and tokenizing the data"
         _, learner = prepare(session, cfg)
+        if job.stop_event.is_set():  # Stop pressed while loading
+            return None
         learner.stop_event = job.stop_event
         job.total_steps = LR_FIND_STEPS
 
@@ -85,7 +87,7 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
     _wait(job, progress, "LR finder")
     if job.error is not None:
         raise job.error
-    if job.state not in (FINISHED, STOPPED):
+    if job.state not in (FINISHED, STOPPED) or job.result is None:
         raise KdemoError("The LR finder was stopped before it started. Press 'Find learning rate' again to run it.")
     learner = job.result
     try:
