@@ -151,3 +151,12 @@ def test_session_limits_are_validated():
         SessionLimits(reconnect_grace_s=0)
     with pytest.raises(ValueError, match="reconnect_grace_s <= idle_timeout_s"):
         SessionLimits(reconnect_grace_s=100, idle_timeout_s=10)
+
+
+def test_status_line_of_a_queued_job_says_where_it_stands():
+    from kdemo.ui.train_job import status_line
+
+    job = Job(lambda job: None)
+    assert status_line(job, 0) == "⏳ Starting…"  # next in line, before the worker has picked it up
+    assert "1 job ahead of yours (queue position 2)" in status_line(job, 1)
+    assert "3 jobs ahead of yours (queue position 4)" in status_line(job, 3)

@@ -141,6 +141,8 @@ def status_line(job: Job, position: int) -> str:
     step = len(job.step_losses)
     recent = job.step_losses[-10:]
     loss = f", loss {sum(recent) / len(recent):.4f}" if recent else ""
+    if job.state == QUEUED and position == 0:
+        return "⏳ Starting…"  # next in line: the worker picks it up now
     if job.state == QUEUED:
         ahead = "1 job" if position == 1 else f"{position} jobs"
         return (f"⏳ Waiting for the device: {ahead} ahead of yours (queue position {position + 1}). It starts by itself; "
