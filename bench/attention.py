@@ -87,8 +87,8 @@ def _browser_draw(html: str, repeats: int) -> list[float]:
 
 def _repeat(r: int, predictor, text: str, forward, request) -> dict:
     """One timed repeat; the last payload HTML is kept in ``row["_html"]`` for the browser."""
-    from kdemo.attention import plot_model_view
-    from kdemo.attention_html import view_html
+    from kdemo.explain.attention import plot_model_view
+    from kdemo.explain.attention_html import view_html
     from kdemo.ui import attention_tab
 
     attention_tab._maps_cache.clear()

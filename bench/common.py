@@ -38,11 +38,11 @@ def timer(out: dict, key: str):
 
 def machine() -> dict:
     """Versions and hardware facts recorded with every result."""
-    import kdemo  # noqa: F401  (sets KERAS_BACKEND=torch before Keras is imported)
     import keras
     import torch
     import transformers
 
+    import kdemo  # noqa: F401  (sets KERAS_BACKEND=torch before Keras is imported)
     from kdemo.device import describe_device
 
     return {

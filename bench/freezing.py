@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 import pandas as pd
 import torch
 
+import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 from bench.common import SHARED_DATA, machine, print_table, timer, write_json
 
 ROWS = {"sst2": 8000, "ag_news": 4000, "sms_spam": 2000}

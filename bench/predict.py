@@ -15,12 +15,12 @@ import statistics
 import tempfile
 import time
 
-import kdemo
 import numpy as np
 import pandas as pd
 import torch
 import transformers
 
+import kdemo
 from bench.common import SHARED_DATA, machine, print_table, write_json
 
 

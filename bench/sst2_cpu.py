@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 import numpy as np
 import torch
 
+import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 from bench.common import load_sst2, machine, print_table, timer, write_json
 
 
@@ -49,10 +49,16 @@ def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float | None = 
 def run_trainer(train, test, lr: float, epochs: int, *, autotrain: bool = False) -> dict:
     """HF Trainer with its speed features, or (``autotrain=True``) AutoTrain Advanced's text-classification
     defaults: every text padded to 128 tokens, batch 8, lr 5e-5, 10 % warmup, random order."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from kdemo.device import cpu_has_bf16
-    from kdemo.models import resolve_model_source
+    from kdemo.modeling.classifier import resolve_model_source
 
     out: dict = {"system": "AutoTrain defaults (pad 128, batch 8, lr 5e-5)" if autotrain else "HF Trainer (group_by_length, dyn. padding, bf16)"}
     batch = 8 if autotrain else 32

@@ -14,15 +14,15 @@ import argparse
 import statistics
 import time
 
-import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 import keras
 import numpy as np
 import torch
 
+import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 from bench.common import machine, print_table, write_json
 from kdemo.device import resolve_precision
-from kdemo.models import HFClassifier, compile_classifier, load_sequence_classifier, resolve_model_source
-from kdemo.optimizer import FusedAdamW
+from kdemo.modeling.classifier import HFClassifier, compile_classifier, load_sequence_classifier, resolve_model_source
+from kdemo.training.optimizer import FusedAdamW
 
 
 def _batch(batch: int, seq: int, vocab: int, seed: int = 0):

@@ -13,14 +13,14 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything imports keras
 
-from kdemo.data import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
-from kdemo.doctor import diagnose  # noqa: E402
+from kdemo.data.doctor import diagnose  # noqa: E402
+from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
-from kdemo.labels import detect_task, parse_labels  # noqa: E402
-from kdemo.learner import Learner, get_learner  # noqa: E402
-from kdemo.models import DEFAULT_MODEL_ID  # noqa: E402
-from kdemo.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
-from kdemo.preprocessor import Transformer  # noqa: E402
+from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
+from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
+from kdemo.text.loaders import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
+from kdemo.text.preprocessor import Transformer  # noqa: E402
+from kdemo.training.learner import Learner, get_learner  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ available (another OS, or a filesystem that answers ``EINVAL``/``ENOSYS``), a th
 2. ``<name>`` → ``.<name>.old-…`` (from here until step 3 the destination is missing),
 3. ``.<name>.new-…`` → ``<name>``.
 
-A kill between steps 2 and 3 is repaired by :func:`recover`, which :func:`kdemo.predictor.load_predictor` and the
+A kill between steps 2 and 3 is repaired by :func:`recover`, which :func:`kdemo.inference.predictor.load_predictor` and the
 next save call: the complete ``new`` folder (else the ``old`` one) is renamed back into place. Leftover siblings of
 dead processes (killed saves) are deleted by the next save of the same destination.
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import kdemo
-from kdemo.data import guess_columns, read_table
 from kdemo.errors import HubError, KdemoError
-from kdemo.export import predictions_table, write_csv
+from kdemo.inference.predictions_csv import predictions_table, write_csv
+from kdemo.text.loaders import guess_columns, read_table
 
 DESCRIPTION = """\
 Fine-tune Hugging Face text classifiers with ktrain's verbs on Keras 3 (PyTorch backend).
@@ -158,7 +158,7 @@ def _learner(args: argparse.Namespace, val_file: str | None = None):
 
 
 class _Bar:
-    """A tqdm bar fed by :class:`~kdemo.callbacks.ProgressEvent` objects."""
+    """A tqdm bar fed by :class:`~kdemo.training.callbacks.ProgressEvent` objects."""
 
     def __init__(self, desc: str):
         self.desc, self.bar = desc, None
@@ -183,7 +183,7 @@ class _Bar:
 
 def _train(args: argparse.Namespace) -> int:
     from kdemo.device import describe_device
-    from kdemo.hub import write_model_card
+    from kdemo.hub.card import write_model_card
 
     print(f"device: {describe_device()}")
     learner, preproc, trn = _learner(args, args.val)
@@ -218,7 +218,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from kdemo.callbacks import ProgressReporter
+    from kdemo.training.callbacks import ProgressReporter
 
     learner, _, _ = _learner(args)
     bar = _Bar("lr-find")
@@ -242,7 +242,7 @@ def _lr_find(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from kdemo.hub import push_to_hub
+    from kdemo.hub.push import push_to_hub
 
     folder = Path(args.model_dir)
     if not (folder / "config.json").is_file():

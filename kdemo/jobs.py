@@ -56,7 +56,7 @@ class Job:
 
     The worker thread writes the state; any thread may read it. ``fn(job)`` does the work and may update the
     progress fields; it should return when :attr:`stop_event` is set (training does, through
-    :class:`kdemo.callbacks.StopRequest`).
+    :class:`kdemo.training.callbacks.StopRequest`).
 
     Attributes:
         fn: The work; called once, with this job, on the worker thread. Its return value becomes :attr:`result`.

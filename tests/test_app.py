@@ -239,7 +239,7 @@ def test_out_of_memory_is_retried_with_smaller_batches_and_shown(client, tiny_be
     """An injected CUDA-style OOM for batches above ``limit`` rows (the server runs in this process)."""
     import torch
 
-    from kdemo.models import HFClassifier
+    from kdemo.modeling.classifier import HFClassifier
 
     original = HFClassifier.call
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from kdemo.attention import attention_maps, eager_attention, plot_head, plot_layer_heads
+from kdemo.explain.attention import attention_maps, eager_attention, plot_head, plot_layer_heads
 
 TOKENS = ["[CLS]", "the", "movie", "was", "great", "[SEP]"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from kdemo.attention_html import (
+from kdemo.explain.attention_html import (
     MAX_VIEW_VALUES,
     PAYLOAD_ATTR,
     decode_array,
@@ -18,7 +18,7 @@ from kdemo.attention_html import (
     read_view_payload,
     view_html,
 )
-from kdemo.attention_plots import model_view_mosaic, plot_head_change, plot_model_view, plot_token_strips
+from kdemo.explain.attention_plots import model_view_mosaic, plot_head_change, plot_model_view, plot_token_strips
 
 TOKENS = ["[CLS]", "a", "<b>x</b>", 'say "hi"', "[SEP]"]
 

@@ -24,10 +24,10 @@ from transformers import (
     RobertaConfig,
 )
 
-from kdemo.attention import AttentionMaps, compute_attention, plot_head, plot_layer_heads, plot_model_view
-from kdemo.attention_html import read_view_payload, view_html
-from kdemo.attention_math import merge_word_pieces, segment_block
-from kdemo.predictor import load_predictor
+from kdemo.explain.attention import AttentionMaps, compute_attention, plot_head, plot_layer_heads, plot_model_view
+from kdemo.explain.attention_html import read_view_payload, view_html
+from kdemo.explain.attention_math import merge_word_pieces, segment_block
+from kdemo.inference.predictor import load_predictor
 
 TEXT = "The movie was superbly witty, but the plot was dull."
 PAIR = "A gorgeous actor and a boring story."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdemo.attention_math import (
+from kdemo.explain.attention_math import (
     PAIR_FILTERS,
     attention_rollout,
     cls_attention,

@@ -14,9 +14,9 @@ import torch
 from tiny_models import build_tiny_model
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kdemo.attention_html import read_view_payload
-from kdemo.attention_math import attention_rollout, cls_attention, head_change, merge_word_pieces
-from kdemo.predictor import Predictor
+from kdemo.explain.attention_html import read_view_payload
+from kdemo.explain.attention_math import attention_rollout, cls_attention, head_change, merge_word_pieces
+from kdemo.inference.predictor import Predictor
 from kdemo.ui import attention_tab
 from kdemo.ui.session import STORE
 

@@ -32,7 +32,7 @@ import transformers
 from tiny_models import build_tiny_model
 
 from kdemo import ModelError, Predictor, atomic, load_predictor
-from kdemo.models import load_sequence_classifier, load_tokenizer
+from kdemo.modeling.classifier import load_sequence_classifier, load_tokenizer
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -54,7 +54,7 @@ CHILD = textwrap.dedent('''
     import errno, torch
     torch.set_num_threads(1)
     from kdemo import atomic
-    from kdemo.predictor import load_predictor
+    from kdemo.inference.predictor import load_predictor
 
     predictor = load_predictor(sys.argv[2])
     PAUSE = float(sys.argv[3])
@@ -324,8 +324,8 @@ def test_damaged_folder_raises_model_error(versions, tmp_path, name, damage):
 
 
 def test_single_file_writers_are_atomic(versions, tmp_path, monkeypatch):
-    from kdemo.export import write_csv
-    from kdemo.hub import export_zip
+    from kdemo.hub.push import export_zip
+    from kdemo.inference.predictions_csv import write_csv
 
     path = write_csv(pd.DataFrame({"text": ["=1+1", "ok"]}), tmp_path / "out.csv")
     before = path.read_bytes()
@@ -349,7 +349,7 @@ def test_single_file_writers_are_atomic(versions, tmp_path, monkeypatch):
 
 
 def test_checkpoint_callback_writes_complete_folders(versions, tmp_path):
-    from kdemo.callbacks.checkpoint import PretrainedCheckpoint
+    from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
 
     callback = PretrainedCheckpoint(tmp_path / "ckpt")
     callback.set_model(SimpleNamespace(hf_model=versions.a.model))

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from conftest import sentiment_frame
 
-from kdemo.data import (
+from kdemo.data.dataset import TextDataset
+from kdemo.data.labels import sorted_class_names
+from kdemo.data.tables import format_rows, read_info
+from kdemo.errors import DataError
+from kdemo.text.loaders import (
     check_columns,
     guess_columns,
     read_folder,
@@ -20,10 +24,7 @@ from kdemo.data import (
     texts_from_df,
     texts_from_folder,
 )
-from kdemo.dataset import TextDataset
-from kdemo.errors import DataError
-from kdemo.preprocessor import Transformer, sorted_class_names
-from kdemo.tables import format_rows, read_info
+from kdemo.text.preprocessor import Transformer
 
 
 # ---------------------------------------------------------------------------------------------------- read_table
@@ -365,7 +366,7 @@ def test_texts_from_df_unknown_validation_label(tiny_bert_dir):
 
 def test_unreachable_hub_id_fails_at_once_naming_the_offline_default(monkeypatch):
     import kdemo
-    from kdemo import models
+    from kdemo.modeling import classifier as models
 
     monkeypatch.setattr(models, "hub_reachable", lambda timeout_s=3.0: False)
     with pytest.raises(kdemo.ModelError) as info:

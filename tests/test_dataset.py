@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdemo.dataset import BatchSequence, TextDataset, length_grouped_batches, steps_for
+from kdemo.data.dataset import BatchSequence, TextDataset, length_grouped_batches, steps_for
 
 
 def _skewed_lengths(n: int = 1003, seed: int = 0) -> np.ndarray:

@@ -11,12 +11,12 @@ import pytest
 from conftest import SHARED_DATA, sentiment_frame
 from tiny_models import build_tokenizer
 
-from kdemo import doctor
 from kdemo.batch_size import MAX_BATCH_SIZE, suggest_batch_size
-from kdemo.data import maxlen_covering
-from kdemo.doctor import IMBALANCE_WARN, diagnose
+from kdemo.data import doctor
+from kdemo.data.dataset import maxlen_covering
+from kdemo.data.doctor import IMBALANCE_WARN, diagnose
+from kdemo.data.tables import read_table
 from kdemo.errors import DataError
-from kdemo.tables import read_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "malformed"
 
@@ -221,7 +221,7 @@ def test_sms_spam_doctor_warns_offers_weights_and_finds_duplicates_and_overlap()
     folder = SHARED_DATA / "sms_spam"
     if not (folder / "train.csv").exists():
         pytest.skip(f"shared data not found at {folder}")
-    from kdemo.models import load_tokenizer, resolve_model_source
+    from kdemo.modeling.classifier import load_tokenizer, resolve_model_source
 
     train, test = read_table(folder / "train.csv"), read_table(folder / "test.csv")
     report = diagnose(train, "text", "label", val_df=test, tokenizer=load_tokenizer(resolve_model_source(None)))

@@ -15,8 +15,8 @@ from conftest import NEGATIVE, POSITIVE, sentiment_frame
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from kdemo.errors import KdemoError
-from kdemo.explain import Attribution, explain
-from kdemo.predictor import Predictor
+from kdemo.explain.attributions import Attribution, explain
+from kdemo.inference.predictor import Predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

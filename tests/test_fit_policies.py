@@ -15,8 +15,8 @@ from conftest import sentiment_frame
 from matplotlib.figure import Figure
 
 from kdemo import TrainingError, Transformer, get_learner
-from kdemo.callbacks.triangular import TriangularPolicy
-from kdemo.dataset import BatchSequence
+from kdemo.data.dataset import BatchSequence
+from kdemo.training.callbacks.triangular import TriangularPolicy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -383,7 +383,7 @@ def test_default_freezes_the_embeddings_and_the_lowest_third(tiny_bert_dir):
 
     from kdemo import get_learner, texts_from_df
     from kdemo.errors import TrainingError
-    from kdemo.learner import DEFAULT_FREEZE_LOWER
+    from kdemo.training.learner import DEFAULT_FREEZE_LOWER
 
     assert DEFAULT_FREEZE_LOWER == pytest.approx(1 / 3)
     six = build_tiny_model(tiny_bert_dir.parent / "six-blocks", "bert", layers=6)

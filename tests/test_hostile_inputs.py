@@ -3,7 +3,7 @@
 Every input gets its own clear message (a specific substring is asserted), nothing crashes (no "Something went
 wrong", no traceback, no "unexpected error" logged by the server) and the server answers a health check after each
 one. Hostile files are built at test time in ``tmp_path``; nothing big is committed. The limits are
-``kdemo.limits.DEFAULT_LIMITS``; model folders follow ``kdemo.ui.auth.folder_policy``.
+``kdemo.data.limits.DEFAULT_LIMITS``; model folders follow ``kdemo.ui.auth.folder_policy``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from kdemo.hub import load_from_hub
-from kdemo.limits import DEFAULT_LIMITS
+from kdemo.data.limits import DEFAULT_LIMITS
+from kdemo.inference.hub_models import load_from_hub
 from kdemo.ui import build_app
 from kdemo.ui.session import STORE
 

@@ -13,8 +13,11 @@ import pytest
 from hub_server import CLOSED_PORT, isolate_hf_client
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
 
-from kdemo import HubError, ModelError, Transformer, get_predictor, hub
-from kdemo.hub import export_zip, hub_error, load_from_hub, push_to_hub, validate_repo_id, write_model_card
+from kdemo import HubError, ModelError, Transformer, get_predictor
+from kdemo.hub import push as hub
+from kdemo.hub.card import write_model_card
+from kdemo.hub.push import export_zip, hub_error, push_to_hub, validate_repo_id
+from kdemo.inference.hub_models import load_from_hub
 
 META = {
     "base_model": "prajjwal1/bert-tiny",

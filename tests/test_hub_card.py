@@ -17,8 +17,8 @@ from markdown_it import MarkdownIt
 from PIL import Image
 
 from kdemo import DEFAULT_MODEL_ID, HubError, get_learner, get_predictor, texts_from_df
-from kdemo.hub_card import PARAMS_FILE, check_card, framework_versions, write_model_card
-from kdemo.training_record import CONFUSION_FILE, CURVE_FILE, RECORD_FILE, TrainingRecord
+from kdemo.hub.card import PARAMS_FILE, check_card, framework_versions, write_model_card
+from kdemo.record import CONFUSION_FILE, CURVE_FILE, RECORD_FILE, TrainingRecord
 
 EPOCHS = 2
 BROKEN_MODEL_INDEX = (

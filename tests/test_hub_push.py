@@ -20,8 +20,10 @@ from huggingface_hub import HfApi, constants
 from transformers import pipeline
 
 from kdemo import HubError, ModelError, get_learner, get_predictor, texts_from_df
-from kdemo.hub import load_from_hub, push_to_hub, write_model_card
-from kdemo.training_record import TrainingRecord
+from kdemo.hub.card import write_model_card
+from kdemo.hub.push import push_to_hub
+from kdemo.inference.hub_models import load_from_hub
+from kdemo.record import TrainingRecord
 
 TEXTS = ["the movie was great superb fun", "the movie was awful boring", "a film"]
 

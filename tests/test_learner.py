@@ -11,10 +11,10 @@ from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from kdemo import TrainingError, get_learner, texts_from_df
-from kdemo.callbacks import ProgressEvent
-from kdemo.dataset import TextDataset
-from kdemo.report import ClassificationReport
-from kdemo.schedules import SUGGESTION_RANGE, one_cycle_lr, one_cycle_momentum
+from kdemo.data.dataset import TextDataset
+from kdemo.evaluation.report import ClassificationReport
+from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.schedules import SUGGESTION_RANGE, one_cycle_lr, one_cycle_momentum
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,11 +7,11 @@ import shutil
 import pandas as pd
 import pytest
 
+from kdemo.data.limits import InputLimits, check_text
+from kdemo.data.tables import read_table
 from kdemo.errors import DataError, ModelError
-from kdemo.limits import InputLimits, check_text
-from kdemo.model_sources import FolderPolicy, hub_id_problem
-from kdemo.models import resolve_model_source
-from kdemo.tables import read_table
+from kdemo.modeling.classifier import resolve_model_source
+from kdemo.modeling.sources import FolderPolicy, hub_id_problem
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo import TrainingError, Transformer, get_learner, get_predictor, load_predictor
-from kdemo.dataset import BatchSequence
-from kdemo.losses import WeightedBinaryCrossentropy
-from kdemo.report import MultiLabelReport, RegressionReport
+from kdemo.data.dataset import BatchSequence
+from kdemo.evaluation.report import MultiLabelReport, RegressionReport
+from kdemo.modeling.losses import WeightedBinaryCrossentropy
 from kdemo.tasks import pos_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

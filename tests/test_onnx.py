@@ -16,7 +16,7 @@ from conftest import sentiment_frame
 from test_multilabel_regression import multilabel_rows
 
 from kdemo import ModelError, Transformer, get_learner, get_predictor, load_predictor
-from kdemo.onnx_export import ONNX_FILE
+from kdemo.inference.onnx import ONNX_FILE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,8 +9,8 @@ from conftest import sentiment_frame
 
 from kdemo import TrainingError, get_learner, texts_from_df
 from kdemo.memory import is_out_of_memory
-from kdemo.models import HFClassifier, compile_classifier
-from kdemo.optimizer import FusedAdamW
+from kdemo.modeling.classifier import HFClassifier, compile_classifier
+from kdemo.training.optimizer import FusedAdamW
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdemo.optimizer import FusedAdamW
+from kdemo.training.optimizer import FusedAdamW
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kdemo.schedules import (
+from kdemo.training.schedules import (
     SUGGESTION_RANGE,
     cosine_anneal,
     exponential_lr,

@@ -9,9 +9,15 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error, r2_score
 
 from kdemo.errors import DataError
-from kdemo.losses import WeightedBinaryCrossentropy
-from kdemo.models import loss_and_metrics
-from kdemo.report import MultiLabelReport, RegressionReport, multilabel_metrics, regression_metrics, tune_thresholds
+from kdemo.evaluation.report import (
+    MultiLabelReport,
+    RegressionReport,
+    multilabel_metrics,
+    regression_metrics,
+    tune_thresholds,
+)
+from kdemo.modeling.classifier import loss_and_metrics
+from kdemo.modeling.losses import WeightedBinaryCrossentropy
 from kdemo.tasks import (
     MULTI_LABEL,
     REGRESSION,

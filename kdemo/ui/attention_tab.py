@@ -14,7 +14,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from kdemo.attention import (
+from kdemo.data.limits import check_text
+from kdemo.errors import DataError, ModelError
+from kdemo.explain.attention import (
     AttentionMaps,
     compute_attention,
     plot_head,
@@ -22,11 +24,9 @@ from kdemo.attention import (
     plot_layer_heads,
     plot_token_strips,
 )
-from kdemo.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
-from kdemo.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
-from kdemo.errors import DataError, ModelError
-from kdemo.limits import check_text
-from kdemo.models import load_sequence_classifier, resolve_model_source
+from kdemo.explain.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
+from kdemo.explain.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
+from kdemo.modeling.classifier import load_sequence_classifier, resolve_model_source
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.predict_tab import load_model
@@ -123,7 +123,7 @@ def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, r
     """Head view and model view (browser-drawn) and the [CLS]/rollout token strips.
 
     Returns:
-        The views' HTML (``kdemo.attention_html.view_html``; decode with ``read_view_payload``) and the token-strip
+        The views' HTML (``kdemo.explain.attention_html.view_html``; decode with ``read_view_payload``) and the token-strip
         figure.
     """
     predictor = STORE.get(request).require_predictor()

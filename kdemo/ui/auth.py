@@ -20,7 +20,7 @@ from gradio import oauth as gradio_oauth
 from gradio.utils import get_space
 
 from kdemo.errors import HubError
-from kdemo.model_sources import FolderPolicy
+from kdemo.modeling.sources import FolderPolicy
 
 log = logging.getLogger("kdemo.ui")
 

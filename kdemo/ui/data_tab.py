@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kdemo.data import guess_columns, read_table
-from kdemo.doctor import DataReport, diagnose
+from kdemo.data.doctor import DataReport, diagnose
+from kdemo.data.labels import guess_label_columns
+from kdemo.data.tables import read_info
 from kdemo.errors import DataError, KdemoError
-from kdemo.labels import guess_label_columns
-from kdemo.models import load_tokenizer, resolve_model_source
-from kdemo.tables import read_info
+from kdemo.modeling.classifier import load_tokenizer, resolve_model_source
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
+from kdemo.text.loaders import guess_columns, read_table
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
 
@@ -190,7 +190,7 @@ def set_class_weight(use: bool, request: gr.Request) -> str:
 
 @user_errors
 def diagnose_json(request: gr.Request) -> dict:
-    """The data doctor's full report for the loaded data (see :meth:`kdemo.doctor.DataReport.to_dict`)."""
+    """The data doctor's full report for the loaded data (see :meth:`kdemo.data.doctor.DataReport.to_dict`)."""
     session = STORE.get(request)
     session.require_data()
     return session.doctor_report.to_dict()

@@ -6,11 +6,12 @@ import re
 
 import gradio as gr
 
+from kdemo.data.limits import check_text
 from kdemo.errors import HubError, KdemoError
-from kdemo.hub import export_zip, hub_endpoint, push_to_hub, validate_repo_id, write_model_card
-from kdemo.limits import check_text
-from kdemo.model_sources import shown
-from kdemo.training_record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
+from kdemo.hub.card import write_model_card
+from kdemo.hub.push import export_zip, hub_endpoint, push_to_hub, validate_repo_id
+from kdemo.modeling.sources import shown
+from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session

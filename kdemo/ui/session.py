@@ -26,9 +26,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from kdemo.data.limits import format_bytes
 from kdemo.errors import KdemoError
 from kdemo.jobs import Job, JobQueue, log_event, owner_digest
-from kdemo.limits import format_bytes
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -87,7 +87,7 @@ class Session:
     label_columns: list[str] = field(default_factory=list)
     #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
     task: str | None = None
-    #: The data doctor's last :class:`~kdemo.doctor.DataReport`.
+    #: The data doctor's last :class:`~kdemo.data.doctor.DataReport`.
     doctor_report: Any = None
     #: ``{class_id: weight}`` the doctor offered for imbalanced single-label data (None when not offered).
     class_weight_offer: dict[int, float] | None = None

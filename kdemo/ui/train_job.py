@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from kdemo.callbacks import ProgressEvent
-from kdemo.config import TrainConfig
-from kdemo.data import texts_from_df
-from kdemo.dataset import steps_for
+from kdemo.data.dataset import steps_for
 from kdemo.device import describe_device, resolve_precision
 from kdemo.errors import KdemoError
-from kdemo.hub import write_model_card
+from kdemo.hub.card import write_model_card
+from kdemo.inference.predictor import get_predictor
 from kdemo.jobs import CANCELLED, FAILED, QUEUED, STOPPED, Job, log_event
-from kdemo.layers import num_blocks
-from kdemo.learner import get_learner
-from kdemo.models import DEFAULT_MODEL_ID
-from kdemo.predictor import get_predictor
+from kdemo.modeling.classifier import DEFAULT_MODEL_ID
+from kdemo.modeling.freezing import num_blocks
+from kdemo.run.config import TrainConfig
+from kdemo.text.loaders import texts_from_df
+from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.learner import get_learner
 from kdemo.ui.session import STORE, Session
 
 #: Rows in the top-losses table.
@@ -23,7 +23,7 @@ TOP_LOSSES = 10
 
 
 def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze=True) -> TrainConfig:
-    """The UI's raw field values as a validated :class:`~kdemo.config.TrainConfig`.
+    """The UI's raw field values as a validated :class:`~kdemo.run.config.TrainConfig`.
 
     Raises:
         KdemoError: If a field is not a number or is out of range (the message names it).
@@ -101,7 +101,7 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
                 log_event("oom_backoff", **job.fields(), retries=len(learner.notices), batch_size=learner.batch_size,
                           accumulation_steps=learner.accumulation_steps)
         job.phase = "Evaluating on the validation split and saving the model"
-        report = learner.validate(print_report=False)
+        report = learner.validation_report()
         session.report = report
         session.training_params = {
             **cfg.to_dict(), "maxlen": preproc.maxlen, "precision": resolve_precision(cfg.precision),
@@ -124,7 +124,7 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
         session.predictor = get_predictor(learner.model, preproc, meta=meta)
         write_model_card(session.predictor.save(session.workdir / "model"))
         hf = learner.model.hf_model.config
-        top = learner.top_losses(TOP_LOSSES)
+        top = learner.top_losses_table(TOP_LOSSES)
         return {"report": report, "top_losses": top, "num_layers": hf.num_hidden_layers, "num_heads": hf.num_attention_heads}
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)

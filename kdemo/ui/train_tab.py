@@ -11,14 +11,14 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from kdemo.callbacks import ProgressReporter
-from kdemo.data import suggest_maxlen
 from kdemo.device import describe_device
 from kdemo.errors import KdemoError
+from kdemo.evaluation.report import ClassificationReport, MultiLabelReport
 from kdemo.jobs import FINISHED, STOPPED, Job
-from kdemo.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
+from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure, regression_figure
-from kdemo.report import ClassificationReport, MultiLabelReport
+from kdemo.text.loaders import suggest_maxlen
+from kdemo.training.callbacks import ProgressReporter
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session

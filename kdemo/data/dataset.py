@@ -1,0 +1,213 @@
+"""Tokenized text datasets and length-bucketed, dynamically padded batches for Keras ``fit``.
+
+Padding every batch to a fixed length wastes most of the compute on short, uneven texts. Batches here are padded
+only to their own longest text, and texts of similar length are grouped: the shuffled indices are cut into
+"mega-batches" of ``bucket_batches`` batches, each mega-batch is sorted by length and cut into batches, and the
+batch order is shuffled again. This is the scheme of HF Trainer's ``LengthGroupedSampler`` (see
+``transformers.trainer_pt_utils.get_length_grouped_indices``). The batch holding the longest text comes first, so
+an out-of-memory error shows up at the first step rather than late in an epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+
+@dataclass
+class TextDataset:
+    """Texts, their token ids and (optionally) integer labels.
+
+    Attributes:
+        texts: The raw texts, ``num_rows`` of them.
+        input_ids: One int64 array of token ids per text (special tokens included, truncated to ``maxlen``).
+        labels: Int64 array of shape ``(num_rows,)`` of class ids, or None for unlabelled data.
+        class_names: Label names in id order.
+        token_type_ids: Per-text segment ids for sentence pairs, or None.
+    """
+
+    texts: list[str]
+    input_ids: list[np.ndarray]
+    labels: np.ndarray | None
+    class_names: list[str]
+    token_type_ids: list[np.ndarray] | None = None
+    pad_token_id: int = 0
+    lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.lengths = np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        if self.labels is not None and len(self.labels) != len(self.input_ids):
+            raise ValueError(
+                f"Expected one label per text. Received: {len(self.input_ids)} texts and {len(self.labels)} labels."
+            )
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def subset(self, indices: Sequence[int]) -> TextDataset:
+        """A new dataset holding the rows at ``indices`` (in that order)."""
+        idx = list(indices)
+        return TextDataset(
+            texts=[self.texts[i] for i in idx],
+            input_ids=[self.input_ids[i] for i in idx],
+            labels=None if self.labels is None else self.labels[idx],
+            class_names=list(self.class_names),
+            token_type_ids=None if self.token_type_ids is None else [self.token_type_ids[i] for i in idx],
+            pad_token_id=self.pad_token_id,
+        )
+
+    def collate(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
+        """Pad the rows at ``indices`` to their longest length.
+
+        Returns:
+            ``{"input_ids", "attention_mask"[, "token_type_ids"]}``, int64 arrays of shape ``(batch, seq_len)``
+            where ``seq_len`` is the longest of these rows.
+        """
+        seq_len = int(self.lengths[list(indices)].max())
+        ids = np.full((len(indices), seq_len), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(indices), seq_len), dtype=np.int64)
+        types = None if self.token_type_ids is None else np.zeros((len(indices), seq_len), dtype=np.int64)
+        for row, i in enumerate(indices):
+            n = self.lengths[i]
+            ids[row, :n] = self.input_ids[i]
+            mask[row, :n] = 1
+            if types is not None:
+                types[row, :n] = self.token_type_ids[i]
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if types is not None:
+            batch["token_type_ids"] = types
+        return batch
+
+
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, *, rng: np.random.Generator | None, bucket_batches: int = 50
+) -> list[np.ndarray]:
+    """Group row indices into batches of similar length.
+
+    Args:
+        lengths: Token count of each row, shape ``(num_rows,)``.
+        batch_size: Rows per batch (the last batch may be smaller).
+        rng: Random generator for shuffling; None keeps a deterministic, fully length-sorted order (for
+            evaluation and prediction, where order does not matter).
+        bucket_batches: Batches per mega-batch that is sorted by length (training only).
+
+    Returns:
+        A list of index arrays, one per batch. With ``rng``, the batch holding the longest row comes first.
+    """
+    n = len(lengths)
+    if rng is None:
+        order = np.argsort(-lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    perm = rng.permutation(n)
+    mega = batch_size * max(bucket_batches, 1)
+    batches = []
+    for start in range(0, n, mega):
+        chunk = perm[start : start + mega]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    order = rng.permutation(len(batches))
+    batches = [batches[i] for i in order]
+    longest = int(np.argmax([lengths[b].max() for b in batches]))
+    batches[0], batches[longest] = batches[longest], batches[0]
+    return batches
+
+
+class BatchSequence(keras.utils.PyDataset):
+    """A ``keras.utils.PyDataset`` of dynamically padded batches of a :class:`TextDataset`.
+
+    Each item is ``(inputs, labels)`` (or ``inputs`` alone without labels) where ``inputs`` is the dict of
+    :meth:`TextDataset.collate` and ``labels`` has shape ``(batch,)``.
+
+    Args:
+        data: The dataset.
+        batch_size: Rows per batch.
+        shuffle: Training mode: length-grouped batches in a new random order each epoch. Otherwise the batches are
+            fully sorted by length (fastest for evaluation).
+        seed: Seed of the shuffling.
+        bucket_batches: See :func:`length_grouped_batches`.
+        class_weight: Optional ``{class_id: weight}``; adds per-row sample weights.
+    """
+
+    def __init__(
+        self,
+        data: TextDataset,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        bucket_batches: int = 50,
+        class_weight: dict[int, float] | None = None,
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}.")
+        if len(data) == 0:
+            raise ValueError("Expected a dataset with at least one row. Received: an empty dataset.")
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.bucket_batches = bucket_batches
+        self.class_weight = class_weight
+        self._rng = np.random.default_rng(seed)
+        self._batches = self._make_batches()
+
+    def _make_batches(self) -> list[np.ndarray]:
+        return length_grouped_batches(
+            self.data.lengths,
+            self.batch_size,
+            rng=self._rng if self.shuffle else None,
+            bucket_batches=self.bucket_batches,
+        )
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    @property
+    def batch_indices(self) -> list[np.ndarray]:
+        """Row indices of each batch in the current epoch's order."""
+        return list(self._batches)
+
+    def padded_tokens(self) -> tuple[int, int]:
+        """``(real_tokens, padded_slots)`` of one epoch: tokens of the texts, and batch cells incl. padding."""
+        real = int(self.data.lengths.sum())
+        padded = sum(len(b) * int(self.data.lengths[b].max()) for b in self._batches)
+        return real, padded
+
+    def __getitem__(self, index: int):
+        idx = self._batches[index]
+        inputs = self.data.collate(idx)
+        if self.data.labels is None:
+            return (inputs,)
+        labels = self.data.labels[idx]
+        if self.class_weight is None:
+            return inputs, labels
+        weights = np.asarray([self.class_weight[int(y)] for y in labels], dtype=np.float32)
+        return inputs, labels, weights
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._batches = self._make_batches()
+
+
+def steps_for(num_rows: int, batch_size: int) -> int:
+    """Number of batches of ``batch_size`` needed for ``num_rows`` rows."""
+    return math.ceil(num_rows / batch_size)
+
+
+def maxlen_covering(lengths: Sequence[int], *, coverage: float = 0.95, cap: int = 512) -> int:
+    """The smallest multiple of 8 (at least 16, at most ``cap``) that is ≥ the ``coverage`` quantile of ``lengths``.
+
+    Args:
+        lengths: Token counts per text, special tokens included.
+        coverage: Fraction 0–1 of texts that should fit untruncated.
+        cap: Upper bound (the model's maximum).
+
+    Returns:
+        The maxlen in tokens; 128 (capped) when ``lengths`` is empty.
+    """
+    needed = int(np.ceil(np.quantile(np.asarray(lengths), coverage))) if len(lengths) else 128
+    return int(min(cap, max(16, -(-needed // 8) * 8)))

@@ -1,0 +1,263 @@
+"""The model card (``README.md``) of a predictor folder, built with ``huggingface_hub.ModelCard``.
+
+The card's YAML metadata makes the Hub page usable at once: ``library_name: transformers`` and
+``pipeline_tag: text-classification`` (inference widget and "Use this model"), ``base_model`` (model tree),
+``license`` inherited from the base model where known, ``datasets``, ``metrics`` and a ``model-index`` with the
+validation results (shown on the page), and a ``widget`` example taken from the user's data. The body states what
+was fine-tuned on what, the label map, class balance, hyperparameters, per-epoch results, the confusion matrix and
+training curve (image files in the repo), framework versions and a copy-paste ``pipeline()`` snippet.
+
+Every fact comes from the folder itself (``kdemo.json``, ``training_results.json``), so the card, the zip and the
+pushed repo agree. Local paths and tokens never enter the card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+from huggingface_hub import HfApi, ModelCard, ModelCardData, try_to_load_from_cache
+
+from kdemo import atomic
+from kdemo.errors import HubError
+from kdemo.hub import card_sections as sections
+from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
+
+PARAMS_FILE = "training_params.json"
+DEFAULT_EXAMPLE = "This is a great movie!"
+_NOT_PUBLISHED = {"model_name"}  # shown as base_model; as a local folder it would leak a path
+_TASK_ALIASES = {"single_label_classification": "single_label", "multi_label_classification": "multi_label"}
+
+
+LOCAL_PREFIX = "local:"  # marks a local folder reduced to its name in kdemo.json (Hub ids never contain ":")
+
+
+def _is_local_path(name: str) -> bool:
+    return name.startswith((LOCAL_PREFIX, ".", "~")) or Path(name).is_absolute() or Path(name).exists()
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of the libraries that trained and saved the model."""
+    import huggingface_hub
+    import keras
+    import torch
+    import transformers
+
+    from kdemo import __version__
+
+    return {
+        "kdemo": __version__, "transformers": transformers.__version__, "keras": keras.__version__,
+        "torch": torch.__version__, "huggingface_hub": huggingface_hub.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def base_model_license(base_model: str | None, *, endpoint: str | None = None) -> str | None:
+    """The license in the base model's own card, where it can be found.
+
+    Looks in the model's local folder (e.g. the embedded default model), then in the Hugging Face cache, then asks
+    the Hub (only when it is reachable).
+
+    Args:
+        base_model: Hub id of the base model.
+        endpoint: Hub URL for the online look-up (default: huggingface.co or ``HF_ENDPOINT``).
+
+    Returns:
+        A license identifier such as ``"apache-2.0"``, or None when unknown.
+    """
+    if not base_model:
+        return None
+    from kdemo.modeling.classifier import hub_reachable, resolve_model_source
+
+    try:
+        source = resolve_model_source(base_model)
+    except ValueError:  # ModelError: neither a folder nor a valid Hub id
+        return None
+    readme = Path(source) / "README.md" if Path(source).is_dir() else None
+    if readme is None:
+        cached = try_to_load_from_cache(base_model, "README.md")
+        readme = Path(cached) if isinstance(cached, str) else None
+    if readme is not None and readme.exists():
+        return ModelCard.load(readme, ignore_metadata_errors=True).data.license
+    if endpoint is None and not hub_reachable(timeout_s=2.0):
+        return None
+    try:
+        info = HfApi(endpoint=endpoint).model_info(base_model, timeout=5, token=False)
+    except Exception:  # noqa: BLE001 - the license is optional; any failure means "unknown"
+        return None
+    return getattr(info.card_data, "license", None) if info.card_data else None
+
+
+def _without_local_paths(value):
+    """``value`` with every absolute or home-relative path replaced by ``local:<last component>`` (recursively)."""
+    if isinstance(value, dict):
+        return {k: _without_local_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_local_paths(v) for v in value]
+    if isinstance(value, str) and (Path(value).is_absolute() or value.startswith("~")):
+        return LOCAL_PREFIX + Path(value).name
+    return value
+
+
+def _hyperparameters(meta: dict) -> dict:
+    """The publishable hyperparameters (for ``training_params.json`` and the card): no local paths, no secrets."""
+    raw = {**(meta.get("training") or {}), "maxlen": meta.get("maxlen", (meta.get("training") or {}).get("maxlen"))}
+    params = {k: v for k, v in raw.items() if k not in _NOT_PUBLISHED and v is not None}
+    return {k: v for k, v in params.items() if not (isinstance(v, str) and _is_local_path(v))}
+
+
+def write_model_card(
+    folder: str | os.PathLike,
+    *,
+    repo_id: str | None = None,
+    example: str | None = None,
+    dataset_id: str | None = None,
+    endpoint: str | None = None,
+) -> ModelCard:
+    """Write ``README.md`` (the model card) and ``training_params.json`` into a saved predictor folder.
+
+    Local paths in ``kdemo.json`` (e.g. the training folder of a local base model) are reduced to the folder's
+    name, so the folder can be published as it is.
+
+    Args:
+        folder: A folder written by :meth:`kdemo.Predictor.save`, optionally with a
+            :class:`~kdemo.record.TrainingRecord` saved in it.
+        repo_id: Hub repo the card describes (used in the snippets); defaults to the folder name.
+        example: Example text for the Hub widget and the snippets; defaults to the one saved at training time
+            (the first training text).
+        dataset_id: Hub id of the training dataset (e.g. ``"stanfordnlp/sst2"``) for the ``datasets`` metadata;
+            None when the data is your own file.
+        endpoint: Hub URL used to look up the base model's license when it is not found locally.
+
+    Returns:
+        The written ``huggingface_hub.ModelCard``; it passes :func:`check_card`.
+
+    Raises:
+        HubError: If the folder has no ``kdemo.json``.
+    """
+    folder = Path(folder)
+    meta_path = folder / "kdemo.json"
+    if not meta_path.exists():
+        raise HubError(
+            f"Expected a saved predictor folder (with kdemo.json). Received: {str(folder)!r}. "
+            "Save the predictor with predictor.save(folder) first."
+        )
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    public = _without_local_paths(meta)
+    if public != meta:
+        atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
+    record = TrainingRecord.load(folder)
+    task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or "single_label"
+    metrics = meta.get("metrics") or {}
+    base_model = meta.get("base_model") or None
+    local_base = None
+    if base_model and _is_local_path(base_model):
+        base_model, local_base = None, Path(base_model.removeprefix(LOCAL_PREFIX)).name  # no Hub link, no path
+    repo_id = repo_id or folder.name
+    name = repo_id.split("/")[-1]
+    example = (example or meta.get("example") or DEFAULT_EXAMPLE).strip()
+    dataset_id = (dataset_id or "").strip() or None
+    data_file = meta.get("dataset_name") or None
+    class_names = [str(c) for c in meta.get("class_names", [])]
+    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data")
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=base_model,
+        license=base_model_license(base_model, endpoint=endpoint),
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=sorted({r.metric_type for r in eval_results}) if eval_results else None,
+        eval_results=eval_results,
+        model_name=name,
+        tags=["text-classification", "kdemo", "keras", "pytorch"] + (["multi-label"] if task == "multi_label" else []),
+        widget=[{"text": example}],
+    )
+    params = _hyperparameters(meta)
+    if base_model:
+        base_text = f"[{base_model}](https://huggingface.co/{base_model})"
+    else:
+        base_text = f"a local checkpoint (`{sections.cell(local_base)}`)" if local_base else "a local checkpoint"
+    if dataset_id:
+        data_text = f"[{dataset_id}](https://huggingface.co/datasets/{dataset_id})"
+    else:
+        data_text = f"`{sections.cell(data_file)}`" if data_file else "the user's data"
+    rows_text = ""
+    if record and record.train_rows:
+        rows_text = f" ({record.train_rows} training rows, {record.val_rows} validation rows)"
+    balance_header, balance = sections.balance_table(record)
+    per_class_header, per_class = sections.per_class_table(record.evaluation if record else None)
+    epoch_header, epochs = sections.epoch_table(record)
+    card = ModelCard.from_template(
+        data,
+        template_str=sections.CARD_TEMPLATE,
+        title=sections.cell(name),
+        summary=sections.summary(task, [sections.cell(c) for c in class_names], base_text, data_text, rows_text),
+        score_line=sections.score_line(metrics),
+        repo_id=repo_id,
+        example=example,
+        call_args='function_to_apply="none"' if task == "regression" else "top_k=None",
+        call_comment="the predicted value" if task == "regression" else "every class with its score",
+        task_words=sections.TASK_WORDS.get(task, task),
+        labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
+        balance_title="Target distribution" if task == "regression" else "Class balance",
+        balance_header=balance_header,
+        balance=balance,
+        metric_rows=sections.metric_rows(metrics),
+        per_class_header=per_class_header,
+        per_class=per_class,
+        confusion_image=CONFUSION_FILE if (folder / CONFUSION_FILE).exists() else None,
+        curve_image=CURVE_FILE if (folder / CURVE_FILE).exists() else None,
+        epoch_header=epoch_header,
+        epochs=epochs,
+        hyperparameters=sections.hyperparameter_rows(params),
+        maxlen=meta.get("maxlen", "maxlen"),
+        versions=sorted(framework_versions().items()),
+    )
+    atomic.write_text(folder / PARAMS_FILE, json.dumps(params, indent=2, default=str))
+    atomic.write_text(folder / "README.md", str(card))  # what card.save writes, but never half a file
+    check_card(folder / "README.md")
+    return card
+
+
+def check_card(path: str | os.PathLike) -> ModelCard:
+    """Validate a model card offline with huggingface_hub's own parser, plus what kdemo's cards promise.
+
+    ``huggingface_hub`` parses the YAML block strictly (``ignore_metadata_errors=False``: a malformed
+    ``model-index`` raises) and checks the eval results; kdemo then checks the keys the Hub page needs. The Hub's
+    server-side check (``/api/validate-yaml``) runs again on push, inside ``create_commit``.
+
+    Args:
+        path: The ``README.md``.
+
+    Returns:
+        The parsed card.
+
+    Raises:
+        HubError: If the metadata is invalid (the message lists the problems).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        card = ModelCard(text, ignore_metadata_errors=False)
+    except ValueError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise HubError(f"Expected a model card with valid YAML metadata. Received: {first_line}.") from None
+    data = card.data
+    problems = []
+    if data.library_name != "transformers":
+        problems.append(f"library_name is {data.library_name!r}, expected 'transformers'")
+    if data.pipeline_tag != "text-classification":
+        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification'")
+    widget = data.to_dict().get("widget")
+    if not (isinstance(widget, list) and widget and isinstance(widget[0], dict) and widget[0].get("text")):
+        problems.append("widget needs one {text: ...} example")
+    for result in data.eval_results or []:
+        if not isinstance(result.metric_value, (int, float)):
+            problems.append(f"metric {result.metric_type} has a non-numeric value {result.metric_value!r}")
+    if problems:
+        raise HubError(
+            f"Expected a complete model card. Received one where {'; '.join(problems)}. "
+            "Rewrite it with write_model_card()."
+        )
+    return card

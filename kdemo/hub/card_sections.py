@@ -1,0 +1,257 @@
+"""The model card's template and the tables in it, built from ``kdemo.json`` and the training record.
+
+Pure functions: facts in, markdown-ready rows out. :mod:`kdemo.hub.card` assembles them into the card.
+"""
+
+from __future__ import annotations
+
+from huggingface_hub import EvalResult
+
+from kdemo.record import TrainingRecord
+
+#: Hyperparameters shown in the card, in this order: (key in kdemo.json "training", label, always shown).
+HYPERPARAMETERS = [
+    ("lr", "learning rate (peak, per optimizer step)", True),
+    ("schedule", "learning-rate schedule", True),
+    ("epochs", "epochs", True),
+    ("batch_size", "batch size (rows per optimizer step)", True),
+    ("maxlen", "maxlen (tokens per text, special tokens included)", True),
+    ("precision", "precision", True),
+    ("optimizer", "optimizer", True),
+    ("seed", "seed (split, head initialisation, batch order)", True),
+    ("class_weight", "class weights", False),
+    ("val_pct", "validation fraction (when no validation file was given)", False),
+    ("steps", "optimizer steps run", False),
+    ("stopped_early", "stopped early by the user", False),
+    ("device", "hardware", False),
+]
+
+#: Validation metrics kdemo reports: key in kdemo.json "metrics" → (model-index type, model-index name, config,
+#: name in the card's text).
+METRICS = {
+    "accuracy": ("accuracy", "Accuracy", None, "accuracy"),
+    "macro_f1": ("f1", "Macro F1", "macro", "macro-F1"),
+    "micro_f1": ("f1", "Micro F1", "micro", "micro-F1"),
+    "subset_accuracy": ("accuracy", "Subset accuracy", "subset", "subset accuracy"),
+    "mae": ("mae", "MAE", None, "MAE"),
+    "rmse": ("rmse", "RMSE", None, "RMSE"),
+    "r2": ("r_squared", "R²", None, "R²"),
+}
+
+EPOCH_COLUMNS = [
+    ("loss", "training loss"), ("accuracy", "training accuracy"), ("mae", "training MAE"),
+    ("val_loss", "validation loss"), ("val_accuracy", "validation accuracy"), ("val_mae", "validation MAE"),
+    ("lr", "learning rate (end of epoch)"),
+]
+
+TASK_WORDS = {
+    "single_label": "single-label classification (softmax over the classes)",
+    "multi_label": "multi-label classification (one sigmoid per label; a text can carry several labels)",
+    "regression": "regression (one number per text)",
+}
+
+CARD_TEMPLATE = """\
+---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ summary }}
+
+{% if score_line %}{{ score_line }}
+{% endif %}
+## How to use
+
+```python
+from transformers import pipeline
+
+clf = pipeline("text-classification", model="{{ repo_id }}", truncation=True)
+clf({{ example | tojson }}, {{ call_args }})  # {{ call_comment }}
+```
+
+The repo may be private (kdemo pushes private repos by default): log in first (`hf auth login`) or pass
+`token=...` to `pipeline()`. With kdemo, which also draws the attention maps:
+
+```python
+from kdemo import load_from_hub
+
+predictor = load_from_hub("{{ repo_id }}")
+predictor.predict_proba({{ example | tojson }})
+```
+
+## Label map
+
+Task: {{ task_words }}.
+
+| id | label |
+|---:|---|
+{% for i, name in labels %}| {{ i }} | {{ name }} |
+{% endfor %}
+## {{ balance_title }}
+
+{% if balance %}| {{ balance_header | join(' | ') }} |
+|---|{% for _ in balance_header[1:] %}---:|{% endfor %}
+{% for row in balance %}| {{ row | join(' | ') }} |
+{% endfor %}{% else %}Not recorded (this model was not trained in this kdemo session).
+{% endif %}
+## Evaluation (validation split)
+
+{% if metric_rows %}| metric | value |
+|---|---:|
+{% for name, value in metric_rows %}| {{ name }} | {{ value }} |
+{% endfor %}{% if per_class %}
+| {{ per_class_header | join(' | ') }} |
+|---|{% for _ in per_class_header[1:] %}---:|{% endfor %}
+{% for row in per_class %}| {{ row | join(' | ') }} |
+{% endfor %}{% endif %}{% if confusion_image %}
+![Confusion matrix on the validation split (rows: true class, columns: predicted class)]({{ confusion_image }})
+{% endif %}{% else %}Not evaluated.
+{% endif %}
+## Training results per epoch
+
+{% if epochs %}| {{ epoch_header | join(' | ') }} |
+|{% for _ in epoch_header %}---:|{% endfor %}
+{% for row in epochs %}| {{ row | join(' | ') }} |
+{% endfor %}{% else %}Not recorded.
+{% endif %}{% if curve_image %}
+![Training loss per optimizer step (raw and smoothed) with the validation loss after each epoch]({{ curve_image }})
+{% endif %}
+## Training hyperparameters
+
+| hyperparameter | value |
+|---|---|
+{% for name, value in hyperparameters %}| {{ name }} | {{ value }} |
+{% endfor %}
+Machine-readable copies: `training_params.json` (hyperparameters){% if epochs %} and `training_results.json` \
+(per-epoch and per-step results, class counts, evaluation){% endif %}.
+
+## Limitations
+
+- Texts longer than {{ maxlen }} tokens are truncated before classification.
+- The scores above come from a held-out part of the training data; check the model on your own data before relying
+  on it.
+
+## Framework versions
+
+{% for name, version in versions %}- {{ name }}: {{ version }}
+{% endfor %}"""
+
+
+def cell(value) -> str:
+    """A markdown table cell: pipes escaped, newlines flattened."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str) -> list[EvalResult] | None:
+    """``model-index`` entries (rounded to 4 decimals) for the validation metrics kdemo knows, or None."""
+    common = {
+        "task_type": "text-classification", "task_name": "Text Classification",
+        "dataset_type": dataset_id or "custom", "dataset_name": dataset_name, "dataset_split": "validation",
+    }
+    results = [
+        EvalResult(metric_type=kind, metric_name=name, metric_value=round(float(metrics[key]), 4), metric_config=config,
+                   **common)
+        for key, (kind, name, config, _) in METRICS.items()
+        if isinstance(metrics.get(key), (int, float))
+    ]
+    return results or None
+
+
+def metric_rows(metrics: dict) -> list[tuple[str, str]]:
+    """``(name, value)`` rows of the card's evaluation table: the known metrics present, then the row count."""
+    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in METRICS.items()
+            if isinstance(metrics.get(key), (int, float))]
+    if rows and metrics.get("num_rows") is not None:
+        rows.append(("rows", str(int(metrics["num_rows"]))))
+    return rows
+
+
+def summary(task: str, class_names: list[str], base_text: str, data_text: str, rows_text: str) -> str:
+    """The card's opening sentence: what was fine-tuned on what."""
+    names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
+    what = {
+        "multi_label": f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
+        "regression": f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
+    }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")
+    return (
+        f"{what}, fine-tuned from {base_text} on {data_text}{rows_text} with kdemo: "
+        f"[ktrain](https://github.com/amaiya/ktrain)'s recipe (one-cycle learning-rate policy) on Keras 3 with PyTorch."
+    )
+
+
+def score_line(metrics: dict) -> str:
+    """One sentence with the headline validation scores, or ''."""
+    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in METRICS.items()
+             if isinstance(metrics.get(key), (int, float))]
+    if not parts:
+        return ""
+    rows = f" ({int(metrics['num_rows'])} rows)" if metrics.get("num_rows") is not None else ""
+    return f"On its validation split{rows} it reaches {', '.join(parts)}."
+
+
+def hyperparameter_rows(params: dict) -> list[tuple[str, str]]:
+    """Card rows: the essential hyperparameters always (``not recorded`` when missing), the others when known."""
+    rows = []
+    known = {key for key, _, _ in HYPERPARAMETERS}
+    for key, label, always in HYPERPARAMETERS:
+        value = params.get(key)
+        if value is None and not always:
+            continue
+        if key == "lr" and isinstance(value, (int, float)):
+            value = f"{value:.2e}"
+        rows.append((label, cell("not recorded" if value is None else value)))
+    rows += [(cell(k), cell(v)) for k, v in sorted(params.items()) if k not in known]
+    return rows
+
+
+def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the class-balance table (target statistics for regression)."""
+    if record is None:
+        return [], []
+    if record.task == "regression":
+        splits = [s for s in ("train", "validation") if s in record.target_stats]
+        rows = [[stat] + [f"{record.target_stats[s][stat]:.4g}" for s in splits]
+                for stat in ("rows", "mean", "std", "min", "max")]
+        return (["target statistic"] + [f"{s} split" for s in splits], rows) if splits else ([], [])
+    if not record.train_counts:
+        return [], []
+    # shares of the split's rows; multi-label shares may sum to more than 100 % (a row can carry several labels)
+    n_train, n_val = max(1, record.train_rows), max(1, record.val_rows)
+    header = ["label", "training rows", "training share", "validation rows", "validation share"]
+    rows = [
+        [cell(name), str(record.train_counts.get(name, 0)), f"{record.train_counts.get(name, 0) / n_train:.1%}",
+         str(record.val_counts.get(name, 0)), f"{record.val_counts.get(name, 0) / n_val:.1%}"]
+        for name in record.class_names
+    ]
+    return header, rows
+
+
+def per_class_table(evaluation: dict | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-class (or per-label, with thresholds) validation table."""
+    evaluation = evaluation or {}
+    records = evaluation.get("per_class") or evaluation.get("per_label") or []
+    if not records:
+        return [], []
+    with_threshold = "threshold" in records[0]
+    header = ["label", "precision", "recall", "F1", "support"] + (["threshold"] if with_threshold else [])
+    rows = []
+    for r in records:
+        row = [cell(r.get("class", r.get("label"))), f"{r['precision']:.4f}", f"{r['recall']:.4f}",
+               f"{r['f1-score']:.4f}", str(int(r["support"]))]
+        rows.append(row + ([f"{r['threshold']:.2f}"] if with_threshold else []))
+    return header, rows
+
+
+def epoch_table(record: TrainingRecord | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-epoch results table (Keras History values at the end of each epoch)."""
+    if record is None or not record.epochs:
+        return [], []
+    keys = [(k, label) for k, label in EPOCH_COLUMNS if any(k in e for e in record.epochs)]
+    header = ["epoch", "step"] + [label for _, label in keys]
+    rows = []
+    for e in record.epochs:
+        cells = [str(int(e["epoch"])), str(int(e.get("step", 0)))]
+        cells += [(f"{e[k]:.2e}" if k == "lr" else f"{e[k]:.4f}") if k in e else "–" for k, _ in keys]
+        rows.append(cells)
+    return header, rows

@@ -1,0 +1,47 @@
+"""Loading a fine-tuned classifier from the Hugging Face Hub (or a local folder) as a ready predictor."""
+
+from __future__ import annotations
+
+from kdemo.hub.download import classifier_folder
+from kdemo.inference.predictor import Predictor, load_predictor
+from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
+
+
+def load_from_hub(
+    source: str,
+    *,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    batch_size: int = 32,
+    use_cache_offline: bool = True,
+    policy: FolderPolicy = DEFAULT_POLICY,
+) -> Predictor:
+    """Load any sequence-classification checkpoint from the Hub or a local folder, ready to predict (no training).
+
+    Only ``config.json``, safetensors weights, tokenizer files and ``kdemo.json`` are downloaded; pickled weights
+    and custom code are never fetched or run. Access is checked with ``token`` on every call, even when the files
+    are cached.
+
+    Args:
+        source: A Hub model id (``"org/name"``) or a local folder with ``config.json``.
+        token: Token for private or gated models; None uses ``HF_TOKEN`` or the cached login; False sends none.
+        revision: Branch, tag or commit (default: ``main``).
+        endpoint: Hub URL (default: :func:`kdemo.hub.push.hub_endpoint`).
+        batch_size: Rows per forward pass.
+        use_cache_offline: When the Hub cannot be reached, load a cached copy (turn off on shared servers, where
+            the cache holds other users' private models).
+        policy: Which local folders ``source`` may name (:class:`kdemo.modeling.sources.FolderPolicy`); the app
+            passes the session's own folder, and allows no other local folder on a Space.
+
+    Returns:
+        The :class:`~kdemo.Predictor`.
+
+    Raises:
+        ModelError: If the id is malformed, unknown, private without a token, gated, unreachable offline and not
+            cached, or not a safetensors sequence-classification checkpoint; if the folder is refused by
+            ``policy`` or asks for custom code.
+    """
+    folder = classifier_folder(source, token=token, revision=revision, endpoint=endpoint,
+                               use_cache_offline=use_cache_offline, policy=policy)
+    return load_predictor(folder, batch_size=batch_size)

@@ -1,0 +1,349 @@
+"""Predictor: a fine-tuned classifier plus its tokenizer and labels, for inference and saving.
+
+A saved predictor folder holds ``save_pretrained`` files (``config.json`` with real ``id2label``,
+``model.safetensors``, the tokenizer) plus ``kdemo.json`` with kdemo's own settings. It loads with
+:func:`load_predictor` and with ``transformers.pipeline("text-classification", model=folder)``. No pickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from kdemo.atomic import atomic_folder, recover
+from kdemo.data.dataset import TextDataset
+from kdemo.errors import DataError, ModelError
+from kdemo.explain.attention import AttentionMaps, compute_attention
+from kdemo.explain.attributions import Attribution, explain
+from kdemo.hub.push import push_to_hub, validate_repo_id
+from kdemo.modeling.batched import predict_logits
+from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
+from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, check_task
+from kdemo.text.preprocessor import Transformer
+
+META_FILE = "kdemo.json"
+
+
+class Predictor:
+    """Classify texts with a fine-tuned model (ktrain's ``TextPredictor``).
+
+    Args:
+        hf_model: The sequence-classification module.
+        tokenizer: Its tokenizer.
+        class_names: Label names in id order.
+        maxlen: Texts are truncated to this many tokens.
+        batch_size: Rows per forward pass.
+        precision: ``"fp32"`` (default, exact) or ``"bf16"`` (autocast).
+        meta: Extra JSON-ready facts saved in ``kdemo.json`` (base model, training settings, metrics).
+        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``.
+        thresholds: Multi-label: probability threshold (0–1) per class, or one for all (default 0.5).
+    """
+
+    def __init__(
+        self,
+        hf_model: transformers.PreTrainedModel,
+        tokenizer: transformers.PreTrainedTokenizerBase,
+        class_names: Sequence[str],
+        maxlen: int,
+        *,
+        batch_size: int = 32,
+        precision: str = "fp32",
+        meta: dict | None = None,
+        task: str = SINGLE_LABEL,
+        thresholds: Sequence[float] | float | None = None,
+    ):
+        self.model = hf_model
+        self.tokenizer = tokenizer
+        self.class_names = [str(c) for c in class_names]
+        self.maxlen = int(maxlen)
+        self.batch_size = int(batch_size)
+        self.precision = precision
+        self.meta = dict(meta or {})
+        self.task = check_task(task)
+        th = 0.5 if thresholds is None else thresholds
+        self.thresholds = [float(t) for t in np.broadcast_to(np.asarray(th, dtype=np.float64), (len(self.class_names),))]
+        if hf_model.config.num_labels != len(self.class_names):
+            raise ModelError(
+                f"Expected the model's head to have one output per class. Received: {hf_model.config.num_labels} "
+                f"outputs for {len(self.class_names)} classes {self.class_names}."
+            )
+
+    def get_classes(self) -> list[str]:
+        """Label names in id order (the columns of :meth:`predict_proba`)."""
+        return list(self.class_names)
+
+    def _dataset(self, texts: Sequence) -> TextDataset:
+        pairs = None
+        if all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
+            pairs = [t[1] for t in texts]
+            texts = [t[0] for t in texts]
+        bad = [i + 1 for i, t in enumerate(list(texts) + list(pairs or [])) if not isinstance(t, str)]
+        if bad:
+            raise DataError(f"Expected texts as strings (or (text_a, text_b) pairs). Received: non-text values at rows {bad[:10]}.")
+        enc = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.maxlen, padding=False, return_attention_mask=False)
+        types = enc.get("token_type_ids") if pairs is not None else None
+        return TextDataset(
+            texts=list(texts),
+            input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
+            labels=None,
+            class_names=self.class_names,
+            token_type_ids=None if types is None else [np.asarray(t, dtype=np.int64) for t in types],
+            pad_token_id=int(self.tokenizer.pad_token_id or 0),
+        )
+
+    @staticmethod
+    def _is_single(texts) -> bool:
+        return isinstance(texts, str) or (isinstance(texts, tuple) and len(texts) == 2 and all(isinstance(t, str) for t in texts))
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Class probabilities (softmax for single-label, per-class sigmoid for multi-label) or regression values.
+
+        Args:
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
+
+        Returns:
+            Float32 array of shape ``(num_texts, num_outputs)`` (``(num_outputs,)`` for a single input); columns in
+            :meth:`get_classes` order.
+
+        Raises:
+            DataError: If an item is not a string (or a pair of strings).
+        """
+        from kdemo.evaluation.evaluate import outputs_from_logits
+
+        single = self._is_single(texts)
+        items = [texts] if single else list(texts)
+        if not items:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        if single:
+            return outputs_from_logits(self._single_logits(texts), self.task)[0]
+        logits = predict_logits(self.model, self._dataset(items), batch_size=self.batch_size, precision=self.precision)
+        out = outputs_from_logits(logits, self.task)
+        return out[0] if single else out
+
+    def _single_logits(self, text) -> np.ndarray:
+        """Logits of one text or pair, shape ``(1, num_outputs)``: the low-latency path (no batching machinery)."""
+        first, second = (text, None) if isinstance(text, str) else text
+        enc = self.tokenizer(first, second, truncation=True, max_length=self.maxlen, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            return self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
+
+    def predict(self, texts, return_proba: bool = False):
+        """Predictions.
+
+        Args:
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
+            return_proba: Return :meth:`predict_proba` instead.
+
+        Returns:
+            Per input: a label name (single-label), the list of labels whose probability reaches their threshold
+            (multi-label), or a float (regression). A list of those for a list of inputs.
+        """
+        out = self.predict_proba(texts)
+        if return_proba:
+            return out
+        rows = out[None, :] if self._is_single(texts) else out
+        if self.task == REGRESSION:
+            preds = [float(r[0]) for r in rows]
+        elif self.task == MULTI_LABEL:
+            th = np.asarray(self.thresholds)
+            preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+        else:
+            preds = [self.class_names[int(i)] for i in rows.argmax(axis=1)]
+        return preds[0] if self._is_single(texts) else preds
+
+    def attention(self, text: str, text_pair: str | None = None) -> AttentionMaps:
+        """Attention maps of every layer and head for one text (or sentence pair).
+
+        Returns:
+            :class:`kdemo.explain.attention.AttentionMaps`; it unpacks as ``tokens, att`` with ``att`` float32 of shape
+            ``(num_layers, num_heads, seq_len, seq_len)``; see :func:`kdemo.explain.attention.compute_attention`.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
+        return compute_attention(self.model, self.tokenizer, text, text_pair or None, maxlen=self.maxlen)
+
+    def explain(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None) -> Attribution:
+        """Token attributions of the predicted class's logit (integrated gradients or gradient × input).
+
+        Returns:
+            :class:`kdemo.explain.attributions.Attribution`; it unpacks as ``tokens, scores``; see :func:`kdemo.explain.attributions.explain`.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
+        return explain(
+            self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
+            class_names=self.class_names, maxlen=self.maxlen,
+        )
+
+    def export_onnx(self, path: str | os.PathLike, quantize: bool = False) -> Path:
+        """Export the model to ONNX (see :func:`kdemo.inference.onnx.export_onnx`).
+
+        Args:
+            path: The ``.onnx`` file, or a saved predictor folder (then ``model.onnx`` is written inside it, and
+                ``load_predictor(folder, backend="onnx")`` runs it).
+            quantize: Dynamic int8 weight quantization.
+
+        Returns:
+            The written file.
+        """
+        from kdemo.inference.onnx import ONNX_FILE, export_onnx
+
+        target = Path(path)
+        if target.is_dir():
+            target = target / ONNX_FILE
+        return export_onnx(self.model, self.tokenizer, target, quantize=quantize)
+
+    def push_to_hub(
+        self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None
+    ) -> str:
+        """Save this predictor to a temporary folder and push it, with a model card, to the Hugging Face Hub.
+
+        See :func:`kdemo.hub.push.push_to_hub`, which pushes a folder that is already saved.
+
+        Args:
+            repo_id: ``user-or-org/name``.
+            token: A token with write access; None uses ``HF_TOKEN`` or the cached login. Never stored.
+            private: Create the repo as private (default).
+            commit_message: Commit message.
+
+        Returns:
+            The URL of the commit.
+
+        Raises:
+            HubError: On a bad repo id or token, missing write access, rate limiting or no network.
+        """
+        repo_id = validate_repo_id(repo_id)
+        with tempfile.TemporaryDirectory(prefix="kdemo-push-") as tmp:
+            folder = self.save(Path(tmp) / repo_id.split("/")[-1])
+            return push_to_hub(folder, repo_id, token=token, private=private, commit_message=commit_message)
+
+    def save(self, fpath: str | os.PathLike) -> Path:
+        """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
+
+        The folder is written next to its destination, fsynced, and swapped into place in one atomic step (see
+        :mod:`kdemo.atomic`), so a save that is interrupted, even by ``kill -9``, leaves either the previous
+        predictor or the new one at ``fpath``, never a half-written folder.
+
+        Args:
+            fpath: Destination folder (created or replaced).
+
+        Returns:
+            The folder's path.
+        """
+        dest = Path(fpath).expanduser().resolve()
+        self.model.config.id2label = dict(enumerate(self.class_names))
+        self.model.config.label2id = {c: i for i, c in enumerate(self.class_names)}
+        self.tokenizer.model_max_length = self.maxlen  # pipeline(truncation=True) then truncates like kdemo
+        meta = {
+            "format": "kdemo-predictor",
+            "format_version": 1,
+            "class_names": self.class_names,
+            "maxlen": self.maxlen,
+            "task": self.task,
+            "problem_type": PROBLEM_TYPES[self.task],
+            "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
+            **self.meta,
+        }
+        with atomic_folder(dest) as tmp:
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        return dest
+
+
+def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 32, *, meta: dict | None = None) -> Predictor:
+    """Bundle a trained model with its preprocessor (ktrain's ``get_predictor``).
+
+    Args:
+        model: The trained classifier (``learner.model``).
+        preproc: The :class:`~kdemo.text.preprocessor.Transformer` that prepared the data.
+        batch_size: Rows per forward pass.
+        meta: Extra facts to save (e.g. training settings and metrics).
+
+    Returns:
+        A :class:`Predictor` sharing the model's weights (no copy).
+
+    Raises:
+        TypeError: If ``model`` is not an HFClassifier.
+    """
+    if not isinstance(model, HFClassifier):
+        raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
+    info = {"base_model": preproc.model_name, **(meta or {})}
+    return Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
+                     meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+
+
+def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor:
+    """Load a predictor folder written by :meth:`Predictor.save`, or any local sequence-classification checkpoint.
+
+    Args:
+        fpath: The folder.
+        batch_size: Rows per forward pass.
+        backend: ``"torch"``, or ``"onnx"`` to run ``model.onnx`` in the folder with ONNX Runtime (written by
+            :meth:`Predictor.export_onnx`; attention maps then need the torch backend).
+
+    Returns:
+        The :class:`Predictor` on the automatically chosen device.
+
+    Raises:
+        ModelError: If the folder is missing or not a (safetensors) sequence-classification checkpoint.
+    """
+    path = Path(fpath).expanduser()
+    if backend not in ("torch", "onnx"):
+        raise ModelError(f"Expected backend 'torch' or 'onnx'. Received: {backend!r}.")
+    if not path.exists():
+        path = recover(path) or path  # a save killed between the renames of the fallback swap (kdemo.atomic)
+    if not (path / "config.json").exists():
+        raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
+    try:
+        return _load_folder(path, batch_size, backend)
+    except ModelError:
+        raise
+    except Exception as exc:  # a damaged folder fails in json, safetensors, tokenizers, torch...
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(
+            f"Could not load the predictor folder {str(path)!r}: it is incomplete or damaged "
+            f"({type(exc).__name__}{': ' + detail if detail else ''}). Expected a folder written by "
+            "predictor.save() (config.json, model.safetensors, tokenizer files, kdemo.json). Save or train the "
+            "model again, or load another folder."
+        ) from exc
+
+
+def _load_folder(path: Path, batch_size: int, backend: str) -> Predictor:
+    """The body of :func:`load_predictor`, for a folder that has a ``config.json``."""
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8")) if (path / META_FILE).exists() else {}
+    if not isinstance(meta, dict):
+        raise ModelError(f"Expected {META_FILE} in {str(path)!r} to hold a JSON object. Received: {type(meta).__name__}.")
+    if backend == "onnx":
+        from transformers import AutoConfig
+
+        from kdemo.inference.onnx import ONNX_FILE, OnnxSequenceClassifier
+
+        if not (path / ONNX_FILE).exists():
+            raise ModelError(f"Expected {ONNX_FILE} in {str(path)!r}. Run predictor.export_onnx(folder) first.")
+        model = OnnxSequenceClassifier(path / ONNX_FILE, AutoConfig.from_pretrained(str(path)))
+    else:
+        model = load_sequence_classifier(str(path))
+    names = meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+    tokenizer = load_tokenizer(str(path))
+    maxlen = meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512), 512)
+    from kdemo.device import get_device
+
+    if backend == "torch":
+        model.to(get_device())
+    task = meta.get("task") or {v: k for k, v in PROBLEM_TYPES.items()}.get(model.config.problem_type, SINGLE_LABEL)
+    task = {v: k for k, v in PROBLEM_TYPES.items()}.get(task, task)  # older folders stored the problem type
+    reserved = ("class_names", "maxlen", "format", "format_version", "task", "problem_type", "thresholds")
+    extra = {k: v for k, v in meta.items() if k not in reserved}
+    return Predictor(model, tokenizer, names, maxlen, batch_size=batch_size, meta=extra, task=task, thresholds=meta.get("thresholds"))

@@ -1,0 +1,1 @@
+"""ktrain's text API: ``texts_from_csv/df/folder`` and the ``Transformer`` preprocessor for one checkpoint."""

@@ -1,0 +1,8 @@
+"""Keras callbacks of the kdemo training loop, one per file."""
+
+from kdemo.training.callbacks.lr_finder import LRFinder
+from kdemo.training.callbacks.one_cycle import OneCycle
+from kdemo.training.callbacks.progress import ProgressEvent, ProgressReporter
+from kdemo.training.callbacks.stop_request import StopRequest
+
+__all__ = ["LRFinder", "OneCycle", "ProgressEvent", "ProgressReporter", "StopRequest"]

@@ -1,0 +1,179 @@
+"""The core every fit method shares: Keras ``fit`` with the stop flag, out-of-memory back-off and memory release.
+
+Out of memory: the error is caught, the training state is freed, the batch is halved and the gradients of
+``accumulation_steps`` batches are averaged so that one optimizer step still sees the same number of rows, and
+the fit starts again (the longest batch runs first, so this normally happens before the first update). Below a
+batch of 1 the learner gives up with a message saying what to change. This is the back-off of Hugging Face
+Accelerate's ``find_executable_batch_size`` (https://huggingface.co/docs/accelerate/usage_guides/memory), with
+gradient accumulation added to keep the effective batch.
+
+Stop: :meth:`FitLoopMixin.request_stop` sets a flag read by :class:`~kdemo.training.callbacks.StopRequest` after each batch.
+When a multi-epoch run with validation data is stopped part-way, the weights of the best finished epoch are put
+back if they validate better than the weights at the stop.
+
+After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
+what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+
+import keras
+
+from kdemo.data.dataset import BatchSequence
+from kdemo.errors import TrainingError
+from kdemo.memory import is_out_of_memory, release_memory
+from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
+from kdemo.training.callbacks.best_weights import BestWeights
+
+log = logging.getLogger("kdemo.training.learner")
+
+#: Builds the learning-rate schedule callback for a given sequence of training batches.
+ScheduleFactory = Callable[[BatchSequence], keras.callbacks.Callback]
+
+
+class FitLoopMixin:
+    """``_run_fit``, ``request_stop`` and ``release_training_memory`` for :class:`kdemo.training.learner.Learner`.
+
+    Relies on the learner's ``model``, ``batch_size``, ``val_data``, ``_train_batches()``, ``_val_batches()`` and
+    ``_fresh_optimizer()``.
+
+    Attributes:
+        accumulation_steps: Batches whose gradients make one optimizer step (raised by the OOM back-off).
+        notices: Messages for the user from the last fits (e.g. an out-of-memory retry), oldest first.
+        stop_event: The flag :meth:`request_stop` sets.
+    """
+
+    accumulation_steps: int = 1
+
+    def _init_fit_loop(self) -> None:
+        self.accumulation_steps = 1
+        self.notices: list[str] = []
+        self.stop_event = threading.Event()
+        self.history: keras.callbacks.History | None = None
+        self.step_losses: list[float] = []
+        self.stopped_early = False
+        self.restored_best_epoch: int | None = None
+        self._fit_calls = 0
+
+    def request_stop(self) -> None:
+        """Ask a running fit or lr_find to stop after the current batch (thread-safe)."""
+        self.stop_event.set()
+
+    @property
+    def effective_batch_size(self) -> int:
+        """Rows per optimizer step: ``batch_size * accumulation_steps``."""
+        return self.batch_size * self.accumulation_steps
+
+    def release_training_memory(self) -> None:
+        """Free what training holds beyond the model: Adam's moments, accumulated and per-parameter gradients,
+        and cached allocator blocks. The next fit builds a fresh optimizer anyway."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "reset_state"):
+            optimizer.reset_state()
+        for variable in self.model.weights:
+            value = getattr(variable, "value", None)
+            if getattr(value, "grad", None) is not None:
+                value.grad = None
+        release_memory(self.model.device_type)
+
+    def _back_off(self, exc: BaseException) -> None:
+        """Halve the batch after an out-of-memory error, or raise TrainingError when it is already 1 (the caller
+        releases the failed attempt's memory)."""
+        effective = self.effective_batch_size
+        if self.batch_size <= 1:
+            raise TrainingError(
+                f"Out of memory even at batch size 1 ({type(exc).__name__}). Expected the model and one text to fit "
+                f"on {self.model.device_type}. Use a shorter maxlen, a smaller model, bf16 precision, or a device with "
+                "more memory."
+            ) from exc
+        old = self.batch_size
+        self.batch_size = max(1, old // 2)
+        self.accumulation_steps = math.ceil(effective / self.batch_size)
+        message = (
+            f"Out of memory at batch size {old}: retrying with batch size {self.batch_size} × "
+            f"{self.accumulation_steps} gradient-accumulation steps (effective batch {self.effective_batch_size})."
+        )
+        self.notices.append(message)
+        log.warning(message)
+
+    def _run_fit(self, lr: float, epochs: int, schedule_for: ScheduleFactory, *, class_weight: dict[int, float] | None,
+                 callbacks: Sequence[keras.callbacks.Callback] | None, steps_per_epoch: int | None, verbose: int,
+                 progress: Callable[[ProgressEvent], None] | None, progress_every: int,
+                 checkpoint_folder: str | None) -> keras.callbacks.History:
+        """Run ``model.fit`` with the shared callbacks, retrying with smaller batches on out-of-memory errors.
+
+        Args:
+            lr: Learning rate the optimizer starts with (the schedule then sets it per step).
+            epochs: Epochs to run.
+            schedule_for: Builds the schedule callback for the batches (called again after a back-off).
+            class_weight: ``{class_id: weight}`` or None (already resolved).
+            callbacks: Extra callbacks.
+            steps_per_epoch: Batches per epoch, or None for all.
+            verbose: Keras verbosity.
+            progress: Progress function.
+            progress_every: Report interval in steps.
+            checkpoint_folder: Folder for per-epoch ``save_pretrained`` checkpoints, or None.
+
+        Returns:
+            The Keras ``History``.
+
+        Raises:
+            TrainingError: If memory runs out even at batch size 1.
+        """
+        self.stop_event.clear()
+        self.restored_best_epoch = None
+        while True:
+            train = self._train_batches(class_weight)
+            try:
+                return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                                      verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                self._back_off(exc)
+            finally:
+                self.release_training_memory()
+
+    def _fit_once(self, lr, epochs, train: BatchSequence, schedule, *, callbacks, steps_per_epoch, verbose, progress,
+                  progress_every, checkpoint_folder) -> keras.callbacks.History:
+        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+        reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
+        stop = StopRequest(self.stop_event)
+        best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
+        extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
+        if checkpoint_folder:
+            from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
+
+            extra.append(PretrainedCheckpoint(checkpoint_folder))
+        self._fresh_optimizer(lr)
+        self._fit_calls += 1
+        val = self._val_batches()
+        try:
+            # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
+            # default shuffle=True would reorder the batches again with Python's unseeded `random`.
+            self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
+                                          validation_data=val, callbacks=[schedule, reporter, stop, *extra], verbose=verbose)
+            if stop.stopped_at_step is not None and best is not None and best.has_weights:
+                self._keep_better(best, val)
+        finally:
+            self.step_losses = reporter.step_losses
+            self.stopped_early = stop.stopped_at_step is not None
+            if best is not None:
+                best.clear()
+        return self.history
+
+    def _keep_better(self, best: BestWeights, val: BatchSequence) -> None:
+        """After a stop mid-run: restore the best finished epoch's weights if they validate better than now."""
+        now = self.model.evaluate(val, verbose=0, return_dict=True)["loss"]
+        if best.best < now:
+            best.restore()
+            self.restored_best_epoch = best.best_epoch
+            self.notices.append(
+                f"Stopped part-way: kept the weights of epoch {best.best_epoch + 1} (validation loss {best.best:.4f}), "
+                f"which beat the weights at the stop ({now:.4f})."
+            )

@@ -1,0 +1,414 @@
+"""ktrain-style Learner: LR finder, one-cycle / autofit / SGDR training and validation on Keras ``fit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from kdemo.data.dataset import BatchSequence, TextDataset
+from kdemo.errors import TrainingError
+from kdemo.evaluation import evaluate as evaluation
+from kdemo.modeling import freezing as layers
+from kdemo.modeling.classifier import HFClassifier, compile_classifier
+from kdemo.tasks import SINGLE_LABEL
+from kdemo.training.callbacks import OneCycle, ProgressEvent
+from kdemo.training.callbacks.lr_schedule import StepSchedule
+from kdemo.training.callbacks.triangular import TriangularPolicy
+from kdemo.training.fit_loop import FitLoopMixin
+from kdemo.training.lr_find import LRFinderMixin
+from kdemo.training.optimizer import FusedAdamW
+from kdemo.training.schedules import sgdr_cycle_epochs
+
+ClassWeight = dict[int, float] | str | None
+#: Default fraction of the transformer blocks frozen (with the embeddings) before training: a third. On SST-2 (8,000
+#: rows, CPU) it trains 0.71x as long as the full model at +0.8 pt accuracy; see bench/RESULTS.md for AG News and
+#: SMS spam. ``freeze_lower=0`` (or ``learner.unfreeze()``) fine-tunes every layer, as ktrain and Trainer do.
+DEFAULT_FREEZE_LOWER = 1 / 3
+
+
+class Learner(FitLoopMixin, LRFinderMixin):
+    """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
+
+    Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
+    (:class:`~kdemo.data.dataset.BatchSequence`); the optimizer is :class:`~kdemo.training.optimizer.FusedAdamW`. Every fit
+    method takes ``class_weight`` (single-label: a ``{class_id: weight}`` dict or ``"balanced"``), a ``progress``
+    function receiving :class:`~kdemo.training.callbacks.ProgressEvent`, and honours :meth:`request_stop`.
+
+    Attributes:
+        model: The Keras model being trained.
+        train_data: Training data.
+        val_data: Validation data or None.
+        history: The ``keras.callbacks.History`` of the last fit, or None.
+        step_losses: Exact training loss of each optimizer step of the last fit.
+        stopped_early: Whether the last fit ended on :meth:`request_stop`.
+        restored_best_epoch: After a stop part-way, the 0-based epoch whose weights were put back, else None.
+        accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
+        notices: Messages for the user from the last fits (e.g. out-of-memory retries).
+        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validate`.
+        frozen_blocks: Transformer blocks frozen at creation (with the embeddings), from ``freeze_lower``.
+    """
+
+    def __init__(self, model: HFClassifier, train_data: TextDataset, val_data: TextDataset | None = None,
+                 batch_size: int = 32, eval_batch_size: int = 64, *, seed: int = 0, weight_decay: float = 0.01,
+                 freeze_lower: float | None = None):
+        if not isinstance(model, HFClassifier):
+            raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
+        if not isinstance(train_data, TextDataset) or len(train_data) == 0 or train_data.labels is None:
+            raise TrainingError("Expected labelled training data from preprocess_train() or texts_from_csv(). Received: none or unlabelled data.")
+        if batch_size < 1 or eval_batch_size < 1:
+            raise TrainingError(f"Expected batch sizes >= 1. Received: batch_size={batch_size}, eval_batch_size={eval_batch_size}.")
+        self.model = model
+        self.train_data = train_data
+        self.val_data = val_data
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.seed = seed
+        self.weight_decay = weight_decay
+        freeze_lower = DEFAULT_FREEZE_LOWER if freeze_lower is None else freeze_lower
+        try:
+            self.frozen_blocks = layers.freeze_lower(model, float(freeze_lower))
+        except (TypeError, ValueError) as exc:
+            raise TrainingError(f"Expected freeze_lower to be a fraction between 0 and 1 (0 trains every layer). "
+                                f"Received: {freeze_lower!r}.") from exc
+        self.freeze_lower = float(freeze_lower)
+        self.thresholds: list[float] | None = None
+        self.lr_finder = None
+        self._init_fit_loop()
+
+    @property
+    def task(self) -> str:
+        """The model's task: ``"single_label"``, ``"multi_label"`` or ``"regression"``."""
+        return self.model.task
+
+    # ------------------------------------------------------------------ plumbing
+    def _class_weight(self, class_weight: ClassWeight) -> dict[int, float] | None:
+        if class_weight is None:
+            return None
+        if self.task != SINGLE_LABEL:
+            raise TrainingError(f"class_weight applies to single-label classification. Received it for task {self.task!r}"
+                                " (multi-label training already weights each label's positives).")
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise TrainingError(f"Expected class_weight 'balanced' or a {{class_id: weight}} dict. Received: {class_weight!r}.")
+            return self.balanced_class_weight()
+        return {int(k): float(v) for k, v in class_weight.items()}
+
+    def balanced_class_weight(self) -> dict[int, float]:
+        """``n_rows / (n_classes * rows_of_class)`` per class id (scikit-learn's ``"balanced"`` rule)."""
+        classes = np.arange(len(self.train_data.class_names))
+        present = np.unique(self.train_data.labels)
+        weights = compute_class_weight("balanced", classes=present, y=self.train_data.labels)
+        out = dict.fromkeys(classes.tolist(), 1.0)
+        out.update({int(c): float(w) for c, w in zip(present, weights)})
+        return out
+
+    def _train_batches(self, class_weight: dict[int, float] | None = None) -> BatchSequence:
+        return BatchSequence(self.train_data, self.batch_size, shuffle=True, seed=self.seed + self._fit_calls, class_weight=class_weight)
+
+    def _val_batches(self) -> BatchSequence | None:
+        data = self.val_data
+        return None if data is None or data.labels is None else BatchSequence(data, self.eval_batch_size, shuffle=False)
+
+    def _fresh_optimizer(self, lr: float) -> None:
+        """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping the weights."""
+        compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay,
+                                                  accumulation_steps=self.accumulation_steps))
+
+    @staticmethod
+    def _check_lr_epochs(lr, epochs, *, allow_none_epochs: bool = False) -> None:
+        if not (isinstance(lr, (int, float)) and 0 < lr < 1):
+            raise TrainingError(f"Expected a learning rate between 0 and 1 (e.g. 1e-4). Received: lr={lr!r}.")
+        if epochs is None and allow_none_epochs:
+            return
+        if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise TrainingError(f"Expected epochs to be an integer >= 1. Received: epochs={epochs!r}.")
+
+    # ------------------------------------------------------------------ training
+    def fit_onecycle(self, lr: float, epochs: int, checkpoint_folder: str | None = None, cycle_momentum: bool = True,
+                     max_momentum: float = 0.95, min_momentum: float = 0.85, class_weight: ClassWeight = None,
+                     callbacks: Sequence[keras.callbacks.Callback] | None = None, steps_per_epoch: int | None = None,
+                     verbose: int = 1, *, pct_start: float = 0.1, progress: Callable[[ProgressEvent], None] | None = None,
+                     progress_every: int = 1) -> keras.callbacks.History:
+        """Train with the one-cycle policy (warmup to ``lr``, then cosine decay; momentum cycled inversely).
+
+        Args:
+            lr: Peak learning rate, per optimizer step (1e-4 to 5e-5 suits small transformers).
+            epochs: Passes over the training data.
+            checkpoint_folder: If set, the weights are saved there (``save_pretrained``) after each epoch.
+            cycle_momentum: Cycle Adam's beta_1 between ``max_momentum`` and ``min_momentum``.
+            max_momentum: beta_1 at the ends of the cycle.
+            min_momentum: beta_1 at the LR peak.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch (default: the whole training set).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            pct_start: Warmup fraction 0–1 of the steps.
+            progress: Called with a :class:`~kdemo.training.callbacks.ProgressEvent` every ``progress_every`` steps.
+            progress_every: Report interval in steps.
+
+        Returns:
+            The Keras ``History``; ``history.history`` holds ``loss``, the metric, ``lr``, ``momentum`` and, with
+            validation data, ``val_loss`` and the validation metric per epoch.
+
+        Raises:
+            TrainingError: If ``lr`` or ``epochs`` is out of range, or ``class_weight`` does not fit the task.
+        """
+        self._check_lr_epochs(lr, epochs)
+
+        def schedule_for(train):
+            total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+            return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
+
+        return self._run_fit(lr, epochs, schedule_for, class_weight=self._class_weight(class_weight), callbacks=callbacks,
+                             steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
+                             checkpoint_folder=checkpoint_folder)
+
+    def autofit(self, lr: float, epochs: int | None = None, early_stopping: int | None = None, reduce_on_plateau: int | None = None,
+                reduce_factor: float = 2.0, monitor: str = "val_loss", checkpoint_folder: str | None = None,
+                class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
+                steps_per_epoch: int | None = None, verbose: int = 1, *, max_epochs: int = 1024,
+                progress: Callable[[ProgressEvent], None] | None = None, progress_every: int = 1) -> keras.callbacks.History:
+        """Train with ktrain's ``autofit`` policy: a triangular LR cycle per epoch, early stopping and plateau cuts.
+
+        With ``epochs=None`` training runs until ``monitor`` stops improving: early stopping after 5 epochs and the
+        peak learning rate halved after 2 stalled epochs, unless set otherwise. The best weights (by ``monitor``)
+        are restored at the end (``keras.callbacks.EarlyStopping(restore_best_weights=True)``).
+
+        Args:
+            lr: Peak learning rate of the triangular cycle, per optimizer step.
+            epochs: Epochs to run; None runs until early stopping (at most ``max_epochs``).
+            early_stopping: Patience in epochs; None means 5 when ``epochs`` is None, else off.
+            reduce_on_plateau: Epochs without improvement before the peak is divided by ``reduce_factor``; None
+                means 2 when ``epochs`` is None, else off.
+            reduce_factor: Divisor of the peak learning rate on a plateau.
+            monitor: Validation quantity to watch (``"val_loss"`` or e.g. ``"val_accuracy"``).
+            checkpoint_folder: If set, weights are saved there after each epoch.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch.
+            verbose: Keras verbosity.
+            max_epochs: Upper bound when ``epochs`` is None.
+            progress: Progress function, as in :meth:`fit_onecycle`.
+            progress_every: Report interval in steps.
+
+        Returns:
+            The Keras ``History`` (``history.history["lr"]`` holds each epoch's peak learning rate).
+
+        Raises:
+            TrainingError: If early stopping or plateau reduction is asked for without validation data.
+        """
+        self._check_lr_epochs(lr, epochs, allow_none_epochs=True)
+        if epochs is None:
+            early_stopping = 5 if early_stopping is None else early_stopping
+            reduce_on_plateau = 2 if reduce_on_plateau is None else reduce_on_plateau
+        if (early_stopping or reduce_on_plateau) and self.val_data is None:
+            raise TrainingError("autofit with early stopping or reduce_on_plateau needs validation data: pass val_data to get_learner().")
+        cw = self._class_weight(class_weight)
+
+        def policy_for(train):
+            return TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
+                                    reduce_factor=reduce_factor, monitor=monitor)
+
+        extra = list(callbacks or [])
+        if early_stopping:
+            mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
+            extra.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping, mode=mode, restore_best_weights=True, verbose=min(verbose, 1)))
+        return self._run_fit(lr, epochs or max_epochs, policy_for, class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
+                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+
+    def fit(self, lr: float, n_cycles: int, cycle_len: int | None = None, cycle_mult: int = 1, checkpoint_folder: str | None = None,
+            class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
+            steps_per_epoch: int | None = None, verbose: int = 1, *, progress: Callable[[ProgressEvent], None] | None = None,
+            progress_every: int = 1) -> keras.callbacks.History:
+        """Train at a constant rate, or with SGDR cosine annealing and warm restarts (ktrain's ``fit``).
+
+        With ``cycle_len=None``: ``n_cycles`` epochs at the constant learning rate ``lr``. Otherwise SGDR
+        (Loshchilov & Hutter 2017, https://arxiv.org/abs/1608.03983) through
+        ``keras.optimizers.schedules.CosineDecayRestarts``: ``n_cycles`` cosine cycles, the first ``cycle_len``
+        epochs long, each next one ``cycle_mult`` times longer.
+
+        Args:
+            lr: (Peak) learning rate, per optimizer step.
+            n_cycles: Epochs (constant rate) or cycles (SGDR).
+            cycle_len: Epochs in the first SGDR cycle; None for a constant rate.
+            cycle_mult: Growth factor of the cycle length.
+            checkpoint_folder: If set, weights are saved there after each epoch.
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            callbacks: Extra Keras callbacks.
+            steps_per_epoch: Batches per epoch.
+            verbose: Keras verbosity.
+            progress: Progress function, as in :meth:`fit_onecycle`.
+            progress_every: Report interval in steps.
+
+        Returns:
+            The Keras ``History``.
+        """
+        self._check_lr_epochs(lr, n_cycles)
+        cw = self._class_weight(class_weight)
+        epochs = n_cycles
+        if cycle_len is not None:
+            try:
+                epochs = sum(sgdr_cycle_epochs(n_cycles, cycle_len, cycle_mult))
+            except ValueError as exc:  # bad user input is a TrainingError, like every other fit argument
+                raise TrainingError(str(exc)) from exc
+
+        def schedule_for(train):
+            if cycle_len is None:
+                return StepSchedule(lambda step: lr)
+            steps = min(steps_per_epoch or len(train), len(train))
+            return StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(
+                lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=1.0, alpha=0.0))
+
+        return self._run_fit(lr, epochs, schedule_for, class_weight=cw, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+
+    # ------------------------------------------------------------------ layers and settings
+    def freeze(self, freeze_range: int | None = None) -> int:
+        """Freeze the embeddings and the first ``freeze_range`` transformer blocks (None: the whole encoder).
+
+        Returns:
+            Number of parameter tensors frozen. The classification head always stays trainable.
+        """
+        return layers.freeze(self.model, freeze_range)
+
+    def unfreeze(self) -> None:
+        """Make all weights trainable again."""
+        layers.unfreeze(self.model)
+
+    def set_weight_decay(self, wd: float = 0.01) -> None:
+        """Set AdamW's decoupled weight decay (applied to matrices, not biases or LayerNorm) for later fits."""
+        if not 0 <= wd < 1:
+            raise TrainingError(f"Expected weight decay in [0, 1). Received: wd={wd}.")
+        self.weight_decay = float(wd)
+
+    def get_weight_decay(self) -> float:
+        """The weight decay later fits use."""
+        return self.weight_decay
+
+    def print_layers(self, show_wd: bool = False):
+        """Print (and return) the parameter table: name, shape, parameter count, trainable."""
+        table = layers.layer_table(self.model)
+        if show_wd:
+            table["weight_decay"] = [self.weight_decay if len(s) >= 2 else 0.0 for s in table["shape"]]
+        print(table.to_string(index=False))
+        return table
+
+    def plot(self, plot_type: str = "loss", return_fig: bool = False):
+        """Plot a quantity of the last fit: ``"loss"`` (per step and validation), ``"lr"``, or any history key.
+
+        Raises:
+            TrainingError: If nothing has been trained or the key is unknown.
+        """
+        from kdemo.plots import history_figure, loss_curve_figure
+
+        if self.history is None:
+            raise TrainingError("Nothing to plot yet: train first.")
+        hist = self.history.history
+        if plot_type == "loss":
+            steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)
+            val = [((i + 1) * steps_per_epoch, v) for i, v in enumerate(hist.get("val_loss", []))]
+            fig = loss_curve_figure(self.step_losses, None, val)
+        elif plot_type in hist:
+            fig = history_figure(hist, plot_type)
+        else:
+            raise TrainingError(f"Expected plot_type 'loss' or one of {sorted(hist)}. Received: {plot_type!r}.")
+        return fig if return_fig else None
+
+    # ------------------------------------------------------------------ evaluation
+    def predict(self, val_data: TextDataset | None = None) -> np.ndarray:
+        """Outputs for the validation (or given) data, rows in the data's order.
+
+        Returns:
+            Float32 array of shape ``(num_rows, num_outputs)``: class probabilities (softmax for single-label,
+            sigmoid for multi-label) or regression values.
+        """
+        data = val_data if val_data is not None else self.val_data
+        if data is None:
+            raise TrainingError("No validation data: pass val_data to get_learner() or to this call.")
+        return evaluation.predict_outputs(self.model.hf_model, data, self.task, self.eval_batch_size)
+
+    def validate(self, val_data: TextDataset | None = None, print_report: bool = True, class_names: Sequence[str] | None = None):
+        """Evaluate on validation data (see :meth:`validation_report`)."""
+        return self.validation_report(val_data, print_report=print_report, class_names=class_names)
+
+    def validation_report(self, val_data: TextDataset | None = None, print_report: bool = False,
+                          class_names: Sequence[str] | None = None):
+        """kdemo's full validation report, for every task.
+
+        Single-label: accuracy, macro-F1, per-class table and confusion matrix. Multi-label: micro/macro F1 and a
+        per-label table, with per-label thresholds tuned on the learner's own validation data (kept in
+        :attr:`thresholds`); other data is scored with those thresholds. Regression: MAE, RMSE, R².
+
+        Args:
+            val_data: Data to evaluate (default: the learner's validation data).
+            print_report: Print the report.
+            class_names: Label names in id order (default: those of the data).
+
+        Returns:
+            A :class:`~kdemo.evaluation.report.ClassificationReport`, :class:`~kdemo.evaluation.report.MultiLabelReport` or
+            :class:`~kdemo.evaluation.report.RegressionReport`.
+
+        Raises:
+            TrainingError: If there is no labelled validation data.
+        """
+        data = val_data if val_data is not None else self.val_data
+        if data is None or data.labels is None:
+            raise TrainingError("No labelled validation data: pass val_data to get_learner() or to this call.")
+        # Multi-label thresholds are tuned on the learner's validation split; other data (a test split) is scored
+        # with those thresholds, never tuned on itself.
+        thresholds = None if data is self.val_data or self.thresholds is None else self.thresholds
+        report = evaluation.evaluate(self.model.hf_model, data, self.task, class_names=class_names,
+                                     batch_size=self.eval_batch_size, thresholds=thresholds)
+        if hasattr(report, "thresholds"):
+            self.thresholds = self.model.thresholds = report.thresholds
+        if print_report:
+            print(report)
+        return report
+
+    def top_losses(self, n: int = 4, val_data: TextDataset | None = None, preproc=None):
+        """The ``n`` validation rows with the highest loss (see :meth:`top_losses_table`)."""
+        return self.top_losses_table(n, val_data)
+
+    def top_losses_table(self, n: int = 4, val_data: TextDataset | None = None):
+        """The ``n`` validation rows with the highest loss (see :func:`kdemo.evaluation.evaluate.top_losses`).
+
+        Returns:
+            DataFrame with ``row``, ``text``, ``true``, ``predicted``, ``loss``.
+        """
+        data = val_data if val_data is not None else self.val_data
+        if data is None or data.labels is None:
+            raise TrainingError("top_losses needs labelled validation data: pass val_data to get_learner().")
+        return evaluation.top_losses(self.model.hf_model, data, self.task, n, batch_size=self.eval_batch_size, thresholds=self.thresholds)
+
+    def view_top_losses(self, n: int = 4, preproc=None, val_data: TextDataset | None = None):
+        """Print (and return) :meth:`top_losses`."""
+        table = self.top_losses(n, val_data)
+        print(table.to_string(index=False))
+        return table
+
+
+def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,
+                batch_size: int = 32, eval_batch_size: int = 64, **kwargs) -> Learner:
+    """Create a :class:`Learner` (ktrain's ``get_learner``).
+
+    Args:
+        model: From :meth:`kdemo.Transformer.get_classifier`.
+        train_data: From ``preprocess_train`` or ``texts_from_csv``.
+        val_data: Optional validation data.
+        batch_size: Training batch size.
+        eval_batch_size: Batch size for validation and prediction.
+        **kwargs: ``seed``, ``weight_decay``, and ``freeze_lower``: the fraction 0–1 of the transformer blocks
+            frozen, with the embeddings, before training (None: :data:`DEFAULT_FREEZE_LOWER`, a third; 0 trains
+            every layer).
+
+    Returns:
+        The learner.
+
+    Raises:
+        TypeError: If ``model`` is not an HFClassifier.
+        TrainingError: If the data is missing or unlabelled.
+    """
+    return Learner(model, train_data, val_data, batch_size, eval_batch_size, **kwargs)
