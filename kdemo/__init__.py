@@ -16,8 +16,12 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything impo
 from kdemo.data.doctor import diagnose  # noqa: E402
 from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
+from kdemo.inference.hub_models import load_from_hub  # noqa: E402
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
+from kdemo.run.config import TrainConfig  # noqa: E402
+from kdemo.run.result import TrainResult  # noqa: E402
+from kdemo.run.train import train  # noqa: E402
 from kdemo.text.loaders import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
@@ -32,16 +36,20 @@ __all__ = [
     "Learner",
     "ModelError",
     "Predictor",
+    "TrainConfig",
+    "TrainResult",
     "Transformer",
     "TrainingError",
     "detect_task",
     "diagnose",
     "get_learner",
     "get_predictor",
+    "load_from_hub",
     "load_predictor",
     "parse_labels",
     "read_table",
     "texts_from_csv",
     "texts_from_df",
     "texts_from_folder",
+    "train",
 ]

@@ -12,9 +12,14 @@ import sys
 from pathlib import Path
 
 import kdemo
+from kdemo.device import describe_device
 from kdemo.errors import HubError, KdemoError
+from kdemo.hub.card import LOCAL_PREFIX
 from kdemo.inference.predictions_csv import predictions_table, write_csv
+from kdemo.run.config import TrainConfig
+from kdemo.run.train import prepare, read_data, train
 from kdemo.text.loaders import guess_columns, read_table
+from kdemo.training.callbacks import ProgressReporter
 
 DESCRIPTION = """\
 Fine-tune Hugging Face text classifiers with ktrain's verbs on Keras 3 (PyTorch backend).
@@ -28,12 +33,18 @@ examples:
 Run 'python -m kdemo <command> --help' for the options of a command."""
 
 TRAIN_EPILOG = """\
-example:
-  python -m kdemo train reviews.csv --text-column text --label-column label \\
-      --epochs 2 --lr 1e-4 --out my-model
+examples:
+  python -m kdemo train reviews.csv --text-column text --label-column label --epochs 2 --lr 1e-4 --out my-model
+  python -m kdemo train goemotions.csv --label-column labels --out emotions     # multi-label: 'a|b' cells
+  python -m kdemo train sts.csv --text-column sentence1 --text-pair-column sentence2 --label-column score \\
+      --task regression --out sts-model                                          # sentence pairs, regression
+  python -m kdemo train --config my-model/training_params.json --out again       # reproduce a saved run
 
-The output folder loads with kdemo.load_predictor(folder) and with
-transformers.pipeline("text-classification", model=folder); it holds a model card (README.md)."""
+The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers);
+--task overrides it. With --config, the saved run's settings are used and any option given here replaces
+one of them (DATA too). The output folder loads with kdemo.load_predictor(folder) and with
+transformers.pipeline("text-classification", model=folder); it holds a model card (README.md),
+training_params.json (the run's settings, metrics and environment) and training_results.json."""
 
 PREDICT_EPILOG = """\
 example:
@@ -71,25 +82,107 @@ def _int_at_least(minimum: int):
     return parse
 
 
-def _add_data_args(p: argparse.ArgumentParser, *, val: bool = False) -> None:
-    p.add_argument("data", metavar="DATA", help="training table (.csv, .tsv or .jsonl) with a header row")
-    p.add_argument("--text-column", metavar="TEXT", help="column with the texts (default: guessed)")
-    p.add_argument("--label-column", metavar="LABEL", help="column with one label per row (default: guessed)")
-    if val:
-        p.add_argument("--val", metavar="FILE", help="validation table (default: split off --val-pct of DATA)")
-    p.add_argument("--val-pct", type=float, default=0.1, metavar="F",
-                   help="fraction 0-1 split off for validation when --val is not given (default: %(default)s)")
-    p.add_argument("--model", metavar="ID_OR_DIR",
+_SUPPRESS = argparse.SUPPRESS  # options not given stay out of the namespace: --config's values are kept
+
+
+def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
+    """The options that fill a :class:`~kdemo.run.config.TrainConfig` (defaults: TrainConfig's)."""
+    d = TrainConfig()
+    p.add_argument("data", metavar="DATA", nargs="?", default=_SUPPRESS,
+                   help="training table (.csv, .tsv, .jsonl, .parquet, .xlsx) with a header row")
+    p.add_argument("--config", metavar="JSON", default=_SUPPRESS,
+                   help="start from a saved run's training_params.json (or a TrainConfig JSON)")
+    p.add_argument("--text-column", metavar="TEXT", default=_SUPPRESS, help="column with the texts (default: guessed)")
+    p.add_argument("--text-pair-column", metavar="TEXT2", default=_SUPPRESS,
+                   help="column with the second text of sentence pairs (e.g. NLI, STS)")
+    p.add_argument("--label-column", metavar="LABEL", action="append", default=_SUPPRESS,
+                   help="label column (default: guessed); repeat it for several 0/1 columns (multi-label)")
+    p.add_argument("--task", choices=_TASK_CHOICES, default=_SUPPRESS, type=_task,
+                   help="override the detected task: single-label, multi-label or regression")
+    p.add_argument("--val", metavar="FILE", default=_SUPPRESS, help="validation table (default: split off --val-pct)")
+    p.add_argument("--val-pct", type=float, metavar="F", default=_SUPPRESS,
+                   help=f"fraction 0-1 split off for validation when --val is not given (default: {d.val_pct})")
+    p.add_argument("--model", metavar="ID_OR_DIR", default=_SUPPRESS,
                    help=f"Hub id or local checkpoint folder (default: the embedded {kdemo.DEFAULT_MODEL_ID})")
-    p.add_argument("--maxlen", type=_int_at_least(2), metavar="N",
+    p.add_argument("--maxlen", type=_int_at_least(8), metavar="N", default=_SUPPRESS,
                    help="tokens per text (default: covers 95%% of the training texts, at most 512)")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=32, metavar="N", help="default: %(default)s")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                   help="autocast precision of training; auto = bf16 where the hardware runs it natively")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights' init, shuffling and split (default: 0)")
-    p.add_argument("--freeze-lower", type=float, default=None, metavar="F",
-                   help="fraction 0-1 of the transformer blocks frozen with the embeddings (default: a third; 0 trains "
-                        "every layer)")
+    p.add_argument("--batch-size", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help=f"rows per optimizer step (default: {d.batch_size})")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=_SUPPRESS,
+                   help="autocast precision; auto = bf16 where the hardware runs it natively (default: auto)")
+    p.add_argument("--seed", type=_int_at_least(0), default=_SUPPRESS,
+                   help="seed of the split, the head's init, dropout and the batch order (default: 0)")
+    p.add_argument("--freeze-lower", type=float, metavar="F", default=_SUPPRESS,
+                   help="fraction 0-1 of the transformer blocks frozen with the embeddings (default: 0, every layer "
+                        "trains; 0.33 trains about a quarter faster)")
+    if not training:
+        return
+    p.add_argument("--epochs", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help=f"passes over the data; SGDR: cycles (default: {d.epochs})")
+    p.add_argument("--lr", type=float, default=_SUPPRESS, help=f"peak learning rate per step (default: {d.lr})")
+    p.add_argument("--schedule", choices=_SCHEDULE_CHOICES, type=_schedule, default=_SUPPRESS,
+                   help="one-cycle (default), autofit (early stopping, plateau cuts) or sgdr (warm restarts)")
+    p.add_argument("--early-stopping", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help="autofit: stop after N epochs without improvement")
+    p.add_argument("--reduce-on-plateau", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help="autofit: halve the peak learning rate after N epochs without improvement")
+    p.add_argument("--cycle-len", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help="sgdr: epochs of the first cycle (default: 1)")
+    p.add_argument("--cycle-mult", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help="sgdr: growth factor of each next cycle (default: 1)")
+    p.add_argument("--class-weight", choices=("balanced",), default=_SUPPRESS,
+                   help="single-label: weight classes inversely to their frequency")
+    p.add_argument("--weight-decay", type=float, metavar="W", default=_SUPPRESS,
+                   help=f"AdamW's decoupled weight decay (default: {d.weight_decay})")
+
+
+#: CLI option → TrainConfig field, where the names differ.
+_FIELDS = {"data": "train_file", "val": "val_file", "model": "model_name", "label_column": "label_columns"}
+_TASK_CHOICES = ("single_label", "multi_label", "regression")
+_SCHEDULE_CHOICES = ("one_cycle", "autofit", "sgdr")
+
+
+def _task(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
+def _schedule(text: str) -> str:
+    return {"onecycle": "one_cycle", "fit_onecycle": "one_cycle"}.get(_task(text), _task(text))
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's :class:`~kdemo.run.config.TrainConfig`: ``--config``'s (if given) with the options given replacing
+    its values.
+
+    Raises:
+        TrainingError: If a value is out of range, or the config file cannot be read.
+    """
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "out", "num_steps", "plot")}
+    changes = {_FIELDS.get(k, k.replace("-", "_")): v for k, v in given.items()}
+    if "train_file" in changes:
+        changes.setdefault("data_name", None)  # named after the new file
+    if "config" not in vars(args):
+        return TrainConfig(**changes)
+    base = TrainConfig.from_json(args.config).to_dict()
+    return TrainConfig.from_dict({**base, **changes})
+
+
+def _check_data_file(config: TrainConfig) -> None:
+    """Refuse a run without a data file, or with a saved run's reduced local paths, saying how to give them."""
+    for name, path in (("training", config.train_file), ("validation", config.val_file)):
+        if path is None and name == "training":
+            raise KdemoError("Expected a training table: DATA, or --config with a saved run. Received: neither.")
+        if path is not None and path.startswith(LOCAL_PREFIX):
+            raise KdemoError(
+                f"Expected the {name} file of the saved run. Received: {path!r}: its folder is not kept in "
+                f"training_params.json (so that a pushed model does not reveal your folders). Give it again: "
+                f"{'DATA' if name == 'training' else '--val FILE'}."
+            )
+    if config.model_name.startswith(LOCAL_PREFIX):
+        raise KdemoError(
+            f"Expected the base model of the saved run. Received: {config.model_name!r}: a local folder, whose path "
+            "is not kept in training_params.json. Give it again: --model DIR."
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,11 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="fine-tune a classifier on a labelled table and save it", formatter_class=fmt,
-                       description="Fine-tune a classifier with the one-cycle policy, validate it and save it.",
+                       description="Fine-tune a classifier (single-label, multi-label, regression; single texts or "
+                                   "sentence pairs), validate it and save it.",
                        epilog=TRAIN_EPILOG)
-    _add_data_args(p, val=True)
-    p.add_argument("--epochs", type=_int_at_least(1), default=1, metavar="N", help="default: %(default)s")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: %(default)s)")
+    _add_run_args(p, training=True)
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the predictor to (replaced)")
 
     p = sub.add_parser("predict", help="classify the texts of a table with a saved model", formatter_class=fmt,
@@ -121,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lr-find", help="run the learning-rate range test and plot it", formatter_class=fmt,
                        description="Learning-rate range test (Smith 2015) on a labelled table.", epilog=LR_FIND_EPILOG)
-    _add_data_args(p)
+    _add_run_args(p, training=False)
     p.add_argument("--num-steps", type=_int_at_least(2), default=100, metavar="N",
                    help="maximum batches of the test (default: %(default)s)")
     p.add_argument("--plot", required=True, metavar="PNG", help="image file to save the plot to")
@@ -136,25 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--public", dest="private", action="store_false", help="public repo")
     p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
     return parser
-
-
-def _learner(args: argparse.Namespace, val_file: str | None = None):
-    """Read the data, build the classifier and the learner. Returns ``(learner, preproc, trn)``."""
-    import torch
-
-    text_col, label_col = args.text_column, args.label_column
-    if text_col is None or label_col is None:
-        guessed_text, guessed_label = guess_columns(read_table(args.data))
-        text_col, label_col = text_col or guessed_text, label_col or guessed_label
-        print(f"columns: text={text_col!r} label={label_col!r} (use --text-column/--label-column to change)")
-    torch.manual_seed(args.seed)
-    trn, val, preproc = kdemo.texts_from_csv(args.data, text_col, [label_col], val_filepath=val_file,
-                                             val_pct=args.val_pct, model_name=args.model, maxlen=args.maxlen,
-                                             random_state=args.seed)
-    preproc.precision = args.precision
-    learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=args.batch_size,
-                                seed=args.seed, freeze_lower=args.freeze_lower)
-    return learner, preproc, trn
 
 
 class _Bar:
@@ -181,27 +254,35 @@ class _Bar:
             self.bar.close()
 
 
-def _train(args: argparse.Namespace) -> int:
-    from kdemo.device import describe_device
-    from kdemo.hub.card import write_model_card
+def _columns_line(data) -> str:
+    """Which columns the run uses (guessed ones included), and how to change them."""
+    labels = (f"label={data.label_columns[0]!r}" if len(data.label_columns) == 1
+              else f"labels={list(data.label_columns)}")
+    pair = f" text-pair={data.text_pair_column!r}" if data.text_pair_column else ""
+    return f"columns: text={data.text_column!r}{pair} {labels} (use --text-column/--label-column to change)"
 
+
+def _train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    _check_data_file(config)
     print(f"device: {describe_device()}")
-    learner, preproc, trn = _learner(args, args.val)
+    data = read_data(config)
+    print(_columns_line(data))
     bar = _Bar("train")
+
+    def announce(preproc, learner) -> None:
+        print(f"task: {learner.task}, {len(learner.train_data)} training and "
+              f"{len(learner.val_data) if learner.val_data is not None else 0} validation rows, "
+              f"classes: {', '.join(preproc.get_classes())}, maxlen {preproc.maxlen}")
+
     try:
-        learner.fit_onecycle(args.lr, args.epochs, progress=bar, verbose=0)
+        result = train(config, train_df=data.train_df, val_df=data.val_df, progress=bar, on_prepared=announce)
     finally:
         bar.close()
-    metrics = learner.validate(print_report=True).to_dict()
-    meta = {
-        "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_rows")},
-        "training": {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "maxlen": preproc.maxlen,
-                     "schedule": "one-cycle", "optimizer": "AdamW (torch fused)",
-                     "precision": learner.model.precision, "seed": args.seed, "frozen_blocks": learner.frozen_blocks},
-        "example": trn.texts[0],
-    }
-    folder = kdemo.get_predictor(learner.model, preproc, meta=meta).save(args.out)
-    write_model_card(folder)
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(result.report)
+    folder = result.save(args.out)
     print(f"saved: {folder}")
     return 0
 
@@ -218,9 +299,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from kdemo.training.callbacks import ProgressReporter
-
-    learner, _, _ = _learner(args)
+    config = config_from_args(args)
+    _check_data_file(config)
+    data = read_data(config)
+    print(_columns_line(data))
+    _, learner = prepare(config, data)
     bar = _Bar("lr-find")
     try:
         learner.lr_find(num_steps=args.num_steps, verbose=0, callbacks=[ProgressReporter(bar, args.num_steps, 1)])

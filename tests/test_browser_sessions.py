@@ -56,14 +56,14 @@ def test_two_sessions_queue_reload_and_isolation(fresh_sessions, app_url, tiny_b
 
     SHOTS.mkdir(exist_ok=True)
     movies, messages = tmp_path / "movies.csv", tmp_path / "messages.csv"
-    sentiment_frame(1600).to_csv(movies, index=False)
+    sentiment_frame(3200).to_csv(movies, index=False)
     _spam_frame(300).to_csv(messages, index=False)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         a = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         b = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
 
-        # A starts a long run (4 epochs of 90 batches); B asks while it runs and is told to wait
+        # A starts a long run (4 epochs of 180 batches); B asks while it runs and is told to wait
         _start(a, app_url, movies, tiny_bert_dir, epochs=4, batch=16)
         a.locator("#train-status").get_by_text(re.compile(r"Epoch \d+/4, step")).wait_for(timeout=120_000)
         _start(b, app_url, messages, tiny_bert_dir, epochs=2, batch=8)
@@ -78,7 +78,7 @@ def test_two_sessions_queue_reload_and_isolation(fresh_sessions, app_url, tiny_b
         a.get_by_role("tab", name="Train").click()
         a.locator("#train-status").get_by_text(re.compile(r"Epoch \d+/4, step")).wait_for(timeout=30_000)
         step_after = int(re.search(r"step (\d+)/", _status(a)).group(1))
-        assert step_after >= step_before and "/360" in _status(a), _status(a)
+        assert step_after >= step_before and "/720" in _status(a), _status(a)
         a.screenshot(path=str(SHOTS / "sessions_2_reloaded_mid_training.png"), full_page=True)
         assert "Waiting for the device" in _status(b)  # B still waits while A trains
 

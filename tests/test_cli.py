@@ -37,8 +37,10 @@ def test_train_writes_a_loadable_accurate_predictor(trained):
     out, data = trained
     assert (out / "README.md").is_file() and (out / "kdemo.json").is_file()
     meta = json.loads((out / "kdemo.json").read_text())
-    assert meta["training"]["epochs"] == 3 and meta["training"]["schedule"] == "one-cycle"
-    assert set(meta["metrics"]) == {"accuracy", "macro_f1", "num_rows"}
+    params = json.loads((out / "training_params.json").read_text())
+    assert params["config"]["epochs"] == 3 and params["config"]["schedule"] == "one_cycle"
+    assert params["resolved"]["schedule"].startswith("one-cycle")
+    assert set(meta["metrics"]) == {"accuracy", "macro_f1", "num_rows"} == set(params["metrics"])
     assert meta["example"].startswith("the movie was")
     predictor = kdemo.load_predictor(out)
     df = pd.read_csv(data)

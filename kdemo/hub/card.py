@@ -26,6 +26,8 @@ from kdemo.hub import card_sections as sections
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
 
 PARAMS_FILE = "training_params.json"
+#: Entry of ``kdemo.json`` recording what the card was written for (see :func:`card_settings`).
+CARD_KEY = "card"
 DEFAULT_EXAMPLE = "This is a great movie!"
 _NOT_PUBLISHED = {"model_name"}  # shown as base_model; as a local folder it would leak a path
 _TASK_ALIASES = {"single_label_classification": "single_label", "multi_label_classification": "multi_label"}
@@ -90,22 +92,71 @@ def base_model_license(base_model: str | None, *, endpoint: str | None = None) -
     return getattr(info.card_data, "license", None) if info.card_data else None
 
 
-def _without_local_paths(value):
-    """``value`` with every absolute or home-relative path replaced by ``local:<last component>`` (recursively)."""
+def without_local_paths(value):
+    """Publishable copy of a JSON-like value: ``value`` with every absolute or home-relative path replaced by ``local:<last component>`` (recursively)."""
     if isinstance(value, dict):
-        return {k: _without_local_paths(v) for k, v in value.items()}
+        return {k: without_local_paths(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_local_paths(v) for v in value]
+        return [without_local_paths(v) for v in value]
     if isinstance(value, str) and (Path(value).is_absolute() or value.startswith("~")):
         return LOCAL_PREFIX + Path(value).name
     return value
 
 
-def _hyperparameters(meta: dict) -> dict:
-    """The publishable hyperparameters (for ``training_params.json`` and the card): no local paths, no secrets."""
-    raw = {**(meta.get("training") or {}), "maxlen": meta.get("maxlen", (meta.get("training") or {}).get("maxlen"))}
+#: What the card shows of a run's ``training_params.json`` (:func:`kdemo.run.result.training_params`).
+_RUN_CONFIG_KEYS = ("lr", "epochs", "batch_size", "seed", "val_pct", "weight_decay", "freeze_lower", "early_stopping",
+                    "reduce_on_plateau")
+_RUN_RESOLVED_KEYS = ("task", "maxlen", "precision", "schedule", "optimizer", "class_weight", "frozen",
+                      "gradient_accumulation_steps", "steps", "stopped_early")
+
+
+def _hyperparameters(meta: dict, run: dict | None = None) -> dict:
+    """The publishable hyperparameters shown in the card: no local paths, no secrets.
+
+    Args:
+        meta: The folder's ``kdemo.json`` (older folders keep their hyperparameters in its ``"training"`` entry).
+        run: The folder's ``training_params.json`` when it has the run schema (``"config"``, ``"resolved"``).
+    """
+    if run and isinstance(run.get("config"), dict):
+        config, resolved = run["config"], run.get("resolved") or {}
+        raw = {**{k: config.get(k) for k in _RUN_CONFIG_KEYS}, **{k: resolved.get(k) for k in _RUN_RESOLVED_KEYS},
+               "device": (run.get("environment") or {}).get("device")}
+        if raw.get("batch_size") != resolved.get("batch_size"):  # an out-of-memory back-off changed it
+            raw["batch_size"] = resolved.get("batch_size")
+    else:
+        raw = {**(meta.get("training") or {}), "maxlen": meta.get("maxlen", (meta.get("training") or {}).get("maxlen"))}
     params = {k: v for k, v in raw.items() if k not in _NOT_PUBLISHED and v is not None}
     return {k: v for k, v in params.items() if not (isinstance(v, str) and _is_local_path(v))}
+
+
+def _run_params(folder: Path) -> dict | None:
+    """The folder's ``training_params.json`` if it holds a run (written by ``TrainResult.save``), made publishable."""
+    path = folder / PARAMS_FILE
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        return None
+    public = without_local_paths(run)
+    if public != run:
+        atomic.write_text(path, json.dumps(public, indent=2, default=str))
+    return public
+
+
+def card_settings(folder: str | os.PathLike) -> dict:
+    """What the folder's card was last written for: ``{"repo_id", "dataset_id", "example"}`` ({} before any card).
+
+    :func:`kdemo.hub.push.push_to_hub` writes the card again, with the same dataset and example, only when it was
+    written for another repo (its snippets would point elsewhere); a card written for the pushed repo, maybe edited
+    by hand, is pushed as it is.
+    """
+    try:
+        meta = json.loads((Path(folder) / "kdemo.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    settings = meta.get(CARD_KEY) if isinstance(meta, dict) else None
+    return dict(settings) if isinstance(settings, dict) else {}
 
 
 def write_model_card(
@@ -116,10 +167,13 @@ def write_model_card(
     dataset_id: str | None = None,
     endpoint: str | None = None,
 ) -> ModelCard:
-    """Write ``README.md`` (the model card) and ``training_params.json`` into a saved predictor folder.
+    """Write ``README.md`` (the model card) into a saved predictor folder.
 
-    Local paths in ``kdemo.json`` (e.g. the training folder of a local base model) are reduced to the folder's
-    name, so the folder can be published as it is.
+    The card reads the folder's facts: ``kdemo.json``, the run's ``training_params.json`` (written by
+    :meth:`kdemo.run.result.TrainResult.save`) and ``training_results.json``. Local paths in ``kdemo.json`` and
+    ``training_params.json`` (e.g. the training folder of a local base model) are reduced to the folder's name, so
+    the folder can be published as it is. A folder saved without a run gets a ``training_params.json`` holding
+    the hyperparameters its ``kdemo.json`` records.
 
     Args:
         folder: A folder written by :meth:`kdemo.Predictor.save`, optionally with a
@@ -132,7 +186,8 @@ def write_model_card(
         endpoint: Hub URL used to look up the base model's license when it is not found locally.
 
     Returns:
-        The written ``huggingface_hub.ModelCard``; it passes :func:`check_card`.
+        The written ``huggingface_hub.ModelCard``; it passes :func:`check_card`. ``repo_id``, ``dataset_id`` and
+        ``example`` are recorded in ``kdemo.json`` (:func:`card_settings`).
 
     Raises:
         HubError: If the folder has no ``kdemo.json``.
@@ -145,7 +200,9 @@ def write_model_card(
             "Save the predictor with predictor.save(folder) first."
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    public = _without_local_paths(meta)
+    public = without_local_paths(meta)
+    public[CARD_KEY] = {"repo_id": repo_id or folder.name, "dataset_id": (dataset_id or "").strip() or None,
+                        "example": (example or "").strip() or None}
     if public != meta:
         atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
     record = TrainingRecord.load(folder)
@@ -174,7 +231,8 @@ def write_model_card(
         tags=["text-classification", "kdemo", "keras", "pytorch"] + (["multi-label"] if task == "multi_label" else []),
         widget=[{"text": example}],
     )
-    params = _hyperparameters(meta)
+    run = _run_params(folder)
+    params = _hyperparameters(meta, run)
     if base_model:
         base_text = f"[{base_model}](https://huggingface.co/{base_model})"
     else:
@@ -215,7 +273,8 @@ def write_model_card(
         maxlen=meta.get("maxlen", "maxlen"),
         versions=sorted(framework_versions().items()),
     )
-    atomic.write_text(folder / PARAMS_FILE, json.dumps(params, indent=2, default=str))
+    if run is None:  # a folder saved without a run (Predictor.save): its hyperparameters, as kdemo.json holds them
+        atomic.write_text(folder / PARAMS_FILE, json.dumps(params, indent=2, default=str))
     atomic.write_text(folder / "README.md", str(card))  # what card.save writes, but never half a file
     check_card(folder / "README.md")
     return card

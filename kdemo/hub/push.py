@@ -25,7 +25,7 @@ from huggingface_hub.errors import (
 
 from kdemo.atomic import atomic_file
 from kdemo.errors import HubError, ModelError
-from kdemo.hub.card import check_card, write_model_card
+from kdemo.hub.card import card_settings, check_card, write_model_card
 from kdemo.modeling.sources import hub_id_problem, shown
 
 __all__ = [
@@ -105,8 +105,9 @@ def push_to_hub(
 ) -> str:
     """Create the repo if needed and upload the predictor folder, model card included.
 
-    A folder saved by kdemo (it has ``kdemo.json``) gets its model card written for ``repo_id`` first, from the
-    folder's own facts, so that the card's snippets name the repo it is pushed to.
+    A folder saved by kdemo (it has ``kdemo.json``) whose card was written for another repo id, or that has no
+    card, gets its card written for ``repo_id`` first (same dataset and example), so that the card's snippets name
+    the repo it is pushed to; a card already written for ``repo_id`` is pushed as it is.
 
     Args:
         folder: A saved predictor folder (``Predictor.save`` or ``TrainResult.save``); see
@@ -131,8 +132,10 @@ def push_to_hub(
     if not (folder / "config.json").exists():
         raise HubError(f"Expected a saved predictor folder (with config.json). Received: {str(folder)!r}.")
     try:
-        if (folder / "kdemo.json").exists():
-            write_model_card(folder, repo_id=repo_id, endpoint=endpoint)
+        settings = card_settings(folder)
+        if (folder / "kdemo.json").exists() and (settings.get("repo_id") != repo_id or not (folder / "README.md").exists()):
+            write_model_card(folder, repo_id=repo_id, endpoint=endpoint, dataset_id=settings.get("dataset_id"),
+                             example=settings.get("example"))
         api = HfApi(endpoint=endpoint, token=token, library_name="kdemo")
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)

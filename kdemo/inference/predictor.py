@@ -242,6 +242,20 @@ class Predictor:
             The folder's path.
         """
         dest = Path(fpath).expanduser().resolve()
+        with atomic_folder(dest) as tmp:
+            self.write(tmp)
+        return dest
+
+    def write(self, folder: str | os.PathLike) -> None:
+        """Write the predictor's files into an existing folder, without the atomic swap of :meth:`save`.
+
+        For callers that assemble a larger folder inside their own :func:`kdemo.atomic.atomic_folder` (e.g.
+        :meth:`kdemo.run.result.TrainResult.save`, which adds the training record and the model card).
+
+        Args:
+            folder: The folder to write into.
+        """
+        folder = Path(folder)
         self.model.config.id2label = dict(enumerate(self.class_names))
         self.model.config.label2id = {c: i for i, c in enumerate(self.class_names)}
         self.tokenizer.model_max_length = self.maxlen  # pipeline(truncation=True) then truncates like kdemo
@@ -255,11 +269,9 @@ class Predictor:
             "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
             **self.meta,
         }
-        with atomic_folder(dest) as tmp:
-            self.model.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        return dest
+        self.model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
 
 
 def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 32, *, meta: dict | None = None) -> Predictor:

@@ -19,6 +19,7 @@ from kdemo.data.dataset import maxlen_covering
 from kdemo.data.labels import LABEL_NAME_HINTS, detect_task, missing_labels, parse_labels
 from kdemo.data.tables import READ_INFO_KEY, SUPPORTED_SUFFIXES, decode_bytes, format_rows, read_table, row_numbers
 from kdemo.errors import DataError
+from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import SINGLE_LABEL, check_task
 
 __all__ = [
@@ -179,6 +180,9 @@ def texts_from_df(
     random_state: int | None = 0,
     verbose: int = 1,
     task: str | None = None,
+    *,
+    text_pair_column: str | None = None,
+    policy: FolderPolicy = DEFAULT_POLICY,
 ):
     """Prepare training and validation data from DataFrames (ktrain's ``texts_from_df``).
 
@@ -195,6 +199,9 @@ def texts_from_df(
         task: None detects it (:func:`kdemo.data.labels.detect_task`); ``"single_label"`` forces one class per row
             (e.g. to treat ``"a|b"`` as a class of its own); ``"multi_label"`` (``|``-joined labels or several 0/1
             columns) and ``"regression"`` (a column of numbers) train too.
+        text_pair_column: Column with the second text of sentence pairs (kdemo's extension): each row is then
+            tokenized as the pair ``(text, text_pair)``, as ``preprocess_train([(a, b), ...])`` does.
+        policy: Which local model folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`).
 
     Returns:
         ``(trn, val, preproc)``: two :class:`~kdemo.data.dataset.TextDataset` and the
@@ -222,19 +229,31 @@ def texts_from_df(
         check_columns(train_df, text_column, label_columns[0])
     else:
         check_texts(train_df, text_column)
+    if text_pair_column is not None:
+        check_texts(train_df, text_pair_column)
     if val_df is None:
         train_df, val_df = split_train_val(train_df, label_columns[0], val_pct, random_state)
-    elif task == SINGLE_LABEL:
-        check_columns(val_df, text_column, label_columns[0])
     else:
-        check_texts(val_df, text_column)
+        if task == SINGLE_LABEL:
+            check_columns(val_df, text_column, label_columns[0])
+        else:
+            check_texts(val_df, text_column)
+        if text_pair_column is not None:
+            check_texts(val_df, text_pair_column)
     train_labels, class_names = parse_labels(train_df, label_columns, task)
     val_labels, _ = parse_labels(val_df, label_columns, task)
-    preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task)
+    preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task, policy=policy)
+
+    def texts(df: pd.DataFrame) -> list:
+        first = df[text_column].astype(str).tolist()
+        return first if text_pair_column is None else list(zip(first, df[text_pair_column].astype(str).tolist()))
+
+    train_texts = texts(train_df)
     if maxlen is None:
-        preproc.maxlen = suggest_maxlen(preproc.tokenizer, train_df[text_column].astype(str).tolist(), cap=preproc.maxlen)
-    trn = preproc.preprocess_train(train_df[text_column].astype(str).tolist(), train_labels, verbose=verbose)
-    val = preproc.preprocess_test(val_df[text_column].astype(str).tolist(), val_labels, verbose=verbose)
+        joined = [t if isinstance(t, str) else f"{t[0]} {t[1]}" for t in train_texts]  # a pair's tokens count together
+        preproc.maxlen = suggest_maxlen(preproc.tokenizer, joined, cap=preproc.maxlen)
+    trn = preproc.preprocess_train(train_texts, train_labels, verbose=verbose)
+    val = preproc.preprocess_test(texts(val_df), val_labels, verbose=verbose)
     return trn, val, preproc
 
 

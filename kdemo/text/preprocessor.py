@@ -18,6 +18,7 @@ from kdemo.modeling.classifier import (
     load_tokenizer,
     resolve_model_source,
 )
+from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import (
     MULTI_LABEL,
     REGRESSION,
@@ -44,6 +45,8 @@ class Transformer:
         task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; None infers it from the training labels
             (see :func:`kdemo.tasks.infer_task`).
         precision: Autocast precision of classifiers built here (``"auto"``, ``"bf16"`` or ``"fp32"``).
+        policy: Which local folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`); the app
+            passes the session's, which allows the session's own model folder.
 
     Raises:
         ModelError: If the tokenizer cannot be loaded (see :func:`kdemo.modeling.classifier.load_tokenizer`).
@@ -63,11 +66,12 @@ class Transformer:
         *,
         task: str | None = None,
         precision: str = "auto",
+        policy: FolderPolicy = DEFAULT_POLICY,
     ):
         if not isinstance(maxlen, (int, np.integer)) or maxlen < 2:
             raise ValueError(f"Expected maxlen to be an integer >= 2 (tokens). Received: maxlen={maxlen!r}.")
         self.model_name = model_name.strip() if model_name and model_name.strip() else DEFAULT_MODEL_ID
-        self.source = resolve_model_source(model_name)
+        self.source = resolve_model_source(model_name, policy=policy)
         self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(self.source)
         model_max = getattr(self.tokenizer, "model_max_length", 512) or 512
         self.maxlen = int(min(maxlen, model_max if model_max < 100_000 else 512))

@@ -11,29 +11,15 @@ from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import write_model_card
 from kdemo.hub.push import export_zip, hub_endpoint, push_to_hub, validate_repo_id
 from kdemo.modeling.sources import shown
-from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
+from kdemo.record import CONFUSION_FILE, CURVE_FILE
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
-from kdemo.ui.session import STORE, Session
+from kdemo.ui.session import STORE
 
 #: The last push error of each session (its message only), shown in the status line after the error box closes.
 _LAST_ERROR: dict[str, str] = {}
 _DATASET_ID = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
-
-
-def _record(session: Session) -> TrainingRecord | None:
-    """The training record of the session's model, when that model was trained in this session."""
-    learner, predictor = session.learner, session.predictor
-    if learner is None or getattr(learner, "history", None) is None:
-        return None
-    if getattr(getattr(learner, "model", None), "hf_model", None) is not predictor.model:
-        return None  # the learner belongs to another model (e.g. an LR-finder run after loading a model)
-    job = session.job
-    return TrainingRecord.from_learner(
-        learner, session.report, val_points=job.val_points if job else None,
-        total_steps=job.total_steps if job else None,
-    )
 
 
 def _preview(content: str) -> str:
@@ -70,11 +56,8 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
         )
     example = check_text((example or "").strip(), what="the widget example",
                          hint="Use one short sentence: the Hub runs it in the model page's widget.")
-    if not (folder / "config.json").exists():
+    if not (folder / "config.json").exists():  # the train job and the Predict tab's loader both save it there
         predictor.save(folder)
-    record = _record(session)
-    if record is not None:
-        record.save(folder)
     card = write_model_card(folder, repo_id=card_repo, example=example or None,
                             dataset_id=dataset_id or None, endpoint=hub_endpoint())
     zip_path = export_zip(folder, session.workdir / "model.zip")

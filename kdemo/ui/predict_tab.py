@@ -40,7 +40,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
                               policy=folder_policy(session.workdir, STORE.root))
     predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab exports and pushes it
     session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
-    session.job, session.training_params = None, {}
+    session.job, session.result = None, None
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     status = (

@@ -85,6 +85,8 @@ class Session:
     label_column: str | None = None
     #: Every label column (several for 0/1 multi-label columns); ``label_column`` is the first.
     label_columns: list[str] = field(default_factory=list)
+    #: Column with the second text of sentence pairs, or None.
+    text_pair_column: str | None = None
     #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
     task: str | None = None
     #: The data doctor's last :class:`~kdemo.data.doctor.DataReport`.
@@ -97,7 +99,8 @@ class Session:
     learner: Any = None
     predictor: Any = None
     report: Any = None
-    training_params: dict = field(default_factory=dict)
+    #: The last finished run's :class:`~kdemo.run.result.TrainResult` (its record and ``training_params.json``).
+    result: Any = None
     #: The last training job of this session, queued, running or ended.
     job: Job | None = None
     #: The last LR-finder job of this session.

@@ -1,35 +1,51 @@
-"""The Train tab's background job: what runs on the device queue, and how its state reads to the user."""
+"""The Train tab's background job: what runs on the device queue, and how its state reads to the user.
+
+The job runs :func:`kdemo.train` (the one owner of a training run) on the session's data, under the session's
+folder policy, and saves its folder (predictor, record, ``training_params.json``, model card) into the session.
+"""
 
 from __future__ import annotations
 
-import torch
-
-from kdemo.data.dataset import steps_for
-from kdemo.device import describe_device, resolve_precision
 from kdemo.errors import KdemoError
-from kdemo.hub.card import write_model_card
-from kdemo.inference.predictor import get_predictor
 from kdemo.jobs import CANCELLED, FAILED, QUEUED, STOPPED, Job, log_event
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
-from kdemo.modeling.freezing import num_blocks
-from kdemo.run.config import TrainConfig
-from kdemo.text.loaders import texts_from_df
+from kdemo.run.config import FAST_FREEZE_LOWER, TrainConfig
+from kdemo.run.train import RunData, planned_steps, read_data, train
 from kdemo.training.callbacks import ProgressEvent
-from kdemo.training.learner import get_learner
+from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
 
 #: Rows in the top-losses table.
 TOP_LOSSES = 10
 
 
-def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze=True) -> TrainConfig:
-    """The UI's raw field values as a validated :class:`~kdemo.run.config.TrainConfig`.
+def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
+                freeze=False) -> TrainConfig:
+    """The session's data choices and the Train tab's raw field values as a validated
+    :class:`~kdemo.run.config.TrainConfig`.
+
+    Args:
+        session: The session (its file name, columns, task and class-weight choice).
+        model_name: Hub id or local folder ("" for the default).
+        maxlen: Tokens per text, or empty for automatic.
+        batch_size: Rows per optimizer step.
+        lr: Peak learning rate, per optimizer step.
+        epochs: Passes over the data.
+        precision: ``"auto"``, ``"bf16"`` or ``"fp32"``.
+        val_pct: Fraction 0–1 held out when there is no validation file.
+        freeze: Freeze the embeddings and the lowest third of the blocks (the tab's faster option); False (the
+            default) trains every layer, as the CLI and the Python API do.
 
     Raises:
         KdemoError: If a field is not a number or is out of range (the message names it).
     """
     try:
         return TrainConfig(
+            data_name=session.data_name or None,
+            text_column=session.text_column,
+            label_columns=tuple(session.label_columns or ([session.label_column] if session.label_column else [])),
+            text_pair_column=session.text_pair_column,
+            task=session.task,
             model_name=(model_name or DEFAULT_MODEL_ID).strip(),
             maxlen=int(maxlen) if maxlen else None,
             batch_size=int(batch_size),
@@ -37,7 +53,8 @@ def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, 
             epochs=int(epochs),
             val_pct=float(val_pct),
             precision=precision or "auto",
-            freeze_lower=None if freeze in (True, None) else 0.0,
+            freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
+            class_weight="balanced" if session.use_class_weight else None,
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, KdemoError):
@@ -45,26 +62,13 @@ def make_config(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, 
         raise KdemoError(f"Expected numbers for maxlen, batch size, learning rate and epochs. Received: {exc}.") from exc
 
 
-def prepare(session: Session, cfg: TrainConfig):
-    """Tokenize the session's data and build a fresh classifier and learner for ``cfg``.
-
-    Returns:
-        ``(preproc, learner)``.
-    """
-    df = session.require_data()
-    torch.manual_seed(cfg.seed)
-    trn, val, preproc = texts_from_df(
-        df, session.text_column, session.label_columns or [session.label_column], val_df=session.val_df, val_pct=cfg.val_pct,
-        model_name=cfg.model_name, maxlen=cfg.maxlen, random_state=cfg.seed, verbose=0, task=session.task,
-    )
-    preproc.precision = cfg.precision
-    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=cfg.batch_size, seed=cfg.seed,
-                          freeze_lower=cfg.freeze_lower)
-    return preproc, learner
+def session_data(session: Session, cfg: TrainConfig) -> RunData:
+    """The session's uploaded tables and chosen columns, as a run's data."""
+    return read_data(cfg, session.require_data(), session.val_df)
 
 
 def training_job(session: Session, cfg: TrainConfig) -> Job:
-    """A job that prepares the data and model, runs ``fit_onecycle``, validates, and saves the predictor.
+    """A job that runs :func:`kdemo.train` on the session's data and saves the result into the session's folder.
 
     The job writes its progress (steps, losses, ETA, notes) into itself and its results into ``session``; its
     ``result`` is ``{"report", "top_losses", "num_layers", "num_heads"}``, or None when Stop came before training
@@ -77,55 +81,45 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
         if ev.phase == "train":
             del job.step_losses[ev.step - 1:]  # a retry after an out-of-memory error starts again from step 1
             job.step_losses.append(ev.loss)
-        else:
-            val_loss = float(ev.logs["val_loss"]) if ev.logs and "val_loss" in ev.logs else None
-            if val_loss is not None:
-                job.val_points.append((ev.step, val_loss))
-            log_event("epoch_end", **job.fields(), epoch=ev.epoch + 1, step=ev.step, loss=ev.loss, val_loss=val_loss)
+            return
+        val_loss = float(ev.logs["val_loss"]) if ev.logs and "val_loss" in ev.logs else None
+        if val_loss is not None:
+            del job.val_points[ev.epoch:]
+            job.val_points.append((ev.step, val_loss))
+        log_event("epoch_end", **job.fields(), epoch=ev.epoch + 1, step=ev.step, loss=ev.loss, val_loss=val_loss)
+        if ev.epoch + 1 == ev.epochs:
+            job.phase = "Evaluating on the validation split and saving the model"
 
-    def run(job: Job) -> dict:
+    def run(job: Job) -> dict | None:
         job.phase = "Loading the model and tokenizing the data"
-        preproc, learner = prepare(session, cfg)
-        session.preproc, session.learner, session.predictor, session.report = preproc, learner, None, None
-        if job.stop_event.is_set():  # Stop pressed while loading: the fit would clear the flag, so end here
-            return None
-        learner.stop_event = job.stop_event  # Stop reaches the fit's StopRequest callback
-        class_weight = "balanced" if session.use_class_weight and learner.task == "single_label" else None
-        job.total_steps = steps_for(len(learner.train_data), cfg.batch_size) * cfg.epochs
-        job.phase = "Training"
+        session.predictor = session.report = session.result = None
+
+        def on_prepared(preproc, learner) -> None:
+            session.preproc, session.learner = preproc, learner
+            job.total_steps = planned_steps(cfg, learner) or 0  # progress events then give optimizer steps
+            job.phase = "Training"
+
+        data = session_data(session, cfg)
         try:
-            learner.fit_onecycle(cfg.lr, cfg.epochs, verbose=0, progress=lambda ev: on_progress(job, ev), class_weight=class_weight)
+            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: on_progress(job, ev),
+                           stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
+                           on_prepared=on_prepared)
         finally:
-            job.notes.extend(learner.notices)
-            if learner.notices:
-                log_event("oom_backoff", **job.fields(), retries=len(learner.notices), batch_size=learner.batch_size,
+            learner = session.learner
+            notices = list(getattr(learner, "notices", []) or [])
+            job.notes.extend(notices)
+            if notices:
+                log_event("oom_backoff", **job.fields(), retries=len(notices), batch_size=learner.batch_size,
                           accumulation_steps=learner.accumulation_steps)
-        job.phase = "Evaluating on the validation split and saving the model"
-        report = learner.validation_report()
-        session.report = report
-        session.training_params = {
-            **cfg.to_dict(), "maxlen": preproc.maxlen, "precision": resolve_precision(cfg.precision),
-            "schedule": "one-cycle (warmup 10 %, cosine decay)", "optimizer": "AdamW (torch fused), weight decay 0.01",
-            "device": describe_device(), "steps": len(job.step_losses), "stopped_early": learner.stopped_early,
-            "frozen": (f"embeddings and the lowest {learner.frozen_blocks} of {num_blocks(learner.model)} blocks"
-                       if learner.freeze_lower > 0 else "nothing (every layer trained)"),
-        }
-        if learner.accumulation_steps > 1:
-            session.training_params.update(batch_size=learner.batch_size, gradient_accumulation_steps=learner.accumulation_steps)
-        if class_weight:
-            session.training_params["class_weight"] = "balanced"
-        meta = {
-            "metrics": {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float))},
-            "training": session.training_params,
-            "example": str(session.train_df[session.text_column].iloc[0])[:200],
-            "dataset_name": session.data_name,
-        }
+        if result is None:  # Stop pressed while loading
+            return None
         session.require_disk_room(STORE.limits.max_disk_bytes)
-        session.predictor = get_predictor(learner.model, preproc, meta=meta)
-        write_model_card(session.predictor.save(session.workdir / "model"))
-        hf = learner.model.hf_model.config
-        top = learner.top_losses_table(TOP_LOSSES)
-        return {"report": report, "top_losses": top, "num_layers": hf.num_hidden_layers, "num_heads": hf.num_attention_heads}
+        result.save(session.workdir / "model")
+        session.result, session.predictor, session.report = result, result.predictor, result.report
+        hf = result.predictor.model.config
+        top = result.learner.top_losses_table(TOP_LOSSES)
+        return {"report": result.report, "top_losses": top, "num_layers": hf.num_hidden_layers,
+                "num_heads": hf.num_attention_heads}
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)
 
@@ -157,7 +151,9 @@ def status_line(job: Job, position: int) -> str:
     if job.done:
         verb = "⏹️ Stopped" if job.state == STOPPED else "✅ Finished"
         return f"{verb} after {step}/{job.total_steps} steps in {job.elapsed_s:.0f} s{loss}.{notes}"
-    if job.phase != "Training" or not step:
+    if not step:
         return f"⏳ {job.phase or 'Starting'}…{notes}"
+    if job.phase != "Training":  # the fit is over: say what happens now, and how far training went
+        return f"⏳ Epoch {job.epoch + 1}/{job.epochs}, step {step}/{job.total_steps} done{loss}. {job.phase}…{notes}"
     return (f"⏳ Epoch {job.epoch + 1}/{job.epochs}, step {step}/{job.total_steps}{loss}; "
             f"{job.elapsed_s:.0f} s elapsed, about {job.eta_s:.0f} s left.{notes}")

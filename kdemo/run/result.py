@@ -1,0 +1,129 @@
+"""What a training run returns, and the one schema of ``training_params.json`` for every task and front door."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from kdemo import atomic
+from kdemo.device import describe_device, resolve_precision
+from kdemo.hub.card import framework_versions, without_local_paths, write_model_card
+from kdemo.modeling.freezing import num_blocks
+from kdemo.record import TrainingRecord
+from kdemo.run.config import CONFIG_VERSION, TrainConfig
+
+#: The file a saved run keeps its definition and outcome in (read back by ``TrainConfig.from_json``).
+PARAMS_FILE = "training_params.json"
+#: The optimizer every run uses (see :class:`kdemo.training.optimizer.FusedAdamW`).
+OPTIMIZER = "AdamW (torch fused kernel)"
+
+
+def training_params(config: TrainConfig, *, data, preproc, learner, record: TrainingRecord, metrics: dict,
+                    seconds: float) -> dict:
+    """The content of ``training_params.json``: the same keys for every task, whichever front door ran it.
+
+    Args:
+        config: The run's settings.
+        data: The run's :class:`~kdemo.run.train.RunData` (columns as resolved).
+        preproc: The fitted :class:`~kdemo.text.preprocessor.Transformer`.
+        learner: The learner after fitting.
+        record: The run's :class:`~kdemo.record.TrainingRecord`.
+        metrics: Numeric validation metrics (task-dependent names, e.g. ``accuracy`` or ``micro_f1`` or ``r2``).
+        seconds: Wall-clock seconds from reading the data to the end of validation.
+
+    Returns:
+        ``{"config_version", "config", "resolved", "metrics", "environment"}``: ``config`` is
+        :meth:`TrainConfig.to_dict` (so ``TrainConfig.from_json`` reproduces the run), ``resolved`` what kdemo chose
+        or detected (task, columns, classes, maxlen, precision, steps, freezing, batch after an out-of-memory
+        back-off), ``environment`` the device and library versions.
+    """
+    frozen = learner.frozen_blocks
+    resolved = {
+        "task": str(learner.task),
+        "text_column": data.text_column,
+        "text_pair_column": data.text_pair_column,
+        "label_columns": list(data.label_columns),
+        "class_names": list(preproc.get_classes()),
+        "maxlen": int(preproc.maxlen),
+        "precision": resolve_precision(config.precision),
+        "schedule": config.schedule_name,
+        "optimizer": f"{OPTIMIZER}, weight decay {config.weight_decay:g}",
+        "batch_size": int(learner.batch_size),
+        "gradient_accumulation_steps": int(learner.accumulation_steps),
+        "class_weight": config.class_weight if str(learner.task) == "single_label" else None,
+        "frozen": (f"embeddings and the lowest {frozen} of {num_blocks(learner.model)} blocks" if frozen
+                   else "nothing (every layer trained)"),
+        "train_rows": record.train_rows,
+        "val_rows": record.val_rows,
+        "steps": len(record.step_losses),
+        "total_steps": record.total_steps,
+        "epochs_run": len(record.epochs),
+        "stopped_early": bool(learner.stopped_early),
+        "training_seconds": round(float(seconds), 1),
+    }
+    return {
+        "config_version": CONFIG_VERSION,
+        "config": config.to_dict(),
+        "resolved": resolved,
+        "metrics": dict(metrics),
+        "environment": {"device": describe_device(), **framework_versions()},
+    }
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`kdemo.train`.
+
+    Attributes:
+        config: The run's settings.
+        predictor: The fine-tuned :class:`~kdemo.Predictor` (shares the learner's weights).
+        report: kdemo's validation report for the task (``ClassificationReport``, ``MultiLabelReport`` or
+            ``RegressionReport``).
+        history: The Keras ``History`` of the fit.
+        notices: Messages for the user (e.g. an out-of-memory retry with a smaller batch), oldest first.
+        record: The :class:`~kdemo.record.TrainingRecord` (per-epoch values, step losses, class balance, evaluation).
+        params: The content of ``training_params.json`` (see :func:`training_params`).
+        learner: The learner, for the lower-level API (top losses, more fitting, plots).
+    """
+
+    config: TrainConfig
+    predictor: object
+    report: object
+    history: keras.callbacks.History
+    notices: list[str] = field(default_factory=list)
+    record: TrainingRecord | None = None
+    params: dict = field(default_factory=dict)
+    learner: object = None
+
+    @property
+    def metrics(self) -> dict:
+        """The numeric validation metrics (the ``"metrics"`` of :attr:`params`)."""
+        return dict(self.params.get("metrics", {}))
+
+    def save(self, folder: str | os.PathLike, *, repo_id: str | None = None) -> Path:
+        """Write the run's folder: the predictor, ``training_results.json`` and its images, ``training_params.json``
+        and the model card (``README.md``), in one crash-safe step (:func:`kdemo.atomic.atomic_folder`).
+
+        Absolute paths (data files, a local base model) are written as ``local:<name>``, so that the folder can be
+        zipped or pushed without revealing the machine's folders; ``python -m kdemo train --config`` then asks for
+        the data file again.
+
+        Args:
+            folder: Destination folder (created or replaced).
+            repo_id: Hub repo id the card's snippets name (default: the folder's name).
+
+        Returns:
+            The folder's path. It loads with :func:`kdemo.load_predictor` and ``transformers.pipeline``.
+        """
+        dest = Path(folder).expanduser().resolve()
+        with atomic.atomic_folder(dest) as tmp:
+            self.predictor.write(tmp)
+            if self.record is not None:
+                self.record.save(tmp)
+            atomic.write_text(tmp / PARAMS_FILE, json.dumps(without_local_paths(self.params), indent=2, default=str))
+            write_model_card(tmp, repo_id=repo_id or dest.name)
+        return dest

@@ -1,0 +1,204 @@
+"""``kdemo.train``: one training run from a :class:`~kdemo.run.config.TrainConfig`, end to end.
+
+read → checks → preprocess → model → learner → fit → validate → predictor, with the run's record and metadata
+assembled here and nowhere else. The Train tab's job, the CLI (``python -m kdemo train``) and Python callers all go
+through :func:`train`; the ktrain verbs it is built on (``texts_from_df``, ``get_learner``, ``fit_onecycle``, …) stay
+the lower-level API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from kdemo.data.dataset import steps_for
+from kdemo.data.tables import read_table
+from kdemo.errors import DataError
+from kdemo.inference.predictor import get_predictor
+from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
+from kdemo.record import TrainingRecord
+from kdemo.run.config import AUTOFIT, ONE_CYCLE, SGDR, TrainConfig
+from kdemo.run.result import TrainResult, training_params
+from kdemo.tasks import SINGLE_LABEL
+from kdemo.text.loaders import guess_columns, texts_from_df
+from kdemo.text.preprocessor import Transformer
+from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.learner import Learner, get_learner
+
+#: Characters of the first training text kept as the model card's widget example.
+EXAMPLE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The tables of a run and the columns chosen, after guessing what the config left open.
+
+    Attributes:
+        train_df: Training rows.
+        val_df: Validation rows, or None to split ``config.val_pct`` off the training rows.
+        text_column: Column with the texts.
+        label_columns: Label column(s).
+        text_pair_column: Column with the second texts of sentence pairs, or None.
+        data_name: Display name of the data.
+    """
+
+    train_df: pd.DataFrame
+    val_df: pd.DataFrame | None
+    text_column: str
+    label_columns: tuple[str, ...]
+    text_pair_column: str | None
+    data_name: str | None
+
+
+def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None, val_df: pd.DataFrame | None = None) -> RunData:
+    """The run's tables (given, or read from ``config.train_file``/``val_file``) and its columns (given or guessed).
+
+    Raises:
+        DataError: If no data is given, a file cannot be read, or a column is missing.
+    """
+    if train_df is None:
+        if config.train_file is None:
+            raise DataError("Expected training data: a train_file in the config or a DataFrame. Received: neither.")
+        train_df = read_table(config.train_file)
+        if val_df is None and config.val_file is not None:
+            val_df = read_table(config.val_file)
+    text_column, labels = config.text_column, config.label_columns
+    if text_column is None or not labels:
+        guessed_text, guessed_label = guess_columns(train_df)
+        text_column = text_column or guessed_text
+        labels = labels or ((guessed_label,) if guessed_label else ())
+    if not labels:
+        raise DataError(
+            f"Expected a label column. Received: a table with columns {list(train_df.columns)} and none that looks "
+            "like labels. Name it (label_columns=, --label-column)."
+        )
+    for column in (text_column, config.text_pair_column, *labels):
+        if column is not None and column not in train_df.columns:
+            raise DataError(f"Expected a column {column!r}. Received: columns {list(train_df.columns)}. Check the name.")
+    return RunData(train_df, val_df, text_column, tuple(labels), config.text_pair_column, config.data_name)
+
+
+def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAULT_POLICY,
+            verbose: int = 0) -> tuple[Transformer, Learner]:
+    """Tokenize the data and build a fresh classifier and learner for ``config`` (also used by the LR finder).
+
+    The seed is set before the model is built, so that the same config gives the same initial head.
+
+    Args:
+        config: The run's settings.
+        data: From :func:`read_data`.
+        policy: Which local model folders ``config.model_name`` may name (the app passes the session's).
+        verbose: 1 prints a summary of the data.
+
+    Returns:
+        ``(preproc, learner)``.
+
+    Raises:
+        DataError: If the columns or labels cannot be used (rows named).
+        ModelError: If the model cannot be loaded or is refused by ``policy``.
+    """
+    torch.manual_seed(config.seed)
+    trn, val, preproc = texts_from_df(
+        data.train_df, data.text_column, list(data.label_columns), val_df=data.val_df, val_pct=config.val_pct,
+        model_name=config.model_name, maxlen=config.maxlen, random_state=config.seed, verbose=verbose,
+        task=config.task, text_pair_column=data.text_pair_column, policy=policy,
+    )
+    preproc.precision = config.precision
+    torch.manual_seed(config.seed)
+    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
+                          seed=config.seed, freeze_lower=config.freeze_lower, weight_decay=config.weight_decay)
+    return preproc, learner
+
+
+def planned_steps(config: TrainConfig, learner: Learner) -> int | None:
+    """Optimizer steps the run plans (None when autofit runs until early stopping)."""
+    per_epoch = steps_for(len(learner.train_data), learner.effective_batch_size)
+    if config.schedule == SGDR:
+        cycles = [config.cycle_len * config.cycle_mult ** i for i in range(config.epochs)]
+        return per_epoch * sum(cycles)
+    return per_epoch * config.epochs
+
+
+def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None]):
+    """Run the schedule of ``config`` on ``learner``; returns the Keras ``History``."""
+    class_weight = config.class_weight if learner.task == SINGLE_LABEL else None
+    common = {"class_weight": class_weight, "verbose": 0, "progress": progress}
+    if config.schedule == ONE_CYCLE:
+        return learner.fit_onecycle(config.lr, config.epochs, **common)
+    if config.schedule == AUTOFIT:
+        return learner.autofit(config.lr, config.epochs, early_stopping=config.early_stopping,
+                               reduce_on_plateau=config.reduce_on_plateau, **common)
+    return learner.fit(config.lr, config.epochs, cycle_len=config.cycle_len, cycle_mult=config.cycle_mult, **common)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    train_df: pd.DataFrame | None = None,
+    val_df: pd.DataFrame | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    stop=None,
+    policy: FolderPolicy = DEFAULT_POLICY,
+    on_prepared: Callable[[Transformer, Learner], None] | None = None,
+    verbose: int = 0,
+) -> TrainResult | None:
+    """Run one fine-tuning run: read, check, preprocess, build, fit, validate, and assemble its record.
+
+    Args:
+        config: The run's settings (see :class:`~kdemo.run.config.TrainConfig`).
+        train_df: Training table, instead of ``config.train_file`` (the app passes the uploaded table).
+        val_df: Validation table, instead of ``config.val_file``.
+        progress: Called with a :class:`~kdemo.training.callbacks.ProgressEvent` after every optimizer step and at
+            the end of every epoch.
+        stop: A ``threading.Event``; once set, the fit ends after the current batch and the model is still
+            validated. Set before training starts, nothing is trained.
+        policy: Which local model folders ``config.model_name`` may name (the app passes the session's policy).
+        on_prepared: Called with ``(preproc, learner)`` once the data is tokenized and the model built.
+        verbose: 1 prints a summary of the data.
+
+    Returns:
+        The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params), or None
+        when ``stop`` was set before training started.
+
+    Raises:
+        DataError: On unusable data (the message names rows and columns).
+        ModelError: If the model cannot be loaded.
+        TrainingError: If training fails for a reason the user can act on (e.g. out of memory at batch size 1).
+
+    Example:
+        >>> result = kdemo.train(kdemo.TrainConfig(train_file="reviews.csv", epochs=2))
+        >>> result.save("out/")
+    """
+    started = time.monotonic()
+    data = read_data(config, train_df, val_df)
+    preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
+    if on_prepared is not None:
+        on_prepared(preproc, learner)
+    if stop is not None and stop.is_set():
+        return None
+    if stop is not None:
+        learner.stop_event = stop  # the fit's StopRequest callback watches it
+    val_points: list[tuple[int, float]] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "epoch_end" and event.logs and "val_loss" in event.logs:
+            del val_points[event.epoch:]  # an out-of-memory retry starts the run again
+            val_points.append((event.step, float(event.logs["val_loss"])))
+        if progress is not None:
+            progress(event)
+
+    history = _fit(config, learner, on_progress)
+    report = learner.validation_report()
+    record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
+    metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    first = data.train_df[data.text_column].iloc[0]
+    meta = {"metrics": metrics, "example": str(first)[:EXAMPLE_CHARS], "dataset_name": data.data_name}
+    predictor = get_predictor(learner.model, preproc, meta=meta)
+    params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
+                             seconds=time.monotonic() - started)
+    return TrainResult(config=config, predictor=predictor, report=report, history=history,
+                       notices=list(learner.notices), record=record, params=params, learner=learner)

@@ -1,0 +1,155 @@
+"""The package's shape, read from the code: no import cycles (module or subpackage level), at most 12 modules
+directly in ``kdemo/``, gradio imported only under ``kdemo/ui/``, and every public name ``import kdemo`` promises.
+
+Imports are read with :mod:`ast` (module-level and function-level ones alike); nothing is imported to check.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "kdemo"
+MAX_TOP_MODULES = 12
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _resolve(name: str) -> str | None:
+    """The kdemo module an imported dotted name lives in (``kdemo.run.train.train`` → ``kdemo.run.train``)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(module: str) -> list[str]:
+    """Every kdemo module (and raw imported name) that ``module`` imports, relative imports resolved."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}" if base else package
+            names += [base] + [f"{base}.{a.name}" for a in node.names]
+    return names
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for module in MODULES:
+        for name in _imports(module):
+            dep = _resolve(name) if name.startswith("kdemo") else None
+            if dep is None or dep == module or dep == "kdemo":
+                continue
+            if module.count(".") >= 2 and dep == module.rpartition(".")[0]:
+                continue  # a subpackage's __init__ re-exporting its children is not a cycle of concepts
+            graph[module].add(dep)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _subpackage(module: str) -> str:
+    """``kdemo.run.train`` → ``kdemo.run``; a top-level module is its own unit."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_module_import_cycle():
+    assert _cycles(_graph()) == []
+
+
+def test_no_subpackage_import_cycle():
+    packages: dict[str, set[str]] = {}
+    for module, deps in _graph().items():
+        for dep in deps:
+            if _subpackage(module) != _subpackage(dep):
+                packages.setdefault(_subpackage(module), set()).add(_subpackage(dep))
+    assert _cycles(packages) == []
+
+
+def test_at_most_twelve_modules_directly_in_the_package():
+    top = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(top) <= MAX_TOP_MODULES, top
+
+
+def test_gradio_is_imported_only_under_ui():
+    outside = sorted(m for m in MODULES if not m.startswith("kdemo.ui")
+                     and any(n == "gradio" or n.startswith("gradio.") for n in _imports(m)))
+    assert outside == []
+
+
+def test_the_library_below_the_ui_never_imports_the_ui_or_the_cli():
+    low = [m for m in MODULES if not m.startswith(("kdemo.ui", "kdemo.cli", "kdemo.__main__"))]
+    offenders = {m: sorted(d for d in _graph()[m] if d.startswith(("kdemo.ui", "kdemo.cli"))) for m in low}
+    assert {m: d for m, d in offenders.items() if d} == {}
+
+
+def test_hub_works_on_folders_and_never_on_predictors():
+    hub = [m for m in MODULES if m.startswith("kdemo.hub")]
+    assert {m: sorted(d for d in _graph()[m] if d.startswith(("kdemo.inference", "kdemo.run", "kdemo.training")))
+            for m in hub} == {m: [] for m in hub}
+
+
+def test_modules_stay_small():
+    big = {m: n for m, p in MODULES.items() if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert big == {}
+
+
+@pytest.mark.parametrize("name", [
+    "texts_from_csv", "texts_from_df", "texts_from_folder", "read_table", "Transformer", "get_learner", "Learner",
+    "get_predictor", "load_predictor", "load_from_hub", "Predictor", "diagnose", "detect_task", "parse_labels",
+    "DEFAULT_MODEL_ID", "KdemoError", "DataError", "ModelError", "TrainingError", "HubError", "TrainConfig",
+    "TrainResult", "train",
+])
+def test_public_names_stay_importable(name):
+    import kdemo
+
+    assert hasattr(kdemo, name) and name in kdemo.__all__
