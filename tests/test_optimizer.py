@@ -59,7 +59,7 @@ def _assert_same(variables, params, atol=1e-7):
 def test_matches_torch_fused_adamw_on_keras_variables():
     variables = _variables()
     params = _ref_params(variables)
-    opt = FusedAdamW(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6, weight_decay=0.1, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-2, beta_1=0.8, beta_2=0.99, epsilon=1e-6, weight_decay=0.1, global_clipnorm=None)
     ref = _reference(params, 1e-2, weight_decay=0.1, betas=(0.8, 0.99), eps=1e-6)
     start = [v.numpy().copy() for v in variables]
     for step in range(5):
@@ -95,7 +95,7 @@ def test_matches_torch_fused_adamw_through_keras_training():
     net = _TorchNet()
     twin = copy.deepcopy(net)
     model = _KerasNet(net)
-    model.compile(optimizer=FusedAdamW(learning_rate=3e-3, weight_decay=0.05, clipnorm=None), loss="mse")
+    model.compile(optimizer=FusedAdamW(learning_rate=3e-3, weight_decay=0.05, global_clipnorm=None), loss="mse")
     ref = _reference(list(twin.parameters()), 3e-3, weight_decay=0.05)
     rng = np.random.default_rng(0)
     for _ in range(4):
@@ -114,7 +114,7 @@ def test_matches_torch_fused_adamw_through_keras_training():
 def test_weight_decay_only_on_matrices():
     variables = _variables()
     start = [v.numpy().copy() for v in variables]
-    opt = FusedAdamW(learning_rate=0.1, weight_decay=0.5, clipnorm=None)
+    opt = FusedAdamW(learning_rate=0.1, weight_decay=0.5, global_clipnorm=None)
     # Zero gradients: Adam's update is exactly 0, so only the decoupled weight decay can move a parameter.
     _step(opt, variables, [torch.zeros(s) for s in SHAPES])
     for v, s, shape in zip(variables, start, SHAPES):
@@ -128,7 +128,7 @@ def test_weight_decay_only_on_matrices():
 def test_learning_rate_set_between_steps_changes_the_step():
     variables = _variables()
     params = _ref_params(variables)
-    opt = FusedAdamW(learning_rate=1e-1, weight_decay=0.0, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-1, weight_decay=0.0, global_clipnorm=None)
     ref = _reference(params, 1e-1, weight_decay=0.0)
     _step(opt, variables, _grads(0))
     _ref_step(ref, params, _grads(0))
@@ -145,7 +145,7 @@ def test_learning_rate_set_between_steps_changes_the_step():
 
 def test_zero_learning_rate_leaves_weights_unchanged():
     variables = _variables()
-    opt = FusedAdamW(learning_rate=1e-2, weight_decay=0.1, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-2, weight_decay=0.1, global_clipnorm=None)
     _step(opt, variables, _grads(0))
     before = [v.numpy().copy() for v in variables]
     opt.learning_rate = 0.0
@@ -160,7 +160,7 @@ def test_learning_rate_schedule_is_read_each_step():
             return keras.ops.where(step < 1, 0.05, 0.0)
 
     variables = _variables()
-    opt = FusedAdamW(learning_rate=FirstStepOnly(), weight_decay=0.0, clipnorm=None)
+    opt = FusedAdamW(learning_rate=FirstStepOnly(), weight_decay=0.0, global_clipnorm=None)
     start = [v.numpy().copy() for v in variables]
     _step(opt, variables, _grads(0))
     after_first = [v.numpy().copy() for v in variables]
@@ -173,7 +173,7 @@ def test_learning_rate_schedule_is_read_each_step():
 def test_beta_1_set_between_steps_is_used():
     variables = _variables()
     params = _ref_params(variables)
-    opt = FusedAdamW(learning_rate=1e-2, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-2, global_clipnorm=None)
     ref = _reference(params, 1e-2)
     for step, beta in enumerate([0.95, 0.85, 0.5]):
         opt.beta_1 = beta
@@ -192,11 +192,11 @@ def test_iterations_increment():
         assert int(opt.iterations.numpy()) == step + 1
 
 
-def test_clipnorm_clips_the_global_gradient_norm():
+def test_global_clipnorm_clips_the_global_gradient_norm():
     variables = _variables()
     params = _ref_params(variables)
     # A large epsilon makes Adam's first step depend on the gradient scale, so clipping is visible in the weights.
-    opt = FusedAdamW(learning_rate=1e-1, epsilon=1.0, weight_decay=0.0, clipnorm=1.0)
+    opt = FusedAdamW(learning_rate=1e-1, epsilon=1.0, weight_decay=0.0, global_clipnorm=1.0)
     grads = _grads(0, scale=10.0)
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
     assert norm > 10
@@ -217,7 +217,7 @@ def test_clipnorm_clips_the_global_gradient_norm():
 def test_small_gradients_are_not_clipped():
     variables = _variables()
     params = _ref_params(variables)
-    opt = FusedAdamW(learning_rate=1e-1, epsilon=1.0, weight_decay=0.0, clipnorm=100.0)
+    opt = FusedAdamW(learning_rate=1e-1, epsilon=1.0, weight_decay=0.0, global_clipnorm=100.0)
     grads = _grads(0)
     _step(opt, variables, grads)
     ref = _reference(params, 1e-1, weight_decay=0.0, eps=1.0)
@@ -227,7 +227,7 @@ def test_small_gradients_are_not_clipped():
 
 def test_reset_state_forgets_moments():
     variables = _variables()
-    opt = FusedAdamW(learning_rate=1e-2, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-2, global_clipnorm=None)
     for step in range(3):
         _step(opt, variables, _grads(step))
     opt.reset_state()
@@ -240,7 +240,7 @@ def test_reset_state_forgets_moments():
 
 def test_rebuilds_when_the_trainable_variables_change():
     first, second = _variables(0), _variables(1)  # same shapes, other variables (e.g. after freeze/unfreeze)
-    opt = FusedAdamW(learning_rate=1e-2, clipnorm=None)
+    opt = FusedAdamW(learning_rate=1e-2, global_clipnorm=None)
     _step(opt, first, _grads(0))
     first_after = [v.numpy().copy() for v in first]
     params = _ref_params(second)
@@ -255,10 +255,12 @@ def test_rebuilds_when_the_trainable_variables_change():
 
 
 def test_config_round_trip():
-    opt = FusedAdamW(learning_rate=2e-4, beta_1=0.8, beta_2=0.98, epsilon=1e-7, weight_decay=0.02, clipnorm=0.5)
+    opt = FusedAdamW(learning_rate=2e-4, beta_1=0.8, beta_2=0.98, epsilon=1e-7, weight_decay=0.02, global_clipnorm=0.5,
+                     gradient_accumulation_steps=3)
     config = opt.get_config()
-    assert config["weight_decay"] == 0.02 and config["clipnorm"] == 0.5 and config["beta_1"] == 0.8
+    assert config["weight_decay"] == 0.02 and config["global_clipnorm"] == 0.5 and config["beta_1"] == 0.8
+    assert config["clipnorm"] is None and config["gradient_accumulation_steps"] == 3
     clone = FusedAdamW.from_config(config)
     assert clone.beta_2 == 0.98 and clone.epsilon == 1e-7
-    assert clone.decoupled_weight_decay == 0.02 and clone.max_grad_norm == 0.5
+    assert clone.weight_decay == 0.02 and clone.global_clipnorm == 0.5 and clone.gradient_accumulation_steps == 3
     assert float(clone.learning_rate.numpy()) == pytest.approx(2e-4)
