@@ -174,7 +174,7 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
 
 
 def load_sequence_classifier(
-    source: str, class_names: Sequence[str] | None = None, *, task: str = "single_label"
+    source: str, class_names: Sequence[str] | None = None, *, task: str = SINGLE_LABEL
 ) -> transformers.PreTrainedModel:
     """Load an ``AutoModelForSequenceClassification`` with real label names.
 
