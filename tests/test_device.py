@@ -26,7 +26,7 @@ def hardware(monkeypatch, tmp_path):
 
     def install(*, cuda=False, cuda_bf16=False, mps=False, system="Linux", cpu_flags="avx2 only"):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-        monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "NVIDIA H100 80GB HBM3")
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Mock GPU")
 
         def is_bf16_supported(including_emulation=True):
             bf16_calls.append(including_emulation)
@@ -49,17 +49,17 @@ def hardware(monkeypatch, tmp_path):
 # (hardware, device, auto precision, explicit "bf16", description)
 CASES = {
     "CUDA, native bf16 (A100/H100)": (
-        dict(cuda=True, cuda_bf16=True), "cuda", "bf16", "bf16", "cuda (NVIDIA H100 80GB HBM3, bf16 yes)"),
+        {"cuda": True, "cuda_bf16": True}, "cuda", "bf16", "bf16", "cuda (Mock GPU, bf16 yes)"),
     "CUDA, emulated bf16 only (T4)": (
-        dict(cuda=True, cuda_bf16=False), "cuda", "fp32", "bf16", "cuda (NVIDIA H100 80GB HBM3, bf16 no)"),
-    "CUDA wins over MPS": (dict(cuda=True, cuda_bf16=True, mps=True), "cuda", "bf16", "bf16", None),
-    "CPU with AVX512-BF16": (dict(cpu_flags="avx512_bf16"), "cpu", "bf16", "bf16", "cpu (2 threads, bf16 yes)"),
-    "CPU with AMX-BF16": (dict(cpu_flags="amx_bf16"), "cpu", "bf16", "bf16", "cpu (2 threads, bf16 yes)"),
-    "CPU with AVX-512 but no bf16": (dict(cpu_flags="avx512f only"), "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
-    "CPU with AVX2 only": (dict(cpu_flags="avx2 only"), "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
+        {"cuda": True, "cuda_bf16": False}, "cuda", "fp32", "bf16", "cuda (Mock GPU, bf16 no)"),
+    "CUDA wins over MPS": ({"cuda": True, "cuda_bf16": True, "mps": True}, "cuda", "bf16", "bf16", None),
+    "CPU with AVX512-BF16": ({"cpu_flags": "avx512_bf16"}, "cpu", "bf16", "bf16", "cpu (2 threads, bf16 yes)"),
+    "CPU with AMX-BF16": ({"cpu_flags": "amx_bf16"}, "cpu", "bf16", "bf16", "cpu (2 threads, bf16 yes)"),
+    "CPU with AVX-512 but no bf16": ({"cpu_flags": "avx512f only"}, "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
+    "CPU with AVX2 only": ({"cpu_flags": "avx2 only"}, "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
     "CPU flags on a non-Linux OS are not read": (
-        dict(cpu_flags="avx512_bf16", system="Windows"), "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
-    "Apple MPS": (dict(mps=True, system="Darwin"), "mps", "fp32", ValueError, "mps"),
+        {"cpu_flags": "avx512_bf16", "system": "Windows"}, "cpu", "fp32", "bf16", "cpu (2 threads, bf16 no)"),
+    "Apple MPS": ({"mps": True, "system": "Darwin"}, "mps", "fp32", ValueError, "mps"),
 }
 
 
