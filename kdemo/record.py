@@ -16,6 +16,7 @@ import numpy as np
 
 from kdemo import atomic
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure
+from kdemo.tasks import Task
 
 RECORD_FILE = "training_results.json"
 CURVE_FILE = "training_curve.png"
@@ -25,7 +26,7 @@ _DPI = 110
 
 def _counts(labels, class_names: list[str], task: str) -> dict[str, int]:
     """Rows per class (single-label), rows carrying each label (multi-label), or {} (regression, no labels)."""
-    if labels is None or task == "regression":
+    if labels is None or task == Task.REGRESSION:
         return {}
     values = np.asarray(labels)
     if values.ndim == 2:  # multi-hot, shape (num_rows, num_classes)
@@ -38,7 +39,7 @@ def _counts(labels, class_names: list[str], task: str) -> dict[str, int]:
 
 def _target_stats(labels, task: str) -> dict[str, float]:
     """Count, mean, standard deviation, minimum and maximum of a regression target; {} otherwise."""
-    if labels is None or task != "regression":
+    if labels is None or task != Task.REGRESSION:
         return {}
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     if not y.size:
@@ -68,7 +69,7 @@ class TrainingRecord:
     """
 
     class_names: list[str]
-    task: str = "single_label"
+    task: str = Task.SINGLE_LABEL
     epochs: list[dict[str, float]] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
     val_points: list[tuple[int, float]] = field(default_factory=list)
@@ -94,7 +95,7 @@ class TrainingRecord:
             The record.
         """
         class_names = list(learner.train_data.class_names)
-        task = str(getattr(learner, "task", "single_label"))
+        task = str(getattr(learner, "task", Task.SINGLE_LABEL))
         history = dict(getattr(getattr(learner, "history", None), "history", None) or {})
         step_losses = [float(x) for x in (getattr(learner, "step_losses", None) or [])]
         num_epochs = max((len(v) for v in history.values()), default=0)

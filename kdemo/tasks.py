@@ -1,4 +1,4 @@
-"""The three supervised tasks kdemo trains, and how labels of each are recognised and encoded.
+"""The three supervised tasks kdemo trains (:class:`Task`), and how labels of each are recognised and encoded.
 
 * ``single_label``: one class per text (softmax over classes, cross-entropy).
 * ``multi_label``: any number of classes per text (one sigmoid per class, binary cross-entropy).
@@ -7,16 +7,33 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 import numpy as np
 
 from kdemo.errors import DataError
 
-SINGLE_LABEL = "single_label"
-MULTI_LABEL = "multi_label"
-REGRESSION = "regression"
-TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+
+class Task(enum.StrEnum):
+    """A supervised task. String-valued: a member equals its value (``Task.REGRESSION == "regression"``), prints
+    and JSON-serialises as it (``json.dumps(Task.MULTI_LABEL) == '"multi_label"'``), and ``Task("regression")``
+    parses one."""
+
+    SINGLE_LABEL = "single_label"
+    MULTI_LABEL = "multi_label"
+    REGRESSION = "regression"
+
+    def __repr__(self) -> str:
+        # Messages of the form "Received: task='regression'" read the same for a member and for its string.
+        return repr(self.value)
+
+
+# Module-level aliases of the members, for existing imports.
+SINGLE_LABEL = Task.SINGLE_LABEL
+MULTI_LABEL = Task.MULTI_LABEL
+REGRESSION = Task.REGRESSION
+TASKS = tuple(Task)
 
 #: transformers' ``config.problem_type`` for each task (what ``pipeline`` reads to pick softmax/sigmoid/none).
 PROBLEM_TYPES = {
@@ -26,18 +43,22 @@ PROBLEM_TYPES = {
 }
 
 
-def check_task(task: str) -> str:
-    """Return ``task`` if it is one of :data:`TASKS`.
+def check_task(task: str) -> Task:
+    """Return ``task`` as a :class:`Task` if it names one.
+
+    Args:
+        task: A :class:`Task` or its value (``"single_label"``, ``"multi_label"``, ``"regression"``).
 
     Raises:
         DataError: Otherwise.
     """
-    if task not in TASKS:
-        raise DataError(f"Expected task to be one of {TASKS}. Received: task={task!r}.")
-    return task
+    try:
+        return Task(task)
+    except ValueError:
+        raise DataError(f"Expected task to be one of {[t.value for t in Task]}. Received: task={task!r}.") from None
 
 
-def infer_task(y) -> str:
+def infer_task(y) -> Task:
     """Guess the task from label values.
 
     Args:

@@ -1,8 +1,9 @@
 """A corpus of hostile inputs sent through the app's public API (a real Gradio server driven by gradio_client).
 
-Every input gets its own clear message (a specific substring is asserted), nothing crashes (no "Something went
-wrong", no traceback, no "unexpected error" logged by the server) and the server answers a health check after each
-one. Hostile files are built at test time in ``tmp_path``; nothing big is committed. The limits are
+Every input has its expected outcome: refused with a specific kdemo error class and message (its key phrase is
+asserted), or accepted with the loaded shape (rows, classes) and the problems it must report. Nothing crashes (no
+"Something went wrong", no traceback, no "unexpected error" logged by the server) and the server answers a health
+check after each one. Hostile files are built at test time in ``tmp_path``; nothing big is committed. The limits are
 ``kdemo.data.limits.DEFAULT_LIMITS``; model folders follow ``kdemo.ui.auth.folder_policy``.
 """
 
@@ -28,8 +29,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from kdemo.data.limits import DEFAULT_LIMITS
+from kdemo.errors import DataError, HubError, KdemoError, ModelError
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.ui import build_app
+from kdemo.ui import errors as ui_errors
 from kdemo.ui.session import STORE
 
 CLASSES = ["negative", "positive"]
@@ -292,74 +295,119 @@ def _call(api_name: str, *args) -> Callable[[Ctx], str]:
     return lambda ctx: _message(ctx.client, *args, api_name=api_name)
 
 
-# id -> (run, a substring the message must contain)
-CASES: dict[str, tuple[Callable[[Ctx], str], str]] = {
+@dataclass(frozen=True)
+class Refused:
+    """The call fails: the handler raised ``error`` (exactly that kdemo error class), whose message holds ``phrase``."""
+
+    error: type[KdemoError]
+    phrase: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The call succeeds (no error raised) and its result holds every one of ``phrases``.
+
+    Attributes:
+        phrases: Substrings of the result: for a training file, the loaded shape (rows and classes) and the problem
+            or warning it must report; for a prediction file, the returned table.
+        trainable: For a training file, whether the Data tab lets it train (``✅``) or blocks it (``⚠️``); None for
+            other calls.
+    """
+
+    phrases: tuple[str, ...]
+    trainable: bool | None = None
+
+
+# id -> (run, expected outcome)
+CASES: dict[str, tuple[Callable[[Ctx], str], Refused | Accepted]] = {
     # Data tab: training files
-    "empty-file": (_upload("empty.csv", b""), "'empty.csv' is empty"),
-    "header-only": (_upload("header.csv", "text,label\n"), "'header.csv' has no data rows"),
-    "binary-garbage": (_upload("garbage.csv", bytes(range(256)) * 64), "contains binary (NUL) bytes"),
-    "png-named-csv": (_upload("image.csv", b"\x89PNG\r\n\x1a\n" + bytes(200)), "it looks like a PNG image"),
+    "empty-file": (_upload("empty.csv", b""), Refused(DataError, "'empty.csv' is empty")),
+    "header-only": (_upload("header.csv", "text,label\n"), Refused(DataError, "'header.csv' has no data rows")),
+    "binary-garbage": (_upload("garbage.csv", bytes(range(256)) * 64),
+                       Refused(DataError, "contains binary (NUL) bytes, the first on line 1")),
+    "png-named-csv": (_upload("image.csv", b"\x89PNG\r\n\x1a\n" + bytes(200)),
+                      Refused(DataError, "it looks like a PNG image")),
     "xlsx-zip-bomb": (lambda ctx: _load_data(ctx, _xlsx_bomb(ctx, "bomb.xlsx", 300)),
-                      "would unpack to 300 MiB (xl/worksheets/sheet1.xml alone: 300 MiB), so it was not opened"),
+                      Refused(DataError, "would unpack to 300 MiB (xl/worksheets/sheet1.xml alone: 300 MiB), so it was not opened")),
     "xlsx-compression-ratio": (lambda ctx: _load_data(ctx, _xlsx_bomb(ctx, "dense.xlsx", 40)),
-                               "the shape of a zip bomb, so it was not opened"),
-    "xlsx-not-a-zip": (_upload("fake.xlsx", b"PK\x03\x04" + bytes(100)), "Expected a valid Excel workbook"),
-    "xlsx-formulas": (lambda ctx: _load_data(ctx, _xlsx_formulas(ctx, False)),
-                      "3 cell(s) of 'formulas-False.xlsx' hold formulas without a saved result (A2 '=HYPERLINK"),
-    "xlsx-formulas-saved": (lambda ctx: _load_data(ctx, _xlsx_formulas(ctx, True)),
-                            "the results Excel saved were read, not the formulas"),
+                               Refused(DataError, "the shape of a zip bomb, so it was not opened")),
+    "xlsx-not-a-zip": (_upload("fake.xlsx", b"PK\x03\x04" + bytes(100)),
+                       Refused(DataError, "Expected a valid Excel workbook (.xlsx, a ZIP archive). Received: 'fake.xlsx' is not one")),
+    "xlsx-formulas": (lambda ctx: _load_data(ctx, _xlsx_formulas(ctx, False)), Accepted(
+        ("**formulas-False.xlsx**: 4 rows, **2 classes** (single-label)",
+         "Received: 3 empty or whitespace-only rows (rows [1, 2, 3])",
+         "3 cell(s) of 'formulas-False.xlsx' hold formulas without a saved result (A2 '=HYPERLINK"), trainable=False)),
+    "xlsx-formulas-saved": (lambda ctx: _load_data(ctx, _xlsx_formulas(ctx, True)), Accepted(
+        ("**formulas-True.xlsx**: 4 rows, **2 classes** (single-label)", "training: **4** rows",
+         "the results Excel saved were read, not the formulas"), trainable=True)),
     "csv-million-rows": (_upload("million.csv", MILLION_ROWS),
-                         "Received: 'million.csv' has more (counting stopped at row 200,001)"),
-    "parquet-million-rows": (_parquet_rows, "Received: 'million.parquet' has 1,000,000 data rows"),
+                         Refused(DataError, "Received: 'million.csv' has more (counting stopped at row 200,001)")),
+    "parquet-million-rows": (_parquet_rows, Refused(DataError, "Received: 'million.parquet' has 1,000,000 data rows")),
     "jsonl-over-row-cap": (_upload("many.jsonl", '{"text": "ok", "label": "a"}\n' * 250_000),
-                           "Received: 'many.jsonl' has 250,000 data rows"),
-    "nan-labels": (_upload("nan.csv", "text,label\ngood,pos\nbad,NaN\nfine,pos\nawful,neg\nmeh,null\n"),
-                   "2 rows without one (rows [2, 5]). Empty cells and 'NaN'/'None'/'null' count as missing"),
-    "one-class": (_upload("one.csv", "text,label\nnice one,pos\nawful,pos\nfine,pos\n"),
-                  "Expected at least 2 different labels in column 'label'. Received: only ['pos']"),
-    "csv-100k-columns": (_upload("wide.csv", WIDE_CSV), "Received: 'wide.csv' has 100,000 columns"),
+                           Refused(DataError, "Received: 'many.jsonl' has 250,000 data rows")),
+    "nan-labels": (_upload("nan.csv", "text,label\ngood,pos\nbad,NaN\nfine,pos\nawful,neg\nmeh,null\n"), Accepted(
+        ("**nan.csv**: 5 rows, **2 classes** (single-label)",
+         "2 rows without one (rows [2, 5]). Empty cells and 'NaN'/'None'/'null' count as missing"), trainable=False)),
+    "one-class": (_upload("one.csv", "text,label\nnice one,pos\nawful,pos\nfine,pos\n"), Accepted(
+        ("**one.csv**: 3 rows, **1 classes** (single-label)",
+         "Expected at least 2 different labels in column 'label'. Received: only ['pos']"), trainable=False)),
+    "csv-100k-columns": (_upload("wide.csv", WIDE_CSV), Refused(DataError, "Received: 'wide.csv' has 100,000 columns")),
     "csv-enormous-header": (_upload("header-1mb.csv", "h" * 1_000_000 + ",label\ngood,pos\nbad,neg\n"),
-                            "a column name of 1,000,000 characters in the header of 'header-1mb.csv'"),
+                            Refused(DataError, "a column name of 1,000,000 characters in the header of 'header-1mb.csv'")),
     "csv-giant-cell": (_upload("cell.csv", lambda: "text,label\n" + "a" * 10_000_000 + ",pos\nbad,neg\n"),
-                       "10,000,000 characters in row 1, column 'text' of 'cell.csv'"),
-    "non-utf8-file": (_upload("latin.csv", "text,label\ncafé très bon,pos\nnul à chier,neg\n".encode("cp1252")),
-                      "'latin.csv' is not valid UTF-8 (byte 0xe9 on line 2); it was read as Windows-1252"),
+                       Refused(DataError, "10,000,000 characters in row 1, column 'text' of 'cell.csv'")),
+    "non-utf8-file": (_upload("latin.csv", "text,label\ncafé très bon,pos\nnul à chier,neg\n".encode("cp1252")), Accepted(
+        ("**latin.csv**: 2 rows, **2 classes** (single-label)", "read as **Windows-1252 (Latin-1)**",
+         "'latin.csv' is not valid UTF-8 (byte 0xe9 on line 2); it was read as Windows-1252"), trainable=True)),
     # Predict tab: files to classify
-    "predict-file-formulas": (_predict_formulas, "'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")"),
+    "predict-file-formulas": (_predict_formulas, Accepted(
+        ("text,note,prediction,prob_negative,prob_positive", "'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")"))),
     "predict-file-no-text-column": (_upload("numbers.csv", "id,score\n1,0.5\n2,0.75\n", "/predict_file"),
-                                    NO_TEXT_COLUMN),
+                                    Refused(DataError, NO_TEXT_COLUMN)),
     "predict-file-million-rows": (_upload("million-predict.csv", MILLION_ROWS, "/predict_file"),
-                                  "Expected at most 200,000 data rows"),
+                                  Refused(DataError, "Expected at most 200,000 data rows")),
     # Predict and Attention tabs: typed texts
-    **{f"text-100k-{api.strip('/')}": (_text(api, LONG), f"Expected the text to have {TOO_LONG}")
+    **{f"text-100k-{api.strip('/')}": (_text(api, LONG), Refused(DataError, f"Expected the text to have {TOO_LONG}"))
        for api in TEXT_ENDPOINTS},
     "text-second-too-long": (_call("/attention_views", "fine", LONG, False, "all"),
-                             f"Expected the second text to have {TOO_LONG}"),
+                             Refused(DataError, f"Expected the second text to have {TOO_LONG}")),
     "text-lone-surrogate": (lambda ctx: _raw_call(ctx.client, "predict", ["great movie \ud83d!"]),
-                            "an unpaired surrogate U+D83D at character 13"),
+                            Refused(DataError, "an unpaired surrogate U+D83D at character 13")),
     # Model fields: the Predict tab's /load_model, and the Train tab's model name (through /suggest_maxlen)
-    **{f"{api.strip('/')}-{value}": (_path_field(api, value), PATH_EXPECTED[value])
+    **{f"{api.strip('/')}-{value}": (_path_field(api, value), Refused(ModelError, PATH_EXPECTED[value]))
        for api in MODEL_FIELDS for value in TRAVERSALS},
-    "load_model-space-in-id": (_call("/load_model", "a b"), "Received: 'a b': it contains spaces"),
-    "load_model-three-parts": (_call("/load_model", "org/name/extra"), "it has 2 '/'; an id has at most one"),
+    "load_model-space-in-id": (_call("/load_model", "a b"), Refused(ModelError, "Received: 'a b': it contains spaces")),
+    "load_model-three-parts": (_call("/load_model", "org/name/extra"),
+                               Refused(ModelError, "it has 2 '/'; an id has at most one")),
     "load_model-very-long-id": (_call("/load_model", "org/" + "x" * 5000),
-                                "(5,004 characters): it is 5,004 characters long"),
-    "load_model-javascript": (_call("/load_model", "javascript:alert(1)"), "it contains ':' (a URL or a scheme"),
-    "load_model-null-byte": (_call("/load_model", "org/na\x00me"),
-                             "Received: 'org/na\\x00me': it contains control characters (such as a null byte)"),
+                                Refused(ModelError, "(5,004 characters): it is 5,004 characters long")),
+    "load_model-javascript": (_call("/load_model", "javascript:alert(1)"),
+                              Refused(ModelError, "it contains ':' (a URL or a scheme")),
+    "load_model-null-byte": (_call("/load_model", "org/na\x00me"), Refused(
+        ModelError, "Received: 'org/na\\x00me': it contains control characters (such as a null byte)")),
     "suggest_maxlen-null-byte": (_call("/suggest_maxlen", "org\x00/x"),
-                                 "Received: 'org\\x00/x': it contains control characters"),
-    "load_model-pickle-only": (_pickle_only, "Received: only pickle files (pytorch_model.bin). kdemo does not load"),
-    "load_model-remote-code": (_remote_code, "asks for custom Python code (auto_map, trust_remote_code)"),
-    "attention_compare-base-in-other-session": (_base_in_other_session, "inside another session's working folder"),
-    "load_model-local-on-spaces": (_on_spaces, "a local path: this server is shared, so it loads models from the Hub"),
+                                 Refused(ModelError, "Received: 'org\\x00/x': it contains control characters")),
+    "load_model-pickle-only": (_pickle_only, Refused(
+        ModelError, "Received: only pickle files (pytorch_model.bin). kdemo does not load")),
+    "load_model-remote-code": (_remote_code, Refused(
+        ModelError, "asks for custom Python code (auto_map, trust_remote_code)")),
+    "attention_compare-base-in-other-session": (_base_in_other_session, Refused(
+        ModelError, "inside another session's working folder")),
+    "load_model-local-on-spaces": (_on_spaces, Refused(
+        ModelError, "a local path: this server is shared, so it loads models from the Hub")),
     # Hub tab: repo ids and card fields
-    "export-repo-traversal": (_call("/export", "../../etc/passwd", "", ""), "Received: '../../etc/passwd': it has 3 '/'"),
-    "export-dataset-traversal": (_call("/export", "", "../../x", ""), "or nothing for your own data. Received: '../../x'"),
-    "export-example-100k": (_call("/export", "", "", LONG), "Expected the widget example to have at most 20,000"),
-    "push-repo-dotdot": (_call("/push", "me/..", "", True), "Received: 'me/..': a part starts or ends with '-' or '.'"),
-    "push-repo-markup": (_call("/push", "me/<script>", "", True), "it contains '<>'; only letters, digits"),
-    "push-repo-url": (_call("/push", "https://huggingface.co/me/x", "", True), "it contains ':' (a URL"),
+    "export-repo-traversal": (_call("/export", "../../etc/passwd", "", ""),
+                              Refused(HubError, "Received: '../../etc/passwd': it has 3 '/'")),
+    "export-dataset-traversal": (_call("/export", "", "../../x", ""),
+                                 Refused(HubError, "or nothing for your own data. Received: '../../x'")),
+    "export-example-100k": (_call("/export", "", "", LONG),
+                            Refused(DataError, "Expected the widget example to have at most 20,000")),
+    "push-repo-dotdot": (_call("/push", "me/..", "", True),
+                         Refused(HubError, "Received: 'me/..': a part starts or ends with '-' or '.'")),
+    "push-repo-markup": (_call("/push", "me/<script>", "", True),
+                         Refused(HubError, "it contains '<>'; only letters, digits")),
+    "push-repo-url": (_call("/push", "https://huggingface.co/me/x", "", True),
+                      Refused(HubError, "it contains ':' (a URL")),
 }
 
 
@@ -371,21 +419,42 @@ def _health(client: Client) -> None:
     assert client.predict("a fine movie", api_name="/predict")["label"] in CLASSES
 
 
+@pytest.fixture
+def raised(monkeypatch) -> list[Exception]:
+    """The exceptions the UI's handlers turn into messages during a test (``kdemo.ui.errors._to_gr_error`` is
+    where every one passes; the server runs in this process)."""
+    seen: list[Exception] = []
+    convert = ui_errors._to_gr_error
+
+    def spy(exc):
+        seen.append(exc)
+        return convert(exc)
+
+    monkeypatch.setattr(ui_errors, "_to_gr_error", spy)
+    return seen
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_input_gets_a_clear_message_and_the_server_stays_up(
-    case, client, predictor_dir, other_session_model, tmp_path, monkeypatch, caplog
+def test_hostile_input_gets_its_expected_outcome_and_the_server_stays_up(
+    case, client, predictor_dir, other_session_model, tmp_path, monkeypatch, caplog, raised
 ):
     run, expected = CASES[case]
     with caplog.at_level(logging.ERROR, logger="kdemo.ui"):
         message = run(Ctx(client, tmp_path, predictor_dir, other_session_model, monkeypatch))
-    assert expected in message, message[:2000]
+    if isinstance(expected, Refused):
+        assert [type(e) for e in raised] == [expected.error], (raised, message[:500])
+        assert expected.phrase in message, message[:2000]
+        assert message.startswith("Expected "), message[:300]  # kdemo's "Expected …. Received: …." form
+        assert str(raised[0]) in message  # shown as raised
+    else:
+        assert raised == [], raised
+        for phrase in expected.phrases:
+            assert phrase in message, (phrase, message[:2000])
+        if expected.trainable is not None:
+            assert message.startswith("✅" if expected.trainable else "⚠️"), message[:300]
     assert "Something went wrong" not in message and "Traceback" not in message
     assert not [r for r in caplog.records if r.name == "kdemo.ui"], caplog.text  # no unexpected error in a handler
     _health(client)
-
-
-def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 30
 
 
 def test_a_session_may_load_its_own_model_folder(client, predictor_dir):

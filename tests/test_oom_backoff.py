@@ -64,8 +64,9 @@ def test_oom_halves_the_batch_keeps_the_effective_batch_and_finishes(data, oom_a
     ]
     assert seen[0] == 32 and 16 in seen and max(r for r in seen[seen.index(8):]) <= 8
     micro_batches = -(-len(trn) // 8) * 6
-    assert len(learner.step_losses) == micro_batches
-    assert int(learner.model.optimizer.iterations.numpy()) == micro_batches // 4  # one update per 4 batches
+    # "step" is an optimizer step: one update per 4 batches, in step_losses as in the optimizer's count.
+    assert len(learner.step_losses) == micro_batches // 4
+    assert int(learner.model.optimizer.iterations.numpy()) == micro_batches // 4
     assert learner.validate(print_report=False).accuracy >= 0.9  # it really trained
 
 
@@ -95,7 +96,7 @@ def _no_dropout(model: HFClassifier) -> HFClassifier:
 
 
 def test_gradient_accumulation_equals_one_big_batch(data):
-    """Two batches of 4 with accumulation_steps=2 make the same update as one batch of 8."""
+    """Two batches of 4 with gradient_accumulation_steps=2 make the same update as one batch of 8."""
     trn, _, preproc = data
     x8 = trn.collate(list(range(8)))
     y8 = np.asarray(trn.labels[:8])
@@ -104,7 +105,7 @@ def test_gradient_accumulation_equals_one_big_batch(data):
     small = _no_dropout(preproc.get_classifier())
     small.set_weights(big.get_weights())
     compile_classifier(big, FusedAdamW(learning_rate=1e-2))
-    compile_classifier(small, FusedAdamW(learning_rate=1e-2, accumulation_steps=2))
+    compile_classifier(small, FusedAdamW(learning_rate=1e-2, gradient_accumulation_steps=2))
     big.train_on_batch(x8, y8)
     half = {k: v[:4] for k, v in x8.items()}, {k: v[4:] for k, v in x8.items()}
     small.train_on_batch(half[0], y8[:4])

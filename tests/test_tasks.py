@@ -57,9 +57,26 @@ def test_infer_task(y, expected):
 
 def test_check_task():
     for task in (SINGLE_LABEL, MULTI_LABEL, REGRESSION):
-        assert check_task(task) == task
-    with pytest.raises(DataError, match="multilabel"):
+        assert check_task(task) is task
+        assert check_task(task.value) is task  # a string parses to the member
+    with pytest.raises(DataError, match=r"Expected task to be one of \['single_label', 'multi_label', 'regression'\]. "
+                                        r"Received: task='multilabel'"):
         check_task("multilabel")
+
+
+def test_task_is_a_string_valued_enum():
+    import json
+
+    from kdemo.tasks import TASKS, Task
+
+    assert (SINGLE_LABEL, MULTI_LABEL, REGRESSION) == (Task.SINGLE_LABEL, Task.MULTI_LABEL, Task.REGRESSION) == TASKS
+    assert Task.REGRESSION == "regression" and isinstance(Task.REGRESSION, str)
+    assert {"regression": 1}[Task.REGRESSION] == 1  # hashes as its value
+    assert str(Task.MULTI_LABEL) == f"{Task.MULTI_LABEL}" == "multi_label"
+    assert repr(Task.SINGLE_LABEL) == "'single_label'"
+    assert json.dumps({"task": Task.MULTI_LABEL}) == '{"task": "multi_label"}'
+    assert json.loads(json.dumps(Task.REGRESSION)) == Task.REGRESSION
+    assert infer_task([0.5, 1.25]) is Task.REGRESSION
 
 
 # ---------------------------------------------------------------------------------------------------- encoding

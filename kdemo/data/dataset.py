@@ -20,12 +20,15 @@ import numpy as np
 
 @dataclass
 class TextDataset:
-    """Texts, their token ids and (optionally) integer labels.
+    """Texts, their token ids and (optionally) their labels, for any of the three tasks (:class:`kdemo.tasks.Task`).
 
     Attributes:
         texts: The raw texts, ``num_rows`` of them.
         input_ids: One int64 array of token ids per text (special tokens included, truncated to ``maxlen``).
-        labels: Int64 array of shape ``(num_rows,)`` of class ids, or None for unlabelled data.
+        labels: None for unlabelled data, else by task: single-label, an int64 array of class ids of shape
+            ``(num_rows,)``; multi-label, a float32 multi-hot 0/1 array of shape ``(num_rows, num_classes)``;
+            regression, a float32 array of shape ``(num_rows, 1)`` (what ``Transformer`` builds; ``(num_rows,)``
+            is accepted too).
         class_names: Label names in id order.
         token_type_ids: Per-text segment ids for sentence pairs, or None.
     """
@@ -119,8 +122,11 @@ def length_grouped_batches(
 class BatchSequence(keras.utils.PyDataset):
     """A ``keras.utils.PyDataset`` of dynamically padded batches of a :class:`TextDataset`.
 
-    Each item is ``(inputs, labels)`` (or ``inputs`` alone without labels) where ``inputs`` is the dict of
-    :meth:`TextDataset.collate` and ``labels`` has shape ``(batch,)``.
+    Each item is ``(inputs, labels)``, ``(inputs, labels, sample_weights)`` with ``class_weight``, or ``(inputs,)``
+    without labels. ``inputs`` is the dict of :meth:`TextDataset.collate`; ``labels`` are the batch's rows of
+    :attr:`TextDataset.labels`: int64 class ids of shape ``(batch,)`` (single-label), float32 multi-hot of shape
+    ``(batch, num_classes)`` (multi-label) or float32 of shape ``(batch, 1)`` (regression); ``sample_weights`` is
+    float32 of shape ``(batch,)``. The last batch may have fewer rows.
 
     Args:
         data: The dataset.
@@ -129,7 +135,7 @@ class BatchSequence(keras.utils.PyDataset):
             fully sorted by length (fastest for evaluation).
         seed: Seed of the shuffling.
         bucket_batches: See :func:`length_grouped_batches`.
-        class_weight: Optional ``{class_id: weight}``; adds per-row sample weights.
+        class_weight: Optional ``{class_id: weight}`` (single-label); adds per-row sample weights.
     """
 
     def __init__(

@@ -112,15 +112,22 @@ def top_losses(
 
     Args:
         hf_model: The model.
-        data: Labelled rows.
-        task: The task.
+        data: Labelled rows; ``data.labels`` as :class:`~kdemo.data.dataset.TextDataset` stores them per task:
+            int64 class ids of shape ``(num_rows,)`` (single-label), float32 multi-hot of shape
+            ``(num_rows, num_classes)`` (multi-label), float32 of shape ``(num_rows, 1)`` or ``(num_rows,)``
+            (regression).
+        task: The task (:class:`~kdemo.tasks.Task`).
         n: Rows to return.
         batch_size: Rows per forward pass.
-        thresholds: Multi-label thresholds used to list predicted labels.
+        thresholds: Multi-label: per-label probability thresholds, shape ``(num_classes,)``, used to list the
+            predicted labels (0.5 when None).
 
     Returns:
         DataFrame with ``row`` (1-based position in ``data``), ``text``, ``true``, ``predicted``, ``loss``, sorted
-        by loss, highest first.
+        by loss, highest first. ``loss`` is the row's training loss: cross-entropy (single-label), mean binary
+        cross-entropy over the labels (multi-label) or squared error (regression). ``true``/``predicted`` are a
+        class name (the predicted one followed by its probability, ``"pos (0.93)"``), comma-joined label names
+        (``"(none)"`` for none), or the number formatted with 4 significant digits.
     """
     out = predict_outputs(hf_model, data, task, batch_size)
     losses = per_row_losses(out, data.labels, task)

@@ -24,13 +24,14 @@ from kdemo import atomic
 from kdemo.errors import HubError
 from kdemo.hub import card_sections as sections
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
+from kdemo.tasks import Task
 
 PARAMS_FILE = "training_params.json"
 #: Entry of ``kdemo.json`` recording what the card was written for (see :func:`card_settings`).
 CARD_KEY = "card"
 DEFAULT_EXAMPLE = "This is a great movie!"
 _NOT_PUBLISHED = {"model_name"}  # shown as base_model; as a local folder it would leak a path
-_TASK_ALIASES = {"single_label_classification": "single_label", "multi_label_classification": "multi_label"}
+_TASK_ALIASES = {"single_label_classification": Task.SINGLE_LABEL, "multi_label_classification": Task.MULTI_LABEL}
 
 
 LOCAL_PREFIX = "local:"  # marks a local folder reduced to its name in kdemo.json (Hub ids never contain ":")
@@ -206,7 +207,7 @@ def write_model_card(
     if public != meta:
         atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
     record = TrainingRecord.load(folder)
-    task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or "single_label"
+    task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or Task.SINGLE_LABEL
     metrics = meta.get("metrics") or {}
     base_model = meta.get("base_model") or None
     local_base = None
@@ -228,7 +229,7 @@ def write_model_card(
         metrics=sorted({r.metric_type for r in eval_results}) if eval_results else None,
         eval_results=eval_results,
         model_name=name,
-        tags=["text-classification", "kdemo", "keras", "pytorch"] + (["multi-label"] if task == "multi_label" else []),
+        tags=["text-classification", "kdemo", "keras", "pytorch"] + (["multi-label"] if task == Task.MULTI_LABEL else []),
         widget=[{"text": example}],
     )
     run = _run_params(folder)
@@ -255,11 +256,11 @@ def write_model_card(
         score_line=sections.score_line(metrics),
         repo_id=repo_id,
         example=example,
-        call_args='function_to_apply="none"' if task == "regression" else "top_k=None",
-        call_comment="the predicted value" if task == "regression" else "every class with its score",
+        call_args='function_to_apply="none"' if task == Task.REGRESSION else "top_k=None",
+        call_comment="the predicted value" if task == Task.REGRESSION else "every class with its score",
         task_words=sections.TASK_WORDS.get(task, task),
         labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
-        balance_title="Target distribution" if task == "regression" else "Class balance",
+        balance_title="Target distribution" if task == Task.REGRESSION else "Class balance",
         balance_header=balance_header,
         balance=balance,
         metric_rows=sections.metric_rows(metrics),

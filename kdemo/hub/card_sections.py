@@ -8,6 +8,7 @@ from __future__ import annotations
 from huggingface_hub import EvalResult
 
 from kdemo.record import TrainingRecord
+from kdemo.tasks import Task
 
 #: Hyperparameters shown in the card, in this order: (key in kdemo.json "training", label, always shown).
 HYPERPARAMETERS = [
@@ -45,9 +46,9 @@ EPOCH_COLUMNS = [
 ]
 
 TASK_WORDS = {
-    "single_label": "single-label classification (softmax over the classes)",
-    "multi_label": "multi-label classification (one sigmoid per label; a text can carry several labels)",
-    "regression": "regression (one number per text)",
+    Task.SINGLE_LABEL: "single-label classification (softmax over the classes)",
+    Task.MULTI_LABEL: "multi-label classification (one sigmoid per label; a text can carry several labels)",
+    Task.REGRESSION: "regression (one number per text)",
 }
 
 CARD_TEMPLATE = """\
@@ -171,8 +172,8 @@ def summary(task: str, class_names: list[str], base_text: str, data_text: str, r
     """The card's opening sentence: what was fine-tuned on what."""
     names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
     what = {
-        "multi_label": f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
-        "regression": f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
+        Task.MULTI_LABEL: f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
+        Task.REGRESSION: f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
     }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")
     return (
         f"{what}, fine-tuned from {base_text} on {data_text}{rows_text} with kdemo: "
@@ -209,7 +210,7 @@ def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[s
     """Header and rows of the class-balance table (target statistics for regression)."""
     if record is None:
         return [], []
-    if record.task == "regression":
+    if record.task == Task.REGRESSION:
         splits = [s for s in ("train", "validation") if s in record.target_stats]
         rows = [[stat] + [f"{record.target_stats[s][stat]:.4g}" for s in splits]
                 for stat in ("rows", "mean", "std", "min", "max")]

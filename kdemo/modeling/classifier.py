@@ -174,7 +174,7 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
 
 
 def load_sequence_classifier(
-    source: str, class_names: Sequence[str] | None = None, *, task: str = "single_label"
+    source: str, class_names: Sequence[str] | None = None, *, task: str = SINGLE_LABEL
 ) -> transformers.PreTrainedModel:
     """Load an ``AutoModelForSequenceClassification`` with real label names.
 
@@ -217,12 +217,29 @@ def load_sequence_classifier(
     return model.eval()
 
 
+class NamedTorchModuleWrapper(keras.layers.TorchModuleWrapper):
+    """``keras.layers.TorchModuleWrapper`` whose Keras variables carry the torch parameter names.
+
+    Keras' wrapper names them ``variable_N``; here ``bert.encoder.layer.0.output.LayerNorm.weight`` becomes
+    ``bert_encoder_layer_0_output_LayerNorm_weight`` (Keras' torch backend keys a ``ParameterDict`` by the
+    variable path, where dots are not allowed), so Keras' name-based rules work, e.g.
+    ``optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm"])``. The variables still wrap the very
+    same ``nn.Parameter`` objects.
+    """
+
+    def _track_module_parameters(self):
+        for name, param in self.module.named_parameters():
+            variable = keras.Variable(initializer=param, trainable=param.requires_grad, name=name.replace(".", "_"))
+            self._track_variable(variable)
+        self.built = True
+
+
 class HFClassifier(keras.Model):
     """A Keras model (torch backend) around an HF sequence-classification module.
 
     Args:
-        hf_model: An ``AutoModelForSequenceClassification`` instance. Keras wraps it in ``TorchModuleWrapper``
-            and trains its parameters in place.
+        hf_model: An ``AutoModelForSequenceClassification`` instance. It is wrapped in a
+            :class:`NamedTorchModuleWrapper` and Keras trains its parameters in place.
         precision: ``"auto"`` (bf16 autocast where the device runs it natively), ``"bf16"`` or ``"fp32"``.
         task: ``"single_label"``, ``"multi_label"`` or ``"regression"`` (decides loss and metrics at compile).
 
@@ -233,7 +250,7 @@ class HFClassifier(keras.Model):
 
     def __init__(self, hf_model: transformers.PreTrainedModel, *, precision: str = "auto", task: str = SINGLE_LABEL, **kwargs):
         super().__init__(**kwargs)
-        self.hf = hf_model  # auto-wrapped in keras.layers.TorchModuleWrapper, which moves it to the device
+        self.hf = NamedTorchModuleWrapper(hf_model)  # moves it to the device
         self.device_type = get_device().type
         self.precision = resolve_precision(precision)
         self.task = task

@@ -1,15 +1,20 @@
 """The core every fit method shares: Keras ``fit`` with the stop flag, out-of-memory back-off and memory release.
 
 Out of memory: the error is caught, the training state is freed, the batch is halved and the gradients of
-``accumulation_steps`` batches are averaged so that one optimizer step still sees the same number of rows, and
-the fit starts again (the longest batch runs first, so this normally happens before the first update). Below a
-batch of 1 the learner gives up with a message saying what to change. This is the back-off of Hugging Face
-Accelerate's ``find_executable_batch_size`` (https://huggingface.co/docs/accelerate/usage_guides/memory), with
-gradient accumulation added to keep the effective batch.
+``accumulation_steps`` batches are averaged (the optimizer's ``gradient_accumulation_steps``, with Keras'
+semantics) so that one optimizer step still sees the same number of rows, and the fit starts again (the longest
+batch runs first, so this normally happens before the first update). Below a batch of 1 the learner gives up
+with a message saying what to change. This is the back-off of Hugging Face Accelerate's
+``find_executable_batch_size`` (https://huggingface.co/docs/accelerate/usage_guides/memory), with gradient
+accumulation added to keep the effective batch.
 
 Stop: :meth:`FitLoopMixin.request_stop` sets a flag read by :class:`~kdemo.training.callbacks.StopRequest` after each batch.
 When a multi-epoch run with validation data is stopped part-way, the weights of the best finished epoch are put
 back if they validate better than the weights at the stop.
+
+Steps: progress events, the ETA and ``step_losses`` count optimizer steps; with gradient accumulation above 1
+one optimizer step is ``accumulation_steps`` batches (learning-rate schedules still advance per batch, as Keras'
+schedules see every batch). ``history.history["learning_rate"]`` holds the learning rate at each epoch's end.
 
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
@@ -29,6 +34,7 @@ from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
 from kdemo.training.callbacks.best_weights import BestWeights
+from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 
 log = logging.getLogger("kdemo.training.learner")
 
@@ -141,7 +147,9 @@ class FitLoopMixin:
 
     def _fit_once(self, lr, epochs, train: BatchSequence, schedule, *, callbacks, steps_per_epoch, verbose, progress,
                   progress_every, checkpoint_folder) -> keras.callbacks.History:
-        total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+        # Optimizer steps, the unit of progress events and the ETA: with accumulation, a step is
+        # `accumulation_steps` batches, and Keras drops an incomplete group at the end.
+        total = min(steps_per_epoch or len(train), len(train)) * int(epochs) // self.accumulation_steps
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
         stop = StopRequest(self.stop_event)
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
@@ -157,7 +165,8 @@ class FitLoopMixin:
             # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
             # default shuffle=True would reorder the batches again with Python's unseeded `random`.
             self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
-                                          validation_data=val, callbacks=[schedule, reporter, stop, *extra], verbose=verbose)
+                                          validation_data=val, callbacks=[schedule, LearningRateLogger(), reporter, stop, *extra],
+                                          verbose=verbose)
             if stop.stopped_at_step is not None and best is not None and best.has_weights:
                 self._keep_better(best, val)
         finally:

@@ -114,8 +114,9 @@ class Learner(FitLoopMixin, LRFinderMixin):
 
     def _fresh_optimizer(self, lr: float) -> None:
         """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping the weights."""
+        accumulation = self.accumulation_steps if self.accumulation_steps > 1 else None  # Keras: None or >= 2
         compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay,
-                                                  accumulation_steps=self.accumulation_steps))
+                                                  gradient_accumulation_steps=accumulation))
 
     @staticmethod
     def _check_lr_epochs(lr, epochs, *, allow_none_epochs: bool = False) -> None:

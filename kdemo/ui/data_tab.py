@@ -172,7 +172,7 @@ def set_task(task: str, val_pct: float, request: gr.Request):
         Summary markdown, class-count table, doctor markdown, length histogram, class-weight checkbox.
     """
     if task not in TASKS:
-        raise DataError(f"Expected the task to be one of {list(TASKS)}. Received: {task!r}.")
+        raise DataError(f"Expected the task to be one of {[t.value for t in TASKS]}. Received: {task!r}.")
     return _run_doctor(STORE.get(request), val_pct, task)
 
 
@@ -220,7 +220,7 @@ def build() -> dict:
     check_btn = gr.Button("Re-check with these columns", size="sm")
     summary = gr.Markdown(elem_id="data-summary")
     with gr.Row():
-        task = gr.Radio(list(TASKS), value=None, label="Task (detected; change to override)", elem_id="data-task")
+        task = gr.Radio([t.value for t in TASKS], value=None, label="Task (detected; change to override)", elem_id="data-task")
         use_class_weight = gr.Checkbox(label="Use balanced class weights", visible=False, elem_id="class-weight")
         class_weight_note = gr.Markdown()
     with gr.Row():

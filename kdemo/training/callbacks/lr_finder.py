@@ -6,6 +6,7 @@ import math
 
 import keras
 
+from kdemo.training.callbacks.step_loss import StepLossReader
 from kdemo.training.schedules import exponential_lr
 
 
@@ -13,7 +14,7 @@ class LRFinder(keras.callbacks.Callback):
     """Raise the learning rate exponentially each batch and record the loss; stop once the loss diverges.
 
     Leslie N. Smith, "Cyclical Learning Rates for Training Neural Networks" (2015, https://arxiv.org/abs/1506.01186),
-    as in ktrain's ``LRFinder``. The per-batch loss is recovered from Keras' running epoch mean.
+    as in ktrain's ``LRFinder``. The per-batch loss is recovered exactly from Keras' running epoch mean (:class:`StepLossReader`).
 
     Args:
         start_lr: Learning rate of the first batch, per optimizer step.
@@ -40,18 +41,16 @@ class LRFinder(keras.callbacks.Callback):
         self.losses: list[float] = []
         self._avg = 0.0
         self._best = math.inf
-        self._prev_mean = 0.0
+        self._reader = StepLossReader()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._prev_mean = 0.0
+        self._reader.reset()
 
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate = exponential_lr(len(self.lrs), self.start_lr, self.lr_mult)
 
     def on_train_batch_end(self, batch, logs=None):
-        mean = float(logs["loss"])
-        loss = mean * (batch + 1) - self._prev_mean * batch  # exact loss of this batch
-        self._prev_mean = mean
+        loss = self._reader.read(self.model, logs)
         self.lrs.append(exponential_lr(len(self.lrs), self.start_lr, self.lr_mult))
         self.losses.append(loss)
         step = len(self.losses)

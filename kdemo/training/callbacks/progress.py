@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import keras
 
+from kdemo.training.callbacks.step_loss import StepLossReader
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -16,12 +18,13 @@ class ProgressEvent:
     Attributes:
         epoch: 0-based epoch.
         epochs: Number of epochs in the run.
-        step: Optimizer steps done so far in the run (1-based).
+        step: Optimizer steps done so far in the run (1-based). With gradient accumulation an optimizer step is
+            ``gradient_accumulation_steps`` batches.
         total_steps: Optimizer steps in the whole run.
-        loss: Mean training loss of the batches since the previous report.
+        loss: Mean training loss of the optimizer steps since the previous report.
         lr: Learning rate of the last batch, per optimizer step.
         elapsed_s: Seconds since training started.
-        eta_s: Estimated seconds left.
+        eta_s: Estimated seconds left (from the seconds per optimizer step so far).
         phase: ``"train"`` during batches, ``"epoch_end"`` after an epoch (``logs`` then holds validation metrics).
         logs: The Keras logs at this point.
     """
@@ -39,16 +42,20 @@ class ProgressEvent:
 
 
 class ProgressReporter(keras.callbacks.Callback):
-    """Call ``fn(ProgressEvent)`` every ``every_n_steps`` batches and at the end of each epoch.
+    """Call ``fn(ProgressEvent)`` every ``every_n_steps`` optimizer steps and at the end of each epoch.
 
-    The exact per-batch losses are recovered from Keras' running epoch mean (``logs["loss"]``) and kept in
-    :attr:`step_losses`, so a loss curve can be drawn from them.
+    The exact loss of each batch is recovered from Keras' running epoch mean (:class:`StepLossReader`, exact with
+    unequal batch sizes). With gradient accumulation (the optimizer's ``gradient_accumulation_steps``, Keras'
+    semantics) an optimizer step is that many batches, counted across epochs as the optimizer counts them; its loss
+    is the unweighted mean of its batches' losses (the objective whose averaged gradient the update used). Batches
+    of an incomplete last group, which Keras never applies, are not counted. The loss of every optimizer step is
+    kept in :attr:`step_losses`, so a loss curve can be drawn from them.
 
     Args:
         fn: Called with each :class:`ProgressEvent`; None only records losses.
         total_steps: Optimizer steps in the whole run (for the ETA).
         epochs: Number of epochs.
-        every_n_steps: Report interval in batches.
+        every_n_steps: Report interval in optimizer steps.
     """
 
     def __init__(self, fn: Callable[[ProgressEvent], None] | None, total_steps: int, epochs: int, *, every_n_steps: int = 1):
@@ -60,15 +67,19 @@ class ProgressReporter(keras.callbacks.Callback):
         self.step_losses: list[float] = []
         self._start = 0.0
         self._epoch = 0
-        self._prev_mean = 0.0
+        self._reader = StepLossReader()
+        self._accumulation = 1
+        self._group: list[float] = []
         self._since_report: list[float] = []
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._accumulation = int(getattr(self.model.optimizer, "gradient_accumulation_steps", None) or 1)
+        self._group = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._prev_mean = 0.0
+        self._reader.reset()
 
     def _event(self, loss: float, phase: str, logs: dict | None) -> ProgressEvent:
         step = len(self.step_losses)
@@ -78,9 +89,11 @@ class ProgressReporter(keras.callbacks.Callback):
         return ProgressEvent(self._epoch, self.epochs, step, self.total_steps, loss, lr, elapsed, max(eta, 0.0), phase, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        mean = float(logs["loss"])
-        loss = mean * (batch + 1) - self._prev_mean * batch
-        self._prev_mean = mean
+        self._group.append(self._reader.read(self.model, logs))
+        if len(self._group) < self._accumulation:
+            return
+        loss = self._group[0] if self._accumulation == 1 else sum(self._group) / self._accumulation
+        self._group.clear()
         self.step_losses.append(loss)
         self._since_report.append(loss)
         if self.fn is not None and len(self.step_losses) % self.every_n_steps == 0:

@@ -17,7 +17,7 @@ class StopRequest(keras.callbacks.Callback):
         event: The flag to watch; a new ``threading.Event`` when None.
 
     Attributes:
-        stopped_at_step: Training steps completed when the stop took effect, or None if it never did.
+        stopped_at_step: Training batches completed when the stop took effect, or None if it never did.
     """
 
     def __init__(self, event: threading.Event | None = None):
