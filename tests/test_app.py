@@ -99,7 +99,7 @@ def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_
         (b"text,label\n", "no data rows"),
         (b"review\nnice\nbad\n", "two columns"),
         (b"text,label\nnice one,pos\nawful,pos\nfine,pos\n", "at least 2 different labels"),
-        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "read as Windows-1252 (Latin-1)"),
+        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "read as Windows-1252 (Western European)"),
         (b"text,label\ngood,pos\nbad, really,neg\n", "3 fields in row 2 (line 3 of the file)"),
     ],
     ids=["empty", "header-only", "no-label-column", "one-class", "latin-1", "ragged"],
