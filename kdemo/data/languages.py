@@ -45,6 +45,8 @@ LANGUAGE_NAMES = {
     "tr": "Turkish", "pl": "Polish", "uk": "Ukrainian", "vi": "Vietnamese", "th": "Thai", "hi": "Hindi",
     "id": "Indonesian", "fa": "Persian", "he": "Hebrew", "el": "Greek", "sv": "Swedish", "cs": "Czech",
 }
+#: py3langid's regional varieties folded into the language a tokenizer is trained on; ``zxx``: no language.
+_VARIETIES = {"wuu": "zh", "yue": "zh", "ary": "ar", "arz": "ar", "uzs": "uz", "zxx": None}
 _BYTE_TOKEN = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 #: Han, kana and Hangul: scripts written without spaces between words.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -113,9 +115,9 @@ def has_cjk(text: str) -> bool:
 
 
 def count_words(text: str) -> int:
-    """Words of ``text``: whitespace-separated chunks, plus one per Chinese, Japanese or Korean character (those
-    scripts do not separate words, so a CJK sentence would otherwise count as one word)."""
-    return len(text.split()) + len(_CJK.findall(text))
+    """Words of ``text``: one per Chinese, Japanese or Korean character (those scripts do not separate words, so a
+    CJK sentence would otherwise count as one word), plus the whitespace-separated chunks of the rest."""
+    return len(_CJK.sub(" ", text).split()) + len(_CJK.findall(text))
 
 
 @functools.lru_cache(maxsize=1)
@@ -126,11 +128,11 @@ def _identifier():
 
 
 def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of ``text``'s language (None for a text without letters)."""
+    """ISO 639-1 code of ``text``'s language (None for a text without letters); Wu and Cantonese count as ``"zh"``."""
     if not any(ch.isalpha() for ch in text):
         return None
     code, _ = _identifier().classify(text)
-    return code
+    return _VARIETIES.get(code, code)
 
 
 def _sample(texts: Sequence[str], rows: int) -> list[str]:
