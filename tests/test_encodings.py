@@ -7,11 +7,15 @@ to decide is read with a clear "unsure" note naming the Encoding menu.
 
 from __future__ import annotations
 
+import codecs
+
+import numpy as np
 import pytest
 
 from kdemo.data.encodings import ENCODING_CHOICES, detect_and_decode, encoding_label
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
+from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
 from kdemo.text.loaders import texts_from_csv
 
 REVIEWS = {
@@ -143,3 +147,27 @@ def test_detect_and_decode_directly_reports_method_and_codec():
     assert decoded.text == raw and decoded.method == "detected" and decoded.codec == "cp932" and decoded.sure
     assert detect_and_decode(b"\xef\xbb\xbfabc", "x").method == "bom"
     assert detect_and_decode(b"abc", "x").method == "utf-8"
+
+
+class _StubPredictor:
+    """Stands in for a Predictor: the prediction path of a file is reading, predicting and writing."""
+
+    def get_classes(self):
+        return ["negative", "positive"]
+
+    def predict_proba(self, texts):
+        return np.array([[0.25, 0.75] if "很" in t or "とても" in t else [0.9, 0.1] for t in texts])
+
+
+@pytest.mark.parametrize("lang, codec", [("zh", "gbk"), ("ja", "shift_jis")])
+def test_predicting_a_gbk_or_shift_jis_file_writes_utf8_with_bom_for_excel(tmp_path, lang, codec):
+    path = tmp_path / "to_predict.csv"
+    path.write_bytes(("text\n" + "\n".join(REVIEWS[lang]) + "\n").encode(codec))
+    df = read_table(path)
+    out = predictions_table(_StubPredictor(), df, text_column_for(df, "text", name=path.name))
+    dest = write_csv(out, tmp_path / "predictions.csv")
+    raw = dest.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)  # Excel reads UTF-8 only with it
+    back = read_table(dest)
+    assert back["text"].tolist() == REVIEWS[lang] and read_info(back)["encoding"] == "UTF-8 (with BOM)"
+    assert list(back.columns) == ["text", "prediction", "prob_negative", "prob_positive"]
