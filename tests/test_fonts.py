@@ -17,7 +17,7 @@ from kdemo import fonts
 from kdemo.explain.attention_plots import plot_head, plot_layer_heads, plot_token_strips
 from kdemo.plots import confusion_matrix_figure
 
-TOKENS = ["[CLS]", "这", "家", "酒", "店", "的", "房", "间", "很", "干", "净", "[SEP]"]
+TOKENS = ["[CLS]", "这", "家", "酒", "店", "的", "房", "间", "很", "干", "净", "，", "。", "[SEP]"]  # CJK punctuation too
 #: Skipped on a machine without the font, except in CI (.ci/run installs fonts-noto-cjk), where it must pass.
 needs_cjk_font = pytest.mark.skipif(
     not os.environ.get("CI") and not any(Path(f).name.startswith(fonts.CJK_FONT_FILES)

@@ -48,8 +48,10 @@ LANGUAGE_NAMES = {
 #: py3langid's regional varieties folded into the language a tokenizer is trained on; ``zxx``: no language.
 _VARIETIES = {"wuu": "zh", "yue": "zh", "ary": "ar", "arz": "ar", "uzs": "uz", "zxx": None}
 _BYTE_TOKEN = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
-#: Han, kana and Hangul: scripts written without spaces between words.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+#: Han, kana, Hangul and bopomofo, CJK punctuation and full-width forms: the characters that need a CJK font and
+#: are written without spaces between words.
+_CJK = re.compile(r"[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+                  r"\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f]")
 
 
 @dataclass(frozen=True)
