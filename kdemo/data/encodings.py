@@ -55,7 +55,7 @@ ENCODING_CHOICES = (
 )
 
 _LABELS = {  # normalised codec name -> the name users know
-    "utf_8": "UTF-8", "utf_8_sig": "UTF-8 (with BOM)", "utf_16": "UTF-16", "ascii": "UTF-8",
+    "utf_8": "UTF-8", "utf_8_sig": "UTF-8", "utf_16": "UTF-16", "ascii": "UTF-8",
     "gb18030": "GB18030 (Chinese, simplified)", "gbk": "GBK (Chinese, simplified)",
     "gb2312": "GB2312 (Chinese, simplified)", "hz": "HZ (Chinese, simplified)",
     "big5": "Big5 (Chinese, traditional)", "big5hkscs": "Big5-HKSCS (Chinese, traditional)",
