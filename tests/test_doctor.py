@@ -12,7 +12,7 @@ from conftest import SHARED_DATA, sentiment_frame
 from tiny_models import build_tokenizer
 
 from kdemo.batch_size import MAX_BATCH_SIZE, suggest_batch_size
-from kdemo.data import doctor, lengths
+from kdemo.data import lengths
 from kdemo.data.dataset import maxlen_covering
 from kdemo.data.doctor import IMBALANCE_WARN, diagnose
 from kdemo.data.tables import read_table

@@ -32,8 +32,8 @@ REVIEWS = {
     "ru": ["Номер в этой гостинице был очень чистым, а персонал вежливым.", "Завтрак был ужасным, и звукоизоляция тоже плохая.",
            "Отель расположен рядом с метро, очень удобно.", "Администратор был холоден, заселение заняло полчаса.",
            "Кровать удобная, а вид из окна просто прекрасный."],
-    "fr": ["La chambre était très propre et le personnel très aimable.", "Le petit-déjeuner était décevant, et "
-           "l'insonorisation médiocre.", "L'hôtel est situé près du métro, c'est très pratique.",
+    "fr": ["La chambre était très propre et le personnel très aimable.",
+           "Le petit-déjeuner était décevant, et l'insonorisation médiocre.", "L'hôtel est situé près du métro, c'est très pratique.",
            "L'accueil était froid : l'enregistrement a duré une demi-heure.",
            "Le lit était confortable et la vue depuis la fenêtre magnifique, à côté du château."],
 }

@@ -19,7 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from kdemo.batch_size import available_memory_bytes, suggest_batch_size
 from kdemo.data.labels import detect_task, find_label_issues, parse_labels
 from kdemo.data.languages import analyse_languages, language_name
-from kdemo.data.lengths import MAX_TOKENIZED_ROWS, length_findings
+from kdemo.data.lengths import length_findings
 from kdemo.data.tables import as_text, format_rows, read_info, row_numbers
 from kdemo.device import get_device
 from kdemo.errors import DataError
@@ -75,7 +75,7 @@ class DataReport:
         length_unit: ``"tokens"`` (special tokens included) or ``"words"`` (whitespace split, no tokenizer).
         length_hist_counts, length_hist_edges: Histogram of text lengths, ``len(edges) == len(counts) + 1``.
         length_p95, length_max: 95th percentile and maximum length (histogram and percentile from at most
-            :data:`MAX_TOKENIZED_ROWS` random rows; the maximum also covers every row the model would truncate).
+            :data:`kdemo.data.lengths.MAX_TOKENIZED_ROWS` random rows; the maximum also covers every row the model would truncate).
         suggested_maxlen: Multiple of 8 covering 95 % of rows, ≤ ``model_max_length`` (None without a tokenizer).
         model_max_length: The tokenizer's maximum (None without a tokenizer).
         suggested_batch_size: See :func:`kdemo.batch_size.suggest_batch_size`.

@@ -45,8 +45,8 @@ def length_findings(texts: list[str], tokenizer) -> tuple[dict, list[tuple[str, 
              "length_max": int(lengths.max()), "suggested_maxlen": None, "model_max_length": None}
     problems = []
     if len(index) < len(texts):
-        problems.append(("file_note", f"Text lengths were measured on a random sample of {len(index):,} of "
-                         f"{len(texts):,} rows.", ()))
+        sampled = f"Text lengths were measured on a random sample of {len(index):,} of {len(texts):,} rows."
+        problems.append(("file_note", sampled, ()))
     if tokenizer is not None:
         model_max = int(getattr(tokenizer, "model_max_length", 512) or 512)
         found["model_max_length"] = model_max = model_max if model_max < 100_000 else 512
@@ -56,6 +56,7 @@ def length_findings(texts: list[str], tokenizer) -> tuple[dict, list[tuple[str, 
         found["length_max"] = int(max(found["length_max"], long_lengths.max(initial=0)))
         too_long = [i + 1 for i, n in zip(candidates, long_lengths) if n > model_max]
         if too_long:
-            problems.append(("truncated", f"{len(too_long)} texts are longer than the model's maximum of {model_max} "
-                             f"tokens and will be cut ({format_rows(too_long)}).", tuple(too_long)))
+            cut = (f"{len(too_long)} texts are longer than the model's maximum of {model_max} tokens and will be cut "
+                   f"({format_rows(too_long)}).")
+            problems.append(("truncated", cut, tuple(too_long)))
     return found, problems
