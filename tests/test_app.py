@@ -259,3 +259,23 @@ def test_out_of_memory_is_retried_with_smaller_batches_and_shown(client, tiny_be
         assert status.startswith("❌ Out of memory even at batch size 1") and "shorter maxlen" in status, status
         assert "Traceback" not in status
     _health(client)
+
+
+def test_unsure_encoding_reload_and_language_coverage_through_the_api(client, tmp_path):
+    """A short GBK file: unsure; /reload_data with the codec reads it as given; the doctor and /model_coverage warn
+    that the default model cannot read Chinese."""
+    path = tmp_path / "short_gbk.csv"
+    path.write_bytes("text,label\n好酒店,positive\n很差,negative\n不错,positive\n很好,negative\n".encode("gbk"))
+    _, _, _, summary, _, doctor, _, _, _ = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
+    assert "unsure" in summary and "Encoding menu" in doctor
+    _, _, _, summary, _, doctor, _, _, _ = client.predict(handle_file(str(path)), None, 0.1, "gb18030",
+                                                          api_name="/reload_data")
+    assert "unsure" not in summary and "GB18030 (Chinese, simplified)** (as given)" in doctor
+    assert "Languages: **Chinese 100 %**" in doctor and "cannot read this text well" in doctor
+    report = client.predict(api_name="/diagnose")
+    assert report["languages"] == {"zh": 1.0} and report["unk_share"] > 0.5
+    coverage = client.predict("sentence-transformers/all-MiniLM-L6-v2", api_name="/model_coverage")
+    assert coverage.startswith("⚠️") and "bert-base-chinese" in coverage
+    with pytest.raises(AppError, match="not valid shift_jis"):
+        client.predict(handle_file(str(path)), None, 0.1, "shift_jis", api_name="/reload_data")
+    _health(client)

@@ -254,7 +254,8 @@ def build() -> dict:
         val_pct = gr.Slider(0.05, 0.5, value=0.1, step=0.05, label="Validation share (when no validation file)")
     check_btn = gr.Button("Re-check with these columns", size="sm")
     encoding = gr.Dropdown(ENCODING_CHOICES, value="", label="Encoding (detection was unsure: choose one to read the "
-                           "file again)", visible=False, interactive=True, elem_id="data-encoding")
+                           "file again)", visible=False, interactive=True, allow_custom_value=True,
+                           elem_id="data-encoding")
     summary = gr.Markdown(elem_id="data-summary")
     with gr.Row():
         task = gr.Radio(list(TASKS), value=None, label="Task (detected; change to override)", elem_id="data-task")
