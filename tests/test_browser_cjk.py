@@ -5,7 +5,8 @@
 2. A longer GBK CSV of hotel reviews: decoded right without help; the Train tab shows the coverage warning next to
    the model field; after a short training the Attention tab draws a heatmap whose labels are Chinese characters.
 
-Screenshots go to ``screenshots/`` (git-ignored): ``cjk_1_data_unsure.png``, ``cjk_2_data.png``,
+Screenshots go to ``screenshots/`` (git-ignored): ``cjk_1_data_unsure.png``, ``cjk_1b_data_mixed.png`` (an
+English/Chinese table), ``cjk_2_data.png``,
 ``cjk_3_train.png``, ``cjk_4_attention.png``.
 """
 
@@ -67,7 +68,20 @@ def test_gbk_chinese_data_encoding_menu_coverage_warning_and_cjk_heatmap(app_url
     page.screenshot(path=str(SHOTS / "cjk_1_data_unsure.png"), full_page=True)
     page.locator("text=好酒店 >> visible=true").first.wait_for(timeout=30_000)  # the preview shows the decoded text
 
-    # 2. Enough text: decoded right without help; the menu hides again.
+    # 1b. A mixed English/Chinese table in UTF-8: both languages listed, only Chinese named as uncovered.
+    mixed = tmp_path / "mixed_utf8.csv"
+    english = [("a gorgeous, witty movie", "positive"), ("the plot is dull and slow", "negative"),
+               ("I loved every minute of it", "positive"), ("a waste of two hours", "negative")]
+    mixed.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in english + REVIEWS[:4]), encoding="utf-8")
+    page.locator("#train-file button[aria-label='Clear']").click()
+    page.locator("#train-file input[type=file]").set_input_files(str(mixed))
+    page.locator("#data-summary").get_by_text("mixed_utf8.csv").wait_for(timeout=60_000)
+    doctor.get_by_text("English 50 %, Chinese 50 %").first.wait_for(timeout=60_000)
+    assert "covers Chinese:" in doctor.inner_text() and "covers English" not in doctor.inner_text()
+    menu.wait_for(state="hidden", timeout=30_000)  # UTF-8 is certain: no menu
+    page.screenshot(path=str(SHOTS / "cjk_1b_data_mixed.png"), full_page=True)
+
+    # 2. Enough text: decoded right without help; the menu stays hidden.
     hotel = tmp_path / "hotel_reviews_gbk.csv"
     hotel.write_bytes(("text,label\n" + "".join(f"{t},{y}\n" for t, y in REVIEWS)).encode("gbk"))
     page.locator("#train-file button[aria-label='Clear']").click()
