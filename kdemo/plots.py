@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from kdemo.fonts import with_cjk_fonts
+
 
 def lr_finder_figure(
     lrs: Sequence[float],
@@ -43,7 +45,7 @@ def lr_finder_figure(
     if suggestions:
         ax.legend(title="suggested (clipped to 1e-6…5e-4)", fontsize=8, title_fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def loss_curve_figure(
@@ -81,7 +83,7 @@ def loss_curve_figure(
     ax.grid(alpha=0.3)
     if len(step_losses) or val_points:
         ax.legend(fontsize=8)
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
@@ -111,7 +113,7 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title("Confusion matrix (validation)")
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def history_figure(history: dict, key: str) -> Figure:
@@ -136,7 +138,7 @@ def history_figure(history: dict, key: str) -> Figure:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figure:
@@ -159,4 +161,4 @@ def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figur
     ax.set_ylabel("predicted")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
+    return with_cjk_fonts(fig)

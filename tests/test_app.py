@@ -99,7 +99,7 @@ def test_push_without_network_says_so_and_zip_still_downloads(client, tiny_bert_
         (b"text,label\n", "no data rows"),
         (b"review\nnice\nbad\n", "two columns"),
         (b"text,label\nnice one,pos\nawful,pos\nfine,pos\n", "at least 2 different labels"),
-        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "read as Windows-1252 (Latin-1)"),
+        ("text,label\ncaf\u00e9 tr\u00e8s bien,pos\nnul,neg\n".encode("latin-1"), "read as Windows-1252 (Western European)"),
         (b"text,label\ngood,pos\nbad, really,neg\n", "3 fields in row 2 (line 3 of the file)"),
     ],
     ids=["empty", "header-only", "no-label-column", "one-class", "latin-1", "ragged"],
@@ -258,4 +258,24 @@ def test_out_of_memory_is_retried_with_smaller_batches_and_shown(client, tiny_be
     else:
         assert status.startswith("❌ Out of memory even at batch size 1") and "shorter maxlen" in status, status
         assert "Traceback" not in status
+    _health(client)
+
+
+def test_unsure_encoding_reload_and_language_coverage_through_the_api(client, tmp_path):
+    """A short GBK file: unsure; /reload_data with the codec reads it as given; the doctor and /model_coverage warn
+    that the default model cannot read Chinese."""
+    path = tmp_path / "short_gbk.csv"
+    path.write_bytes("text,label\n好酒店,positive\n很差,negative\n不错,positive\n很好,negative\n".encode("gbk"))
+    _, _, _, summary, _, doctor, _, _, _ = client.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
+    assert "unsure" in summary and "Encoding menu" in doctor
+    _, _, _, summary, _, doctor, _, _, _ = client.predict(handle_file(str(path)), None, 0.1, "gb18030",
+                                                          api_name="/reload_data")
+    assert "unsure" not in summary and "GB18030 (Chinese, simplified)** (as given)" in doctor
+    assert "Languages: **Chinese 100 %**" in doctor and "cannot read this text well" in doctor
+    report = client.predict(api_name="/diagnose")
+    assert report["languages"] == {"zh": 1.0} and report["unk_share"] > 0.5
+    coverage = client.predict("sentence-transformers/all-MiniLM-L6-v2", api_name="/model_coverage")
+    assert coverage.startswith("⚠️") and "bert-base-chinese" in coverage
+    with pytest.raises(AppError, match="not valid shift_jis"):
+        client.predict(handle_file(str(path)), None, 0.1, "shift_jis", api_name="/reload_data")
     _health(client)

@@ -84,9 +84,11 @@ def test_latin1_file_loads_with_a_note_naming_the_encoding_and_the_line(tmp_path
     df = read_table(path)
     assert df["text"].tolist()[-1] == "un café noir"
     info = read_info(df)
-    assert info["encoding"] == "Windows-1252 (Latin-1)"
+    assert info["encoding"] == "Windows-1252 (Western European)"
+    assert info["encoding_sure"] is False  # one accented byte is too little to tell Windows-1252 from its cousins
     (note,) = info["notes"]
     assert "not valid UTF-8" in note and "0xe9" in note and "line 4" in note and "latin.csv" in note
+    assert "unsure" in note and "Encoding menu" in note
 
 
 def test_explicit_encoding_that_does_not_fit_names_the_line_and_says_resave_as_utf8(tmp_path):
@@ -96,7 +98,7 @@ def test_explicit_encoding_that_does_not_fit_names_the_line_and_says_resave_as_u
         read_table(path, encoding="utf-8")
     msg = str(info.value)
     assert "line 4" in msg and "0xe9" in msg and "latin.csv" in msg
-    assert "UTF-8" in msg and "Re-save" in msg
+    assert "UTF-8" in msg and "re-save" in msg.lower() and "Detect automatically" in msg
     assert read_table(path, encoding="latin-1")["text"].tolist()[-1] == "un café noir"
     assert read_info(read_table(path, encoding="latin-1"))["notes"] == []
 
@@ -401,7 +403,7 @@ def test_read_folder_one_folder_per_class(tmp_path):
     assert df["text"].tolist() == ["dull", "bad", "awful", "un café noir", "great film", "lovely"]
     assert df["file"].tolist()[0] == str(Path("neg") / "000.txt")
     notes = read_info(df)["notes"]
-    assert any("003.txt" in n and "Latin-1" in n for n in notes)
+    assert any("003.txt" in n and "Windows-1252" in n for n in notes)
     assert any("notes.md" in n and "Skipped 1" in n for n in notes)
     assert read_folder(tmp_path, classes=["pos", "neg"])["label"].tolist()[:2] == ["pos", "pos"]
 

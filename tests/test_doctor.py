@@ -12,7 +12,7 @@ from conftest import SHARED_DATA, sentiment_frame
 from tiny_models import build_tokenizer
 
 from kdemo.batch_size import MAX_BATCH_SIZE, suggest_batch_size
-from kdemo.data import doctor
+from kdemo.data import lengths
 from kdemo.data.dataset import maxlen_covering
 from kdemo.data.doctor import IMBALANCE_WARN, diagnose
 from kdemo.data.tables import read_table
@@ -38,7 +38,8 @@ def _problem(report, kind):
 
 def test_clean_balanced_data_has_no_problems(tokenizer):
     df = sentiment_frame(40)
-    df["text"] = [f"{t} {i}" for i, t in enumerate(df["text"])]  # no duplicates
+    # no duplicates; letters, not digits, which the tiny vocabulary lacks (they would be [UNK])
+    df["text"] = [f"{t} {chr(97 + i // 26)}{chr(97 + i % 26)}" for i, t in enumerate(df["text"])]
     report = diagnose(df, "text", "label", tokenizer=tokenizer, device="cpu")
     assert report.ok and report.problems == ()
     assert (report.rows, report.val_rows) == (40, None)
@@ -167,7 +168,7 @@ def test_texts_longer_than_the_model_maximum_are_listed(tokenizer):
 
 
 def test_large_tables_are_sampled_for_lengths_but_every_truncated_row_is_found(tokenizer, monkeypatch):
-    monkeypatch.setattr(doctor, "MAX_TOKENIZED_ROWS", 10)
+    monkeypatch.setattr(lengths, "MAX_TOKENIZED_ROWS", 10)
     df = sentiment_frame(60)
     df.loc[[5, 47], "text"] = " ".join(["good"] * 200)
     report = diagnose(df, "text", "label", tokenizer=tokenizer)
@@ -185,11 +186,12 @@ def test_without_tokenizer_lengths_are_words_and_no_maxlen_is_suggested():
 def test_encoding_note_reaches_the_report_and_the_markdown():
     df = read_table(FIXTURES / "latin1.csv")
     report = diagnose(df, "text", "label")
-    assert report.files[0]["encoding"] == "Windows-1252 (Latin-1)"
-    note = _problem(report, "file_note")
-    assert note.severity == "info" and "not valid UTF-8" in note.message
+    assert report.files[0]["encoding"] == "Windows-1252 (Western European)"
+    note = _problem(report, "encoding_unsure")  # three short rows: too few accents to be sure
+    assert note.severity == "warning" and "not valid UTF-8" in note.message and "unsure" in note.message
     text = report.to_markdown()
-    assert "encoding **Windows-1252 (Latin-1)**" in text and "latin1.csv" in text
+    assert "encoding **Windows-1252 (Western European)** (detected by charset-normalizer" in text
+    assert "unsure" in text and "latin1.csv" in text
 
 
 def test_to_dict_is_json_ready():

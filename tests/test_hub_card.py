@@ -305,3 +305,25 @@ def test_check_card_rejects_broken_metadata(tmp_path, front_matter, match):
 def test_card_needs_a_predictor_folder(tmp_path):
     with pytest.raises(HubError, match="kdemo.json"):
         write_model_card(tmp_path)
+
+
+def test_card_records_the_languages_in_its_yaml(trained, tmp_path):
+    """``language:`` comes from kdemo.json's ``languages`` (the doctor's), else from the example text, else the
+    argument; a model without an example gets none rather than a guess."""
+    _, _, predictor = trained
+    folder = predictor.save(tmp_path / "zh-model")
+    data = json.loads((folder / "kdemo.json").read_text())
+    write_model_card(folder)
+    assert render(folder / "README.md")[0]["language"] == ["en"]  # "the movie was superb | really"
+    (folder / "kdemo.json").write_text(json.dumps({**data, "example": "这家酒店的房间很干净，服务也很好。"}))
+    write_model_card(folder)
+    meta, _, _ = render(folder / "README.md")
+    assert meta["language"] == ["zh"] and meta["widget"] == [{"text": "这家酒店的房间很干净，服务也很好。"}]
+    (folder / "kdemo.json").write_text(json.dumps({**data, "languages": ["zh", "en"]}))
+    write_model_card(folder)
+    assert render(folder / "README.md")[0]["language"] == ["zh", "en"]
+    write_model_card(folder, languages=["ja"])
+    assert check_card(folder / "README.md").data.language == ["ja"]
+    (folder / "kdemo.json").write_text(json.dumps({k: v for k, v in data.items() if k != "example"}))
+    write_model_card(folder)
+    assert "language" not in render(folder / "README.md")[0]

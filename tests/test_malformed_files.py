@@ -27,7 +27,7 @@ LOADS = {
                                                 ["plain", "pos"]], "UTF-8", ","),
     "utf8_bom.csv": (["text", "label"], [["café crème", "pos"], ["naïve", "neg"]], "UTF-8 (with BOM)", ","),
     "latin1.csv": (["text", "label"], [["un café noir", "pos"], ["à éviter", "neg"], ["très bien", "pos"]],
-                   "Windows-1252 (Latin-1)", ","),
+                   "Windows-1252 (Western European)", ","),
     "excel_unicode_text.txt": (["text", "label"], [["über gut", "pos"], ["日本語のテキスト", "neg"]],
                                "UTF-16 LE (with BOM)", "\t"),
     "utf16le_no_bom.csv": (["text", "label"], [["good", "pos"], ["bad", "neg"]], "UTF-16 LE (no BOM)", ","),
@@ -102,7 +102,7 @@ def test_file_fails_naming_the_problem_and_the_row(name):
 # ------------------------------------------------------------------------------------------------ what loads, checked
 def test_latin1_file_says_which_encoding_and_where_utf8_broke():
     (note,) = read_info(read_table(FIXTURES / "latin1.csv"))["notes"]
-    assert "not valid UTF-8 (byte 0xe9 on line 2)" in note and "Latin-1" in note and "re-save" in note
+    assert "not valid UTF-8 (byte 0xe9 on line 2)" in note and "Windows-1252" in note and "re-save" in note
 
 
 def test_blank_lines_are_noted_not_silently_dropped():

@@ -17,8 +17,9 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.batch_size import available_memory_bytes, suggest_batch_size
-from kdemo.data.dataset import maxlen_covering
 from kdemo.data.labels import detect_task, find_label_issues, parse_labels
+from kdemo.data.languages import analyse_languages, language_name
+from kdemo.data.lengths import length_findings
 from kdemo.data.tables import as_text, format_rows, read_info, row_numbers
 from kdemo.device import get_device
 from kdemo.errors import DataError
@@ -26,8 +27,6 @@ from kdemo.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_task
 
 #: Largest/smallest class count from which the doctor warns and offers balanced class weights.
 IMBALANCE_WARN = 3.0
-#: Rows tokenized at most for the length histogram and maxlen (a random sample beyond, seed 0).
-MAX_TOKENIZED_ROWS = 10_000
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -38,7 +37,8 @@ class Problem:
     Attributes:
         kind: Machine name, e.g. ``"empty_text"``, ``"missing_label"``, ``"bad_label"``, ``"too_few_classes"``,
             ``"too_many_classes"``, ``"imbalance"``, ``"singleton_label"``, ``"duplicates"``,
-            ``"conflicting_duplicates"``, ``"overlap"``, ``"unknown_val_label"``, ``"truncated"``, ``"file_note"``.
+            ``"conflicting_duplicates"``, ``"overlap"``, ``"unknown_val_label"``, ``"truncated"``, ``"file_note"``,
+            ``"language_coverage"`` (the model's tokenizer does not know the text), ``"encoding_unsure"``.
         severity: ``"error"`` (training would fail), ``"warning"`` (it would run, maybe badly) or ``"info"``.
         message: Expected / received / what to do, for people.
         rows: 1-based training rows concerned.
@@ -75,13 +75,16 @@ class DataReport:
         length_unit: ``"tokens"`` (special tokens included) or ``"words"`` (whitespace split, no tokenizer).
         length_hist_counts, length_hist_edges: Histogram of text lengths, ``len(edges) == len(counts) + 1``.
         length_p95, length_max: 95th percentile and maximum length (histogram and percentile from at most
-            :data:`MAX_TOKENIZED_ROWS` random rows; the maximum also covers every row the model would truncate).
+            :data:`kdemo.data.lengths.MAX_TOKENIZED_ROWS` random rows; the maximum also covers every row the model would truncate).
         suggested_maxlen: Multiple of 8 covering 95 % of rows, ≤ ``model_max_length`` (None without a tokenizer).
         model_max_length: The tokenizer's maximum (None without a tokenizer).
         suggested_batch_size: See :func:`kdemo.batch_size.suggest_batch_size`.
         device: Device the batch size is for. memory_gb: Memory available on it (GB, 1e9 bytes).
         files: How each table was read (:func:`kdemo.data.tables.read_info`: file, format, encoding, delimiter, notes).
         problems: Everything to look at, errors first.
+        languages: ``{ISO 639-1 code: share of sampled rows}`` (fraction 0–1; :mod:`kdemo.data.languages`).
+        unk_share: Share of the model's tokens that are unknown (``[UNK]`` or byte fallback) on a sample, fraction
+            0–1 (None without a tokenizer). tokens_per_char: Tokens per character on that sample.
     """
 
     rows: int
@@ -112,6 +115,9 @@ class DataReport:
     memory_gb: float
     files: tuple[dict, ...]
     problems: tuple[Problem, ...]
+    languages: dict[str, float] = dataclasses.field(default_factory=dict)
+    unk_share: float | None = None
+    tokens_per_char: float | None = None
 
     @property
     def errors(self) -> list[Problem]:
@@ -139,7 +145,7 @@ class DataReport:
         """A Markdown summary for the Data tab: files, task, classes, lengths, batch size, problems."""
         out = ["### Data doctor"]
         for info in self.files:
-            enc = f", encoding **{info['encoding']}**" if info.get("encoding") else ""
+            enc = f", encoding **{info['encoding']}**{_how_sure(info)}" if info.get("encoding") else ""
             sep = f", delimiter `{info['delimiter']!r}`" if info.get("delimiter") else ""
             out.append(f"- **{info.get('file', '?')}**: {info.get('format', '?')}{sep}{enc}")
         val = f", {self.val_rows:,} validation rows" if self.val_rows is not None else ""
@@ -163,6 +169,11 @@ class DataReport:
                       f"{self.model_max_length})" if self.suggested_maxlen else "")
             out.append(f"\nText length ({self.length_unit}): 95 % ≤ {self.length_p95}, longest {self.length_max}"
                        f"{maxlen}.")
+        if self.languages:
+            shown = ", ".join(f"{language_name(c)} {v * 100:.0f} %" for c, v in self.languages.items() if v >= 0.05)
+            cover = (f"; the model knows {100 - self.unk_share * 100:.0f} % of the tokens ({self.unk_share * 100:.0f} % "
+                     f"unknown), {self.tokens_per_char:.2f} tokens per character" if self.unk_share is not None else "")
+            out.append(f"\nLanguages: **{shown}**{cover}.")
         out.append(f"\nSuggested batch size: **{self.suggested_batch_size}** for {self.device} "
                    f"({self.memory_gb:.1f} GB available).")
         icons = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
@@ -177,13 +188,13 @@ class DataReport:
         return "\n".join(out)
 
 
-def _lengths(texts: list[str], tokenizer) -> np.ndarray:
-    """Tokens per text, special tokens included (words, split on whitespace, without a tokenizer)."""
-    if tokenizer is None:
-        return np.array([len(t.split()) for t in texts], dtype=np.int64)
-    ids = tokenizer(texts, truncation=False, add_special_tokens=True, return_attention_mask=False,
-                    return_token_type_ids=False)["input_ids"]
-    return np.array([len(x) for x in ids], dtype=np.int64)
+def _how_sure(info: dict) -> str:
+    """``" (detected, 98 % sure)"``, ``" (unsure)"`` or ``""`` for a read_info dict (:func:`read_info`)."""
+    method = info.get("encoding_method")
+    if method == "detected":
+        sure = "sure" if info.get("encoding_sure") else "**unsure**: check the preview"
+        return f" (detected by charset-normalizer, {info.get('encoding_confidence', 0) * 100:.0f} % {sure})"
+    return {"given": " (as given)", "bom": " (byte-order mark: certain)"}.get(method, "")
 
 
 def _label_problems(df: pd.DataFrame, cols: list[str], task: str, where: str) -> tuple[list[Problem], np.ndarray]:
@@ -289,40 +300,6 @@ def _validation(texts: pd.Series, empty: np.ndarray, val_df: pd.DataFrame, text_
     return train_rows, val_rows, problems
 
 
-def _length_findings(texts: list[str], tokenizer) -> tuple[dict, list]:
-    """Length histogram, 95th percentile, suggested maxlen, and every text the model will truncate.
-
-    The histogram and percentile come from at most :data:`MAX_TOKENIZED_ROWS` random rows. For truncation, every
-    row with more UTF-8 bytes than the model maximum minus 8 is tokenized: no tokenizer makes more tokens than
-    bytes plus special tokens.
-    """
-    index = np.arange(len(texts))
-    if len(texts) > MAX_TOKENIZED_ROWS:
-        index = np.sort(np.random.default_rng(0).choice(len(texts), MAX_TOKENIZED_ROWS, replace=False))
-    lengths = _lengths([texts[i] for i in index], tokenizer)
-    counts, edges = np.histogram(lengths, bins=min(30, max(1, int(lengths.max(initial=1)))))
-    found = {"length_unit": "words" if tokenizer is None else "tokens", "length_hist_counts": tuple(map(int, counts)),
-             "length_hist_edges": tuple(map(float, edges)), "length_p95": int(np.ceil(np.quantile(lengths, 0.95))),
-             "length_max": int(lengths.max()), "suggested_maxlen": None, "model_max_length": None}
-    problems = []
-    if len(index) < len(texts):
-        problems.append(Problem("file_note", "info", f"Text lengths were measured on a random sample of "
-                                f"{len(index):,} of {len(texts):,} rows."))
-    if tokenizer is not None:
-        model_max = int(getattr(tokenizer, "model_max_length", 512) or 512)
-        found["model_max_length"] = model_max = model_max if model_max < 100_000 else 512
-        found["suggested_maxlen"] = maxlen_covering(lengths, cap=model_max)
-        candidates = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 8 > model_max]
-        long_lengths = _lengths([texts[i] for i in candidates], tokenizer) if candidates else np.zeros(0, np.int64)
-        found["length_max"] = int(max(found["length_max"], long_lengths.max(initial=0)))
-        too_long = [i + 1 for i, n in zip(candidates, long_lengths) if n > model_max]
-        if too_long:
-            problems.append(Problem("truncated", "info", f"{len(too_long)} texts are longer than the model's maximum "
-                                    f"of {model_max} tokens and will be cut ({format_rows(too_long)}).",
-                                    tuple(too_long)))
-    return found, problems
-
-
 def diagnose(
     train_df: pd.DataFrame,
     text_column: str,
@@ -332,6 +309,7 @@ def diagnose(
     task: str | None = None,
     tokenizer=None,
     device: torch.device | str | None = None,
+    model_name: str | None = None,
 ) -> DataReport:
     """Examine a labelled table (and an optional validation table) before training.
 
@@ -343,6 +321,7 @@ def diagnose(
         task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; None uses the detected task.
         tokenizer: The model's tokenizer, for token lengths and the suggested maxlen; None measures words.
         device: Device for the batch-size suggestion; default :func:`kdemo.device.get_device`.
+        model_name: The model ``tokenizer`` belongs to, named in the language-coverage warning.
 
     Returns:
         A :class:`DataReport`. Data problems are listed in it, never raised.
@@ -392,10 +371,15 @@ def diagnose(
         overlap_rows, overlap_val, val_problems = _validation(texts, empty, val_df, text_column, cols, task,
                                                               class_names)
         problems += val_problems
-    lengths, length_problems = _length_findings(texts.tolist(), tokenizer)
-    problems += length_problems
+    lengths, length_findings_problems = length_findings(texts.tolist(), tokenizer)
+    problems += [Problem(kind, "info", message, rows) for kind, message, rows in length_findings_problems]
+    language = analyse_languages(texts.tolist(), tokenizer)
+    coverage = language.warning(model_name)
+    if coverage:
+        problems.append(Problem("language_coverage", "warning", coverage))
     files = tuple(read_info(f) for f in (train_df, val_df) if f is not None and read_info(f))
-    problems += [Problem("file_note", "info", note) for info in files for note in info.get("notes", [])]
+    problems += [Problem("encoding_unsure", "warning", note) if note == info.get("encoding_note") else
+                 Problem("file_note", "info", note) for info in files for note in info.get("notes", [])]
     dev = torch.device(device) if device is not None else get_device()
     free = available_memory_bytes(dev)
     order = {s: i for i, s in enumerate(SEVERITIES)}
@@ -406,4 +390,5 @@ def diagnose(
         overlap_val_rows=tuple(overlap_val), **lengths,
         suggested_batch_size=suggest_batch_size(lengths["suggested_maxlen"] or 128, dev, free), device=dev.type,
         memory_gb=free / 1e9, files=files, problems=tuple(sorted(problems, key=lambda p: order[p.severity])),
+        languages=language.languages, unk_share=language.unk_share, tokens_per_char=language.tokens_per_char,
     )

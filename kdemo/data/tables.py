@@ -4,15 +4,9 @@ Row numbers in every kdemo message count **data rows from 1**; the header is not
 line under the header (line 2 of a CSV without quoted newlines). Line numbers, where given, are physical lines of
 the file (header = line 1).
 
-Text files are decoded by these rules, in order (the first that applies wins):
-
-1. ``encoding=`` given: that codec, strictly.
-2. A byte-order mark: UTF-8 (``EF BB BF``), UTF-16 LE/BE (``FF FE`` / ``FE FF``); UTF-32 BOMs likewise.
-3. No BOM but a NUL byte in every other position of most of the first 1000 bytes: UTF-16 LE or BE without BOM.
-4. Strict UTF-8.
-5. Windows-1252 (the Latin-1 superset Excel writes), else ISO-8859-1 (Latin-1), which decodes any byte. This
-   fallback is recorded as a note (see :func:`read_info`) naming the first byte that was not UTF-8, because the
-   accents may still be wrong (e.g. a Latin-2 file).
+Text files are decoded by :func:`kdemo.data.encodings.detect_and_decode`: a given ``encoding=``, a BOM, the
+UTF-16 pattern, strict UTF-8, else the legacy encoding charset-normalizer finds (GB18030/GBK, Big5, Shift-JIS,
+EUC-KR, Windows-1251/1252 …), with a note when it is unsure (see :func:`read_info`).
 
 Files with NUL bytes or many control characters after decoding are refused as binary.
 
@@ -22,7 +16,6 @@ checked before parsing): see :mod:`kdemo.data.limits`.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -37,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kdemo.data.binary_tables import read_binary
+from kdemo.data.encodings import Decoded, detect_and_decode, line_of
 from kdemo.data.limits import DEFAULT_LIMITS, InputLimits, check_cells, check_shape
 from kdemo.errors import DataError
 
@@ -47,13 +41,6 @@ DELIMITERS = (",", "\t", ";", "|")
 #: Key of ``DataFrame.attrs`` where :func:`read_table` records how the file was read.
 READ_INFO_KEY = "kdemo_read_info"
 
-_BOMS = (  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
-    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32 LE (with BOM)"),
-    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 BE (with BOM)"),
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8 (with BOM)"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE (with BOM)"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE (with BOM)"),
-)
 _MAGIC = ((b"PK\x03\x04", "a ZIP archive or an XLSX workbook"), (b"PAR1", "a Parquet file"),
           (b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\xd0\xcf\x11\xe0", "an old Excel .xls file"))
 _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -86,20 +73,22 @@ def as_text(series: pd.Series) -> pd.Series:
 def read_info(df: pd.DataFrame) -> dict:
     """How :func:`read_table` read ``df``: ``{"file", "format", "encoding", "delimiter", "notes"}`` ({} if unknown).
 
-    ``encoding`` is a human name such as ``"UTF-8"``, ``"UTF-16 LE (with BOM)"`` or ``"Windows-1252 (Latin-1)"``
-    (None for Parquet/XLSX); ``notes`` lists what the user should know (an encoding fallback, skipped blank lines,
-    which Excel sheet was read).
+    ``encoding`` is a human name such as ``"UTF-8"``, ``"UTF-16 LE (with BOM)"`` or
+    ``"GB18030 (Chinese, simplified)"`` (None for Parquet/XLSX); text files also record ``codec`` (the Python codec),
+    ``encoding_method`` (``"given"``, ``"bom"``, ``"utf-8"``, ``"detected"`` …), ``encoding_confidence`` (fraction
+    0–1), ``encoding_sure``, ``encoding_alternatives`` and ``encoding_note`` (the unsure note, or None; see :class:`kdemo.data.encodings.Decoded`). ``notes``
+    lists what the user should know (an unsure encoding, skipped blank lines, which Excel sheet was read).
     """
     return dict(df.attrs.get(READ_INFO_KEY, {}))
 
 
 def decode_bytes(raw: bytes, name: str, encoding: str | None = None) -> tuple[str, str, list[str]]:
-    """Decode a text file by the rules in the module docstring.
+    """Decode a text file (:func:`decode_file`) and refuse binary content.
 
     Args:
         raw: The file's bytes.
         name: File name, for messages.
-        encoding: A Python codec name to use instead of sniffing.
+        encoding: A Python codec name to use instead of detecting.
 
     Returns:
         ``(text, encoding_name, notes)``: the text without BOM, a human name of the encoding, and notes for the user.
@@ -107,58 +96,21 @@ def decode_bytes(raw: bytes, name: str, encoding: str | None = None) -> tuple[st
     Raises:
         DataError: If ``encoding`` is given and does not fit (byte and line named), or the file is binary.
     """
-    if encoding:
-        try:
-            text = raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            if isinstance(exc, LookupError):
-                raise DataError(f"Expected a known encoding such as 'utf-8' or 'latin-1'. Received: {encoding!r}.") \
-                    from None
-            raise DataError(
-                f"Expected {encoding} text. Received: byte 0x{raw[exc.start]:02x} on line "
-                f"{_line_of(raw, exc.start)} of {name!r} is not valid {encoding}. Re-save the file as UTF-8 "
-                "(in Excel: 'CSV UTF-8'), or leave the encoding empty to detect it."
-            ) from None
-        return _refuse_binary(text.lstrip("\ufeff"), raw, name), encoding, []
-    for bom, codec, label in _BOMS:
-        if raw.startswith(bom):
-            return _strict(raw, codec, label, name), label, []
-    head = raw[:1000]
-    if len(head) >= 4 and b"\x00" in head:
-        even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
-        if max(even, odd) > 0.6 and min(even, odd) < 0.1:
-            codec, label = ("utf-16-le", "UTF-16 LE (no BOM)") if odd > even else ("utf-16-be", "UTF-16 BE (no BOM)")
-            return _strict(raw, codec, label, name), label, []
+    decoded = decode_file(raw, name, encoding)
+    return decoded.text, decoded.label, list(decoded.notes)
+
+
+def decode_file(raw: bytes, name: str, encoding: str | None = None) -> Decoded:
+    """:func:`kdemo.data.encodings.detect_and_decode`, refusing files with NUL bytes or many control characters.
+
+    Raises:
+        DataError: As :func:`decode_bytes`.
+    """
+    decoded = detect_and_decode(raw, name, encoding)
+    if decoded.method == "binary":
         raise _binary_error(raw, name)
-    try:
-        return _refuse_binary(raw.decode("utf-8"), raw, name), "UTF-8", []
-    except UnicodeDecodeError as exc:
-        where = f"byte 0x{raw[exc.start]:02x} on line {_line_of(raw, exc.start)}"
-    for codec, label in (("cp1252", "Windows-1252 (Latin-1)"), ("latin-1", "ISO-8859-1 (Latin-1)")):
-        try:
-            text = _refuse_binary(raw.decode(codec), raw, name)
-        except UnicodeDecodeError:
-            continue
-        note = (f"{name!r} is not valid UTF-8 ({where}); it was read as {label}. Check accented characters in the "
-                "preview; if they look wrong, re-save the file as UTF-8 (in Excel: 'CSV UTF-8').")
-        return text, label, [note]
-    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
-
-
-def _line_of(raw: bytes, offset: int) -> int:
-    """1-based line number of byte ``offset``."""
-    return raw.count(b"\n", 0, offset) + 1
-
-
-def _strict(raw: bytes, codec: str, label: str, name: str) -> str:
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"Expected {label} text (detected from the start of the file). Received: invalid bytes at byte offset "
-            f"{exc.start} of {name!r}. Re-save the file as UTF-8."
-        ) from None
-    return _refuse_binary(text.lstrip("\ufeff"), raw, name)
+    _refuse_binary(decoded.text, raw, name)
+    return decoded
 
 
 def _refuse_binary(text: str, raw: bytes, name: str) -> str:
@@ -171,7 +123,7 @@ def _refuse_binary(text: str, raw: bytes, name: str) -> str:
 def _binary_error(raw: bytes, name: str) -> DataError:
     kind = next((what for magic, what in _MAGIC if raw.startswith(magic)), None)
     if b"\x00" in raw:
-        line = _line_of(raw, raw.index(b"\x00"))
+        line = line_of(raw, raw.index(b"\x00"))
         detail = f"contains binary (NUL) bytes, the first on line {line}"
     else:
         detail = "contains many control characters"
@@ -288,7 +240,8 @@ def read_table(
         path: The file. The format comes from the suffix: ``.csv``/``.txt`` (delimiter sniffed among ``, TAB ; |``
             unless ``sep`` is given), ``.tsv``, ``.jsonl``/``.json``, ``.parquet``, ``.xlsx`` (first sheet).
         sep: Column delimiter for CSV/TSV/TXT.
-        encoding: Codec of a text file; None detects it (module docstring).
+        encoding: Python codec of a text file (``"gbk"``, ``"shift_jis"``, ``"cp1252"`` …), as ktrain's
+            ``encoding=``; None detects it (:mod:`kdemo.data.encodings`).
         limits: Caps on rows, columns, cell length and (XLSX, Parquet) uncompressed size; checked as early as the
             format allows, so an oversized file is refused before it is parsed.
 
@@ -316,7 +269,12 @@ def read_table(
         raw = path.read_bytes()
         if not raw.strip():
             raise DataError(f"Expected a table with a header row and data rows. Received: {name!r} is empty.")
-        text, info["encoding"], info["notes"] = decode_bytes(raw, name, encoding)
+        decoded = decode_file(raw, name, encoding)
+        text, info["notes"] = decoded.text, list(decoded.notes)
+        info.update(encoding=decoded.label, codec=decoded.codec, encoding_method=decoded.method,
+                    encoding_confidence=decoded.confidence, encoding_sure=decoded.sure,
+                    encoding_alternatives=list(decoded.alternatives),
+                    encoding_note=decoded.notes[0] if decoded.notes else None)
         if not text.strip():
             raise DataError(f"Expected a table with a header row and data rows. Received: {name!r} is empty.")
         if suffix in (".jsonl", ".json"):

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from kdemo.fonts import with_cjk_fonts
+
 #: Colour map of every attention figure (and of the browser views).
 CMAP = "viridis"
 
@@ -62,7 +64,7 @@ def plot_head(
     ax.set_ylabel("attending token (query)")
     ax.set_title(f"Layer {layer + 1}, head {head + 1}")
     fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight")
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def plot_layer_heads(
@@ -106,7 +108,7 @@ def plot_layer_heads(
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(f"Layer {layer + 1}: all {num_heads} heads")
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def model_view_mosaic(att: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -158,7 +160,7 @@ def plot_model_view(att: np.ndarray, *, title: str = "All heads", vmax: float = 
         side.set_visible(False)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, shrink=0.6)
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def plot_token_strips(tokens: Sequence[str], cls_rows: np.ndarray, rollout_row: np.ndarray) -> Figure:
@@ -187,7 +189,7 @@ def plot_token_strips(tokens: Sequence[str], cls_rows: np.ndarray, rollout_row: 
     bottom.set_title("Attention rollout into [CLS] across all layers (Abnar & Zuidema, 2020)")
     bottom.set_xticks(range(n), labels, rotation=90, fontsize=8)
     fig.colorbar(im2, ax=bottom, shrink=0.9)
-    return fig
+    return with_cjk_fonts(fig)
 
 
 def plot_head_change(change: np.ndarray) -> Figure:
@@ -214,4 +216,4 @@ def plot_head_change(change: np.ndarray) -> Figure:
             ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black")
     ax.set_title("Change of each head after fine-tuning (mean total-variation distance of attention rows, 0–1)")
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return fig
+    return with_cjk_fonts(fig)

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, try_to_load_from_cache
 
 from kdemo import atomic
+from kdemo.data.languages import detect_language
 from kdemo.errors import HubError
 from kdemo.hub import card_sections as sections
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
@@ -167,6 +169,7 @@ def write_model_card(
     example: str | None = None,
     dataset_id: str | None = None,
     endpoint: str | None = None,
+    languages: Sequence[str] | None = None,
 ) -> ModelCard:
     """Write ``README.md`` (the model card) into a saved predictor folder.
 
@@ -185,6 +188,9 @@ def write_model_card(
         dataset_id: Hub id of the training dataset (e.g. ``"stanfordnlp/sst2"``) for the ``datasets`` metadata;
             None when the data is your own file.
         endpoint: Hub URL used to look up the base model's license when it is not found locally.
+        languages: ISO 639-1 codes of the training texts' languages for the card's ``language:`` metadata; None
+            uses ``languages`` of ``kdemo.json`` (e.g. the data doctor's main languages), else detects the language
+            of the saved example text (:func:`kdemo.data.languages.detect_language`).
 
     Returns:
         The written ``huggingface_hub.ModelCard``; it passes :func:`check_card`. ``repo_id``, ``dataset_id`` and
@@ -215,12 +221,16 @@ def write_model_card(
         base_model, local_base = None, Path(base_model.removeprefix(LOCAL_PREFIX)).name  # no Hub link, no path
     repo_id = repo_id or folder.name
     name = repo_id.split("/")[-1]
+    if languages is None:
+        languages = meta.get("languages") or ([detect_language(meta["example"])] if meta.get("example") else [])
+    languages = [c for c in dict.fromkeys(languages) if c] or None
     example = (example or meta.get("example") or DEFAULT_EXAMPLE).strip()
     dataset_id = (dataset_id or "").strip() or None
     data_file = meta.get("dataset_name") or None
     class_names = [str(c) for c in meta.get("class_names", [])]
     eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data")
     data = ModelCardData(
+        language=languages,
         library_name="transformers",
         pipeline_tag="text-classification",
         base_model=base_model,

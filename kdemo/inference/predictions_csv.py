@@ -45,13 +45,17 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``df`` as UTF-8 CSV with formula cells neutralised (:func:`neutralize_formulas`).
+    """Write ``df`` as UTF-8 CSV with a BOM and formula cells neutralised (:func:`neutralize_formulas`).
+
+    The byte-order mark (``utf-8-sig``) makes Excel open the file as UTF-8, so Chinese, Japanese, Korean or accented
+    texts show as written rather than as mojibake; pandas, Python's ``csv`` and :func:`kdemo.data.tables.read_table`
+    skip it.
 
     The file is written beside ``path`` and renamed into place, so an interrupted export never leaves half a table.
     """
     path = Path(path)
     with atomic_file(path) as tmp:
-        neutralize_formulas(df).to_csv(tmp, index=False)
+        neutralize_formulas(df).to_csv(tmp, index=False, encoding="utf-8-sig")
     return path
 
 

@@ -302,7 +302,8 @@ def texts_from_csv(
         maxlen: Maximum tokens per text; None picks the length covering 95 % of training texts.
         random_state: Seed of the split.
         sep: Delimiter (sniffed when None).
-        encoding: Encoding (UTF-8 when None).
+        encoding: Python codec of the files, as ktrain's ``encoding=`` (``"gbk"``, ``"shift_jis"`` …); None detects it
+            (:mod:`kdemo.data.encodings`).
         verbose: 1 prints a summary.
 
     Returns:

@@ -11,10 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from kdemo.data.doctor import DataReport, diagnose
+from kdemo.data.encodings import ENCODING_CHOICES
 from kdemo.data.labels import guess_label_columns
 from kdemo.data.tables import read_info
 from kdemo.errors import DataError, KdemoError
-from kdemo.modeling.classifier import load_tokenizer, resolve_model_source
+from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
 from kdemo.text.loaders import guess_columns, read_table
 from kdemo.ui.errors import user_errors
@@ -73,8 +74,11 @@ def _summary(session: Session, report: DataReport, val_pct: float) -> str:
     what = (f"regression target `{report.label_columns[0]}`" if report.task == REGRESSION else
             f"**{len(report.class_counts)} classes** ({report.task.replace('_', '-')})")
     labels = ", ".join(f"`{c}`" for c in report.label_columns)
-    encoding = read_info(df).get("encoding")
+    info = read_info(df)
+    encoding = info.get("encoding")
     enc = f"; read as **{encoding}**" if encoding and encoding != "UTF-8" else ""
+    if info.get("encoding_sure") is False:
+        enc += " (⚠️ unsure: check the preview, or choose the encoding in the Encoding menu)"
     head = f"**{session.data_name}**: {len(df)} rows, {what}; text column `{report.text_column}`, label {labels}{enc}"
     if not report.ok:
         return f"⚠️ {head}. Cannot train yet: {report.errors[0].message} (see the data doctor below)"
@@ -86,8 +90,9 @@ def _summary(session: Session, report: DataReport, val_pct: float) -> str:
 def _run_doctor(session: Session, val_pct: float, task: str | None):
     """Diagnose the session's data, store the result, and return the outputs shared by every handler."""
     df = session.require_data()
+    tokenizer = _default_tokenizer()
     report = diagnose(df, session.text_column, session.label_columns, val_df=session.val_df, task=task,
-                      tokenizer=_default_tokenizer())
+                      tokenizer=tokenizer, model_name=DEFAULT_MODEL_ID if tokenizer is not None else None)
     session.doctor_report, session.task = report, report.task
     session.class_weight_offer = report.class_weight
     session.use_class_weight = session.use_class_weight and report.class_weight is not None
@@ -103,15 +108,45 @@ def _run_doctor(session: Session, val_pct: float, task: str | None):
 def load_data(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request):
     """Read the uploaded training (and optional validation) file, propose columns, run the data doctor.
 
+    The encoding of text files is detected (:mod:`kdemo.data.encodings`); :func:`reload_data` reads the training
+    file again with a chosen one.
+
     Returns:
         Preview table, text-column dropdown, label-column(s) dropdown, summary markdown, class-count table, doctor
         markdown, text-length histogram, task radio, and the class-weight checkbox.
     """
+    return _load(train_file, val_file, val_pct, request)
+
+
+@user_errors
+def reload_data(train_file: str | None, val_file: str | None, val_pct: float, encoding: str | None,
+                request: gr.Request):
+    """Read the training file again with ``encoding`` (a Python codec from the Encoding menu; ``""`` detects it).
+
+    Returns:
+        As :func:`load_data`.
+    """
+    return _load(train_file, val_file, val_pct, request, encoding or None)
+
+
+def encoding_menu(request: gr.Request):
+    """The Encoding menu after a load: shown when the detection was unsure or an encoding was chosen, set to the
+    codec used."""
+    session = STORE.get(request)
+    info = read_info(session.train_df) if session.train_df is not None else {}
+    codecs = {codec for _, codec in ENCODING_CHOICES}
+    codec = info.get("codec") if info.get("encoding_method") == "given" and info.get("codec") in codecs else ""
+    show = info.get("encoding_sure") is False or info.get("encoding_method") == "given"
+    return gr.update(visible=show, value=codec if show else "")
+
+
+def _load(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request,
+          encoding: str | None = None):
     session = STORE.get(request)
     if not train_file:
         raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
                         "or click 'Use example data'.")
-    df = read_table(train_file)
+    df = read_table(train_file, encoding=encoding)
     val_df = read_table(val_file) if val_file else None
     text_col, label_col = guess_columns(df)
     if label_col is None:
@@ -218,6 +253,9 @@ def build() -> dict:
         label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
         val_pct = gr.Slider(0.05, 0.5, value=0.1, step=0.05, label="Validation share (when no validation file)")
     check_btn = gr.Button("Re-check with these columns", size="sm")
+    encoding = gr.Dropdown(ENCODING_CHOICES, value="", label="Encoding (detection was unsure: choose one to read the "
+                           "file again)", visible=False, interactive=True, allow_custom_value=True,
+                           elem_id="data-encoding")
     summary = gr.Markdown(elem_id="data-summary")
     with gr.Row():
         task = gr.Radio([t.value for t in TASKS], value=None, label="Task (detected; change to override)", elem_id="data-task")
@@ -235,12 +273,17 @@ def build() -> dict:
 
     doctor_outputs = [summary, counts, doctor, lengths]
     outputs = [preview, text_column, label_column, *doctor_outputs, task, use_class_weight]
-    load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data")
-    train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private")
-    example_btn.click(load_example, [val_pct], outputs, api_name="load_example")
+    load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data").then(
+        encoding_menu, None, [encoding], api_visibility="private")
+    train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private").then(
+        encoding_menu, None, [encoding], api_visibility="private")
+    example_btn.click(load_example, [val_pct], outputs, api_name="load_example").then(
+        encoding_menu, None, [encoding], api_visibility="private")
+    encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")
     check_btn.click(set_columns, [text_column, label_column, val_pct], [*doctor_outputs, task, use_class_weight],
                     api_name="set_columns")
     task.input(set_task, [task, val_pct], [*doctor_outputs, use_class_weight], api_name="set_task")
     use_class_weight.input(set_class_weight, [use_class_weight], [class_weight_note], api_name="set_class_weight")
     json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
-    return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task}
+    return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task,
+            "summary": summary}

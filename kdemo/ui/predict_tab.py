@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from kdemo.data.limits import check_text
+from kdemo.data.tables import read_info
 from kdemo.errors import DataError
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
@@ -69,6 +70,9 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
     df = read_table(path)
+    note = read_info(df).get("encoding_note")
+    if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
+        gr.Warning(note)
     column = text_column_for(df, session.text_column, name=Path(path).name)
     out = predictions_table(predictor, df, column)
     return str(write_csv(out, session.workdir / "predictions.csv"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from kdemo.data.languages import analyse_languages
 from kdemo.device import describe_device
 from kdemo.errors import KdemoError
 from kdemo.evaluation.report import ClassificationReport, MultiLabelReport
@@ -41,6 +42,30 @@ def suggest_maxlen_for(model_name: str, request: gr.Request) -> int:
     df = session.require_data()
     tokenizer = load_tokenizer(resolve_model_source(model_name or None, policy=folder_policy(session.workdir, STORE.root)))
     return suggest_maxlen(tokenizer, df[session.text_column].astype(str).tolist(), cap=512)
+
+
+def model_coverage(model_name: str, request: gr.Request) -> str:
+    """Whether the model's tokenizer can read the session's texts: the data doctor's language-coverage warning
+    for *this* model (:meth:`kdemo.data.languages.LanguageReport.warning`), shown next to the model field.
+
+    Returns:
+        Markdown: a warning naming the language, the share of unknown tokens and models that cover it; a short
+        line when the model covers the data; ``""`` without data or when the tokenizer cannot be loaded here.
+    """
+    session = STORE.get(request)
+    if session.train_df is None or session.text_column not in session.train_df.columns:
+        return ""
+    name = (model_name or "").strip() or DEFAULT_MODEL_ID
+    try:
+        tokenizer = load_tokenizer(resolve_model_source(name, policy=folder_policy(session.workdir, STORE.root)))
+    except KdemoError as exc:
+        return f"ℹ️ Could not check which languages `{name}` reads: {exc}"
+    report = analyse_languages(session.train_df[session.text_column].astype(str).tolist(), tokenizer)
+    warning = report.warning(name)
+    if warning:
+        return f"⚠️ {warning}"
+    return (f"✅ `{name}` knows {100 - (report.unk_share or 0) * 100:.0f} % of the tokens of this data "
+            f"(languages: {report.describe()}).")
 
 
 def _wait(job: Job, progress, desc: str) -> None:
@@ -211,6 +236,7 @@ def build(data: dict, attention: dict) -> dict:
         model_name = gr.Textbox(value=DEFAULT_MODEL_ID, label="Model (Hub id or local folder)", scale=3, elem_id="train-model")
         maxlen = gr.Number(value=128, precision=0, label="maxlen (tokens)", minimum=8, maximum=4096)
         suggest_btn = gr.Button("Suggest maxlen from data", size="sm")
+    coverage = gr.Markdown(elem_id="model-coverage")
     with gr.Row():
         batch_size = gr.Number(value=32, precision=0, label="Batch size", minimum=1, elem_id="batch-size")
         lr = gr.Number(value=1e-4, label="Learning rate (peak)", elem_id="lr")
@@ -243,6 +269,9 @@ def build(data: dict, attention: dict) -> dict:
     settings = [model_name, maxlen, batch_size, lr, epochs, precision, data["val_pct"], freeze]
     outputs = [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"], top_losses, timer]
     suggest_btn.click(suggest_maxlen_for, [model_name], [maxlen], api_name="suggest_maxlen")
+    model_name.submit(model_coverage, [model_name], [coverage], api_name="model_coverage")
+    model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
+    data["summary"].change(model_coverage, [model_name], [coverage], api_visibility="private")
     lr_btn.click(find_lr, settings, [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
     train_btn.click(train, settings, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
