@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class Predictor:
         self.precision = precision
         self.meta = dict(meta or {})
         self.task = check_task(task)
+        self._preproc: Transformer | None = None
         th = 0.5 if thresholds is None else thresholds
         self.thresholds = [float(t) for t in np.broadcast_to(np.asarray(th, dtype=np.float64), (len(self.class_names),))]
         if hf_model.config.num_labels != len(self.class_names):
@@ -139,15 +141,16 @@ class Predictor:
             return self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
 
     def predict(self, texts, return_proba: bool = False):
-        """Predictions.
+        """Predictions, as ktrain's ``TextPredictor.predict`` returns them.
 
         Args:
             texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
             return_proba: Return :meth:`predict_proba` instead.
 
         Returns:
-            Per input: a label name (single-label), the list of labels whose probability reaches their threshold
-            (multi-label), or a float (regression). A list of those for a list of inputs.
+            Per input: a label name (single-label); ``(label, probability)`` pairs for every label, in
+            :meth:`get_classes` order (multi-label, as in ktrain; :meth:`predict_labels` gives the labels above
+            their thresholds); or a float (regression). A list of those for a list of inputs.
         """
         out = self.predict_proba(texts)
         if return_proba:
@@ -156,11 +159,37 @@ class Predictor:
         if self.task == REGRESSION:
             preds = [float(r[0]) for r in rows]
         elif self.task == MULTI_LABEL:
-            th = np.asarray(self.thresholds)
-            preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+            preds = [[(n, float(p)) for n, p in zip(self.class_names, r)] for r in rows]
         else:
             preds = [self.class_names[int(i)] for i in rows.argmax(axis=1)]
         return preds[0] if self._is_single(texts) else preds
+
+    def predict_labels(self, texts):
+        """kdemo's decision per input: the label name (single-label), the list of labels whose probability reaches
+        their threshold (multi-label, :attr:`thresholds`), or the value (regression).
+
+        Args:
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
+
+        Returns:
+            One decision, or a list of them for a list of inputs.
+        """
+        if self.task != MULTI_LABEL:
+            return self.predict(texts)
+        out = self.predict_proba(texts)
+        rows = out[None, :] if self._is_single(texts) else out
+        th = np.asarray(self.thresholds)
+        preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+        return preds[0] if self._is_single(texts) else preds
+
+    @property
+    def preproc(self) -> Transformer:
+        """The preprocessor (ktrain's ``predictor.preproc``): the one given to :func:`get_predictor`, or one built
+        around this predictor's tokenizer, maxlen and labels."""
+        if self._preproc is None:
+            self._preproc = Transformer.from_parts(self.tokenizer, self.maxlen, self.class_names, self.task,
+                                                   str(self.meta.get("base_model", "")))
+        return self._preproc
 
     def attention(self, text: str, text_pair: str | None = None) -> AttentionMaps:
         """Attention maps of every layer and head for one text (or sentence pair).
@@ -173,7 +202,38 @@ class Predictor:
             raise DataError(f"Expected a non-empty text. Received: {text!r}.")
         return compute_attention(self.model, self.tokenizer, text, text_pair or None, maxlen=self.maxlen)
 
-    def explain(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None) -> Attribution:
+    def explain(self, doc: str, truncate_len: int = 512, all_targets: bool = False, n_samples: int = 2500, *,
+                method: str = "ig", steps: int = 50, text_pair: str | None = None):
+        """ktrain's ``explain``: highlighted text showing which words drove the prediction, for a notebook.
+
+        ktrain renders LIME weights with eli5; kdemo renders integrated-gradients attributions (see
+        :meth:`attributions`) of the predicted class.
+
+        Args:
+            doc: The text.
+            truncate_len: Maximum tokens explained.
+            all_targets: Accepted for ktrain compatibility (the predicted class is explained).
+            n_samples: Accepted for ktrain compatibility (LIME's sample count; IG needs none).
+            method: ``"ig"`` or ``"grad_x_input"``.
+            steps: IG intervals to start with.
+            text_pair: Optional second text of a sentence pair.
+
+        Returns:
+            An :class:`~kdemo.explain.attribution_html.ExplanationHTML` (Jupyter displays it), or None for
+            regression, as in ktrain (with a warning).
+        """
+        from kdemo.explain.attribution_html import attribution_html
+
+        if self.task == REGRESSION:
+            warnings.warn("explain is not currently supported for regression (ktrain); use predictor.attributions()",
+                          stacklevel=2)
+            return None
+        attribution = self.attributions(doc, method, steps, text_pair=text_pair, maxlen=min(truncate_len, self.maxlen))
+        probability = float(self.predict_proba((doc, text_pair) if text_pair else doc)[attribution.target])
+        return attribution_html(attribution, probability)
+
+    def attributions(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None,
+                     maxlen: int | None = None) -> Attribution:
         """Token attributions of the predicted class's logit (integrated gradients or gradient × input).
 
         Returns:
@@ -183,7 +243,7 @@ class Predictor:
             raise DataError(f"Expected a non-empty text. Received: {text!r}.")
         return explain(
             self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
-            class_names=self.class_names, maxlen=self.maxlen,
+            class_names=self.class_names, maxlen=maxlen or self.maxlen,
         )
 
     def export_onnx(self, path: str | os.PathLike, quantize: bool = False) -> Path:
@@ -203,6 +263,24 @@ class Predictor:
         if target.is_dir():
             target = target / ONNX_FILE
         return export_onnx(self.model, self.tokenizer, target, quantize=quantize)
+
+    def export_model_to_onnx(self, fpath: str | os.PathLike, quantize: bool = False, target_opset: int | None = None,
+                             verbose: int = 1) -> str:
+        """ktrain's name of :meth:`export_onnx`.
+
+        Args:
+            fpath: The ``.onnx`` file (or a predictor folder).
+            quantize: Dynamic int8 weight quantization.
+            target_opset: Accepted for ktrain compatibility (kdemo's exporter picks the opset).
+            verbose: 1 prints where the model was written.
+
+        Returns:
+            The path of the written file, as a string (ktrain returns the path).
+        """
+        path = self.export_onnx(fpath, quantize=quantize)
+        if verbose:
+            print(f"ONNX model written to {path}")
+        return str(path)
 
     def push_to_hub(
         self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None
@@ -280,8 +358,10 @@ def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 3
     if not isinstance(model, HFClassifier):
         raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
     info = {"base_model": preproc.model_name, **(meta or {})}
-    return Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
-                     meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+    predictor = Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
+                          meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+    predictor._preproc = preproc
+    return predictor
 
 
 def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor:

@@ -16,10 +16,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from kdemo.data.dataset import maxlen_covering
-from kdemo.data.labels import LABEL_NAME_HINTS, detect_task, missing_labels, parse_labels
+from kdemo.data.labels import LABEL_NAME_HINTS, detect_task, missing_labels, one_hot_columns, parse_labels
 from kdemo.data.tables import READ_INFO_KEY, SUPPORTED_SUFFIXES, decode_bytes, format_rows, read_table, row_numbers
 from kdemo.errors import DataError
-from kdemo.tasks import SINGLE_LABEL, check_task
+from kdemo.tasks import REGRESSION, SINGLE_LABEL, check_task
 
 __all__ = [
     "LABEL_NAME_HINTS", "SUPPORTED_SUFFIXES", "TEXT_NAME_HINTS", "ColumnCheck", "check_columns", "guess_columns",
@@ -179,6 +179,12 @@ def texts_from_df(
     random_state: int | None = 0,
     verbose: int = 1,
     task: str | None = None,
+    *,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    is_regression: bool = False,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from DataFrames (ktrain's ``texts_from_df``).
 
@@ -195,17 +201,28 @@ def texts_from_df(
         task: None detects it (:func:`kdemo.data.labels.detect_task`); ``"single_label"`` forces one class per row
             (e.g. to treat ``"a|b"`` as a class of its own); ``"multi_label"`` (``|``-joined labels or several 0/1
             columns) and ``"regression"`` (a column of numbers) train too.
+        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays); see
+            :mod:`kdemo.text.modes` (``"standard"`` raises: kdemo covers the transformer path).
+        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it for
+            transformer modes.
+        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise.
+        is_regression: ktrain's flag: treat integer targets as numbers (regression) instead of class ids.
+        lang: ktrain's language hint; ignored (the tokenizer decides).
 
     Returns:
         ``(trn, val, preproc)``: two :class:`~kdemo.data.dataset.TextDataset` and the
-        :class:`~kdemo.text.preprocessor.Transformer` (call ``preproc.get_classifier()`` for the model).
+        :class:`~kdemo.text.preprocessor.Transformer` (call ``preproc.get_classifier()`` for the model); with
+        ``preprocess_mode="bert"``, ``trn`` and ``val`` are ``(x, y)`` pairs as in ktrain.
 
     Raises:
         DataError: On missing columns, empty texts or labels (rows named), or a single class.
         ModelError: If the model cannot be loaded.
     """
+    from kdemo.text.modes import check_preprocess_mode, ktrain_result
     from kdemo.text.preprocessor import Transformer
 
+    check_preprocess_mode(preprocess_mode)
+    task = REGRESSION if is_regression else task
     if isinstance(label_columns, str):
         label_columns = [label_columns]
     if label_columns is None:
@@ -213,7 +230,9 @@ def texts_from_df(
     if any(c is None for c in label_columns):
         raise DataError(f"Expected a label column. Received: {label_columns}. Name the label column.")
     task = check_task(task) if task else detect_task(train_df, label_columns)
-    if task == SINGLE_LABEL:
+    if task == SINGLE_LABEL and len(label_columns) > 1 and one_hot_columns(train_df, label_columns):
+        check_texts(train_df, text_column)  # one-hot label columns (ktrain): checked by parse_labels
+    elif task == SINGLE_LABEL:
         if len(label_columns) != 1:
             raise DataError(
                 f"Expected one label column for single-label classification. Received: {label_columns}. "
@@ -224,7 +243,7 @@ def texts_from_df(
         check_texts(train_df, text_column)
     if val_df is None:
         train_df, val_df = split_train_val(train_df, label_columns[0], val_pct, random_state)
-    elif task == SINGLE_LABEL:
+    elif task == SINGLE_LABEL and len(label_columns) == 1:
         check_columns(val_df, text_column, label_columns[0])
     else:
         check_texts(val_df, text_column)
@@ -235,7 +254,7 @@ def texts_from_df(
         preproc.maxlen = suggest_maxlen(preproc.tokenizer, train_df[text_column].astype(str).tolist(), cap=preproc.maxlen)
     trn = preproc.preprocess_train(train_df[text_column].astype(str).tolist(), train_labels, verbose=verbose)
     val = preproc.preprocess_test(val_df[text_column].astype(str).tolist(), val_labels, verbose=verbose)
-    return trn, val, preproc
+    return ktrain_result(trn, val, preproc, preprocess_mode)
 
 
 def check_texts(df: pd.DataFrame, text_column: str) -> None:
@@ -270,6 +289,12 @@ def texts_from_csv(
     sep: str | None = None,
     encoding: str | None = None,
     verbose: int = 1,
+    *,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    is_regression: bool = False,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from CSV/TSV/JSONL files (ktrain's ``texts_from_csv``).
 
@@ -285,6 +310,11 @@ def texts_from_csv(
         sep: Delimiter (sniffed when None).
         encoding: Encoding (UTF-8 when None).
         verbose: 1 prints a summary.
+        preprocess_mode: ktrain's mode, as in :func:`texts_from_df`.
+        max_features: Ignored for transformer modes, as in ktrain.
+        ngram_range: Ignored for transformer modes, as in ktrain.
+        is_regression: Treat integer targets as numbers, as in :func:`texts_from_df`.
+        lang: Ignored.
 
     Returns:
         ``(trn, val, preproc)`` as :func:`texts_from_df`.
@@ -295,7 +325,8 @@ def texts_from_csv(
     """
     train_df = read_table(train_filepath, sep=sep, encoding=encoding)
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
-    return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose)
+    return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose,
+                         preprocess_mode=preprocess_mode, is_regression=is_regression)
 
 
 def _class_folders(folder: Path, classes: Sequence[str] | None) -> list[Path]:
@@ -377,6 +408,11 @@ def texts_from_folder(
     random_state: int | None = 0,
     encoding: str | None = None,
     verbose: int = 1,
+    *,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from a folder of text files (ktrain's ``texts_from_folder``).
 
@@ -394,6 +430,10 @@ def texts_from_folder(
         random_state: Seed of the split.
         encoding: Codec of the files; None detects it per file.
         verbose: 1 prints a summary.
+        preprocess_mode: ktrain's mode, as in :func:`texts_from_df`.
+        max_features: Ignored for transformer modes, as in ktrain.
+        ngram_range: Ignored for transformer modes, as in ktrain.
+        lang: Ignored.
 
     Returns:
         ``(trn, val, preproc)`` as :func:`texts_from_df`; class names are the folder names, sorted.
@@ -410,4 +450,4 @@ def texts_from_folder(
     else:
         train_df, val_df = read_folder(datadir, classes, encoding), None
     return texts_from_df(train_df, "text", ["label"], val_df, val_pct, model_name, maxlen, random_state, verbose,
-                         task=SINGLE_LABEL)
+                         task=SINGLE_LABEL, preprocess_mode=preprocess_mode)
