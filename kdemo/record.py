@@ -86,7 +86,7 @@ class TrainingRecord:
 
         Args:
             learner: A :class:`kdemo.Learner` after training (its ``history``, ``step_losses``, data).
-            report: The validation report (``learner.validate()``), if computed.
+            report: The validation report (``learner.validation_report()``), if computed.
             val_points: ``(step, val_loss)`` pairs as drawn live; by default one per epoch from the History.
             total_steps: Steps planned; by default the steps run.
 
