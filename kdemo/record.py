@@ -97,7 +97,9 @@ class TrainingRecord:
         task = str(getattr(learner, "task", "single_label"))
         history = dict(getattr(getattr(learner, "history", None), "history", None) or {})
         step_losses = [float(x) for x in (getattr(learner, "step_losses", None) or [])]
-        num_epochs = max((len(v) for v in history.values()), default=0)
+        num_epochs = len(history.get("loss", [])) or max((len(v) for v in history.values()), default=0)
+        # ktrain's per-step traces (lr, momentum, iterations) are not per-epoch quantities
+        history = {k: v for k, v in history.items() if len(v) <= num_epochs}
         steps_per_epoch = len(step_losses) / num_epochs if num_epochs else 0
         epochs = []
         for i in range(num_epochs):
