@@ -78,7 +78,8 @@ class PersistenceMixin:
         self.set_model(model)
 
     def set_model(self, model: HFClassifier) -> None:
-        """Replace the model of this learner and clear the history (ktrain's ``set_model``).
+        """Replace the model of this learner and clear the history (ktrain's ``set_model``; :meth:`reset_weights`
+        still restores the weights saved when the learner was created).
 
         Raises:
             TypeError: If ``model`` is not an HFClassifier.
@@ -87,15 +88,24 @@ class PersistenceMixin:
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
         self.model = model
         self.history = None
-        self._keep_original_weights()
 
     def reset_weights(self, verbose: int = 1) -> None:
-        """Put back the weights the model had when the learner was created (or :meth:`set_model` was called), and
-        clear the history (ktrain's ``reset_weights``)."""
+        """Put back the weights the model had when the learner was created, and clear the history (ktrain's
+        ``reset_weights``; as there, models set later by :meth:`set_model` or :meth:`load_model` get the learner's
+        original weights too, which needs the same architecture).
+
+        Raises:
+            TrainingError: If the original weights are gone or do not fit the current model.
+        """
         if self._original_weights is None or not os.path.isfile(self._original_weights):
             raise TrainingError("Expected the original weights file of this learner. Received: none (it was removed). "
                                 "Build the model again with preproc.get_classifier().")
-        load_safetensors(self.model.hf_model, self._original_weights)
+        try:
+            load_safetensors(self.model.hf_model, self._original_weights)
+        except RuntimeError as exc:
+            raise TrainingError("Expected the current model to have the architecture of the learner's original one. "
+                                f"Received: a model whose weights do not fit ({str(exc).splitlines()[0][:160]}). "
+                                "Create a new learner with get_learner() instead.") from exc
         self.history = None
         if verbose:
             print("Model weights have been reset.")
