@@ -15,10 +15,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything imports keras
 
+from kdemo import text  # noqa: E402  (ktrain's ``from ktrain import text``)
 from kdemo.data.doctor import diagnose  # noqa: E402
 from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
-from kdemo import text  # noqa: E402  (ktrain's ``from ktrain import text``)
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402

@@ -198,8 +198,8 @@ def test_predictor_flow(api_flow, tmp_path):
     assert isinstance(onnx_path, str) and Path(onnx_path).stat().st_size > 0
 
 
-def test_reset_weights_and_unfreeze_exclude_range(api_flow):
-    learner, _, _, _, _, _ = api_flow
+def test_reset_weights_set_model_and_unfreeze_exclude_range(api_flow):
+    learner, preproc, _, _, _, _ = api_flow
     trained = [w.copy() for w in learner.model.get_weights()]
     learner.reset_weights(verbose=0)
     assert learner.history is None
@@ -211,6 +211,11 @@ def test_reset_weights_and_unfreeze_exclude_range(api_flow):
     assert not any(".layer.1." in n for n in frozen)
     learner.unfreeze()
     assert learner.print_layers().trainable.all()
+    other = preproc.get_classifier()
+    learner.set_model(other)
+    assert learner.model is other and learner.history is None
+    with pytest.raises(TypeError, match="HFClassifier"):
+        learner.set_model(other.hf_model)
 
 
 def test_get_learner_trains_every_layer_by_default(api_flow):
@@ -251,6 +256,7 @@ def test_dataset_indexing_like_transformer_dataset(tiny_bert_dir):
     assert trn.x.shape[:2] == (len(trn), 2) and trn.xshape() == (len(trn), trn.x.shape[-1])
     assert trn.y.shape == (len(trn), 2) and trn.nclasses() == 2 and trn.nsamples() == len(trn)
     first_x, first_y = trn[0]
+    assert first_x.shape[0] == 1 and first_y.shape == (1, 2)
     np.testing.assert_array_equal(trn[0][0], trn.x[:1])  # batch_size 1 until get_learner sets it
     assert preproc.undo(trn.x[0]) == trn.texts[0]
     ktrain.get_learner(preproc.get_classifier(), train_data=trn, batch_size=4)

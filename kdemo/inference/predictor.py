@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from kdemo.data.dataset import TextDataset
 from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
-from kdemo.hub.push import push_to_hub, validate_repo_id
+from kdemo.inference.export import ExportMixin
 from kdemo.modeling.batched import predict_logits
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
 from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, check_task
@@ -33,7 +32,7 @@ from kdemo.text.preprocessor import Transformer
 META_FILE = "kdemo.json"
 
 
-class Predictor:
+class Predictor(ExportMixin):
     """Classify texts with a fine-tuned model (ktrain's ``TextPredictor``).
 
     Args:
@@ -245,66 +244,6 @@ class Predictor:
             self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
             class_names=self.class_names, maxlen=maxlen or self.maxlen,
         )
-
-    def export_onnx(self, path: str | os.PathLike, quantize: bool = False) -> Path:
-        """Export the model to ONNX (see :func:`kdemo.inference.onnx.export_onnx`).
-
-        Args:
-            path: The ``.onnx`` file, or a saved predictor folder (then ``model.onnx`` is written inside it, and
-                ``load_predictor(folder, backend="onnx")`` runs it).
-            quantize: Dynamic int8 weight quantization.
-
-        Returns:
-            The written file.
-        """
-        from kdemo.inference.onnx import ONNX_FILE, export_onnx
-
-        target = Path(path)
-        if target.is_dir():
-            target = target / ONNX_FILE
-        return export_onnx(self.model, self.tokenizer, target, quantize=quantize)
-
-    def export_model_to_onnx(self, fpath: str | os.PathLike, quantize: bool = False, target_opset: int | None = None,
-                             verbose: int = 1) -> str:
-        """ktrain's name of :meth:`export_onnx`.
-
-        Args:
-            fpath: The ``.onnx`` file (or a predictor folder).
-            quantize: Dynamic int8 weight quantization.
-            target_opset: Accepted for ktrain compatibility (kdemo's exporter picks the opset).
-            verbose: 1 prints where the model was written.
-
-        Returns:
-            The path of the written file, as a string (ktrain returns the path).
-        """
-        path = self.export_onnx(fpath, quantize=quantize)
-        if verbose:
-            print(f"ONNX model written to {path}")
-        return str(path)
-
-    def push_to_hub(
-        self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None
-    ) -> str:
-        """Save this predictor to a temporary folder and push it, with a model card, to the Hugging Face Hub.
-
-        See :func:`kdemo.hub.push.push_to_hub`, which pushes a folder that is already saved.
-
-        Args:
-            repo_id: ``user-or-org/name``.
-            token: A token with write access; None uses ``HF_TOKEN`` or the cached login. Never stored.
-            private: Create the repo as private (default).
-            commit_message: Commit message.
-
-        Returns:
-            The URL of the commit.
-
-        Raises:
-            HubError: On a bad repo id or token, missing write access, rate limiting or no network.
-        """
-        repo_id = validate_repo_id(repo_id)
-        with tempfile.TemporaryDirectory(prefix="kdemo-push-") as tmp:
-            folder = self.save(Path(tmp) / repo_id.split("/")[-1])
-            return push_to_hub(folder, repo_id, token=token, private=private, commit_message=commit_message)
 
     def save(self, fpath: str | os.PathLike) -> Path:
         """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
