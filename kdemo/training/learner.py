@@ -23,6 +23,7 @@ from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
 from kdemo.training.persistence import PersistenceMixin
 from kdemo.training.schedules import sgdr_cycle_epochs
+from kdemo.training.settings import SettingsMixin
 from kdemo.training.validation import ValidationMixin
 
 ClassWeight = dict[int, float] | str | None
@@ -35,7 +36,7 @@ DEFAULT_FREEZE_LOWER = 0.0
 FAST_FREEZE_LOWER = 1 / 3
 
 
-class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin):
+class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
     """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -53,7 +54,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin):
         restored_best_epoch: After a stop part-way, the 0-based epoch whose weights were put back, else None.
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
-        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validate`.
+        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
         frozen_blocks: Transformer blocks frozen at creation (with the embeddings), from ``freeze_lower``.
     """
 
@@ -314,77 +315,6 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin):
         extra = list(callbacks or []) + ([self._early_stopping(early_stopping, "val_loss", verbose)] if early_stopping else [])
         return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
                                 verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
-
-    # ------------------------------------------------------------------ layers and settings
-    def freeze(self, freeze_range: int | None = None) -> int:
-        """Freeze the embeddings and the first ``freeze_range`` transformer blocks (None: the whole encoder).
-
-        Returns:
-            Number of parameter tensors frozen. The classification head always stays trainable.
-        """
-        return layers.freeze(self.model, freeze_range)
-
-    def unfreeze(self, exclude_range: int | None = None) -> None:
-        """Make all weights trainable again, except the embeddings and the first ``exclude_range`` transformer
-        blocks when it is given (ktrain's ``unfreeze(exclude_range=)``, counted in blocks rather than Keras layers)."""
-        layers.unfreeze(self.model)
-        if exclude_range:
-            layers.freeze(self.model, int(exclude_range))
-
-    def set_lr(self, lr: float) -> None:
-        """Set the compiled optimizer's learning rate, per optimizer step (ktrain's ``set_lr``). The fit methods
-        set their own rate (their ``lr`` argument and schedule)."""
-        self.model.optimizer.learning_rate = float(lr)
-
-    def set_weight_decay(self, wd: float = 0.01) -> None:
-        """Set AdamW's decoupled weight decay (applied to matrices, not biases or LayerNorm) for later fits."""
-        if not 0 <= wd < 1:
-            raise TrainingError(f"Expected weight decay in [0, 1). Received: wd={wd}.")
-        self.weight_decay = float(wd)
-
-    def get_weight_decay(self) -> float | None:
-        """The weight decay later fits use; None until :meth:`set_weight_decay` (plain Adam, as in ktrain)."""
-        return self.weight_decay
-
-    def print_layers(self, show_wd: bool = False):
-        """Print (and return) the parameter table: name, shape, parameter count, trainable."""
-        table = layers.layer_table(self.model)
-        if show_wd:
-            table["weight_decay"] = [(self.weight_decay or 0.0) if len(s) >= 2 else 0.0 for s in table["shape"]]
-        print(table.to_string(index=False))
-        return table
-
-    def plot(self, plot_type: str = "loss", return_fig: bool = False):
-        """Plot a quantity of the last fit (ktrain's ``plot``), displayed in a notebook.
-
-        Args:
-            plot_type: ``"loss"`` (per step, with validation loss per epoch), ``"lr"`` or ``"momentum"`` (per
-                iteration, as ktrain draws them), or any other history key (per epoch).
-            return_fig: Return the matplotlib Figure instead of displaying it.
-
-        Returns:
-            The figure when ``return_fig`` is True, else None.
-
-        Raises:
-            TrainingError: If nothing has been trained or the key is unknown.
-        """
-        from kdemo.plots import history_figure, loss_curve_figure, schedule_figure, show_figure
-
-        if self.history is None:
-            raise TrainingError("No training history - did you train the model yet? Expected a fit first: train first, then plot.")
-        hist = self.history.history
-        if plot_type == "loss":
-            steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)
-            val = [((i + 1) * steps_per_epoch, v) for i, v in enumerate(hist.get("val_loss", []))]
-            fig = loss_curve_figure(self.step_losses, None, val)
-        elif plot_type in ("lr", "momentum") and hist.get(plot_type):
-            fig = schedule_figure(hist[plot_type], plot_type)
-        elif plot_type in hist and hist[plot_type] and plot_type != "iterations":
-            fig = history_figure(hist, plot_type)
-        else:
-            keys = sorted(k for k, v in hist.items() if v and k != "iterations")
-            raise TrainingError(f"Expected plot_type 'loss' or one of {keys}. Received: {plot_type!r}.")
-        return show_figure(fig, return_fig)
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,
