@@ -37,13 +37,16 @@ def check_task(task: str) -> str:
     return task
 
 
-def infer_task(y) -> str:
-    """Guess the task from label values, with ktrain's rules (``ktrain/utils.py``: ``YTransform``, ``is_multilabel``).
+def infer_task(y, class_names: Sequence[str] | None = None) -> str:
+    """Guess the task from label values, with ktrain's rules (``ktrain/utils.py``: ``YTransform.apply``,
+    ``is_multilabel``).
 
     Args:
-        y: Labels: strings or integers (single-label); lists/tuples/sets of strings (multi-label); a 2-D 0/1
-            array of shape ``(num_rows, num_classes)`` (one-hot: single-label unless a row holds more than one 1
-            or none); floats, whole numbers included (``1.0``/``0.0``, prices ``10.0``/``15.0``: regression).
+        y: Labels: strings (single-label); numbers (regression without ``class_names``, floats such as ``1.0``/``0.0``
+            or prices ``10.0``/``15.0`` included; with ``class_names``, integers are class ids: single-label);
+            lists/tuples/sets of strings (multi-label); a 2-D 0/1 array of shape ``(num_rows, num_classes)``
+            (one-hot: single-label unless a row holds more than one 1 or none).
+        class_names: The class names given by the user, if any.
 
     Returns:
         One of :data:`TASKS`.
@@ -53,9 +56,11 @@ def infer_task(y) -> str:
     items = list(y)
     if any(isinstance(v, (list, tuple, set, frozenset)) for v in items):
         return MULTI_LABEL
-    numeric = [v for v in items if isinstance(v, (float, np.floating))]
-    if numeric and len(numeric) == len(items):
-        return REGRESSION
+    numbers = [v for v in items if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))]
+    if numbers and len(numbers) == len(items):
+        if not class_names:
+            return REGRESSION
+        return SINGLE_LABEL if all(float(v).is_integer() for v in numbers) else REGRESSION
     return SINGLE_LABEL
 
 

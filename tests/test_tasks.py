@@ -36,8 +36,8 @@ from kdemo.tasks import (
     "y, expected",
     [
         (["pos", "neg", "pos"], SINGLE_LABEL),
-        ([0, 1, 2, 1], SINGLE_LABEL),
-        (np.array([0, 1, 1]), SINGLE_LABEL),
+        ([0, 1, 2, 1], REGRESSION),  # numbers without class names are regression (ktrain utils.py YTransform)
+        (np.array([0, 1, 1]), REGRESSION),
         ([0.0, 1.0, 2.0], REGRESSION),  # floats are numeric targets even when whole (ktrain utils.py)
         (np.array([1.0, 0.0]), REGRESSION),
         (np.array([10.0, 15.0, 12.0]), REGRESSION),  # wine prices
@@ -56,6 +56,13 @@ from kdemo.tasks import (
 )
 def test_infer_task(y, expected):
     assert infer_task(y) == expected
+
+
+def test_infer_task_with_class_names_reads_integers_as_class_ids():
+    assert infer_task([0, 1, 1], class_names=["neg", "pos"]) == SINGLE_LABEL
+    assert infer_task(np.array([1.0, 0.0]), class_names=["neg", "pos"]) == SINGLE_LABEL
+    assert infer_task([0.5, 1.5], class_names=["neg", "pos"]) == REGRESSION
+    assert infer_task([True, False]) == SINGLE_LABEL
 
 
 def test_check_task():

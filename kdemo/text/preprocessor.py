@@ -160,8 +160,10 @@ class Transformer:
 
         Args:
             texts: Training texts.
-            y: Labels (strings or integers). The class names are their sorted distinct values unless
-                ``class_names`` was given.
+            y: Labels. Strings: the class names are their sorted distinct values unless ``class_names`` was
+                given. Numbers without ``class_names`` are regression targets, as in ktrain (``ktrain/utils.py``,
+                ``YTransform``); with ``class_names``, integers are class ids. One-hot rows are single-label unless
+                a row has more than one 1; lists of labels are multi-label.
             verbose: 1 prints a one-line summary.
 
         Returns:
@@ -171,7 +173,7 @@ class Transformer:
             DataError: If lengths differ, fewer than 2 classes are present, or a label is unknown.
         """
         if y is not None:
-            self.task = self.task or infer_task(y)
+            self.task = self.task or infer_task(y, self.class_names)
             if self.task == SINGLE_LABEL and isinstance(y, np.ndarray) and y.ndim == 2:  # one-hot rows (ktrain)
                 self.class_names = self.class_names or [str(i) for i in range(y.shape[1])]
                 y = y.argmax(axis=1)
