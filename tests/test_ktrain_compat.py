@@ -282,6 +282,11 @@ def test_numeric_targets_without_class_names_are_regression(tiny_bert_dir, capsy
     trn, val, preproc = text.texts_from_array(x, prices, model_name=str(tiny_bert_dir), maxlen=16)
     assert "task: text regression" in capsys.readouterr().out
     assert preproc.task == "regression" and trn.y.ndim == 1
+    t = text.Transformer(str(tiny_bert_dir), maxlen=16)
+    t.preprocess_train(x, [0, 1] * 30, verbose=0)  # YTransform: numbers without class names are regression
+    assert t.task == "regression"
+    t = text.Transformer(str(tiny_bert_dir), maxlen=16, class_names=["neg", "pos"])
+    assert t.preprocess_train(x, [0, 1] * 30, verbose=0).y.shape == (60, 2) and t.task == "single_label"
     ids = np.random.default_rng(0).integers(0, 2, size=60).tolist()
     _, _, p2 = text.texts_from_array(x, ids, class_names=["neg", "pos"], model_name=str(tiny_bert_dir), maxlen=16, verbose=0)
     assert p2.task == "single_label" and p2.get_classes() == ["neg", "pos"]

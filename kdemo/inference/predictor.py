@@ -209,7 +209,7 @@ class Predictor(ExportMixin):
         :meth:`attributions`) of the predicted class.
 
         Args:
-            doc: The text.
+            doc: The text, or a ``(text_a, text_b)`` pair (ktrain cannot explain pairs; kdemo can).
             truncate_len: Maximum tokens explained.
             all_targets: Accepted for ktrain compatibility (the predicted class is explained).
             n_samples: Accepted for ktrain compatibility (LIME's sample count; IG needs none).
@@ -227,6 +227,8 @@ class Predictor(ExportMixin):
             warnings.warn("explain is not currently supported for regression (ktrain); use predictor.attributions()",
                           stacklevel=2)
             return None
+        if isinstance(doc, tuple) and len(doc) == 2 and text_pair is None:  # a sentence pair, as predict takes it
+            doc, text_pair = doc
         attribution = self.attributions(doc, method, steps, text_pair=text_pair, maxlen=min(truncate_len, self.maxlen))
         probability = float(self.predict_proba((doc, text_pair) if text_pair else doc)[attribution.target])
         return attribution_html(attribution, probability)
