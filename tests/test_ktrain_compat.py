@@ -192,7 +192,9 @@ def test_predictor_flow(api_flow, tmp_path):
     assert np.argmax(p2.predict_proba([doc])[0]) == 1
     assert p2.preproc.get_classes() == ["negative", "positive"] and p2.preproc.maxlen == 32
     shown = p2.explain(doc)
-    assert "y=positive" in shown._repr_html_()  # displayable HTML, as ktrain's eli5 output
+    IPython = pytest.importorskip("IPython")
+    assert type(shown) is IPython.core.display.HTML  # ktrain's test_transformers_api_1 checks exactly this
+    assert "y=positive" in shown._repr_html_() and shown.attribution.label == "positive"
     assert p2.attributions(doc).label == "positive"  # the attribution object, under kdemo's name
     onnx_path = p2.export_model_to_onnx(str(tmp_path / "model.onnx"), verbose=0)
     assert isinstance(onnx_path, str) and Path(onnx_path).stat().st_size > 0
@@ -223,6 +225,28 @@ def test_get_learner_trains_every_layer_by_default(api_flow):
     learner = ktrain.get_learner(preproc.get_classifier(), train_data=trn, batch_size=BATCH, workers=1,
                                  use_multiprocessing=False)
     assert learner.frozen_blocks == 0 and learner.print_layers().trainable.all()
+
+
+def test_transformers_api_1_data_path(tiny_bert_dir):
+    """``test_transformers_api_1``'s data path: texts_from_array with class ids and class_names, eval_batch_size."""
+    import torch
+
+    torch.manual_seed(0)
+    class_names = ["negative", "positive"]
+    x_train, y_train = _arrays(200, 0)
+    x_test, y_test = _arrays(40, 1)
+    trn, val, preproc = text.texts_from_array(x_train=x_train, y_train=np.array([class_names.index(v) for v in y_train]),
+                                              x_test=x_test, y_test=np.array([class_names.index(v) for v in y_test]),
+                                              class_names=class_names, preprocess_mode="distilbert", maxlen=500,
+                                              max_features=35000, model_name=str(tiny_bert_dir), verbose=0)
+    assert preproc.get_classes() == class_names and preproc.maxlen == 128  # capped at the model's maximum
+    model = text.text_classifier("distilbert", train_data=trn, preproc=preproc, verbose=0)
+    learner = ktrain.get_learner(model, train_data=trn, val_data=val, batch_size=BATCH, eval_batch_size=64)
+    hist = learner.fit_onecycle(LR, 3, verbose=0)
+    assert max(hist.history["lr"]) == LR and max(hist.history["val_accuracy"]) > 0.9
+    obs = learner.top_losses(n=1, val_data=None)
+    assert all(o[0] in range(len(val.x)) for o in obs)
+    assert learner.get_weight_decay() is None
 
 
 # ------------------------------------------------------------------------------------------------ autofit, fit, plots

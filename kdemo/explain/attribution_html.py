@@ -45,7 +45,8 @@ def attribution_html(attribution: Attribution, probability: float | None = None)
         probability: The predicted probability of the explained class (0–1), shown in the header.
 
     Returns:
-        An :class:`ExplanationHTML`: a header ``y=<label> (probability …, score …)`` and each word on a green
+        ``IPython.display.HTML`` (what ktrain returns) when IPython is installed, else an :class:`ExplanationHTML`;
+        either has ``.data`` (the markup), ``_repr_html_()`` and ``.attribution``. The markup is a header ``y=<label> (probability …, score …)`` and each word on a green
         (raises the class's logit) or red (lowers it) background whose strength is the score relative to the
         largest one; the score is in each word's tooltip.
     """
@@ -62,4 +63,11 @@ def attribution_html(attribution: Attribution, probability: float | None = None)
     header = (f'<p style="margin: 0 0 4px 0"><b>y={html.escape(attribution.label)}</b> ({prob}score '
               f"{attribution.f_input:.3f}) top features by {html.escape(attribution.method)}</p>")
     body = f'<p style="line-height: 1.9">{" ".join(spans)}</p>'
-    return ExplanationHTML(f'<div class="kdemo-explanation">{header}{body}</div>', attribution)
+    markup = f'<div class="kdemo-explanation">{header}{body}</div>'
+    try:  # in a notebook, the very type ktrain returns (eli5's show_prediction gives IPython's HTML)
+        from IPython.display import HTML
+    except ImportError:
+        return ExplanationHTML(markup, attribution)
+    shown = HTML(markup)
+    shown.attribution = attribution
+    return shown

@@ -218,8 +218,8 @@ class Predictor(ExportMixin):
             text_pair: Optional second text of a sentence pair.
 
         Returns:
-            An :class:`~kdemo.explain.attribution_html.ExplanationHTML` (Jupyter displays it), or None for
-            regression, as in ktrain (with a warning).
+            ``IPython.display.HTML``, as ktrain (an :class:`~kdemo.explain.attribution_html.ExplanationHTML`
+            without IPython), or None for regression, as in ktrain (with a warning).
         """
         from kdemo.explain.attribution_html import attribution_html
 
