@@ -243,8 +243,10 @@ def parse_labels(
           :func:`kdemo.text.preprocessor.sorted_class_names` (numerically when all are integers).
         * ``multi_label``: ``labels`` is a list of ``num_rows`` lists of strings: the ``|``-separated parts of
           one column (stripped, repeats dropped), list cells, or the names of the 0/1 columns holding 1
-          (``[]`` when all are 0); ``class_names`` are the sorted distinct labels (every 0/1 column is a class,
-          even if never 1).
+          (``[]`` when all are 0); ``class_names`` are the 0/1 columns in the order given (every one is a class,
+          even if never 1; ktrain's order), or the sorted distinct labels of a single column.
+        * one-hot ``single_label`` (several 0/1 columns, one 1 per row): ``labels`` is the name of the column
+          holding the 1; ``class_names`` are the columns in the order given.
         * ``regression``: ``labels`` is a float64 array of shape ``(num_rows,)``; ``class_names`` is
           ``[label_column]`` (the name of the one output).
 
