@@ -268,6 +268,9 @@ def test_autofit_cycles_momentum_and_plots(tiny_bert_dir):
         assert isinstance(fig, Figure) and fig.axes[0].get_xlabel() == "iterations"
         assert len(fig.axes[0].lines[0].get_xdata()) == 2 * steps
     assert learner.plot("lr") is None  # displayed (in a notebook) rather than returned
+    hist = learner.autofit(LR, 1, cycle_momentum=True, max_momentum=0.9, min_momentum=0.8, verbose=0)
+    assert max(hist.history["momentum"]) == pytest.approx(0.9) and min(hist.history["momentum"]) == pytest.approx(0.8)
+    assert learner.plot("momentum", return_fig=True) is not None
     hist = learner.fit(LR, 2, cycle_len=1, early_stopping=1, verbose=0)
     assert 1 <= len(hist.history["loss"]) <= 2 and len(hist.history["lr"]) == len(hist.history["loss"]) * steps
 
