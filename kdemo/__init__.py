@@ -1,11 +1,13 @@
 """kdemo: fine-tune Hugging Face text classifiers with ktrain's verbs on Keras 3 (torch backend).
 
 Example:
-    >>> import kdemo
-    >>> trn, val, preproc = kdemo.texts_from_csv("train.csv", text_column="text", label_columns=["label"])
-    >>> learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=32)
+    >>> import kdemo as ktrain
+    >>> from kdemo import text
+    >>> trn, val, preproc = text.texts_from_csv("train.csv", "text", label_columns=["label"], preprocess_mode="distilbert")
+    >>> model = text.text_classifier("distilbert", trn, preproc=preproc)
+    >>> learner = ktrain.get_learner(model, train_data=trn, val_data=val, batch_size=32)
     >>> learner.fit_onecycle(1e-4, 1)
-    >>> predictor = kdemo.get_predictor(learner.model, preproc)
+    >>> predictor = ktrain.get_predictor(learner.model, preproc)
     >>> predictor.predict("a gorgeous, witty movie")
 """
 
@@ -13,15 +15,18 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything imports keras
 
+from kdemo import text  # noqa: E402  (ktrain's ``from ktrain import text``)
 from kdemo.data.doctor import diagnose  # noqa: E402
 from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
 from kdemo.inference.hub_models import load_from_hub  # noqa: E402
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
+from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.run.config import TrainConfig  # noqa: E402
 from kdemo.run.result import TrainResult  # noqa: E402
 from kdemo.run.train import train  # noqa: E402
+from kdemo.text.arrays import texts_from_array  # noqa: E402
 from kdemo.text.loaders import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
@@ -48,6 +53,9 @@ __all__ = [
     "load_predictor",
     "parse_labels",
     "read_table",
+    "release_gpu_memory",
+    "text",
+    "texts_from_array",
     "texts_from_csv",
     "texts_from_df",
     "texts_from_folder",

@@ -79,3 +79,20 @@ def release_memory(device_type: str) -> None:
     elif device_type == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
     _malloc_trim()
+
+
+def release_gpu_memory(device: int = 0) -> None:
+    """Free cached accelerator memory (ktrain's ``release_gpu_memory``; ktrain closes the TensorFlow CUDA context).
+
+    On torch this collects garbage and empties the CUDA (or MPS) caching allocator, so memory held by dropped
+    models and optimizers returns to the device; live tensors stay. On a CPU it returns freed heap pages to the OS.
+
+    Args:
+        device: Accepted for ktrain compatibility (every visible device's cache is emptied).
+    """
+    if torch.cuda.is_available():
+        release_memory("cuda")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        release_memory("mps")
+    else:
+        release_memory("cpu")

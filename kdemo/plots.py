@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -162,3 +163,51 @@ def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figur
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return with_cjk_fonts(fig)
+
+
+def schedule_figure(values: Sequence[float], key: str) -> Figure:
+    """A per-step trace (``"lr"`` or ``"momentum"``) against iterations, as ktrain's ``learner.plot`` draws it.
+
+    Args:
+        values: One value per optimizer step.
+        key: ``"lr"`` (learning rate per optimizer step) or ``"momentum"`` (Adam's beta_1).
+
+    Returns:
+        The figure.
+    """
+    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(values) + 1), values, color="#4f46e5")
+    ax.set_title({"lr": "LR Schedule", "momentum": "Momentum Schedule"}.get(key, key))
+    ax.set_xlabel("iterations")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    return with_cjk_fonts(fig)
+
+
+def show_figure(fig: Figure, return_fig: bool = False) -> Figure | None:
+    """Return ``fig`` when asked; otherwise display it where a notebook can show it, as ktrain's ``plt.show()`` does.
+
+    The figures are built without pyplot (so the app never touches pyplot's global state), which is why they must
+    be displayed explicitly: in an IPython kernel (Jupyter, VS Code, Colab) the PNG goes out as ``image/png``
+    display data, which the inline backend would otherwise send. Outside IPython nothing is shown.
+
+    Args:
+        fig: The figure.
+        return_fig: Return the figure instead of displaying it.
+
+    Returns:
+        ``fig`` when ``return_fig`` is True, else None.
+    """
+    if return_fig:
+        return fig
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return None
+    if get_ipython() is not None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        display(Image(data=buffer.getvalue(), format="png"))
+    return None

@@ -87,7 +87,7 @@ class TrainingRecord:
 
         Args:
             learner: A :class:`kdemo.Learner` after training (its ``history``, ``step_losses``, data).
-            report: The validation report (``learner.validate()``), if computed.
+            report: The validation report (``learner.validation_report()``), if computed.
             val_points: ``(step, val_loss)`` pairs as drawn live; by default one per epoch from the History.
             total_steps: Steps planned; by default the steps run.
 
@@ -98,7 +98,9 @@ class TrainingRecord:
         task = str(getattr(learner, "task", Task.SINGLE_LABEL))
         history = dict(getattr(getattr(learner, "history", None), "history", None) or {})
         step_losses = [float(x) for x in (getattr(learner, "step_losses", None) or [])]
-        num_epochs = max((len(v) for v in history.values()), default=0)
+        num_epochs = len(history.get("loss", [])) or max((len(v) for v in history.values()), default=0)
+        # ktrain's per-step traces (lr, momentum, iterations) are not per-epoch quantities
+        history = {k: v for k, v in history.items() if len(v) <= num_epochs}
         steps_per_epoch = len(step_losses) / num_epochs if num_epochs else 0
         epochs = []
         for i in range(num_epochs):

@@ -58,25 +58,41 @@ def check_task(task: str) -> Task:
         raise DataError(f"Expected task to be one of {[t.value for t in Task]}. Received: task={task!r}.") from None
 
 
-def infer_task(y) -> Task:
-    """Guess the task from label values.
+def infer_task(y, class_names: Sequence[str] | None = None) -> Task:
+    """Guess the task from label values, with ktrain's rules (``ktrain/utils.py``: ``YTransform.apply``,
+    ``is_multilabel``).
 
     Args:
-        y: Labels: strings or integers (single-label); lists/tuples/sets of strings, or a 2-D 0/1 array of shape
-            ``(num_rows, num_classes)`` (multi-label); non-integer floats (regression).
+        y: Labels: strings (single-label); numbers (regression without ``class_names``, floats such as ``1.0``/``0.0``
+            or prices ``10.0``/``15.0`` included; with ``class_names``, integers are class ids: single-label);
+            lists/tuples/sets of strings (multi-label); a 2-D 0/1 array of shape ``(num_rows, num_classes)``
+            (one-hot: single-label unless a row holds more than one 1 or none).
+        class_names: The class names given by the user, if any.
 
     Returns:
         One of :data:`TASKS`.
     """
     if isinstance(y, np.ndarray) and y.ndim == 2:
-        return MULTI_LABEL
+        return SINGLE_LABEL if is_one_hot(y) else MULTI_LABEL
     items = list(y)
     if any(isinstance(v, (list, tuple, set, frozenset)) for v in items):
         return MULTI_LABEL
-    numeric = [v for v in items if isinstance(v, (float, np.floating))]
-    if numeric and len(numeric) == len(items) and not all(float(v).is_integer() for v in numeric):
-        return REGRESSION
+    numbers = [v for v in items if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))]
+    if numbers and len(numbers) == len(items):
+        if not class_names:
+            return REGRESSION
+        return SINGLE_LABEL if all(float(v).is_integer() for v in numbers) else REGRESSION
     return SINGLE_LABEL
+
+
+def is_one_hot(y: np.ndarray) -> bool:
+    """Whether a 2-D 0/1 matrix of shape ``(num_rows, num_classes)`` holds exactly one 1 per row (single-label).
+
+    ktrain treats such label columns as single-label unless a row has more than one 1 (``ktrain/utils.py``,
+    ``is_multilabel``); a row with no 1 cannot be single-label either, so it makes the matrix multi-label here.
+    """
+    y = np.asarray(y)
+    return bool(y.ndim == 2 and y.shape[1] > 1 and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
 
 
 def multi_hot(y: Sequence, class_names: Sequence[str]) -> np.ndarray:

@@ -17,15 +17,6 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import build_tiny_model  # noqa: E402
 
-import kdemo.training.learner  # noqa: E402
-
-#: kdemo freezes the embeddings and the lowest third of the blocks by default: right for pretrained checkpoints, but
-#: the fast tests' tiny models are random-init, and freezing random embeddings only slows their toy tasks down. So
-#: the fast tests train every layer (module fixtures included); tests of the default and the slow tests on the real
-#: MiniLM use the real value (fixture ``real_default_freezing``, marker ``default_freezing``).
-REAL_DEFAULT_FREEZE_LOWER = kdemo.training.learner.DEFAULT_FREEZE_LOWER
-kdemo.training.learner.DEFAULT_FREEZE_LOWER = 0.0
-
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -112,13 +103,3 @@ def fresh_sessions():
 
     STORE.sweep(time.time() + 10**7, force=True)
     return STORE
-
-
-@pytest.fixture(autouse=True)
-def real_default_freezing(request, monkeypatch):
-    """Tests marked ``slow`` (the real MiniLM) or ``default_freezing`` run with kdemo's real default layer freezing
-    (see :data:`REAL_DEFAULT_FREEZE_LOWER`)."""
-    import kdemo.training.learner
-
-    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("default_freezing"):
-        monkeypatch.setattr(kdemo.training.learner, "DEFAULT_FREEZE_LOWER", REAL_DEFAULT_FREEZE_LOWER)

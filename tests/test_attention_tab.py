@@ -109,7 +109,7 @@ def test_explain_highlights_every_token_scaled_to_one(session):
     assert tokens == ["[CLS]", "the", "movie", "was", "superb", "##l", "##y", "witty", "[SEP]"]
     scores = np.array([s for _, s in spans if s is not None])
     assert np.abs(scores).max() == pytest.approx(1.0) and scores[0] == 0.0 == scores[-1]
-    result = predictor.explain(TEXT)
+    result = predictor.attributions(TEXT)
     np.testing.assert_allclose(scores, np.round(result.scores / np.abs(result.scores).max(), 4))
     assert f"Explaining **{predictor.predict(TEXT)}**" in summary and "completeness gap" in summary
     spans, summary = attention_tab.explain(TEXT, "", True, "grad_x_input", 50, request)

@@ -42,7 +42,6 @@ def _training_csv(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.default_freezing
 def test_upload_train_predict_attention_in_browser(app_url, page, tmp_path):
     SHOTS.mkdir(exist_ok=True)
     page.goto(app_url)

@@ -20,7 +20,7 @@ def test_minilm_on_sst2_trains_saves_and_matches_pipeline(sst2_dir, tmp_path):
     learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=32)
     history = learner.fit_onecycle(1e-4, 1, verbose=0)
     assert history.history["loss"][0] < 0.69
-    report = learner.validate(print_report=False)
+    report = learner.validation_report(print_report=False)
     assert report.accuracy >= 0.75, str(report)
 
     predictor = kdemo.get_predictor(learner.model, preproc)

@@ -216,8 +216,12 @@ def test_predictor_explain_explains_the_predicted_label(trained):
     model, tok = trained["bert"]
     predictor = Predictor(model, tok, CLASSES, maxlen=32)
     for text in TEXTS[:2]:
-        result = predictor.explain(text, method="ig", steps=20)
+        result = predictor.attributions(text, method="ig", steps=20)
         assert isinstance(result, Attribution)
         assert result.label == predictor.predict(text)
+        shown = predictor.explain(text, steps=20)  # ktrain's explain: HTML a notebook displays
+        assert f"y={result.label}" in shown._repr_html_() and shown.attribution.label == result.label
+    with pytest.raises(KdemoError, match="non-empty text"):
+        predictor.attributions("")
     with pytest.raises(KdemoError, match="non-empty text"):
         predictor.explain("")

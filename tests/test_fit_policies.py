@@ -95,8 +95,11 @@ def test_autofit_stops_by_itself_and_restores_the_best_weights(tiny_bert_dir):
     ce = -np.mean(np.log(probs[np.arange(len(val)), val.labels]))
     assert ce == pytest.approx(min(val_loss), rel=2e-3)
     assert abs(ce - val_loss[-1]) > 0.005
-    # The per-epoch peak follows the plateau rule (halved after 2 epochs without improvement).
-    peaks = history.history["lr"]
+    # The per-step trace (ktrain's history["lr"]) peaks once per epoch; the peak follows the plateau rule (halved
+    # after 2 epochs without improvement).
+    lrs = history.history["lr"]
+    assert len(lrs) == len(val_loss) * STEPS
+    peaks = [max(lrs[e * STEPS:(e + 1) * STEPS]) for e in range(len(val_loss))]
     np.testing.assert_allclose(peaks, _plateau_peaks(val_loss, LR), rtol=1e-9)
     assert min(peaks) < LR
 
@@ -106,7 +109,14 @@ def test_autofit_fixed_epochs_and_argument_checks(data):
     learner = _learner(data)
     history = learner.autofit(LR, 2, verbose=0)
     assert len(history.history["loss"]) == 2
-    assert history.history["lr"] == [LR, LR]  # no plateau reduction unless asked for when epochs is given
+    lrs, moms = np.array(history.history["lr"]), np.array(history.history["momentum"])
+    assert len(lrs) == len(moms) == 2 * STEPS
+    assert lrs[:STEPS].max() == pytest.approx(LR) and lrs[STEPS:].max() == pytest.approx(LR)  # no plateau cut
+    # momentum cycles inversely to the LR, as ktrain's CyclicLR: 0.95 at the base rate, 0.85 at the peak
+    assert moms[0] == pytest.approx(0.95) and moms[int(np.argmax(lrs[:STEPS]))] == pytest.approx(0.85)
+    np.testing.assert_allclose(moms, 0.95 - 0.1 * (lrs - LR / 10) / (LR - LR / 10), rtol=1e-6)
+    flat = learner.autofit(LR, 1, cycle_momentum=False, verbose=0)
+    assert set(flat.history["momentum"]) == {0.9}  # Adam's default beta_1, untouched
     no_val = get_learner(preproc.get_classifier(), train_data=trn, batch_size=BATCH)
     no_val.autofit(LR, 1, verbose=0)  # fixed epochs need no validation data
     with pytest.raises(TrainingError, match="validation data"):
@@ -190,7 +200,7 @@ def test_fit_without_cycle_len_keeps_a_constant_lr(data):
     assert len(history.history["loss"]) == 3
     assert len(recorder.lrs) == 3 * STEPS
     np.testing.assert_allclose(recorder.lrs, 1e-3, rtol=1e-6)
-    np.testing.assert_allclose(history.history["lr"], [1e-3] * 3, rtol=1e-6)
+    np.testing.assert_allclose(history.history["lr"], [1e-3] * 3 * STEPS, rtol=1e-6)  # per step, as in ktrain
 
 
 @pytest.mark.parametrize("n_cycles, cycle_len, cycle_mult", [(2, 1, 2), (3, 1, 1)])
@@ -296,11 +306,11 @@ def test_freeze_all_of_distilbert(tiny_distilbert_dir):
 # ---------------------------------------------------------------------------------------------------- settings, plots
 def test_set_weight_decay(data, capsys):
     learner = _learner(data)
-    assert learner.get_weight_decay() == 0.01
+    assert learner.get_weight_decay() is None  # plain Adam until set, as ktrain's get_weight_decay
     for bad in (-0.1, 1.0, 2.5):
         with pytest.raises(TrainingError, match="weight decay"):
             learner.set_weight_decay(bad)
-    assert learner.get_weight_decay() == 0.01
+    assert learner.get_weight_decay() is None
     learner.set_weight_decay(0.2)
     assert learner.get_weight_decay() == 0.2
     learner.fit_onecycle(LR, 1, verbose=0, steps_per_epoch=1)
@@ -354,7 +364,7 @@ def test_plot_returns_figures(trained, data):
 
 def test_top_losses_are_the_highest_cross_entropies(trained, data, capsys):
     _, val, _ = data
-    table = trained.top_losses(n=5)
+    table = trained.top_losses_table(n=5)
     assert list(table.columns) == ["row", "text", "true", "predicted", "loss"]
     assert len(table) == 5
     assert table["loss"].is_monotonic_decreasing
@@ -371,24 +381,26 @@ def test_top_losses_are_the_highest_cross_entropies(trained, data, capsys):
         assert r["text"] == val.texts[i]
         assert r["true"] == val.class_names[val.labels[i]]
         assert r["predicted"].split(" (")[0] == val.class_names[int(logits[i].argmax())]
-    shown = trained.view_top_losses(n=2)
-    assert len(shown) == 2 and shown["row"].tolist() == table["row"].tolist()[:2]
-    assert "loss" in capsys.readouterr().out
-    assert len(trained.top_losses(n=100)) == len(val)
+    assert len(trained.top_losses_table(n=100)) == len(val)
+    # ktrain's top_losses: (index, loss, true, predicted) of misclassified rows, highest loss first
+    wrong = np.flatnonzero(logits.argmax(-1).numpy() != val.labels)
+    tups = trained.top_losses(n=len(val))
+    assert [t[0] for t in tups] == sorted(wrong.tolist(), key=lambda i: -ce[i])
+    np.testing.assert_allclose([t[1] for t in tups], ce[[t[0] for t in tups]], atol=2e-4)
 
 
-@pytest.mark.default_freezing
-def test_default_freezes_the_embeddings_and_the_lowest_third(tiny_bert_dir):
+def test_fast_option_freezes_the_embeddings_and_the_lowest_third(tiny_bert_dir):
     from tiny_models import build_tiny_model
 
     from kdemo import get_learner, texts_from_df
     from kdemo.errors import TrainingError
-    from kdemo.training.learner import DEFAULT_FREEZE_LOWER
+    from kdemo.training.learner import DEFAULT_FREEZE_LOWER, FAST_FREEZE_LOWER
 
-    assert DEFAULT_FREEZE_LOWER == pytest.approx(1 / 3)
+    assert DEFAULT_FREEZE_LOWER == 0.0 and FAST_FREEZE_LOWER == pytest.approx(1 / 3)
     six = build_tiny_model(tiny_bert_dir.parent / "six-blocks", "bert", layers=6)
     trn, _, preproc = texts_from_df(sentiment_frame(), "text", "label", model_name=str(six), val_pct=0.2, verbose=0)
-    learner = get_learner(preproc.get_classifier(), train_data=trn)
+    assert get_learner(preproc.get_classifier(), train_data=trn).frozen_blocks == 0  # default: every layer trains
+    learner = get_learner(preproc.get_classifier(), train_data=trn, freeze_lower=FAST_FREEZE_LOWER)
     assert learner.frozen_blocks == 2
     table = learner.print_layers()
     frozen = set(table.loc[~table.trainable, "name"])

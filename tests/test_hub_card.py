@@ -102,7 +102,7 @@ def trained(tiny_bert_dir):
                                       model_name=str(tiny_bert_dir), maxlen=32, verbose=0)
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=16)
     learner.fit_onecycle(2e-3, EPOCHS, verbose=0)
-    report = learner.validate(print_report=False)
+    report = learner.validation_report(print_report=False)
     meta = {
         "base_model": DEFAULT_MODEL_ID,  # a Hub id whose card (license apache-2.0) ships in the embedded package
         "metrics": {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "num_rows": report.num_rows},

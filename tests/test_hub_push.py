@@ -39,7 +39,7 @@ def trained(tiny_bert_dir):
                                       model_name=str(tiny_bert_dir), maxlen=32, verbose=0)
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=16)
     learner.fit_onecycle(5e-3, 2, verbose=0)
-    report = learner.validate(print_report=False)
+    report = learner.validation_report(print_report=False)
     meta = {"metrics": {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "num_rows": report.num_rows},
             "training": {"lr": 5e-3, "epochs": 2, "batch_size": 16, "seed": 0}, "example": TEXTS[0]}
     return learner, report, get_predictor(learner.model, preproc, meta=meta)
@@ -245,7 +245,7 @@ def test_minilm_fine_tuned_on_sst2_round_trips_through_the_hub(local_hub, sst2_d
                                       verbose=0)
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=32)
     learner.fit_onecycle(1e-4, 1, verbose=0)
-    report = learner.validate(print_report=False)
+    report = learner.validation_report(print_report=False)
     predictor = get_predictor(learner.model, preproc, meta={
         "metrics": {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "num_rows": report.num_rows}})
     folder = predictor.save(tmp_path / "minilm-sst2")

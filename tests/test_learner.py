@@ -63,7 +63,8 @@ def test_fit_onecycle_learns_the_toy_task(trained):
     learner, history, _, _ = trained
     h = history.history
     assert {"loss", "accuracy", "lr", "momentum", "val_loss", "val_accuracy"} <= set(h)
-    assert all(len(h[k]) == EPOCHS for k in ("loss", "accuracy", "lr", "momentum", "val_loss", "val_accuracy"))
+    assert all(len(h[k]) == EPOCHS for k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+    assert len(h["lr"]) == len(h["momentum"]) == len(h["iterations"]) == EPOCHS * 20  # per step, as in ktrain
     assert h["loss"][-1] < 0.5 * h["loss"][0]
     assert h["val_loss"][-1] < h["val_loss"][0]
     assert h["val_accuracy"][-1] >= 0.9
@@ -104,9 +105,11 @@ def test_one_cycle_lr_trace(trained):
     assert np.all(np.diff(lrs[: warmup + 1]) > 0) and np.all(np.diff(lrs[warmup:]) < 0)
     np.testing.assert_allclose(moms, [one_cycle_momentum(s, total) for s in range(total)], rtol=1e-9)
     assert int(np.argmin(moms)) == warmup
-    # The epoch logs hold the LR and momentum of each epoch's last step.
-    np.testing.assert_allclose(history.history["lr"], lrs[19::20], rtol=1e-6)
-    np.testing.assert_allclose(history.history["momentum"], moms[19::20], rtol=1e-9)
+    # The history holds the LR and momentum of every step, as ktrain's fit_onecycle stores them.
+    np.testing.assert_allclose(history.history["lr"], lrs, rtol=1e-6)
+    np.testing.assert_allclose(history.history["momentum"], moms, rtol=1e-9)
+    assert max(history.history["lr"]) == pytest.approx(LR, rel=1e-6)
+    assert history.history["iterations"] == list(range(1, total + 1))
 
 
 def test_eval_mode_after_fit_and_deterministic_predictions(trained):
@@ -135,7 +138,7 @@ def test_predict_rows_are_in_input_order(trained, data):
 def test_validate_agrees_with_sklearn(trained, data, capsys):
     learner, _, _, _ = trained
     _, val, _ = data
-    report = learner.validate()
+    report = learner.validation_report(print_report=True)
     assert isinstance(report, ClassificationReport)
     assert "accuracy" in capsys.readouterr().out
     pred = learner.predict().argmax(axis=1)
@@ -147,7 +150,7 @@ def test_validate_agrees_with_sklearn(trained, data, capsys):
     assert list(report.per_class.index) == ["negative", "positive"]
     assert report.per_class["support"].tolist() == np.bincount(val.labels).tolist()
     assert report.to_dict()["confusion_matrix"] == report.confusion_matrix.tolist()
-    quiet = learner.validate(print_report=False, class_names=["neg", "pos"])
+    quiet = learner.validation_report(print_report=False, class_names=["neg", "pos"])
     assert capsys.readouterr().out == ""
     assert quiet.class_names == ["neg", "pos"] and quiet.accuracy == report.accuracy
 
@@ -156,7 +159,8 @@ def test_validate_agrees_with_sklearn(trained, data, capsys):
 def test_lr_find_restores_weights_exactly(data):
     learner = _learner(data)
     before = [w.copy() for w in learner.model.get_weights()]
-    lrs, losses = learner.lr_find(start_lr=1e-6, end_lr=1.0, num_steps=40, verbose=0)
+    assert learner.lr_find(start_lr=1e-6, end_lr=1.0, num_steps=40, verbose=0) is None  # as ktrain
+    lrs, losses = learner.lr_finder.lrs, learner.lr_finder.losses
     after = learner.model.get_weights()
     assert len(before) == len(after)
     for w0, w1 in zip(before, after):
@@ -185,7 +189,8 @@ def test_lr_find_stops_when_asked(data):
             if batch == 2:
                 learner.request_stop()
 
-    lrs, losses = learner.lr_find(num_steps=30, verbose=0, callbacks=[StopAtThird()])
+    learner.lr_find(num_steps=30, verbose=0, callbacks=[StopAtThird()])
+    lrs, losses = learner.lr_finder.lrs, learner.lr_finder.losses
     assert len(lrs) == len(losses)
     assert 3 <= len(lrs) <= 4  # the request is seen after the batch in flight, or the next one
 

@@ -70,7 +70,7 @@ def multilabel(tiny_bert_dir):
     torch.manual_seed(0)  # dropout masks: the run is reproducible (seeds 0-5 reach validation micro-F1 0.94-1.0)
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=BATCH)
     history = learner.fit_onecycle(LR, 4, verbose=0)
-    report = learner.validate(print_report=False)
+    report = learner.validation_report(print_report=False)
     return learner, preproc, trn, val, history, report
 
 
@@ -112,9 +112,13 @@ def test_multilabel_predictor_predicts_label_lists(multilabel):
     assert predictor.thresholds == pytest.approx(report.thresholds)
     texts = ["the movie was good great superb lovely", "the movie was awful dull boring terrible",
              "the movie was good awful lovely dull"]
-    preds = predictor.predict(texts)
+    preds = predictor.predict_labels(texts)
     assert preds == [["positive"], ["negative"], ["negative", "positive"]]
-    assert predictor.predict(texts[2]) == ["negative", "positive"]
+    assert predictor.predict_labels(texts[2]) == ["negative", "positive"]
+    # ktrain's predict: (label, probability) pairs for every label, in class order
+    pairs = predictor.predict(texts)
+    assert [[name for name, _ in row] for row in pairs] == [["negative", "positive"]] * 3
+    np.testing.assert_allclose([[p for _, p in row] for row in pairs], predictor.predict_proba(texts), atol=1e-6)
     # Probabilities are independent per-label sigmoids, not a softmax: the mixed text's row sums to well over 1.
     probs = predictor.predict_proba(texts)
     assert probs.shape == (3, 2)
@@ -124,7 +128,7 @@ def test_multilabel_predictor_predicts_label_lists(multilabel):
         logits = learner.model.hf_model(**enc).logits
     np.testing.assert_allclose(probs, torch.sigmoid(logits).numpy(), atol=1e-5)
     # Predicted label sets are the labels at or above their thresholds; on validation data they are the report's.
-    val_preds = predictor.predict(val.texts)
+    val_preds = predictor.predict_labels(val.texts)
     val_probs = predictor.predict_proba(val.texts)
     names = predictor.get_classes()
     assert val_preds == [[n for n, p, t in zip(names, row, report.thresholds) if p >= t] for row in val_probs]
@@ -147,8 +151,8 @@ def test_multilabel_save_load_and_transformers_pipeline(multilabel, tmp_path):
     ours = loaded.predict_proba(texts)
     np.testing.assert_allclose(ours, predictor.predict_proba(texts), atol=1e-6)
     names = loaded.get_classes()
-    assert loaded.predict(texts) == [[n for n, p, t in zip(names, row, [0.05, 0.95]) if p >= t] for row in ours]
-    assert loaded.predict(texts) != get_predictor(learner.model, preproc).predict(texts)  # the thresholds matter
+    assert loaded.predict_labels(texts) == [[n for n, p, t in zip(names, row, [0.05, 0.95]) if p >= t] for row in ours]
+    assert loaded.predict_labels(texts) != get_predictor(learner.model, preproc).predict_labels(texts)  # thresholds matter
 
     pipe = transformers.pipeline("text-classification", model=str(folder), top_k=None, truncation=True, device="cpu")
     out = pipe(texts)
@@ -193,7 +197,8 @@ def test_regression_trains_and_reports(regression):
     assert learner.model.hf_model.config.problem_type == "regression"
     assert {"loss", "mae", "val_loss", "val_mae"} <= set(history.history)
     assert history.history["val_loss"][-1] < 0.5 * history.history["val_loss"][0]
-    report = learner.validate(print_report=False)
+    assert learner.validate(print_report=False) == [("mae", pytest.approx(mean_absolute_error(val.labels[:, 0], learner.predict()[:, 0]), rel=1e-6))]
+    report = learner.validation_report(print_report=False)
     assert isinstance(report, RegressionReport)
     assert report.r2 > 0.5  # 0 is predicting the mean (seeds 0-5 reach 0.83-0.90)
     pred = learner.predict()

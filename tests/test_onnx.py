@@ -114,7 +114,7 @@ def test_onnx_backend_matches_torch_multilabel(tiny_bert_dir, tmp_path):
     assert (ref.max(axis=0) - ref.min(axis=0)).min() > 0.15  # per-label probabilities vary from text to text
     np.testing.assert_allclose(got, ref, atol=1e-4)
     np.testing.assert_allclose(got, 1 / (1 + np.exp(-_logits(predictor, sample))), atol=1e-4)  # sigmoid
-    assert onnx.predict(sample) == predictor.predict(sample)
+    assert onnx.predict_labels(sample) == predictor.predict_labels(sample)
 
 
 def _logits(predictor, texts):

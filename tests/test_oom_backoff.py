@@ -67,7 +67,7 @@ def test_oom_halves_the_batch_keeps_the_effective_batch_and_finishes(data, oom_a
     # "step" is an optimizer step: one update per 4 batches, in step_losses as in the optimizer's count.
     assert len(learner.step_losses) == micro_batches // 4
     assert int(learner.model.optimizer.iterations.numpy()) == micro_batches // 4
-    assert learner.validate(print_report=False).accuracy >= 0.9  # it really trained
+    assert learner.validation_report(print_report=False).accuracy >= 0.9  # it really trained
 
 
 def test_oom_at_batch_one_gives_up_with_a_clear_message(data, oom_above):
@@ -137,4 +137,4 @@ def test_stop_part_way_keeps_the_best_epoch(data):
     learner.fit_onecycle(3e-3, 4, verbose=0, callbacks=[Sabotage()])
     assert learner.stopped_early and learner.restored_best_epoch in (0, 1)
     assert "kept the weights of epoch" in learner.notices[-1]
-    assert learner.validate(print_report=False).accuracy >= 0.9
+    assert learner.validation_report(print_report=False).accuracy >= 0.9

@@ -36,15 +36,18 @@ from kdemo.tasks import (
     "y, expected",
     [
         (["pos", "neg", "pos"], SINGLE_LABEL),
-        ([0, 1, 2, 1], SINGLE_LABEL),
-        (np.array([0, 1, 1]), SINGLE_LABEL),
-        ([0.0, 1.0, 2.0], SINGLE_LABEL),  # integer-valued floats (e.g. a pandas column with NaN removed) are classes
-        (np.array([1.0, 0.0]), SINGLE_LABEL),
+        ([0, 1, 2, 1], REGRESSION),  # numbers without class names are regression (ktrain utils.py YTransform)
+        (np.array([0, 1, 1]), REGRESSION),
+        ([0.0, 1.0, 2.0], REGRESSION),  # floats are numeric targets even when whole (ktrain utils.py)
+        (np.array([1.0, 0.0]), REGRESSION),
+        (np.array([10.0, 15.0, 12.0]), REGRESSION),  # wine prices
         (["1.5", "2.5"], SINGLE_LABEL),  # strings stay class names even when they look numeric
         ([["sports"], [], ["tech", "sports"]], MULTI_LABEL),
         ([("a", "b"), ("a",)], MULTI_LABEL),
         (["a", {"b"}], MULTI_LABEL),  # one collection is enough
         (np.array([[0, 1], [1, 1], [0, 0]]), MULTI_LABEL),
+        (np.array([[0, 1], [1, 0], [0, 1]]), SINGLE_LABEL),  # one-hot: single-label unless a row has two 1s
+        (np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32), SINGLE_LABEL),
         (np.zeros((3, 4), dtype=np.float32), MULTI_LABEL),
         ([0.5, 1.25, 3.0], REGRESSION),  # one non-integer value makes the column numeric
         (np.array([0.1, 0.2, 0.3], dtype=np.float32), REGRESSION),
@@ -53,6 +56,13 @@ from kdemo.tasks import (
 )
 def test_infer_task(y, expected):
     assert infer_task(y) == expected
+
+
+def test_infer_task_with_class_names_reads_integers_as_class_ids():
+    assert infer_task([0, 1, 1], class_names=["neg", "pos"]) == SINGLE_LABEL
+    assert infer_task(np.array([1.0, 0.0]), class_names=["neg", "pos"]) == SINGLE_LABEL
+    assert infer_task([0.5, 1.5], class_names=["neg", "pos"]) == REGRESSION
+    assert infer_task([True, False]) == SINGLE_LABEL
 
 
 def test_check_task():

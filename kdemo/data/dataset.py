@@ -39,7 +39,9 @@ class TextDataset:
     class_names: list[str]
     token_type_ids: list[np.ndarray] | None = None
     pad_token_id: int = 0
+    batch_size: int = 1
     lengths: np.ndarray = field(init=False)
+    _x: np.ndarray | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.lengths = np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
@@ -49,7 +51,64 @@ class TextDataset:
             )
 
     def __len__(self) -> int:
+        """Rows (ktrain's ``TransformerDataset`` counts batches of ``batch_size``; see :meth:`nsamples`)."""
         return len(self.input_ids)
+
+    # ---------------------------------------------------------------- ktrain's TransformerDataset interface
+    @property
+    def x(self) -> np.ndarray:
+        """ktrain's ``x``: int64 array of shape ``(num_rows, num_inputs, seq_len)`` holding, per row, the input ids,
+        the attention mask and (sentence pairs) the token type ids, padded to the longest row."""
+        if self._x is None:
+            batch = self.collate(range(len(self)))
+            self._x = np.stack([batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch], axis=1)
+        return self._x
+
+    @property
+    def y(self) -> np.ndarray | None:
+        """ktrain's ``y``: float32 one-hot rows ``(num_rows, num_classes)`` for single-label data, the multi-hot
+        matrix for multi-label data, the targets ``(num_rows,)`` for regression; None without labels."""
+        if self.labels is None:
+            return None
+        if self.labels.ndim == 1:
+            return np.eye(len(self.class_names), dtype=np.float32)[self.labels]
+        if self.labels.shape[1] == 1 and len(self.class_names) <= 1:
+            return self.labels[:, 0].astype(np.float32)
+        return self.labels.astype(np.float32)
+
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Batch ``idx`` of ``batch_size`` rows as ``(x, y)`` slices (ktrain's ``trn[0][0]``)."""
+        start = int(idx) * self.batch_size
+        if idx < 0 or start >= len(self):
+            raise IndexError(f"Expected a batch index below {math.ceil(len(self) / self.batch_size)}. Received: {idx}.")
+        y = self.y
+        return self.x[start : start + self.batch_size], None if y is None else y[start : start + self.batch_size]
+
+    def get_y(self) -> np.ndarray | None:
+        """ktrain's ``get_y``: :attr:`y`."""
+        return self.y
+
+    def nsamples(self) -> int:
+        """ktrain's ``nsamples``: the number of rows."""
+        return len(self)
+
+    def nclasses(self) -> int:
+        """ktrain's ``nclasses``: number of classes (1 for regression)."""
+        return max(len(self.class_names), 1)
+
+    def xshape(self) -> tuple[int, int]:
+        """ktrain's ``xshape``: ``(num_rows, seq_len)``."""
+        return len(self), self.x.shape[-1]
+
+    def ondisk(self) -> bool:
+        """ktrain's ``ondisk``: always False (kdemo datasets live in memory)."""
+        return False
+
+    def as_arrays(self) -> ArrayData:
+        """ktrain's ``preprocess_mode="bert"`` form: ``(x, y)`` with ``x = [input_ids, token_type_ids]`` arrays of
+        shape ``(num_rows, seq_len)`` and ``y`` as :attr:`y`; ``get_learner`` accepts it as training data."""
+        types = self.x[:, 2] if self.x.shape[1] > 2 else np.zeros_like(self.x[:, 0])
+        return ArrayData(([self.x[:, 0], types], self.y), self)
 
     def subset(self, indices: Sequence[int]) -> TextDataset:
         """A new dataset holding the rows at ``indices`` (in that order)."""
@@ -61,6 +120,7 @@ class TextDataset:
             class_names=list(self.class_names),
             token_type_ids=None if self.token_type_ids is None else [self.token_type_ids[i] for i in idx],
             pad_token_id=self.pad_token_id,
+            batch_size=self.batch_size,
         )
 
     def collate(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
@@ -84,6 +144,26 @@ class TextDataset:
         if types is not None:
             batch["token_type_ids"] = types
         return batch
+
+
+class ArrayData(tuple):
+    """A ``(x, y)`` pair as ktrain's ``preprocess_mode="bert"`` returns it, that still knows its dataset.
+
+    Unpacks as ``x_train, y_train = trn``; :func:`as_dataset` (used by ``get_learner``) turns it back.
+
+    Attributes:
+        dataset: The :class:`TextDataset` the arrays were made from.
+    """
+
+    def __new__(cls, pair, dataset: TextDataset):
+        obj = super().__new__(cls, pair)
+        obj.dataset = dataset
+        return obj
+
+
+def as_dataset(data):
+    """The :class:`TextDataset` behind ``data`` (a dataset, an :class:`ArrayData` pair, or None)."""
+    return data.dataset if isinstance(data, ArrayData) else data
 
 
 def length_grouped_batches(

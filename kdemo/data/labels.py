@@ -6,7 +6,10 @@ Label formats recognised (task names are those of :mod:`kdemo.tasks`):
   ``"1.0"`` are the same class).
 * ``multi_label``: one column of labels joined by ``|`` (``"joy|surprise"``), or list cells (from JSON/Parquet),
   or several columns of 0/1 values (one column per label; ``true``/``false`` also accepted).
-* ``regression``: one column of numbers of which at least one is not a whole number (``0.25``, ``3.7``).
+* ``regression``: one float column (``1.0``/``0.0`` and ``10.0``/``15.0`` too, as in ktrain), or numbers of which
+  at least one is not a whole number (``0.25``, ``3.7``).
+* one-hot ``single_label``: several 0/1 columns with exactly one 1 per row (``label_columns=["neg", "pos"]``);
+  the classes are the columns, in the order given.
 
 Row numbers in messages follow :mod:`kdemo.data.tables` (data rows from 1, header not counted).
 """
@@ -111,8 +114,10 @@ def _binary(value) -> bool | None:
 def detect_task(df: pd.DataFrame, label_columns: Sequence[str] | str) -> str:
     """Detect the task from the label column(s); missing cells are ignored (see :func:`find_label_issues`).
 
-    Rules, in order: several columns → ``multi_label`` (they should hold 0/1); list cells or a ``|`` in any cell
-    → ``multi_label``; every value a number and at least one not whole → ``regression``; else ``single_label``.
+    Rules, in order (ktrain's, ``ktrain/utils.py``): several 0/1 columns → ``single_label`` when every row has
+    exactly one 1 (one-hot), else ``multi_label``; list cells or a ``|`` in any cell → ``multi_label``; a float
+    column without missing cells (whole numbers such as ``10.0`` too) or numbers of which one is not whole →
+    ``regression``; else ``single_label`` (integers and strings are class names).
 
     Args:
         df: The table.
@@ -126,15 +131,35 @@ def detect_task(df: pd.DataFrame, label_columns: Sequence[str] | str) -> str:
     """
     cols = _columns(df, label_columns)
     if len(cols) > 1:
-        return MULTI_LABEL
+        return SINGLE_LABEL if one_hot_columns(df, cols) else MULTI_LABEL
     series = df[cols[0]][~missing_labels(df[cols[0]])]
     values = series.tolist()
     if any(isinstance(v, list) for v in values) or any(LABEL_SEPARATOR in str(v) for v in values):
         return MULTI_LABEL
+    if values and pd.api.types.is_float_dtype(df[cols[0]].dtype) and len(series) == len(df):
+        return REGRESSION  # a float column (10.0, 15.0 too) holds numeric targets, as in ktrain (utils.py)
     numbers = [_as_float(v) for v in values]
     if values and all(n is not None for n in numbers) and not all(n.is_integer() for n in numbers):
         return REGRESSION
     return SINGLE_LABEL
+
+
+def one_hot_columns(df: pd.DataFrame, cols: Sequence[str]) -> bool:
+    """Whether several 0/1 label columns hold exactly one 1 per row (ktrain: single-label one-hot columns).
+
+    Args:
+        df: The table.
+        cols: Two or more label columns.
+
+    Returns:
+        True when every cell is 0/1 (``true``/``false`` too) and every row has exactly one 1.
+    """
+    if len(cols) < 2:
+        return False
+    flags = [[_binary(v) for v in df[c].tolist()] for c in cols]
+    if any(f is None for col in flags for f in col):
+        return False
+    return bool((np.array(flags, dtype=bool).sum(axis=0) == 1).all())
 
 
 def find_label_issues(df: pd.DataFrame, label_columns: Sequence[str] | str, task: str) -> list[LabelIssue]:
@@ -164,9 +189,10 @@ def find_label_issues(df: pd.DataFrame, label_columns: Sequence[str] | str, task
             "missing_label", f"Expected a label in every row of {where}. Received: {len(rows)} rows without one "
             f"({format_rows(rows)}). Empty cells and 'NaN'/'None'/'null' count as missing: fill or remove them.",
             tuple(rows)))
-    if len(cols) > 1 and task != MULTI_LABEL:
-        issues.append(LabelIssue("bad_label", f"Expected exactly one label column for {task}. Received: {cols}. "
-                                 "Pick one column, or choose the multi_label task for one 0/1 column per label.", ()))
+    if len(cols) > 1 and task != MULTI_LABEL and not (task == SINGLE_LABEL and one_hot_columns(df, cols)):
+        issues.append(LabelIssue("bad_label", f"Expected exactly one label column for {task}, or one-hot 0/1 "
+                                 f"columns with one 1 per row. Received: {cols}. Pick one column, or choose the "
+                                 "multi_label task for one 0/1 column per label.", ()))
         return issues
     if len(cols) > 1:
         for col in cols:
@@ -217,8 +243,10 @@ def parse_labels(
           :func:`kdemo.text.preprocessor.sorted_class_names` (numerically when all are integers).
         * ``multi_label``: ``labels`` is a list of ``num_rows`` lists of strings: the ``|``-separated parts of
           one column (stripped, repeats dropped), list cells, or the names of the 0/1 columns holding 1
-          (``[]`` when all are 0); ``class_names`` are the sorted distinct labels (every 0/1 column is a class,
-          even if never 1).
+          (``[]`` when all are 0); ``class_names`` are the 0/1 columns in the order given (every one is a class,
+          even if never 1; ktrain's order), or the sorted distinct labels of a single column.
+        * one-hot ``single_label`` (several 0/1 columns, one 1 per row): ``labels`` is the name of the column
+          holding the 1; ``class_names`` are the columns in the order given.
         * ``regression``: ``labels`` is a float64 array of shape ``(num_rows,)``; ``class_names`` is
           ``[label_column]`` (the name of the one output).
 
@@ -233,13 +261,16 @@ def parse_labels(
         raise DataError(issues[0].message)
     if task == REGRESSION:
         return np.array([_as_float(v) for v in df[cols[0]].tolist()], dtype=np.float64), [cols[0]]
+    if task == SINGLE_LABEL and len(cols) > 1:  # one-hot columns: the name of the column holding the 1
+        flags = np.array([[bool(_binary(v)) for v in df[c].tolist()] for c in cols]).T
+        return [str(cols[int(row.argmax())]) for row in flags], [str(c) for c in cols]
     if task == SINGLE_LABEL:
         labels = [_single_key(v) for v in df[cols[0]].tolist()]
         return labels, sorted_class_names(labels)
-    if len(cols) > 1:
+    if len(cols) > 1:  # one 0/1 column per label: classes in the order of label_columns (ktrain's order)
         flags = np.array([[bool(_binary(v)) for v in df[c].tolist()] for c in cols]).T
         labels = [[c for c, on in zip(cols, row) if on] for row in flags]
-        return labels, multi_label_names([cols])
+        return labels, [str(c) for c in cols]
     labels = [_split(v) for v in df[cols[0]].tolist()]
     return labels, multi_label_names(labels)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from kdemo.data.dataset import TextDataset
 from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
-from kdemo.hub.push import push_to_hub, validate_repo_id
+from kdemo.inference.export import ExportMixin
 from kdemo.modeling.batched import predict_logits
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
 from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, check_task
@@ -32,7 +32,7 @@ from kdemo.text.preprocessor import Transformer
 META_FILE = "kdemo.json"
 
 
-class Predictor:
+class Predictor(ExportMixin):
     """Classify texts with a fine-tuned model (ktrain's ``TextPredictor``).
 
     Args:
@@ -68,6 +68,7 @@ class Predictor:
         self.precision = precision
         self.meta = dict(meta or {})
         self.task = check_task(task)
+        self._preproc: Transformer | None = None
         th = 0.5 if thresholds is None else thresholds
         self.thresholds = [float(t) for t in np.broadcast_to(np.asarray(th, dtype=np.float64), (len(self.class_names),))]
         if hf_model.config.num_labels != len(self.class_names):
@@ -139,15 +140,16 @@ class Predictor:
             return self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
 
     def predict(self, texts, return_proba: bool = False):
-        """Predictions.
+        """Predictions, as ktrain's ``TextPredictor.predict`` returns them.
 
         Args:
             texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
             return_proba: Return :meth:`predict_proba` instead.
 
         Returns:
-            Per input: a label name (single-label), the list of labels whose probability reaches their threshold
-            (multi-label), or a float (regression). A list of those for a list of inputs.
+            Per input: a label name (single-label); ``(label, probability)`` pairs for every label, in
+            :meth:`get_classes` order (multi-label, as in ktrain; :meth:`predict_labels` gives the labels above
+            their thresholds); or a float (regression). A list of those for a list of inputs.
         """
         out = self.predict_proba(texts)
         if return_proba:
@@ -156,11 +158,37 @@ class Predictor:
         if self.task == REGRESSION:
             preds = [float(r[0]) for r in rows]
         elif self.task == MULTI_LABEL:
-            th = np.asarray(self.thresholds)
-            preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+            preds = [[(n, float(p)) for n, p in zip(self.class_names, r)] for r in rows]
         else:
             preds = [self.class_names[int(i)] for i in rows.argmax(axis=1)]
         return preds[0] if self._is_single(texts) else preds
+
+    def predict_labels(self, texts):
+        """kdemo's decision per input: the label name (single-label), the list of labels whose probability reaches
+        their threshold (multi-label, :attr:`thresholds`), or the value (regression).
+
+        Args:
+            texts: One text, a ``(text_a, text_b)`` pair, or a list of either.
+
+        Returns:
+            One decision, or a list of them for a list of inputs.
+        """
+        if self.task != MULTI_LABEL:
+            return self.predict(texts)
+        out = self.predict_proba(texts)
+        rows = out[None, :] if self._is_single(texts) else out
+        th = np.asarray(self.thresholds)
+        preds = [[n for n, p, t in zip(self.class_names, r, th) if p >= t] for r in rows]
+        return preds[0] if self._is_single(texts) else preds
+
+    @property
+    def preproc(self) -> Transformer:
+        """The preprocessor (ktrain's ``predictor.preproc``): the one given to :func:`get_predictor`, or one built
+        around this predictor's tokenizer, maxlen and labels."""
+        if self._preproc is None:
+            self._preproc = Transformer.from_parts(self.tokenizer, self.maxlen, self.class_names, self.task,
+                                                   str(self.meta.get("base_model", "")))
+        return self._preproc
 
     def attention(self, text: str, text_pair: str | None = None) -> AttentionMaps:
         """Attention maps of every layer and head for one text (or sentence pair).
@@ -173,7 +201,40 @@ class Predictor:
             raise DataError(f"Expected a non-empty text. Received: {text!r}.")
         return compute_attention(self.model, self.tokenizer, text, text_pair or None, maxlen=self.maxlen)
 
-    def explain(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None) -> Attribution:
+    def explain(self, doc: str, truncate_len: int = 512, all_targets: bool = False, n_samples: int = 2500, *,
+                method: str = "ig", steps: int = 50, text_pair: str | None = None):
+        """ktrain's ``explain``: highlighted text showing which words drove the prediction, for a notebook.
+
+        ktrain renders LIME weights with eli5; kdemo renders integrated-gradients attributions (see
+        :meth:`attributions`) of the predicted class.
+
+        Args:
+            doc: The text, or a ``(text_a, text_b)`` pair (ktrain cannot explain pairs; kdemo can).
+            truncate_len: Maximum tokens explained.
+            all_targets: Accepted for ktrain compatibility (the predicted class is explained).
+            n_samples: Accepted for ktrain compatibility (LIME's sample count; IG needs none).
+            method: ``"ig"`` or ``"grad_x_input"``.
+            steps: IG intervals to start with.
+            text_pair: Optional second text of a sentence pair.
+
+        Returns:
+            ``IPython.display.HTML``, as ktrain (an :class:`~kdemo.explain.attribution_html.ExplanationHTML`
+            without IPython), or None for regression, as in ktrain (with a warning).
+        """
+        from kdemo.explain.attribution_html import attribution_html
+
+        if self.task == REGRESSION:
+            warnings.warn("explain is not currently supported for regression (ktrain); use predictor.attributions()",
+                          stacklevel=2)
+            return None
+        if isinstance(doc, tuple) and len(doc) == 2 and text_pair is None:  # a sentence pair, as predict takes it
+            doc, text_pair = doc
+        attribution = self.attributions(doc, method, steps, text_pair=text_pair, maxlen=min(truncate_len, self.maxlen))
+        probability = float(self.predict_proba((doc, text_pair) if text_pair else doc)[attribution.target])
+        return attribution_html(attribution, probability)
+
+    def attributions(self, text: str, method: str = "ig", steps: int = 50, *, text_pair: str | None = None,
+                     maxlen: int | None = None) -> Attribution:
         """Token attributions of the predicted class's logit (integrated gradients or gradient × input).
 
         Returns:
@@ -183,50 +244,8 @@ class Predictor:
             raise DataError(f"Expected a non-empty text. Received: {text!r}.")
         return explain(
             self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
-            class_names=self.class_names, maxlen=self.maxlen,
+            class_names=self.class_names, maxlen=maxlen or self.maxlen,
         )
-
-    def export_onnx(self, path: str | os.PathLike, quantize: bool = False) -> Path:
-        """Export the model to ONNX (see :func:`kdemo.inference.onnx.export_onnx`).
-
-        Args:
-            path: The ``.onnx`` file, or a saved predictor folder (then ``model.onnx`` is written inside it, and
-                ``load_predictor(folder, backend="onnx")`` runs it).
-            quantize: Dynamic int8 weight quantization.
-
-        Returns:
-            The written file.
-        """
-        from kdemo.inference.onnx import ONNX_FILE, export_onnx
-
-        target = Path(path)
-        if target.is_dir():
-            target = target / ONNX_FILE
-        return export_onnx(self.model, self.tokenizer, target, quantize=quantize)
-
-    def push_to_hub(
-        self, repo_id: str, *, token: str | None = None, private: bool = True, commit_message: str | None = None
-    ) -> str:
-        """Save this predictor to a temporary folder and push it, with a model card, to the Hugging Face Hub.
-
-        See :func:`kdemo.hub.push.push_to_hub`, which pushes a folder that is already saved.
-
-        Args:
-            repo_id: ``user-or-org/name``.
-            token: A token with write access; None uses ``HF_TOKEN`` or the cached login. Never stored.
-            private: Create the repo as private (default).
-            commit_message: Commit message.
-
-        Returns:
-            The URL of the commit.
-
-        Raises:
-            HubError: On a bad repo id or token, missing write access, rate limiting or no network.
-        """
-        repo_id = validate_repo_id(repo_id)
-        with tempfile.TemporaryDirectory(prefix="kdemo-push-") as tmp:
-            folder = self.save(Path(tmp) / repo_id.split("/")[-1])
-            return push_to_hub(folder, repo_id, token=token, private=private, commit_message=commit_message)
 
     def save(self, fpath: str | os.PathLike) -> Path:
         """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
@@ -292,8 +311,10 @@ def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 3
     if not isinstance(model, HFClassifier):
         raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
     info = {"base_model": preproc.model_name, **(meta or {})}
-    return Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
-                     meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+    predictor = Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
+                          meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+    predictor._preproc = preproc
+    return predictor
 
 
 def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor:

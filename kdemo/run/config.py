@@ -22,9 +22,6 @@ SCHEDULE_NAMES = {
     AUTOFIT: "autofit (triangular cycle per epoch, early stopping, plateau cuts)",
     SGDR: "SGDR (cosine annealing with warm restarts)",
 }
-#: The faster option the Train tab offers: freeze the embeddings and the lowest third of the blocks (on SST-2 about
-#: 0.7x the time of training every layer at the same accuracy; other data may lose a little: ``bench.freezing``).
-FAST_FREEZE_LOWER = 1 / 3
 #: Class weighting choices (single-label only): none, or ``"balanced"`` (scikit-learn's formula).
 CLASS_WEIGHTS = (None, "balanced")
 #: Bumped when a field changes meaning; :meth:`TrainConfig.from_dict` refuses newer versions.

@@ -1,1 +1,35 @@
-"""ktrain's text API: ``texts_from_csv/df/folder`` and the ``Transformer`` preprocessor for one checkpoint."""
+"""ktrain's text API (``from kdemo import text``, as ``from ktrain import text``).
+
+``texts_from_csv/df/folder/array`` prepare data, ``Transformer`` is the preprocessor of one checkpoint,
+``text_classifier``/``text_regression_model`` build models by ktrain name. kdemo covers ktrain's transformer path;
+the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
+that says so.
+"""
+
+from kdemo.data.dataset import TextDataset
+from kdemo.text.arrays import texts_from_array
+from kdemo.text.classifiers import (
+    print_text_classifiers,
+    print_text_regression_models,
+    text_classifier,
+    text_regression_model,
+)
+from kdemo.text.loaders import texts_from_csv, texts_from_df, texts_from_folder
+from kdemo.text.preprocessor import Transformer
+
+#: ktrain's name of the transformer dataset class.
+TransformerDataset = TextDataset
+
+__all__ = [
+    "TextDataset",
+    "Transformer",
+    "TransformerDataset",
+    "print_text_classifiers",
+    "print_text_regression_models",
+    "text_classifier",
+    "text_regression_model",
+    "texts_from_array",
+    "texts_from_csv",
+    "texts_from_df",
+    "texts_from_folder",
+]

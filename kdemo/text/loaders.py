@@ -16,11 +16,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from kdemo.data.dataset import maxlen_covering
-from kdemo.data.labels import LABEL_NAME_HINTS, detect_task, missing_labels, parse_labels
+from kdemo.data.labels import LABEL_NAME_HINTS, detect_task, missing_labels, one_hot_columns, parse_labels
 from kdemo.data.tables import READ_INFO_KEY, SUPPORTED_SUFFIXES, decode_bytes, format_rows, read_table, row_numbers
 from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
-from kdemo.tasks import SINGLE_LABEL, check_task
+from kdemo.tasks import REGRESSION, SINGLE_LABEL, check_task
 
 __all__ = [
     "LABEL_NAME_HINTS", "SUPPORTED_SUFFIXES", "TEXT_NAME_HINTS", "ColumnCheck", "check_columns", "guess_columns",
@@ -183,6 +183,11 @@ def texts_from_df(
     *,
     text_pair_column: str | None = None,
     policy: FolderPolicy = DEFAULT_POLICY,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    is_regression: bool = False,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from DataFrames (ktrain's ``texts_from_df``).
 
@@ -202,17 +207,28 @@ def texts_from_df(
         text_pair_column: Column with the second text of sentence pairs (kdemo's extension): each row is then
             tokenized as the pair ``(text, text_pair)``, as ``preprocess_train([(a, b), ...])`` does.
         policy: Which local model folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`).
+        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays); see
+            :mod:`kdemo.text.modes` (``"standard"`` raises: kdemo covers the transformer path).
+        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it for
+            transformer modes.
+        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise.
+        is_regression: ktrain's flag: treat integer targets as numbers (regression) instead of class ids.
+        lang: ktrain's language hint; ignored (the tokenizer decides).
 
     Returns:
         ``(trn, val, preproc)``: two :class:`~kdemo.data.dataset.TextDataset` and the
-        :class:`~kdemo.text.preprocessor.Transformer` (call ``preproc.get_classifier()`` for the model).
+        :class:`~kdemo.text.preprocessor.Transformer` (call ``preproc.get_classifier()`` for the model); with
+        ``preprocess_mode="bert"``, ``trn`` and ``val`` are ``(x, y)`` pairs as in ktrain.
 
     Raises:
         DataError: On missing columns, empty texts or labels (rows named), or a single class.
         ModelError: If the model cannot be loaded.
     """
+    from kdemo.text.modes import check_preprocess_mode, ktrain_result
     from kdemo.text.preprocessor import Transformer
 
+    check_preprocess_mode(preprocess_mode)
+    task = REGRESSION if is_regression else task
     if isinstance(label_columns, str):
         label_columns = [label_columns]
     if label_columns is None:
@@ -220,7 +236,9 @@ def texts_from_df(
     if any(c is None for c in label_columns):
         raise DataError(f"Expected a label column. Received: {label_columns}. Name the label column.")
     task = check_task(task) if task else detect_task(train_df, label_columns)
-    if task == SINGLE_LABEL:
+    if task == SINGLE_LABEL and len(label_columns) > 1 and one_hot_columns(train_df, label_columns):
+        check_texts(train_df, text_column)  # one-hot label columns (ktrain): checked by parse_labels
+    elif task == SINGLE_LABEL:
         if len(label_columns) != 1:
             raise DataError(
                 f"Expected one label column for single-label classification. Received: {label_columns}. "
@@ -234,7 +252,7 @@ def texts_from_df(
     if val_df is None:
         train_df, val_df = split_train_val(train_df, label_columns[0], val_pct, random_state)
     else:
-        if task == SINGLE_LABEL:
+        if task == SINGLE_LABEL and len(label_columns) == 1:
             check_columns(val_df, text_column, label_columns[0])
         else:
             check_texts(val_df, text_column)
@@ -254,7 +272,7 @@ def texts_from_df(
         preproc.maxlen = suggest_maxlen(preproc.tokenizer, joined, cap=preproc.maxlen)
     trn = preproc.preprocess_train(train_texts, train_labels, verbose=verbose)
     val = preproc.preprocess_test(texts(val_df), val_labels, verbose=verbose)
-    return trn, val, preproc
+    return ktrain_result(trn, val, preproc, preprocess_mode)
 
 
 def check_texts(df: pd.DataFrame, text_column: str) -> None:
@@ -289,6 +307,12 @@ def texts_from_csv(
     sep: str | None = None,
     encoding: str | None = None,
     verbose: int = 1,
+    *,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    is_regression: bool = False,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from CSV/TSV/JSONL files (ktrain's ``texts_from_csv``).
 
@@ -305,6 +329,11 @@ def texts_from_csv(
         encoding: Python codec of the files, as ktrain's ``encoding=`` (``"gbk"``, ``"shift_jis"`` …); None detects it
             (:mod:`kdemo.data.encodings`).
         verbose: 1 prints a summary.
+        preprocess_mode: ktrain's mode, as in :func:`texts_from_df`.
+        max_features: Ignored for transformer modes, as in ktrain.
+        ngram_range: Ignored for transformer modes, as in ktrain.
+        is_regression: Treat integer targets as numbers, as in :func:`texts_from_df`.
+        lang: Ignored.
 
     Returns:
         ``(trn, val, preproc)`` as :func:`texts_from_df`.
@@ -315,7 +344,8 @@ def texts_from_csv(
     """
     train_df = read_table(train_filepath, sep=sep, encoding=encoding)
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
-    return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose)
+    return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose,
+                         preprocess_mode=preprocess_mode, is_regression=is_regression)
 
 
 def _class_folders(folder: Path, classes: Sequence[str] | None) -> list[Path]:
@@ -397,6 +427,11 @@ def texts_from_folder(
     random_state: int | None = 0,
     encoding: str | None = None,
     verbose: int = 1,
+    *,
+    preprocess_mode: str | None = None,
+    max_features: int | None = None,
+    ngram_range: int | None = None,
+    lang: str | None = None,
 ):
     """Prepare training and validation data from a folder of text files (ktrain's ``texts_from_folder``).
 
@@ -414,6 +449,10 @@ def texts_from_folder(
         random_state: Seed of the split.
         encoding: Codec of the files; None detects it per file.
         verbose: 1 prints a summary.
+        preprocess_mode: ktrain's mode, as in :func:`texts_from_df`.
+        max_features: Ignored for transformer modes, as in ktrain.
+        ngram_range: Ignored for transformer modes, as in ktrain.
+        lang: Ignored.
 
     Returns:
         ``(trn, val, preproc)`` as :func:`texts_from_df`; class names are the folder names, sorted.
@@ -430,4 +469,4 @@ def texts_from_folder(
     else:
         train_df, val_df = read_folder(datadir, classes, encoding), None
     return texts_from_df(train_df, "text", ["label"], val_df, val_pct, model_name, maxlen, random_state, verbose,
-                         task=SINGLE_LABEL)
+                         task=SINGLE_LABEL, preprocess_mode=preprocess_mode)

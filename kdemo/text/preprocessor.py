@@ -42,6 +42,9 @@ class Transformer:
         maxlen: Texts are truncated to this many tokens, special tokens included.
         class_names: Label names in id order. When None, they are learned by :meth:`preprocess_train` (sorted).
             For regression, one name (the target), default ``"score"``.
+        classes: ktrain's alias of ``class_names`` (used when ``class_names`` is empty).
+        batch_size: Accepted for ktrain compatibility; batches are set by ``get_learner``.
+        use_with_learner: Accepted for ktrain compatibility (kdemo datasets always work with the Learner).
         task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; None infers it from the training labels
             (see :func:`kdemo.tasks.infer_task`).
         precision: Autocast precision of classifiers built here (``"auto"``, ``"bf16"`` or ``"fp32"``).
@@ -63,11 +66,16 @@ class Transformer:
         model_name: str | None = None,
         maxlen: int = 128,
         class_names: Sequence[str] | None = None,
+        classes: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        use_with_learner: bool = True,
         *,
         task: str | None = None,
         precision: str = "auto",
         policy: FolderPolicy = DEFAULT_POLICY,
     ):
+        class_names = class_names if class_names is not None and len(class_names) else classes  # ktrain's alias
+        self.batch_size = batch_size
         if not isinstance(maxlen, (int, np.integer)) or maxlen < 2:
             raise ValueError(f"Expected maxlen to be an integer >= 2 (tokens). Received: maxlen={maxlen!r}.")
         self.model_name = model_name.strip() if model_name and model_name.strip() else DEFAULT_MODEL_ID
@@ -156,8 +164,10 @@ class Transformer:
 
         Args:
             texts: Training texts.
-            y: Labels (strings or integers). The class names are their sorted distinct values unless
-                ``class_names`` was given.
+            y: Labels. Strings: the class names are their sorted distinct values unless ``class_names`` was
+                given. Numbers without ``class_names`` are regression targets, as in ktrain (``ktrain/utils.py``,
+                ``YTransform``); with ``class_names``, integers are class ids. One-hot rows are single-label unless
+                a row has more than one 1; lists of labels are multi-label.
             verbose: 1 prints a one-line summary.
 
         Returns:
@@ -167,7 +177,10 @@ class Transformer:
             DataError: If lengths differ, fewer than 2 classes are present, or a label is unknown.
         """
         if y is not None:
-            self.task = self.task or infer_task(y)
+            self.task = self.task or infer_task(y, self.class_names)
+            if self.task == SINGLE_LABEL and isinstance(y, np.ndarray) and y.ndim == 2:  # one-hot rows (ktrain)
+                self.class_names = self.class_names or [str(i) for i in range(y.shape[1])]
+                y = y.argmax(axis=1)
             if not self.class_names:
                 if self.task == MULTI_LABEL and not (isinstance(y, np.ndarray) and y.ndim == 2):
                     self.class_names = multi_label_names(y)
@@ -191,6 +204,8 @@ class Transformer:
 
     def preprocess_test(self, texts: Sequence[str], y: Sequence | None = None, verbose: int = 1) -> TextDataset:
         """Tokenize validation or test texts with the training label mapping (see :meth:`preprocess_train`)."""
+        if self.task == SINGLE_LABEL and isinstance(y, np.ndarray) and y.ndim == 2:
+            y = y.argmax(axis=1)  # one-hot rows (ktrain)
         if y is not None and not self.class_names:
             raise DataError("Call preprocess_train before preprocess_test, so that labels map to the same ids.")
         data = self._build(texts, y)
@@ -198,11 +213,62 @@ class Transformer:
             print(f"preprocess_test: {len(data)} texts")
         return data
 
-    def get_classifier(self, fpath: str | None = None) -> HFClassifier:
+    def preprocess(self, texts: Sequence[str]) -> TextDataset:
+        """Tokenize unlabelled texts for prediction (ktrain's ``Transformer.preprocess``)."""
+        return self.preprocess_test(list(texts), None, verbose=0)
+
+    def undo(self, doc) -> str:
+        """The text of token ids (ktrain's ``undo``): special tokens and padding dropped.
+
+        Args:
+            doc: Token ids of one text: a 1-D sequence, or a row of ``dataset.x`` of shape ``(2 or 3, seq_len)``
+                (input ids first).
+
+        Returns:
+            The decoded text.
+        """
+        ids = np.asarray(doc)
+        if ids.ndim == 2:
+            ids = ids[0]
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def get_regression_model(self, fpath: str | None = None, metrics=None) -> HFClassifier:
+        """Build a one-output regression model (ktrain's ``get_regression_model``; loss: mean squared error).
+
+        Args:
+            fpath: Optional other checkpoint to load instead of ``model_name``.
+            metrics: Accepted for ktrain compatibility (kdemo reports MAE, RMSE and R² in ``validation_report``).
+
+        Returns:
+            A compiled :class:`~kdemo.modeling.classifier.HFClassifier` with task ``"regression"``.
+
+        Raises:
+            DataError: If the data was preprocessed as classification (class labels).
+        """
+        if self.task not in (None, REGRESSION):
+            raise DataError(f"Expected numeric targets for a regression model. Received: {self.task} labels "
+                            f"{self.class_names}. Use get_classifier(), or pass float targets without class names.")
+        self.task = REGRESSION
+        self.class_names = self.class_names if self.class_names and len(self.class_names) == 1 else ["score"]
+        return self.get_classifier(fpath)
+
+    @classmethod
+    def from_parts(cls, tokenizer: PreTrainedTokenizerBase, maxlen: int, class_names: Sequence[str], task: str,
+                   model_name: str) -> Transformer:
+        """A preprocessor around an already loaded tokenizer (e.g. a loaded predictor's), without loading anything."""
+        self = cls.__new__(cls)
+        self.model_name, self.source, self.tokenizer = model_name, model_name, tokenizer
+        self.maxlen, self.class_names, self.task = int(maxlen), [str(c) for c in class_names], check_task(task)
+        self.precision, self.pos_weight, self.batch_size = "auto", None, None
+        return self
+
+    def get_classifier(self, fpath: str | None = None, multilabel: bool | None = None, metrics=None) -> HFClassifier:
         """Build the classifier: the checkpoint with a fresh head of ``len(class_names)`` outputs.
 
         Args:
             fpath: Optional other checkpoint (folder or Hub id) to load instead of ``model_name``.
+            multilabel: ktrain's argument; None (or a value matching the data) keeps the task of the data.
+            metrics: Accepted for ktrain compatibility (accuracy is reported for classification).
 
         Returns:
             A compiled :class:`~kdemo.modeling.classifier.HFClassifier` (keras.Model, torch backend) with
@@ -212,6 +278,9 @@ class Transformer:
             DataError: If the class names are not known yet.
             ModelError: If the checkpoint cannot be loaded.
         """
+        if multilabel is not None and self.task is not None and bool(multilabel) != (self.task == MULTI_LABEL):
+            raise DataError(f"Expected multilabel={self.task == MULTI_LABEL} for {self.task} data. Received: "
+                            f"multilabel={multilabel}. Leave multilabel=None to use the task of the data.")
         names = self.get_classes()
         source = resolve_model_source(fpath) if fpath else self.source
         task = self.task or SINGLE_LABEL

@@ -8,28 +8,35 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from kdemo.data.dataset import BatchSequence, TextDataset
+from kdemo.data.dataset import BatchSequence, TextDataset, as_dataset
 from kdemo.errors import TrainingError
-from kdemo.evaluation import evaluate as evaluation
 from kdemo.modeling import freezing as layers
 from kdemo.modeling.classifier import HFClassifier, compile_classifier
 from kdemo.tasks import SINGLE_LABEL
 from kdemo.training.callbacks import OneCycle, ProgressEvent
+from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
+from kdemo.training.callbacks.step_trace import StepTrace
 from kdemo.training.callbacks.triangular import TriangularPolicy
 from kdemo.training.fit_loop import FitLoopMixin
 from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
+from kdemo.training.persistence import PersistenceMixin
 from kdemo.training.schedules import sgdr_cycle_epochs
+from kdemo.training.settings import SettingsMixin
+from kdemo.training.validation import ValidationMixin
 
 ClassWeight = dict[int, float] | str | None
-#: Default fraction of the transformer blocks frozen (with the embeddings) before training: a third. On SST-2 (8,000
-#: rows, CPU) it trains 0.71x as long as the full model at +0.8 pt accuracy; see bench/RESULTS.md for AG News and
-#: SMS spam. ``freeze_lower=0`` (or ``learner.unfreeze()``) fine-tunes every layer, as ktrain and Trainer do.
-DEFAULT_FREEZE_LOWER = 1 / 3
+#: Fraction of the transformer blocks frozen (with the embeddings) by ``get_learner`` unless ``freeze_lower`` is
+#: given: none. Every layer trains, as in ktrain and HF Trainer.
+DEFAULT_FREEZE_LOWER = 0.0
+#: The faster option the Train tab offers ("freeze lower layers"): a third of the blocks with the embeddings. On
+#: SST-2 (8,000 rows, CPU) it trains 0.71x as long as the full model at +0.8 pt accuracy; see bench/RESULTS.md for
+#: AG News and SMS spam. Pass ``freeze_lower=FAST_FREEZE_LOWER`` to ``get_learner`` to use it.
+FAST_FREEZE_LOWER = 1 / 3
 
 
-class Learner(FitLoopMixin, LRFinderMixin):
+class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
     """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -47,13 +54,14 @@ class Learner(FitLoopMixin, LRFinderMixin):
         restored_best_epoch: After a stop part-way, the 0-based epoch whose weights were put back, else None.
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
-        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validate`.
+        thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
         frozen_blocks: Transformer blocks frozen at creation (with the embeddings), from ``freeze_lower``.
     """
 
     def __init__(self, model: HFClassifier, train_data: TextDataset, val_data: TextDataset | None = None,
-                 batch_size: int = 32, eval_batch_size: int = 64, *, seed: int = 0, weight_decay: float = 0.01,
+                 batch_size: int = 32, eval_batch_size: int = 64, *, seed: int = 0, weight_decay: float | None = None,
                  freeze_lower: float | None = None):
+        train_data, val_data = as_dataset(train_data), as_dataset(val_data)
         if not isinstance(model, HFClassifier):
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
         if not isinstance(train_data, TextDataset) or len(train_data) == 0 or train_data.labels is None:
@@ -66,7 +74,8 @@ class Learner(FitLoopMixin, LRFinderMixin):
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.seed = seed
-        self.weight_decay = weight_decay
+        self.weight_decay = weight_decay  # None: plain Adam, as ktrain's default optimizer (get_weight_decay -> None)
+        train_data.batch_size = self.batch_size  # ktrain's get_learner sets the dataset's batch size too
         freeze_lower = DEFAULT_FREEZE_LOWER if freeze_lower is None else freeze_lower
         try:
             self.frozen_blocks = layers.freeze_lower(model, float(freeze_lower))
@@ -77,6 +86,7 @@ class Learner(FitLoopMixin, LRFinderMixin):
         self.thresholds: list[float] | None = None
         self.lr_finder = None
         self._init_fit_loop()
+        self._keep_original_weights()
 
     @property
     def task(self) -> str:
@@ -151,8 +161,9 @@ class Learner(FitLoopMixin, LRFinderMixin):
             progress_every: Report interval in steps.
 
         Returns:
-            The Keras ``History``; ``history.history`` holds ``loss``, the metric, ``lr``, ``momentum`` and, with
-            validation data, ``val_loss`` and the validation metric per epoch.
+            The Keras ``History``: ``loss``, the metric and, with validation data, ``val_loss`` and the validation
+            metric per epoch; ``lr``, ``momentum`` and ``iterations`` per optimizer step, as ktrain stores them
+            (``max(history.history["lr"]) == lr``).
 
         Raises:
             TrainingError: If ``lr`` or ``epochs`` is out of range, or ``class_weight`` does not fit the task.
@@ -163,12 +174,29 @@ class Learner(FitLoopMixin, LRFinderMixin):
             total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
             return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
 
-        return self._run_fit(lr, epochs, schedule_for, class_weight=self._class_weight(class_weight), callbacks=callbacks,
-                             steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
-                             checkpoint_folder=checkpoint_folder)
+        return self._traced_fit(lr, epochs, schedule_for, [], class_weight=self._class_weight(class_weight), callbacks=callbacks,
+                                steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
+                                checkpoint_folder=checkpoint_folder)
+
+    def _traced_fit(self, lr, epochs, schedule_for, policy_callbacks: list, *, callbacks, **kwargs) -> keras.callbacks.History:
+        """``_run_fit`` with ``policy_callbacks`` (run right after the schedule) and ktrain's per-step trace stored in
+        the history (see :class:`~kdemo.training.callbacks.step_trace.StepTrace`)."""
+        trace, schedules = StepTrace(), []
+
+        def traced_schedule(train):
+            schedules.append(schedule_for(train))
+            return schedules[-1]
+
+        history = self._run_fit(lr, epochs, traced_schedule, callbacks=[*policy_callbacks, trace, *(callbacks or [])], **kwargs)
+        exact = getattr(schedules[-1], "lrs", None) if schedules else None
+        if exact is not None and len(exact) == len(trace.lrs):
+            trace.lrs = [float(v) for v in exact]  # the values the schedule set, before the float32 round trip
+        self.history = trace.store(history)
+        return self.history
 
     def autofit(self, lr: float, epochs: int | None = None, early_stopping: int | None = None, reduce_on_plateau: int | None = None,
-                reduce_factor: float = 2.0, monitor: str = "val_loss", checkpoint_folder: str | None = None,
+                reduce_factor: float = 2.0, cycle_momentum: bool = True, max_momentum: float = 0.95, min_momentum: float = 0.85,
+                monitor: str = "val_loss", checkpoint_folder: str | None = None,
                 class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
                 steps_per_epoch: int | None = None, verbose: int = 1, *, max_epochs: int = 1024,
                 progress: Callable[[ProgressEvent], None] | None = None, progress_every: int = 1) -> keras.callbacks.History:
@@ -185,6 +213,9 @@ class Learner(FitLoopMixin, LRFinderMixin):
             reduce_on_plateau: Epochs without improvement before the peak is divided by ``reduce_factor``; None
                 means 2 when ``epochs`` is None, else off.
             reduce_factor: Divisor of the peak learning rate on a plateau.
+            cycle_momentum: Cycle Adam's beta_1 inversely to the learning rate, as ktrain's ``CyclicLR``.
+            max_momentum: beta_1 at the cycle's lowest learning rate.
+            min_momentum: beta_1 at the cycle's peak.
             monitor: Validation quantity to watch (``"val_loss"`` or e.g. ``"val_accuracy"``).
             checkpoint_folder: If set, weights are saved there after each epoch.
             class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
@@ -196,7 +227,7 @@ class Learner(FitLoopMixin, LRFinderMixin):
             progress_every: Report interval in steps.
 
         Returns:
-            The Keras ``History`` (``history.history["lr"]`` holds each epoch's peak learning rate).
+            The Keras ``History``; ``lr``, ``momentum`` and ``iterations`` hold the per-step trace (as in ktrain).
 
         Raises:
             TrainingError: If early stopping or plateau reduction is asked for without validation data.
@@ -209,18 +240,29 @@ class Learner(FitLoopMixin, LRFinderMixin):
             raise TrainingError("autofit with early stopping or reduce_on_plateau needs validation data: pass val_data to get_learner().")
         cw = self._class_weight(class_weight)
 
-        def policy_for(train):
-            return TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
-                                    reduce_factor=reduce_factor, monitor=monitor)
+        policies = []
 
+        def policy_for(train):
+            policies.append(TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
+                                             reduce_factor=reduce_factor, monitor=monitor))
+            return policies[-1]
+
+        momentum = [CyclicMomentum(lambda: policies[-1].max_lr, max_momentum=max_momentum, min_momentum=min_momentum)] if cycle_momentum else []
         extra = list(callbacks or [])
         if early_stopping:
-            mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
-            extra.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping, mode=mode, restore_best_weights=True, verbose=min(verbose, 1)))
-        return self._run_fit(lr, epochs or max_epochs, policy_for, class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
-                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+            extra.append(self._early_stopping(early_stopping, monitor, verbose))
+        return self._traced_fit(lr, epochs or max_epochs, policy_for, momentum, class_weight=cw, callbacks=extra,
+                                steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress,
+                                progress_every=progress_every, checkpoint_folder=checkpoint_folder)
 
-    def fit(self, lr: float, n_cycles: int, cycle_len: int | None = None, cycle_mult: int = 1, checkpoint_folder: str | None = None,
+    @staticmethod
+    def _early_stopping(patience: int, monitor: str, verbose: int) -> keras.callbacks.EarlyStopping:
+        mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
+        return keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode=mode, restore_best_weights=True,
+                                             verbose=min(verbose, 1))
+
+    def fit(self, lr: float, n_cycles: int, cycle_len: int | None = None, cycle_mult: int = 1, lr_decay: float = 1.0,
+            checkpoint_folder: str | None = None, early_stopping: int | None = None,
             class_weight: ClassWeight = None, callbacks: Sequence[keras.callbacks.Callback] | None = None,
             steps_per_epoch: int | None = None, verbose: int = 1, *, progress: Callable[[ProgressEvent], None] | None = None,
             progress_every: int = 1) -> keras.callbacks.History:
@@ -236,7 +278,10 @@ class Learner(FitLoopMixin, LRFinderMixin):
             n_cycles: Epochs (constant rate) or cycles (SGDR).
             cycle_len: Epochs in the first SGDR cycle; None for a constant rate.
             cycle_mult: Growth factor of the cycle length.
+            lr_decay: SGDR: factor applied to the peak learning rate after each cycle (ktrain's ``lr_decay``).
             checkpoint_folder: If set, weights are saved there after each epoch.
+            early_stopping: Patience in epochs on ``val_loss``; the best weights are restored (ktrain's
+                ``early_stopping``). None: off.
             class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
             callbacks: Extra Keras callbacks.
             steps_per_epoch: Batches per epoch.
@@ -245,9 +290,14 @@ class Learner(FitLoopMixin, LRFinderMixin):
             progress_every: Report interval in steps.
 
         Returns:
-            The Keras ``History``.
+            The Keras ``History``; ``lr``, ``momentum`` and ``iterations`` hold the per-step trace.
+
+        Raises:
+            TrainingError: On bad arguments, or ``early_stopping`` without validation data.
         """
         self._check_lr_epochs(lr, n_cycles)
+        if early_stopping and self.val_data is None:
+            raise TrainingError("fit(early_stopping=) needs validation data: pass val_data to get_learner().")
         cw = self._class_weight(class_weight)
         epochs = n_cycles
         if cycle_len is not None:
@@ -261,134 +311,11 @@ class Learner(FitLoopMixin, LRFinderMixin):
                 return StepSchedule(lambda step: lr)
             steps = min(steps_per_epoch or len(train), len(train))
             return StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(
-                lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=1.0, alpha=0.0))
+                lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=float(lr_decay), alpha=0.0))
 
-        return self._run_fit(lr, epochs, schedule_for, class_weight=cw, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
-                             verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
-
-    # ------------------------------------------------------------------ layers and settings
-    def freeze(self, freeze_range: int | None = None) -> int:
-        """Freeze the embeddings and the first ``freeze_range`` transformer blocks (None: the whole encoder).
-
-        Returns:
-            Number of parameter tensors frozen. The classification head always stays trainable.
-        """
-        return layers.freeze(self.model, freeze_range)
-
-    def unfreeze(self) -> None:
-        """Make all weights trainable again."""
-        layers.unfreeze(self.model)
-
-    def set_weight_decay(self, wd: float = 0.01) -> None:
-        """Set AdamW's decoupled weight decay (applied to matrices, not biases or LayerNorm) for later fits."""
-        if not 0 <= wd < 1:
-            raise TrainingError(f"Expected weight decay in [0, 1). Received: wd={wd}.")
-        self.weight_decay = float(wd)
-
-    def get_weight_decay(self) -> float:
-        """The weight decay later fits use."""
-        return self.weight_decay
-
-    def print_layers(self, show_wd: bool = False):
-        """Print (and return) the parameter table: name, shape, parameter count, trainable."""
-        table = layers.layer_table(self.model)
-        if show_wd:
-            table["weight_decay"] = [self.weight_decay if len(s) >= 2 else 0.0 for s in table["shape"]]
-        print(table.to_string(index=False))
-        return table
-
-    def plot(self, plot_type: str = "loss", return_fig: bool = False):
-        """Plot a quantity of the last fit: ``"loss"`` (per step and validation), ``"lr"``, or any history key.
-
-        Raises:
-            TrainingError: If nothing has been trained or the key is unknown.
-        """
-        from kdemo.plots import history_figure, loss_curve_figure
-
-        if self.history is None:
-            raise TrainingError("Nothing to plot yet: train first.")
-        hist = self.history.history
-        if plot_type == "loss":
-            steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)
-            val = [((i + 1) * steps_per_epoch, v) for i, v in enumerate(hist.get("val_loss", []))]
-            fig = loss_curve_figure(self.step_losses, None, val)
-        elif plot_type in hist:
-            fig = history_figure(hist, plot_type)
-        else:
-            raise TrainingError(f"Expected plot_type 'loss' or one of {sorted(hist)}. Received: {plot_type!r}.")
-        return fig if return_fig else None
-
-    # ------------------------------------------------------------------ evaluation
-    def predict(self, val_data: TextDataset | None = None) -> np.ndarray:
-        """Outputs for the validation (or given) data, rows in the data's order.
-
-        Returns:
-            Float32 array of shape ``(num_rows, num_outputs)``: class probabilities (softmax for single-label,
-            sigmoid for multi-label) or regression values.
-        """
-        data = val_data if val_data is not None else self.val_data
-        if data is None:
-            raise TrainingError("No validation data: pass val_data to get_learner() or to this call.")
-        return evaluation.predict_outputs(self.model.hf_model, data, self.task, self.eval_batch_size)
-
-    def validate(self, val_data: TextDataset | None = None, print_report: bool = True, class_names: Sequence[str] | None = None):
-        """Evaluate on validation data (see :meth:`validation_report`)."""
-        return self.validation_report(val_data, print_report=print_report, class_names=class_names)
-
-    def validation_report(self, val_data: TextDataset | None = None, print_report: bool = False,
-                          class_names: Sequence[str] | None = None):
-        """kdemo's full validation report, for every task.
-
-        Single-label: accuracy, macro-F1, per-class table and confusion matrix. Multi-label: micro/macro F1 and a
-        per-label table, with per-label thresholds tuned on the learner's own validation data (kept in
-        :attr:`thresholds`); other data is scored with those thresholds. Regression: MAE, RMSE, R².
-
-        Args:
-            val_data: Data to evaluate (default: the learner's validation data).
-            print_report: Print the report.
-            class_names: Label names in id order (default: those of the data).
-
-        Returns:
-            A :class:`~kdemo.evaluation.report.ClassificationReport`, :class:`~kdemo.evaluation.report.MultiLabelReport` or
-            :class:`~kdemo.evaluation.report.RegressionReport`.
-
-        Raises:
-            TrainingError: If there is no labelled validation data.
-        """
-        data = val_data if val_data is not None else self.val_data
-        if data is None or data.labels is None:
-            raise TrainingError("No labelled validation data: pass val_data to get_learner() or to this call.")
-        # Multi-label thresholds are tuned on the learner's validation split; other data (a test split) is scored
-        # with those thresholds, never tuned on itself.
-        thresholds = None if data is self.val_data or self.thresholds is None else self.thresholds
-        report = evaluation.evaluate(self.model.hf_model, data, self.task, class_names=class_names,
-                                     batch_size=self.eval_batch_size, thresholds=thresholds)
-        if hasattr(report, "thresholds"):
-            self.thresholds = self.model.thresholds = report.thresholds
-        if print_report:
-            print(report)
-        return report
-
-    def top_losses(self, n: int = 4, val_data: TextDataset | None = None, preproc=None):
-        """The ``n`` validation rows with the highest loss (see :meth:`top_losses_table`)."""
-        return self.top_losses_table(n, val_data)
-
-    def top_losses_table(self, n: int = 4, val_data: TextDataset | None = None):
-        """The ``n`` validation rows with the highest loss (see :func:`kdemo.evaluation.evaluate.top_losses`).
-
-        Returns:
-            DataFrame with ``row``, ``text``, ``true``, ``predicted``, ``loss``.
-        """
-        data = val_data if val_data is not None else self.val_data
-        if data is None or data.labels is None:
-            raise TrainingError("top_losses needs labelled validation data: pass val_data to get_learner().")
-        return evaluation.top_losses(self.model.hf_model, data, self.task, n, batch_size=self.eval_batch_size, thresholds=self.thresholds)
-
-    def view_top_losses(self, n: int = 4, preproc=None, val_data: TextDataset | None = None):
-        """Print (and return) :meth:`top_losses`."""
-        table = self.top_losses(n, val_data)
-        print(table.to_string(index=False))
-        return table
+        extra = list(callbacks or []) + ([self._early_stopping(early_stopping, "val_loss", verbose)] if early_stopping else [])
+        return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
+                                verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,
@@ -401,9 +328,11 @@ def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_
         val_data: Optional validation data.
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation and prediction.
-        **kwargs: ``seed``, ``weight_decay``, and ``freeze_lower``: the fraction 0–1 of the transformer blocks
-            frozen, with the embeddings, before training (None: :data:`DEFAULT_FREEZE_LOWER`, a third; 0 trains
-            every layer).
+        **kwargs: ``seed``, ``weight_decay`` (None: plain Adam, as in ktrain), and ``freeze_lower``: the fraction
+            0–1 of the transformer blocks frozen, with the embeddings, before training (None:
+            :data:`DEFAULT_FREEZE_LOWER`, nothing frozen, as in ktrain; :data:`FAST_FREEZE_LOWER`, a third, is the
+            Train tab's faster option). ktrain's ``workers``, ``use_multiprocessing`` and ``multigpu`` are accepted
+            and ignored.
 
     Returns:
         The learner.
@@ -412,4 +341,6 @@ def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_
         TypeError: If ``model`` is not an HFClassifier.
         TrainingError: If the data is missing or unlabelled.
     """
+    for ignored in ("workers", "use_multiprocessing", "multigpu"):
+        kwargs.pop(ignored, None)
     return Learner(model, train_data, val_data, batch_size, eval_batch_size, **kwargs)

@@ -22,9 +22,10 @@ class LRFinderMixin:
 
     lr_finder: LRFinder | None = None
 
-    def lr_find(self, start_lr: float = 1e-7, lr_mult: float | None = None, max_epochs: int | None = None, stop_factor: float = 4,
-                show_plot: bool = False, suggest: bool = False, restore_weights_only: bool = False, verbose: int = 1, *,
-                end_lr: float = 1.0, num_steps: int = 100, callbacks: Sequence[keras.callbacks.Callback] | None = None) -> tuple[list[float], list[float]]:
+    def lr_find(self, start_lr: float = 1e-7, lr_mult: float | None = None, max_epochs: int | None = None, class_weight=None,
+                stop_factor: float = 4, show_plot: bool = False, suggest: bool = False, restore_weights_only: bool = False,
+                verbose: int = 1, *, end_lr: float = 1.0, num_steps: int = 100,
+                callbacks: Sequence[keras.callbacks.Callback] | None = None) -> None:
         """Learning-rate range test: train briefly with an exponentially rising LR, then restore the weights.
 
         Smith, "Cyclical Learning Rates for Training Neural Networks" (2015, https://arxiv.org/abs/1506.01186).
@@ -34,6 +35,7 @@ class LRFinderMixin:
             start_lr: First learning rate, per optimizer step.
             lr_mult: Factor per batch. None derives it from ``end_lr`` and ``num_steps``.
             max_epochs: Upper bound on passes over the training data (None: as many as ``num_steps`` needs).
+            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``, as in the fit methods.
             stop_factor: Stop once the smoothed loss exceeds this multiple of the best one.
             show_plot: Draw :meth:`lr_plot` at the end.
             suggest: With ``show_plot``, mark suggested learning rates.
@@ -44,7 +46,8 @@ class LRFinderMixin:
             callbacks: Extra Keras callbacks (e.g. a progress reporter).
 
         Returns:
-            ``(lrs, losses)``: the learning rate and the raw training loss of each batch, ``num_batches`` each.
+            None, as ktrain's ``lr_find``. The learning rate and raw training loss of each batch are in
+            ``learner.lr_finder.lrs`` and ``learner.lr_finder.losses``; see :meth:`lr_plot` and :meth:`lr_estimate`.
 
         Raises:
             TrainingError: If arguments are out of range.
@@ -52,7 +55,7 @@ class LRFinderMixin:
         if start_lr <= 0 or end_lr <= start_lr or num_steps < 2:
             raise TrainingError(f"Expected 0 < start_lr < end_lr and num_steps >= 2. Received: start_lr={start_lr}, end_lr={end_lr}, num_steps={num_steps}.")
         lr_mult = lr_mult or (end_lr / start_lr) ** (1.0 / (num_steps - 1))
-        train = self._train_batches()
+        train = self._train_batches(self._class_weight(class_weight))
         epochs = math.ceil(num_steps / len(train))
         if max_epochs is not None:
             epochs = min(epochs, max_epochs)
@@ -75,9 +78,10 @@ class LRFinderMixin:
             del saved
             self.release_training_memory()
         self.lr_finder = finder
+        if verbose:
+            print("done.\nVisually inspect loss plot and select learning rate associated with falling loss")
         if show_plot:
             self.lr_plot(suggest=suggest)
-        return list(finder.lrs), list(finder.losses)
 
     def lr_estimate(self) -> dict[str, float]:
         """Suggested learning rates from the last :meth:`lr_find` (see :func:`kdemo.training.schedules.suggest_lr`).
@@ -100,19 +104,19 @@ class LRFinderMixin:
             n_skip_beginning: Batches left out at the start.
             n_skip_end: Batches left out at the end.
             suggest: Mark the suggested learning rates (:meth:`lr_estimate`), clipped to a fine-tuning range.
-            return_fig: Return the matplotlib Figure (otherwise None is returned).
+            return_fig: Return the matplotlib Figure instead of displaying it (in a notebook).
 
         Returns:
-            A ``matplotlib.figure.Figure`` when ``return_fig`` is True.
+            A ``matplotlib.figure.Figure`` when ``return_fig`` is True, else None.
 
         Raises:
             TrainingError: If lr_find has not been run.
         """
-        from kdemo.plots import lr_finder_figure
+        from kdemo.plots import lr_finder_figure, show_figure
 
         if self.lr_finder is None or not self.lr_finder.losses:
             raise TrainingError("Please call lr_find() first.")
         suggestions = self.lr_estimate() if suggest else None
         fig = lr_finder_figure(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), suggestions, n_skip_beginning, n_skip_end)
-        return fig if return_fig else None
+        return show_figure(fig, return_fig)
 

@@ -236,7 +236,7 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     """
     predictor = STORE.get(request).require_predictor()
     steps = int(steps or 50)
-    result = predictor.explain(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
+    result = predictor.attributions(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
     result = result.merge_words() if merge_words else result
     scale = float(np.abs(result.scores).max()) or 1.0
     spans: list[tuple[str, float | None]] = []

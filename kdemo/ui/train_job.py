@@ -9,9 +9,10 @@ from __future__ import annotations
 from kdemo.errors import KdemoError
 from kdemo.jobs import CANCELLED, FAILED, QUEUED, STOPPED, Job, log_event
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
-from kdemo.run.config import FAST_FREEZE_LOWER, TrainConfig
+from kdemo.run.config import TrainConfig
 from kdemo.run.train import RunData, planned_steps, read_data, train
 from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.learner import FAST_FREEZE_LOWER
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
 
