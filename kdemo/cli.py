@@ -133,7 +133,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     p.add_argument("--class-weight", choices=("balanced",), default=_SUPPRESS,
                    help="single-label: weight classes inversely to their frequency")
     p.add_argument("--weight-decay", type=float, metavar="W", default=_SUPPRESS,
-                   help=f"AdamW's decoupled weight decay (default: {d.weight_decay})")
+                   help=f"AdamW's decoupled weight decay (default: {d.weight_decay:g}, as ktrain and Trainer)")
 
 
 #: CLI option → TrainConfig field, where the names differ.

@@ -83,7 +83,8 @@ class TrainConfig:
             default, as ktrain and Trainer) trains every layer.
         class_weight: None, or ``"balanced"`` to weight single-label classes inversely to their frequency.
         precision: ``"auto"`` (bf16 autocast where the hardware runs it natively), ``"bf16"`` or ``"fp32"``.
-        weight_decay: AdamW's decoupled weight decay (per optimizer step, scaled by the learning rate).
+        weight_decay: AdamW's decoupled weight decay (per optimizer step, scaled by the learning rate); 0 (the
+            default) as in ktrain (until ``set_weight_decay``) and Trainer.
 
     Raises:
         TrainingError: If a value has the wrong type or is out of range (the message names the field and the range).
@@ -116,7 +117,7 @@ class TrainConfig:
     freeze_lower: float = 0.0
     class_weight: str | None = None
     precision: str = "auto"
-    weight_decay: float = 0.01
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)

@@ -15,6 +15,7 @@ from kdemo.hub.card import framework_versions, without_local_paths, write_model_
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
 from kdemo.run.config import CONFIG_VERSION, TrainConfig
+from kdemo.tasks import Task
 
 #: The file a saved run keeps its definition and outcome in (read back by ``TrainConfig.from_json``).
 PARAMS_FILE = "training_params.json"
@@ -54,7 +55,7 @@ def training_params(config: TrainConfig, *, data, preproc, learner, record: Trai
         "optimizer": f"{OPTIMIZER}, weight decay {config.weight_decay:g}",
         "batch_size": int(learner.batch_size),
         "gradient_accumulation_steps": int(learner.accumulation_steps),
-        "class_weight": config.class_weight if str(learner.task) == "single_label" else None,
+        "class_weight": config.class_weight if learner.task == Task.SINGLE_LABEL else None,
         "frozen": (f"embeddings and the lowest {frozen} of {num_blocks(learner.model)} blocks" if frozen
                    else "nothing (every layer trained)"),
         "train_rows": record.train_rows,
