@@ -18,6 +18,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # must run before anything impo
 from kdemo import text  # noqa: E402  (ktrain's ``from ktrain import text``)
 from kdemo.data.doctor import diagnose  # noqa: E402
 from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
+from kdemo.data.tables import read_table  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
 from kdemo.inference.hub_models import load_from_hub  # noqa: E402
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
@@ -27,7 +28,8 @@ from kdemo.run.config import TrainConfig  # noqa: E402
 from kdemo.run.result import TrainResult  # noqa: E402
 from kdemo.run.train import train  # noqa: E402
 from kdemo.text.arrays import texts_from_array  # noqa: E402
-from kdemo.text.loaders import read_table, texts_from_csv, texts_from_df, texts_from_folder  # noqa: E402
+from kdemo.text.folders import texts_from_folder  # noqa: E402
+from kdemo.text.loaders import texts_from_csv, texts_from_df  # noqa: E402
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
 

@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 
 import kdemo
+from kdemo.data.columns import guess_columns
+from kdemo.data.tables import read_table
 from kdemo.device import describe_device
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import LOCAL_PREFIX
 from kdemo.inference.predictions_csv import predictions_table, write_csv
 from kdemo.run.config import TrainConfig
 from kdemo.run.train import prepare, read_data, train
-from kdemo.text.loaders import guess_columns, read_table
 from kdemo.training.callbacks import ProgressReporter
 
 DESCRIPTION = """\

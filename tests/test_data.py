@@ -10,20 +10,13 @@ import pandas as pd
 import pytest
 from conftest import sentiment_frame
 
+from kdemo.data.columns import check_columns, guess_columns, split_train_val
 from kdemo.data.dataset import TextDataset
 from kdemo.data.labels import sorted_class_names
-from kdemo.data.tables import format_rows, read_info
+from kdemo.data.tables import format_rows, read_info, read_table
 from kdemo.errors import DataError
-from kdemo.text.loaders import (
-    check_columns,
-    guess_columns,
-    read_folder,
-    read_table,
-    split_train_val,
-    texts_from_csv,
-    texts_from_df,
-    texts_from_folder,
-)
+from kdemo.text.folders import read_folder, texts_from_folder
+from kdemo.text.loaders import texts_from_csv, texts_from_df
 from kdemo.text.preprocessor import Transformer
 
 

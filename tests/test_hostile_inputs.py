@@ -357,7 +357,7 @@ CASES: dict[str, tuple[Callable[[Ctx], str], Refused | Accepted]] = {
     "csv-giant-cell": (_upload("cell.csv", lambda: "text,label\n" + "a" * 10_000_000 + ",pos\nbad,neg\n"),
                        Refused(DataError, "10,000,000 characters in row 1, column 'text' of 'cell.csv'")),
     "non-utf8-file": (_upload("latin.csv", "text,label\ncafé très bon,pos\nnul à chier,neg\n".encode("cp1252")), Accepted(
-        ("**latin.csv**: 2 rows, **2 classes** (single-label)", "read as **Windows-1252 (Latin-1)**",
+        ("**latin.csv**: 2 rows, **2 classes** (single-label)", "read as **Windows-1252 (Western European)**",
          "'latin.csv' is not valid UTF-8 (byte 0xe9 on line 2); it was read as Windows-1252"), trainable=True)),
     # Predict tab: files to classify
     "predict-file-formulas": (_predict_formulas, Accepted(

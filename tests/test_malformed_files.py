@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kdemo.data.columns import check_columns, guess_columns, split_train_val
 from kdemo.data.doctor import diagnose
 from kdemo.data.labels import detect_task, guess_label_columns, parse_labels
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
-from kdemo.text.loaders import check_columns, guess_columns, split_train_val
 
 FIXTURES = Path(__file__).parent / "fixtures" / "malformed"
 

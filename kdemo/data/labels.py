@@ -281,7 +281,7 @@ def guess_label_columns(df: pd.DataFrame, text_column: str, label_column: str | 
     Args:
         df: The table.
         text_column: The text column (never proposed).
-        label_column: The single column :func:`kdemo.text.loaders.guess_columns` proposed (None if there is none).
+        label_column: The single column :func:`kdemo.data.columns.guess_columns` proposed (None if there is none).
 
     Returns:
         ``[label_column]`` when its name is label-like (``label``, ``class``…) or fewer than two other columns

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from kdemo.atomic import atomic_file
+from kdemo.data.columns import check_texts, guess_columns
 from kdemo.data.tables import as_text
 from kdemo.errors import DataError
-from kdemo.text.loaders import check_texts, guess_columns
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

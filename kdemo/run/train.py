@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from kdemo.data.columns import guess_columns
 from kdemo.data.dataset import steps_for
 from kdemo.data.tables import read_table
 from kdemo.errors import DataError
@@ -24,7 +25,7 @@ from kdemo.record import TrainingRecord
 from kdemo.run.config import AUTOFIT, ONE_CYCLE, SGDR, TrainConfig
 from kdemo.run.result import TrainResult, training_params
 from kdemo.tasks import SINGLE_LABEL
-from kdemo.text.loaders import guess_columns, texts_from_df
+from kdemo.text.loaders import texts_from_df
 from kdemo.text.preprocessor import Transformer
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.learner import Learner, get_learner

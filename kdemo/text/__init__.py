@@ -14,7 +14,8 @@ from kdemo.text.classifiers import (
     text_classifier,
     text_regression_model,
 )
-from kdemo.text.loaders import texts_from_csv, texts_from_df, texts_from_folder
+from kdemo.text.folders import texts_from_folder
+from kdemo.text.loaders import texts_from_csv, texts_from_df
 from kdemo.text.preprocessor import Transformer
 
 #: ktrain's name of the transformer dataset class.

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kdemo.data.columns import guess_columns
 from kdemo.data.doctor import DataReport, diagnose
 from kdemo.data.encodings import ENCODING_CHOICES
 from kdemo.data.labels import guess_label_columns
-from kdemo.data.tables import read_info
+from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError, KdemoError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
-from kdemo.text.loaders import guess_columns, read_table
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import gradio as gr
 
 from kdemo.data.limits import check_text
-from kdemo.data.tables import read_info
+from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
-from kdemo.text.loaders import read_table
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
