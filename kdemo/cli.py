@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", metavar="DIR", help="predictor folder written by 'train'")
     p.add_argument("file", metavar="FILE", help="table (.csv, .tsv or .jsonl) with a text column")
     p.add_argument("--text-column", metavar="C", help="column with the texts (default: guessed)")
+    p.add_argument("--text-pair-column", metavar="C2", help="column with the second texts (models trained on pairs)")
     p.add_argument("--out", required=True, metavar="CSV", help="CSV file to write")
 
     p = sub.add_parser("lr-find", help="run the learning-rate range test and plot it", formatter_class=fmt,
@@ -292,7 +293,7 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = kdemo.load_predictor(args.model_dir)
     df = read_table(args.file)
     col = args.text_column or guess_columns(df)[0]
-    out = predictions_table(predictor, df, col)
+    out = predictions_table(predictor, df, col, args.text_pair_column)
     dest = write_csv(out, args.out)
     counts = ", ".join(f"{k}: {v}" for k, v in out["prediction"].value_counts().items())
     print(f"wrote {len(out)} predictions to {dest} ({counts})")

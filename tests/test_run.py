@@ -289,19 +289,22 @@ def test_cli_trains_minilm_on_every_task_and_reproduces_it(task, tmp_path):
     shared = GOEMOTIONS.parents[1]
     data = tmp_path / "data.csv"
     if task == "single_label":
-        pd.read_csv(shared / "sst2" / "train.csv", dtype=str, keep_default_na=False).head(400).to_csv(data, index=False)
-        args = ["--label-column", "label"]
+        pd.read_csv(shared / "sst2" / "train.csv", dtype=str, keep_default_na=False).head(1000).to_csv(data, index=False)
+        args = ["--label-column", "label", "--lr", "3e-4", "--epochs", "2"]
     elif task == "multi_label":
         pd.read_csv(GOEMOTIONS, dtype=str, keep_default_na=False).head(400).to_csv(data, index=False)
-        args = ["--label-column", "labels", "--lr", "3e-4", "--epochs", "2"]
+        args = ["--label-column", "labels", "--lr", "5e-4", "--epochs", "3"]
     else:
-        sts_frame(400).to_csv(data, index=False)
+        sts_frame(800).to_csv(data, index=False)
         args = ["--text-column", "sentence1", "--text-pair-column", "sentence2", "--label-column", "score",
-                "--task", "regression", "--lr", "3e-4", "--epochs", "2"]
+                "--task", "regression", "--lr", "3e-4", "--epochs", "5"]
     out = tmp_path / "model"
-    _cli("train", data, *args, "--maxlen", "64", "--out", out)
+    _cli("train", data, *args, "--maxlen", "32" if task == "regression_pairs" else "64", "--out", out)
     params = _params(out)
     print(task, params["resolved"]["task"], params["metrics"])
+    floor = {"single_label": ("accuracy", 0.8), "multi_label": ("micro_f1", 0.25), "regression_pairs": ("r2", 0.8)}
+    metric, minimum = floor[task]
+    assert params["metrics"][metric] >= minimum, params["metrics"]  # it really learned
     predictor = kdemo.load_predictor(out)
     text = ("good movie plot", "good movie story") if task == "regression_pairs" else "a gorgeous, witty movie"
     ours = predictor.predict_proba([text])[0]

@@ -59,13 +59,14 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def predictions_table(predictor, df: pd.DataFrame, text_column: str) -> pd.DataFrame:
+def predictions_table(predictor, df: pd.DataFrame, text_column: str, text_pair_column: str | None = None) -> pd.DataFrame:
     """Add ``prediction`` and one ``prob_<class>`` column per class to a table of texts.
 
     Args:
         predictor: A :class:`kdemo.Predictor`.
         df: Table with a text column.
         text_column: Name of that column.
+        text_pair_column: Column of the second texts, for a model trained on sentence pairs.
 
     Returns:
         A copy of ``df`` with the new columns; probabilities (fraction 0–1) sum to 1 per row.
@@ -74,7 +75,11 @@ def predictions_table(predictor, df: pd.DataFrame, text_column: str) -> pd.DataF
         DataError: If the column is missing or holds empty cells (rows listed).
     """
     check_texts(df, text_column)
-    probs = predictor.predict_proba(df[text_column].astype(str).tolist())
+    texts = df[text_column].astype(str).tolist()
+    if text_pair_column is not None:
+        check_texts(df, text_pair_column)
+        texts = list(zip(texts, df[text_pair_column].astype(str).tolist()))
+    probs = predictor.predict_proba(texts)
     names = predictor.get_classes()
     out = df.copy()
     out["prediction"] = [names[i] for i in probs.argmax(axis=1)]

@@ -24,7 +24,7 @@ OPTIMIZER = "AdamW (torch fused kernel)"
 
 
 def training_params(config: TrainConfig, *, data, preproc, learner, record: TrainingRecord, metrics: dict,
-                    seconds: float) -> dict:
+                    languages, seconds: float) -> dict:
     """The content of ``training_params.json``: the same keys for every task, whichever front door ran it.
 
     Args:
@@ -34,6 +34,7 @@ def training_params(config: TrainConfig, *, data, preproc, learner, record: Trai
         learner: The learner after fitting.
         record: The run's :class:`~kdemo.record.TrainingRecord`.
         metrics: Numeric validation metrics (task-dependent names, e.g. ``accuracy`` or ``micro_f1`` or ``r2``).
+        languages: The :class:`~kdemo.data.languages.LanguageReport` of the training texts.
         seconds: Wall-clock seconds from reading the data to the end of validation.
 
     Returns:
@@ -64,6 +65,8 @@ def training_params(config: TrainConfig, *, data, preproc, learner, record: Trai
         "total_steps": record.total_steps,
         "epochs_run": len(record.epochs),
         "stopped_early": bool(learner.stopped_early),
+        "languages": dict(languages.languages),
+        "unk_share": None if languages.unk_share is None else round(float(languages.unk_share), 4),
         "training_seconds": round(float(seconds), 1),
     }
     return {

@@ -17,6 +17,7 @@ import torch
 
 from kdemo.data.columns import guess_columns
 from kdemo.data.dataset import steps_for
+from kdemo.data.languages import analyse_languages
 from kdemo.data.tables import read_table
 from kdemo.errors import DataError
 from kdemo.inference.predictor import get_predictor
@@ -163,7 +164,8 @@ def train(
 
     Returns:
         The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params), or None
-        when ``stop`` was set before training started.
+        when ``stop`` was set before training started. Its notices start with a warning when the model's tokenizer
+        does not cover the texts' language (:func:`kdemo.data.languages.analyse_languages`).
 
     Raises:
         DataError: On unusable data (the message names rows and columns).
@@ -177,6 +179,9 @@ def train(
     started = time.monotonic()
     data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
+    texts = data.train_df[data.text_column].astype(str).tolist()
+    languages = analyse_languages(texts, preproc.tokenizer)  # a sample of rows: the card's language, the coverage
+    warning = languages.warning(config.model_name)
     if on_prepared is not None:
         on_prepared(preproc, learner)
     if stop is not None and stop.is_set():
@@ -197,9 +202,11 @@ def train(
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     first = data.train_df[data.text_column].iloc[0]
-    meta = {"metrics": metrics, "example": str(first)[:EXAMPLE_CHARS], "dataset_name": data.data_name}
+    meta = {"metrics": metrics, "example": str(first)[:EXAMPLE_CHARS], "dataset_name": data.data_name,
+            "languages": languages.main_languages}
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
-                             seconds=time.monotonic() - started)
-    return TrainResult(config=config, predictor=predictor, report=report, history=history,
-                       notices=list(learner.notices), record=record, params=params, learner=learner)
+                             languages=languages, seconds=time.monotonic() - started)
+    notices = ([warning] if warning else []) + list(learner.notices)
+    return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
+                       record=record, params=params, learner=learner)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kdemo.data.columns import guess_columns
+from kdemo.data.columns import check_texts, guess_columns
 from kdemo.data.doctor import DataReport, diagnose
 from kdemo.data.encodings import ENCODING_CHOICES
 from kdemo.data.labels import guess_label_columns
@@ -156,6 +156,7 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     label_cols = guess_label_columns(df, text_col, label_col)
     session.train_df, session.val_df = df, val_df
     session.data_name = Path(train_file).name
+    session.text_pair_column = None
     session.set_columns(text_col, label_cols)
     session.use_class_weight = False
     summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
@@ -197,6 +198,39 @@ def set_columns(text_column: str, label_columns: list[str] | str, val_pct: float
     session.set_columns(text_column, label_columns)
     summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
     return summary, counts, doctor, figure, gr.update(value=session.task), checkbox
+
+
+@user_errors
+def set_text_pair(text_pair_column: str | None, request: gr.Request) -> str:
+    """Train on sentence pairs: the chosen column holds each row's second text (NLI hypothesis, STS sentence 2, …).
+
+    Args:
+        text_pair_column: A column of the table, or empty for single texts.
+
+    Returns:
+        A markdown line saying how rows are read.
+    """
+    session = STORE.get(request)
+    df = session.require_data()
+    column = (text_pair_column or "").strip() or None
+    if column is not None:
+        if column not in df.columns:
+            raise DataError(f"Expected the second-text column to be one of {list(df.columns)}. Received: {column!r}.")
+        if column == session.text_column or column in session.label_columns:
+            raise DataError(f"Expected a second-text column other than the text and label columns. Received: "
+                            f"{column!r}. Pick another column, or none for single texts.")
+        check_texts(df, column)
+    session.text_pair_column = column
+    if column is None:
+        return "Each row is one text."
+    return f"Each row is a sentence pair: `{session.text_column}` and `{column}`, read together by the model."
+
+
+def pair_menu(request: gr.Request):
+    """The second-text menu after a load: the table's columns, nothing chosen."""
+    session = STORE.get(request)
+    columns = list(session.train_df.columns) if session.train_df is not None else []
+    return gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=""), ""
 
 
 @user_errors
@@ -252,7 +286,12 @@ def build() -> dict:
         text_column = gr.Dropdown(label="Text column", choices=[], interactive=True)
         label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
         val_pct = gr.Slider(0.05, 0.5, value=0.1, step=0.05, label="Validation share (when no validation file)")
-    check_btn = gr.Button("Re-check with these columns", size="sm")
+    with gr.Row():
+        check_btn = gr.Button("Re-check with these columns", size="sm")
+        text_pair_column = gr.Dropdown(label="Second text column (sentence pairs; optional)", value="",
+                                       choices=[("(none: single texts)", "")], interactive=True,
+                                       allow_custom_value=True, elem_id="text-pair-column")  # checked server-side
+        pair_note = gr.Markdown()
     encoding = gr.Dropdown(ENCODING_CHOICES, value="", label="Encoding (detection was unsure: choose one to read the "
                            "file again)", visible=False, interactive=True, allow_custom_value=True,
                            elem_id="data-encoding")
@@ -274,16 +313,21 @@ def build() -> dict:
     doctor_outputs = [summary, counts, doctor, lengths]
     outputs = [preview, text_column, label_column, *doctor_outputs, task, use_class_weight]
     load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data").then(
-        encoding_menu, None, [encoding], api_visibility="private")
+        encoding_menu, None, [encoding], api_visibility="private").then(
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
     train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private").then(
-        encoding_menu, None, [encoding], api_visibility="private")
+        encoding_menu, None, [encoding], api_visibility="private").then(
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
     example_btn.click(load_example, [val_pct], outputs, api_name="load_example").then(
-        encoding_menu, None, [encoding], api_visibility="private")
-    encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")
+        encoding_menu, None, [encoding], api_visibility="private").then(
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
+    encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data").then(
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
     check_btn.click(set_columns, [text_column, label_column, val_pct], [*doctor_outputs, task, use_class_weight],
                     api_name="set_columns")
     task.input(set_task, [task, val_pct], [*doctor_outputs, use_class_weight], api_name="set_task")
     use_class_weight.input(set_class_weight, [use_class_weight], [class_weight_note], api_name="set_class_weight")
+    text_pair_column.input(set_text_pair, [text_pair_column], [pair_note], api_name="set_text_pair")
     json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
     return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task,
             "summary": summary}

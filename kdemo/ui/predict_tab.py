@@ -51,12 +51,20 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
 
 
 @user_errors
-def predict(text: str, request: gr.Request) -> dict[str, float]:
-    """Class probabilities of one text, for ``gr.Label`` (``{class name: probability 0–1}``)."""
+def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[str, float]:
+    """Class probabilities (or the regression value) of one text or sentence pair, for ``gr.Label``
+    (``{class name: probability 0–1}``).
+
+    Args:
+        text: The text (the first one of a pair).
+        text_pair: The second text, for a model trained on sentence pairs; empty for single texts.
+    """
     predictor = STORE.get(request).require_predictor()
     if not text or not text.strip():
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
-    probs = predictor.predict_proba(check_text(text))
+    pair = (text_pair or "").strip()
+    item = (check_text(text), check_text(pair, what="the second text")) if pair else check_text(text)
+    probs = predictor.predict_proba(item)
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
 
 
@@ -73,7 +81,8 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
         gr.Warning(note)
     column = text_column_for(df, session.text_column, name=Path(path).name)
-    out = predictions_table(predictor, df, column)
+    pair = session.text_pair_column if session.text_pair_column in df.columns else None
+    out = predictions_table(predictor, df, column, pair)
     return str(write_csv(out, session.workdir / "predictions.csv"))
 
 
@@ -92,6 +101,8 @@ def build(attention: dict) -> None:
     with gr.Row():
         with gr.Column():
             text = gr.Textbox(label="Text", lines=3, placeholder="a gorgeous, witty movie", elem_id="predict-text")
+            text_pair = gr.Textbox(label="Second text (only for a model trained on sentence pairs)", lines=1,
+                                   value="", elem_id="predict-text-pair")
             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
         probs = gr.Label(label="Class probabilities", num_top_classes=10, elem_id="predict-label")
     gr.Markdown("Or classify a whole file (the text column is the one used for training, or guessed):")
@@ -99,7 +110,7 @@ def build(attention: dict) -> None:
         infile = gr.File(label="File of texts (CSV, TSV or JSONL)", file_types=[".csv", ".tsv", ".jsonl", ".txt"])
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
-    predict_btn.click(predict, [text], [probs], api_name="predict")
-    text.submit(predict, [text], [probs], api_visibility="private")
+    predict_btn.click(predict, [text, text_pair], [probs], api_name="predict")
+    text.submit(predict, [text, text_pair], [probs], api_visibility="private")
     file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
     load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model")

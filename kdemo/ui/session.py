@@ -121,9 +121,11 @@ class Session:
         return any(job is not None and job.active for job in (self.job, self.lr_job))
 
     def set_columns(self, text_column: str, label_columns: list[str]) -> None:
-        """Choose the text column and the label column(s)."""
+        """Choose the text column and the label column(s); a second-text column that is now one of them is dropped."""
         self.text_column, self.label_columns = text_column, list(label_columns)
         self.label_column = self.label_columns[0] if self.label_columns else None
+        if self.text_pair_column in (text_column, *self.label_columns):
+            self.text_pair_column = None
 
     def require_data(self) -> pd.DataFrame:
         """The uploaded training table; raises KdemoError telling the user to upload one first."""

@@ -114,6 +114,7 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
                           accumulation_steps=learner.accumulation_steps)
         if result is None:  # Stop pressed while loading
             return None
+        job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
         session.require_disk_room(STORE.limits.max_disk_bytes)
         result.save(session.workdir / "model")
         session.result, session.predictor, session.report = result, result.predictor, result.report
