@@ -36,3 +36,17 @@ def serve_app(tmp_path_factory, name: str):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield url
     demo.close()
+
+
+def open_page(width: int = 1400, height: int = 1000):
+    """A fresh headless Chromium page in its own browser; yields it, closes the browser afterwards.
+
+    Use as the body of a fixture: ``yield from open_page()``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        yield context.new_page()
+        browser.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, requires_chromium, serve_app
+from browser import REPO, SHOTS, open_page, requires_chromium, serve_app
 
 pytestmark = requires_chromium
 
@@ -22,13 +22,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        browser.close()
+    yield from open_page()
 
 
 def _training_csv(tmp_path: Path) -> Path:

@@ -13,7 +13,7 @@ English/Chinese table), ``cjk_2_data.png``,
 from __future__ import annotations
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, requires_chromium, serve_app
+from browser import SHOTS, open_page, requires_chromium, serve_app
 
 pytestmark = requires_chromium
 
@@ -35,13 +35,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        browser.close()
+    yield from open_page()
 
 
 def test_gbk_chinese_data_encoding_menu_coverage_warning_and_cjk_heatmap(app_url, page, tmp_path):

@@ -371,7 +371,7 @@ CASES: dict[str, tuple[Callable[[Ctx], str], Refused | Accepted]] = {
        for api in TEXT_ENDPOINTS},
     "text-second-too-long": (_call("/attention_views", "fine", LONG, False, "all"),
                              Refused(DataError, f"Expected the second text to have {TOO_LONG}")),
-    "text-lone-surrogate": (lambda ctx: _raw_call(ctx.client, "predict", ["great movie \ud83d!"]),
+    "text-lone-surrogate": (lambda ctx: _raw_call(ctx.client, "predict", ["great movie \ud83d!", ""]),
                             Refused(DataError, "an unpaired surrogate U+D83D at character 13")),
     # Model fields: the Predict tab's /load_model, and the Train tab's model name (through /suggest_maxlen)
     **{f"{api.strip('/')}-{value}": (_path_field(api, value), Refused(ModelError, PATH_EXPECTED[value]))
