@@ -17,6 +17,7 @@ import torch
 
 from kdemo.data.dataset import steps_for
 from kdemo.data.tables import read_table
+from kdemo.distributed.context import setup
 from kdemo.errors import DataError
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
@@ -169,11 +170,16 @@ def train(
         ModelError: If the model cannot be loaded.
         TrainingError: If training fails for a reason the user can act on (e.g. out of memory at batch size 1).
 
+    Data parallelism: launched by ``torchrun --nproc_per_node=N``, every rank runs this with the same config; each
+    global batch of ``config.batch_size`` rows is split across the ranks and the gradients averaged, so the model
+    equals one process's; ``result.save`` writes on rank 0 only.
+
     Example:
         >>> result = kdemo.train(kdemo.TrainConfig(train_file="reviews.csv", epochs=2))
         >>> result.save("out/")
     """
     started = time.monotonic()
+    setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
     data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
     if on_prepared is not None:

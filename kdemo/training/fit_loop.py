@@ -18,6 +18,10 @@ schedules see every batch). ``history.history["learning_rate"]`` holds the learn
 
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
+
+Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, only rank
+0 shows Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
+agree on a smaller batch mid-run).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from collections.abc import Callable, Sequence
 import keras
 
 from kdemo.data.dataset import BatchSequence
+from kdemo.distributed.context import current
+from kdemo.distributed.gradients import broadcast_weights
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
@@ -133,13 +139,15 @@ class FitLoopMixin:
         """
         self.stop_event.clear()
         self.restored_best_epoch = None
+        dist = current()
+        broadcast_weights([w.value for w in self.model.weights])  # every rank starts from rank 0's weights
         while True:
             train = self._train_batches(class_weight)
             try:
                 return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
                                       verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
             except Exception as exc:
-                if not is_out_of_memory(exc):
+                if not is_out_of_memory(exc) or dist.is_distributed:  # the ranks cannot agree on a back-off
                     raise
                 self._back_off(exc)
             finally:
@@ -150,11 +158,13 @@ class FitLoopMixin:
         # Optimizer steps, the unit of progress events and the ETA: with accumulation, a step is
         # `accumulation_steps` batches, and Keras drops an incomplete group at the end.
         total = min(steps_per_epoch or len(train), len(train)) * int(epochs) // self.accumulation_steps
+        main = current().is_main  # other ranks of a data-parallel run print and write nothing
+        verbose = verbose if main else 0
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
         stop = StopRequest(self.stop_event)
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
-        if checkpoint_folder:
+        if checkpoint_folder and main:
             from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
 
             extra.append(PretrainedCheckpoint(checkpoint_folder))

@@ -1,0 +1,76 @@
+"""Averaging gradients across the ranks at the optimizer step, and starting every rank from rank 0's weights.
+
+Keras 3's torch backend has no data-parallel ``fit`` (keras-team/keras#23418), so the all-reduce happens where
+Keras hands the gradients to the optimizer: :class:`~kdemo.training.optimizer.FusedAdamW` calls
+:class:`GradientSync` with its parameters before clipping and the update. The gradients go over the wire as one
+flat buffer per dtype (as DDP's buckets do, without the overlap with the backward pass), followed by one number:
+whether any rank asked to stop, so that all ranks stop after the same batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+
+from kdemo.distributed.context import current, peer_failure
+
+
+class GradientSync:
+    """Average ``param.grad`` over all ranks in place and share the stop flag.
+
+    Args:
+        stop_event: The learner's stop flag: sent as 1 when set here, and set here when any rank sent 1.
+    """
+
+    def __init__(self, stop_event: threading.Event | None = None):
+        self.stop_event = stop_event
+        self.world_size = current().world_size
+
+    def __call__(self, params: Sequence[torch.Tensor]) -> None:
+        """All-reduce the gradients of ``params`` (those whose ``.grad`` is set) and divide by the world size.
+
+        Raises:
+            DistributedError: If another rank failed or left during the all-reduce.
+        """
+        if self.world_size <= 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for g in grads:
+            by_dtype.setdefault(g.dtype, []).append(g)
+        device = grads[0].device if grads else (params[0].device if params else torch.device("cpu"))
+        stop = float(self.stop_event is not None and self.stop_event.is_set())
+        flag = torch.tensor([stop], dtype=torch.float32, device=device)
+        try:
+            for group in by_dtype.values():
+                flat = torch.cat([g.reshape(-1) for g in group])
+                dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+                flat.div_(self.world_size)
+                offset = 0
+                for g in group:
+                    g.copy_(flat[offset: offset + g.numel()].view_as(g))
+                    offset += g.numel()
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        except Exception as exc:
+            raise peer_failure(exc) from exc
+        if flag.item() > 0 and self.stop_event is not None:
+            self.stop_event.set()
+
+
+def broadcast_weights(tensors: Sequence[torch.Tensor]) -> None:
+    """Copy rank 0's values of ``tensors`` to every rank (as DDP does at construction).
+
+    Raises:
+        DistributedError: If another rank failed or left.
+    """
+    if current().world_size <= 1:
+        return
+    try:
+        with torch.no_grad():
+            for t in tensors:
+                dist.broadcast(t.data, src=0)
+    except Exception as exc:
+        raise peer_failure(exc) from exc
