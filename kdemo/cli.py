@@ -43,6 +43,7 @@ examples:
   python -m kdemo train sts.csv --text-column sentence1 --text-pair-column sentence2 --label-column score \\
       --task regression --out sts-model                                          # sentence pairs, regression
   python -m kdemo train --config my-model/training_params.json --out again       # reproduce a saved run
+  torchrun --nproc_per_node=4 -m kdemo train reviews.csv --batch-size 64 --out m  # 4 GPUs, global batch 64
 
 The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers);
 --task overrides it. With --config, the saved run's settings are used and any option given here replaces
