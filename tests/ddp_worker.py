@@ -2,6 +2,8 @@
 
 Usage: ``python -m torch.distributed.run --nproc_per_node=2 tests/ddp_worker.py CONFIG.json OUT [KILL_RANK KILL_STEP]``.
 With KILL_RANK and KILL_STEP, that rank kills itself (SIGKILL, as the OOM killer would) after that optimizer step.
+``tests/ddp_worker.py --verbs CONFIG.json OUT`` trains with ktrain's verbs instead (``texts_from_csv``,
+``get_learner``, ``fit_onecycle``, ``get_predictor``, ``predictor.save``), as a ktrain notebook turned script would.
 """
 
 from __future__ import annotations
@@ -10,11 +12,31 @@ import os
 import signal
 import sys
 
+import torch
+
 import kdemo
 from kdemo.run.config import TrainConfig
 
 
+def verbs(config: TrainConfig, out: str) -> None:
+    """The run of ``config`` (one-cycle) through ktrain's verbs."""
+    torch.manual_seed(config.seed)
+    trn, val, preproc = kdemo.texts_from_csv(config.train_file, "text", label_columns=list(config.label_columns) or ["label"],
+                                             val_filepath=config.val_file, model_name=config.model_name,
+                                             maxlen=config.maxlen, random_state=config.seed, verbose=0)
+    preproc.precision = config.precision
+    torch.manual_seed(config.seed)
+    learner = kdemo.get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
+                                seed=config.seed)
+    learner.fit_onecycle(config.lr, config.epochs, verbose=0)
+    kdemo.get_predictor(learner.model, preproc).save(out)
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "--verbs":
+        verbs(TrainConfig.from_json(argv[1]), argv[2])
+        print(f"worker: rank {os.environ.get('RANK', '0')} done", flush=True)
+        return 0
     config = TrainConfig.from_json(argv[0])
     out = argv[1]
     kill_rank, kill_step = (int(argv[2]), int(argv[3])) if len(argv) > 3 else (None, None)

@@ -90,6 +90,16 @@ def test_outside_torchrun_the_process_is_rank_0_of_1():
     assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.is_distributed) == (0, 1, True, False)
 
 
+def test_gradients_are_reduced_in_buckets_of_one_dtype_and_bounded_size():
+    import torch
+
+    from kdemo.distributed.gradients import _buckets
+
+    grads = [torch.zeros(10), torch.zeros(10), torch.zeros(30), torch.zeros(5, dtype=torch.float64), torch.zeros(1)]
+    sizes = [[g.numel() for g in b] for b in _buckets(grads, 100)]  # 100 bytes: 25 float32 values
+    assert sizes == [[10, 10], [30], [5], [1]]
+
+
 # ------------------------------------------------------------------ launch helpers
 def test_progress_lines_round_trip_and_ignore_other_output():
     event = ProgressEvent(epoch=0, epochs=2, step=3, total_steps=10, loss=0.5, lr=1e-4, elapsed_s=1.0, eta_s=2.0,
@@ -180,3 +190,24 @@ def test_a_killed_rank_ends_the_run_and_leaves_the_previous_folder(ddp_setup, tm
     assert "rank 0 done" not in log
     assert sorted(p.name for p in out.iterdir()) == ["previous.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no half-written sibling left
+
+
+def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, tmp_path, one_torch_thread, monkeypatch):
+    import ddp_worker
+
+    root = ddp_setup
+    ddp_worker.main(["--verbs", str(root / "run.json"), str(tmp_path / "single")])
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--verbs", str(root / "run.json"),
+                           str(tmp_path / "multi")], env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rank 0 done" in proc.stdout and "rank 1 done" in proc.stdout
+    a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "multi" / "model.safetensors")
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multi", "single"]
+    # On a rank other than 0, predictor.save and learner.save_model write nothing.
+    from kdemo.distributed.context import DistributedContext
+    from kdemo.inference import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "current", lambda: DistributedContext(rank=1, world_size=2))
+    assert kdemo.load_predictor(tmp_path / "single").save(tmp_path / "rank1") == tmp_path / "rank1"
+    assert not (tmp_path / "rank1").exists()

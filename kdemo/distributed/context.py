@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from kdemo.errors import TrainingError
 
-#: Seconds a collective (gradient all-reduce, barrier) waits for the other ranks before failing. A dead peer is
+#: Seconds a collective (gradient all-reduce, weight broadcast) waits for the other ranks before failing. A dead peer is
 #: normally noticed at once (its connection closes) and torchrun's agent stops the others; the timeout covers a
 #: rank that hangs without dying.
 DEFAULT_TIMEOUT_S = 300.0
@@ -135,19 +135,6 @@ def check_batch_size(batch_size: int, world_size: int | None = None) -> None:
             f"Expected a batch size divisible by the {world_size} ranks (it is the global batch, split evenly). "
             f"Received: batch_size={batch_size}. Use {lower} or {lower + world_size}."
         )
-
-
-def barrier() -> None:
-    """Wait for every rank (nothing in a single process).
-
-    Raises:
-        DistributedError: If another rank failed or left.
-    """
-    if current().is_distributed:
-        try:
-            dist.barrier()
-        except Exception as exc:
-            raise peer_failure(exc) from exc
 
 
 def peer_failure(exc: BaseException) -> DistributedError:

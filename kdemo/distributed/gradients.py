@@ -2,8 +2,8 @@
 
 Keras 3's torch backend has no data-parallel ``fit`` (keras-team/keras#23418), so the all-reduce happens where
 Keras hands the gradients to the optimizer: :class:`~kdemo.training.optimizer.FusedAdamW` calls
-:class:`GradientSync` with its parameters before clipping and the update. The gradients go over the wire as one
-flat buffer per dtype (as DDP's buckets do, without the overlap with the backward pass), followed by one number:
+:class:`GradientSync` with its parameters before clipping and the update. The gradients go over the wire as flat
+buffers of up to 25 MiB (DDP's buckets, without DDP's overlap with the backward pass), followed by one number:
 whether any rank asked to stop, so that all ranks stop after the same batch.
 """
 
@@ -17,16 +17,35 @@ import torch.distributed as dist
 
 from kdemo.distributed.context import current, peer_failure
 
+#: Bytes of gradients per all-reduce: DDP's default ``bucket_cap_mb`` (25 MiB).
+BUCKET_BYTES = 25 * 2**20
+
+
+def _buckets(grads: Sequence[torch.Tensor], bucket_bytes: int) -> list[list[torch.Tensor]]:
+    """Consecutive groups of ``grads`` of one dtype and at most ``bucket_bytes`` (a larger tensor goes alone)."""
+    buckets: list[list[torch.Tensor]] = []
+    size = 0
+    for g in grads:
+        nbytes = g.numel() * g.element_size()
+        if not buckets or buckets[-1][0].dtype != g.dtype or size + nbytes > bucket_bytes:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(g)
+        size += nbytes
+    return buckets
+
 
 class GradientSync:
     """Average ``param.grad`` over all ranks in place and share the stop flag.
 
     Args:
         stop_event: The learner's stop flag: sent as 1 when set here, and set here when any rank sent 1.
+        bucket_bytes: Most bytes of gradients flattened into one all-reduce (bounds the extra memory).
     """
 
-    def __init__(self, stop_event: threading.Event | None = None):
+    def __init__(self, stop_event: threading.Event | None = None, bucket_bytes: int = BUCKET_BYTES):
         self.stop_event = stop_event
+        self.bucket_bytes = int(bucket_bytes)
         self.world_size = current().world_size
 
     def __call__(self, params: Sequence[torch.Tensor]) -> None:
@@ -38,19 +57,16 @@ class GradientSync:
         if self.world_size <= 1:
             return
         grads = [p.grad for p in params if p.grad is not None]
-        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-        for g in grads:
-            by_dtype.setdefault(g.dtype, []).append(g)
         device = grads[0].device if grads else (params[0].device if params else torch.device("cpu"))
         stop = float(self.stop_event is not None and self.stop_event.is_set())
         flag = torch.tensor([stop], dtype=torch.float32, device=device)
         try:
-            for group in by_dtype.values():
-                flat = torch.cat([g.reshape(-1) for g in group])
+            for bucket in _buckets(grads, self.bucket_bytes):
+                flat = torch.cat([g.reshape(-1) for g in bucket])
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)
                 flat.div_(self.world_size)
                 offset = 0
-                for g in group:
+                for g in bucket:
                     g.copy_(flat[offset: offset + g.numel()].view_as(g))
                     offset += g.numel()
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)

@@ -11,7 +11,7 @@ import keras
 
 from kdemo import atomic
 from kdemo.device import describe_device, resolve_precision
-from kdemo.distributed.context import barrier, current
+from kdemo.distributed.context import current
 from kdemo.hub.card import framework_versions, without_local_paths, write_model_card
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
@@ -118,14 +118,14 @@ class TrainResult:
             folder: Destination folder (created or replaced).
             repo_id: Hub repo id the card's snippets name (default: the folder's name).
 
-        Under torchrun only rank 0 writes; every rank returns once the folder is complete.
+        Under torchrun only rank 0 writes; the other ranks return at once (no collective, so that a script may also
+        call it on rank 0 only).
 
         Returns:
             The folder's path. It loads with :func:`kdemo.load_predictor` and ``transformers.pipeline``.
         """
         dest = Path(folder).expanduser().resolve()
-        if not current().is_main:  # data parallelism: rank 0 writes, the others wait until it has
-            barrier()
+        if not current().is_main:  # data parallelism: rank 0 alone writes
             return dest
         with atomic.atomic_folder(dest) as tmp:
             self.predictor.write(tmp)
@@ -133,5 +133,4 @@ class TrainResult:
                 self.record.save(tmp)
             atomic.write_text(tmp / PARAMS_FILE, json.dumps(without_local_paths(self.params), indent=2, default=str))
             write_model_card(tmp, repo_id=repo_id or dest.name)
-        barrier()
         return dest
