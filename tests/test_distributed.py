@@ -145,10 +145,15 @@ def _env() -> dict:
     return env
 
 
-def test_two_ranks_train_the_same_model_as_one_process(ddp_setup, tmp_path, one_torch_thread):
+def _events(stdout: str) -> list[dict]:
+    return [f for f in map(parse_progress_line, stdout.splitlines()) if f]
+
+
+def test_two_ranks_train_the_same_model_as_one_process(ddp_setup, tmp_path, one_torch_thread, capsys):
     root = ddp_setup
     single = tmp_path / "single"
-    assert main(["train", "--config", str(root / "run.json"), "--out", str(single)]) == 0
+    assert main(["train", "--config", str(root / "run.json"), "--out", str(single), "--progress-jsonl"]) == 0
+    one = _events(capsys.readouterr().out)
     work = tmp_path / "ddp"
     work.mkdir()
     proc = subprocess.run([*TORCHRUN, "-m", "kdemo", "train", "--config", str(root / "run.json"), "--out", "multi",
@@ -166,8 +171,13 @@ def test_two_ranks_train_the_same_model_as_one_process(ddp_setup, tmp_path, one_
     # Rank 0 alone wrote: one folder in the working directory, one report, progress only from one rank.
     assert sorted(p.name for p in work.iterdir()) == ["multi"]
     assert proc.stdout.count("saved:") == 1 and proc.stdout.count("device:") == 1
-    steps = [f["step"] for f in map(parse_progress_line, proc.stdout.splitlines()) if f and f["phase"] == "train"]
-    assert steps == list(range(1, 14))  # 203 rows / 16: 13 global steps, each reported once
+    two = _events(proc.stdout)
+    assert [f["step"] for f in two if f["phase"] == "train"] == list(range(1, 14))  # 203 rows / 16, each once
+    # The training loss of every step and the epoch's metrics are those of the whole batch, as in one process.
+    assert [f["loss"] for f in two] == pytest.approx([f["loss"] for f in one], abs=1e-4)
+    end1, end2 = one[-1]["logs"], two[-1]["logs"]
+    assert {k: end2[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")} == pytest.approx(
+        {k: end1[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}, abs=1e-4)
     assert "× 2 ranks (gloo)" in proc.stdout
 
 

@@ -118,6 +118,14 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
+def to_local_device(module: torch.nn.Module) -> None:
+    """On CUDA under torchrun, move ``module`` (in place) to this rank's GPU: a model built before :func:`setup`
+    ran (e.g. by ``get_classifier`` in a ktrain-style script) was put on GPU 0 by every rank."""
+    ctx = current()
+    if ctx.is_distributed and ctx.backend == "nccl":
+        module.to(torch.device("cuda", torch.cuda.current_device()))
+
+
 def check_batch_size(batch_size: int, world_size: int | None = None) -> None:
     """Refuse a global batch that does not split evenly across the ranks.
 

@@ -90,3 +90,21 @@ def broadcast_weights(tensors: Sequence[torch.Tensor]) -> None:
                 dist.broadcast(t.data, src=0)
     except Exception as exc:
         raise peer_failure(exc) from exc
+
+
+def sum_across_ranks(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``values`` (a 1-D float64 CPU tensor) over all ranks, on the CPU.
+
+    Raises:
+        DistributedError: If another rank failed or left.
+    """
+    ctx = current()
+    if ctx.world_size <= 1:
+        return values
+    device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else torch.device("cpu")
+    buffer = values.to(device)
+    try:
+        dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+    except Exception as exc:
+        raise peer_failure(exc) from exc
+    return buffer.cpu()

@@ -40,12 +40,18 @@ class ShardedBatchSequence(BatchSequence):
         self.rank, self.world_size = int(rank), int(world_size)
         super().__init__(data, batch_size, **kwargs)
 
+    def weight_scale(self, index: int) -> float:
+        """The factor ``n_rank * world_size / n_global`` of batch ``index``'s sample weights on this rank (0 for
+        an empty slice)."""
+        full = self._batches[index]
+        return len(shard(full, self.rank, self.world_size)) * self.world_size / len(full)
+
     def __getitem__(self, index: int):
         full = self._batches[index]
         idx = shard(full, self.rank, self.world_size)
-        scale = len(idx) * self.world_size / len(full)
+        scale = self.weight_scale(index)
         if len(idx) == 0:
-            idx, scale = full[:1], 0.0
+            idx = full[:1]
         inputs = self.data.collate(idx)
         labels = self.data.labels[idx]
         if self.class_weight is None:

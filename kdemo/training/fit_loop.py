@@ -19,8 +19,9 @@ schedules see every batch). ``history.history["learning_rate"]`` holds the learn
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
 
-Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, only rank
-0 shows Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
+Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, the
+training loss and metrics are those of the global batch on every rank (``GlobalMetrics``), only rank 0 shows
+Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
 agree on a smaller batch mid-run).
 """
 
@@ -36,9 +37,11 @@ import keras
 from kdemo.data.dataset import BatchSequence
 from kdemo.distributed.context import current
 from kdemo.distributed.gradients import broadcast_weights
+from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
+from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.best_weights import BestWeights
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 
@@ -174,8 +177,10 @@ class FitLoopMixin:
         try:
             # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
             # default shuffle=True would reorder the batches again with Python's unseeded `random`.
+            synced = [GlobalMetrics(train)] if isinstance(train, ShardedBatchSequence) else []  # first: others read it
             self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
-                                          validation_data=val, callbacks=[schedule, LearningRateLogger(), reporter, stop, *extra],
+                                          validation_data=val, callbacks=[*synced, schedule, LearningRateLogger(), reporter,
+                                                                          stop, *extra],
                                           verbose=verbose)
             if stop.stopped_at_step is not None and best is not None and best.has_weights:
                 self._keep_better(best, val)

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.data.dataset import BatchSequence, TextDataset, as_dataset
-from kdemo.distributed.context import check_batch_size, setup
+from kdemo.distributed.context import check_batch_size, setup, to_local_device
 from kdemo.distributed.gradients import GradientSync
 from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
@@ -76,6 +76,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             raise TrainingError(f"Expected batch sizes >= 1. Received: batch_size={batch_size}, eval_batch_size={eval_batch_size}.")
         self.dist = setup()  # joins torchrun's process group, if launched by torchrun
         check_batch_size(int(batch_size), self.dist.world_size)
+        to_local_device(model.hf_model)
         self.model = model
         self.train_data = train_data
         self.val_data = val_data
