@@ -2,6 +2,8 @@
 
 Usage: ``python -m torch.distributed.run --nproc_per_node=2 tests/ddp_worker.py CONFIG.json OUT [KILL_RANK KILL_STEP]``.
 With KILL_RANK and KILL_STEP, that rank kills itself (SIGKILL, as the OOM killer would) after that optimizer step.
+``tests/ddp_worker.py --stop-at RANK STEP CONFIG.json OUT``: that rank alone asks to stop after that step (as the
+app's Stop or a stop file seen by one node would); every rank must stop after the same batch and the model is saved.
 ``tests/ddp_worker.py --verbs CONFIG.json OUT`` trains with ktrain's verbs instead (``texts_from_csv``,
 ``get_learner``, ``fit_onecycle``, ``get_predictor``, ``predictor.save``), as a ktrain notebook turned script would.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 import torch
 
@@ -32,7 +35,27 @@ def verbs(config: TrainConfig, out: str) -> None:
     kdemo.get_predictor(learner.model, preproc).save(out)
 
 
+def stop_at(rank_to_stop: int, step: int, config: TrainConfig, out: str) -> None:
+    """Train ``config``; rank ``rank_to_stop`` sets its stop flag after optimizer step ``step``."""
+    rank = int(os.environ.get("RANK", "0"))
+    stop = threading.Event()
+    steps = []
+
+    def progress(event) -> None:
+        if event.phase == "train":
+            steps.append(event.step)
+            if rank == rank_to_stop and event.step == step:
+                stop.set()
+
+    result = kdemo.train(config, progress=progress, stop=stop)
+    result.save(out)
+    print(f"worker: rank {rank} trained {steps[-1]} steps, stopped={result.learner.stopped_early}", flush=True)
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "--stop-at":
+        stop_at(int(argv[1]), int(argv[2]), TrainConfig.from_json(argv[3]), argv[4])
+        return 0
     if argv[0] == "--verbs":
         verbs(TrainConfig.from_json(argv[1]), argv[2])
         print(f"worker: rank {os.environ.get('RANK', '0')} done", flush=True)

@@ -221,3 +221,14 @@ def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, 
     monkeypatch.setattr(predictor_module, "current", lambda: DistributedContext(rank=1, world_size=2))
     assert kdemo.load_predictor(tmp_path / "single").save(tmp_path / "rank1") == tmp_path / "rank1"
     assert not (tmp_path / "rank1").exists()
+
+
+def test_a_stop_on_one_rank_stops_every_rank_after_the_same_batch(ddp_setup, tmp_path):
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--stop-at", "1", "4",
+                           str(ddp_setup / "run.json"), str(tmp_path / "model")],
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Rank 1 asked after step 4; the flag travels with step 5's gradients, so both ranks end after step 5.
+    assert "rank 0 trained 5 steps, stopped=True" in proc.stdout
+    assert "rank 1 trained 5 steps, stopped=True" in proc.stdout
+    assert kdemo.load_predictor(tmp_path / "model").predict(["the movie was great"])[0] in ("negative", "positive")

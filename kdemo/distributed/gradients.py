@@ -39,12 +39,19 @@ class GradientSync:
     """Average ``param.grad`` over all ranks in place and share the stop flag.
 
     Args:
-        stop_event: The learner's stop flag: sent as 1 when set here, and set here when any rank sent 1.
+        stop_event: This rank's stop flag (the learner's): sent as 1 when set here, and set here when any rank
+            sent 1.
         bucket_bytes: Most bytes of gradients flattened into one all-reduce (bounds the extra memory).
+
+    Attributes:
+        agreed_stop: Set on every rank in the same step, once any rank has asked to stop. The fit's
+            :class:`~kdemo.training.callbacks.StopRequest` watches it (not ``stop_event``, which one rank may set
+            earlier than the others), so that all ranks end after the same batch.
     """
 
     def __init__(self, stop_event: threading.Event | None = None, bucket_bytes: int = BUCKET_BYTES):
         self.stop_event = stop_event
+        self.agreed_stop = threading.Event()
         self.bucket_bytes = int(bucket_bytes)
         self.world_size = current().world_size
 
@@ -72,8 +79,10 @@ class GradientSync:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         except Exception as exc:
             raise peer_failure(exc) from exc
-        if flag.item() > 0 and self.stop_event is not None:
-            self.stop_event.set()
+        if flag.item() > 0:
+            self.agreed_stop.set()
+            if self.stop_event is not None:
+                self.stop_event.set()
 
 
 def broadcast_weights(tensors: Sequence[torch.Tensor]) -> None:
@@ -108,3 +117,12 @@ def sum_across_ranks(values: torch.Tensor) -> torch.Tensor:
     except Exception as exc:
         raise peer_failure(exc) from exc
     return buffer.cpu()
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is true on any rank (``flag`` itself in a single process), so that all ranks decide alike.
+
+    Raises:
+        DistributedError: If another rank failed or left.
+    """
+    return bool(sum_across_ranks(torch.tensor([float(flag)], dtype=torch.float64)).item() > 0)

@@ -18,6 +18,7 @@ import torch
 from kdemo.data.dataset import steps_for
 from kdemo.data.tables import read_table
 from kdemo.distributed.context import setup
+from kdemo.distributed.gradients import any_rank
 from kdemo.errors import DataError
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
@@ -184,7 +185,7 @@ def train(
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
     if on_prepared is not None:
         on_prepared(preproc, learner)
-    if stop is not None and stop.is_set():
+    if any_rank(stop is not None and stop.is_set()):  # under torchrun every rank takes the same decision
         return None
     if stop is not None:
         learner.stop_event = stop  # the fit's StopRequest callback watches it

@@ -164,7 +164,6 @@ class FitLoopMixin:
         main = current().is_main  # other ranks of a data-parallel run print and write nothing
         verbose = verbose if main else 0
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
-        stop = StopRequest(self.stop_event)
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
         if checkpoint_folder and main:
@@ -172,6 +171,8 @@ class FitLoopMixin:
 
             extra.append(PretrainedCheckpoint(checkpoint_folder))
         self._fresh_optimizer(lr)
+        sync = getattr(self.model.optimizer, "gradient_sync", None)  # data parallelism: stop when the ranks agree
+        stop = StopRequest(self.stop_event if sync is None else sync.agreed_stop)
         self._fit_calls += 1
         val = self._val_batches()
         try:
