@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -109,7 +112,24 @@ def setup(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistributedContext:
         raise DistributedError(f"Expected all {launched_world_size()} ranks to join the process group. Received: "
                                f"{type(exc).__name__}: {exc}. Check --rdzv-endpoint and that every node started.") from exc
     atexit.register(teardown)
+    _say_why_on_sigterm()
     return current()
+
+
+def _say_why_on_sigterm() -> None:
+    """torchrun's agent ends the surviving ranks with SIGTERM when one rank fails: have them say so (on stderr)
+    before they exit as SIGTERM would have them exit."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        rank = os.environ.get("RANK", "?")
+        print(f"kdemo: rank {rank} ended by torchrun (SIGTERM): another rank failed or the run was stopped; this "
+              "rank wrote nothing (see torchrun's summary for the failed rank).", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def teardown() -> None:
