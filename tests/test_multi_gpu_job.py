@@ -162,3 +162,14 @@ def test_the_train_tab_sends_all_gpus_runs_to_torchrun_and_others_in_process(mon
     assert chosen == [("torchrun", 4), ("in-process", 1), ("in-process", 1)]
     monkeypatch.setattr(mgj.torch.cuda, "is_available", lambda: False)
     assert mgj.gpu_count() == 0  # so a CPU host keeps the tab (and its API) without the device choice
+
+
+def test_tables_pyarrow_cannot_type_go_to_the_subprocess_as_json_lines(tmp_path):
+    import pandas as pd
+
+    from kdemo.data.tables import read_table
+
+    mixed = pd.DataFrame({"text": ["a b", "c d"], "label": [1, "x"]})  # one column, two types
+    path = mgj._write_table(mixed, tmp_path / "train")
+    assert path.endswith(".jsonl") and read_table(path)["label"].astype(str).tolist() == ["1", "x"]
+    assert mgj._write_table(mixed.astype(str), tmp_path / "plain").endswith(".parquet")

@@ -150,8 +150,14 @@ class FitLoopMixin:
                 return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
                                       verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
             except Exception as exc:
-                if not is_out_of_memory(exc) or dist.is_distributed:  # the ranks cannot agree on a back-off
+                if not is_out_of_memory(exc):
                     raise
+                if dist.is_distributed:  # the ranks cannot agree on a back-off mid-run
+                    raise TrainingError(
+                        f"Out of memory on rank {dist.rank} of {dist.world_size} ({type(exc).__name__}). Expected one "
+                        f"slice of the global batch ({self.batch_size} rows / {dist.world_size} ranks) to fit. Use a "
+                        "smaller batch size, a shorter maxlen or bf16 precision; the run stops on every rank."
+                    ) from exc
                 self._back_off(exc)
             finally:
                 self.release_training_memory()

@@ -61,6 +61,19 @@ def start_process(cmd: list[str], cwd: Path) -> subprocess.Popen:
                             bufsize=1, start_new_session=True)
 
 
+def _write_table(df, stem: Path) -> str:
+    """Write ``df`` for the subprocess: Parquet (keeps the column types), or JSON lines where Parquet cannot hold
+    a column (e.g. mixed types in one column). Returns the file's path."""
+    path = stem.with_suffix(".parquet")
+    try:
+        df.to_parquet(path, index=False)
+    except Exception:  # pyarrow's ArrowInvalid / ArrowTypeError: a column it cannot type
+        path.unlink(missing_ok=True)
+        path = stem.with_suffix(".jsonl")
+        df.to_json(path, orient="records", lines=True, force_ascii=False)
+    return str(path)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
@@ -111,12 +124,11 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
         folder = session.workdir / "multi_gpu"
         folder.mkdir(parents=True, exist_ok=True)
         data = session_data(session, cfg)
-        data.train_df.to_parquet(folder / "train.parquet", index=False)
-        changes = {"train_file": str(folder / "train.parquet"), "val_file": None, "data_name": cfg.data_name or "data",
-                   "text_column": data.text_column, "label_columns": list(data.label_columns)}
+        changes = {"train_file": _write_table(data.train_df, folder / "train"), "val_file": None,
+                   "data_name": cfg.data_name or "data", "text_column": data.text_column,
+                   "label_columns": list(data.label_columns)}
         if data.val_df is not None:
-            data.val_df.to_parquet(folder / "val.parquet", index=False)
-            changes["val_file"] = str(folder / "val.parquet")
+            changes["val_file"] = _write_table(data.val_df, folder / "val")
         (folder / "run.json").write_text(json.dumps(cfg.replace(**changes).to_dict()), encoding="utf-8")
         stop_file = folder / "stop"
         stop_file.unlink(missing_ok=True)
