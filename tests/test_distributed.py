@@ -121,6 +121,14 @@ def test_torchrun_command_for_one_and_several_machines():
         torchrun_command(8, "run.json", "out", nnodes=2)
 
 
+def test_cli_stop_file_present_before_training_saves_nothing(ddp_setup, tmp_path, capsys, one_torch_thread):
+    (tmp_path / "stop").touch()
+    code = main(["train", "--config", str(ddp_setup / "run.json"), "--out", str(tmp_path / "m"),
+                 "--stop-file", str(tmp_path / "stop")])
+    assert code == 1 and "stopped before training: nothing saved" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 # ------------------------------------------------------------------ real runs: 2 processes against 1
 @pytest.fixture(scope="module")
 def ddp_setup(tmp_path_factory):

@@ -173,3 +173,22 @@ def test_tables_pyarrow_cannot_type_go_to_the_subprocess_as_json_lines(tmp_path)
     path = mgj._write_table(mixed, tmp_path / "train")
     assert path.endswith(".jsonl") and read_table(path)["label"].astype(str).tolist() == ["1", "x"]
     assert mgj._write_table(mixed.astype(str), tmp_path / "plain").endswith(".parquet")
+
+
+def test_with_several_gpus_the_train_tab_offers_all_of_them(monkeypatch):
+    import gradio as gr
+
+    from kdemo.ui import build_app, train_tab
+
+    monkeypatch.setattr(train_tab, "gpu_count", lambda: 4)
+    demo = build_app()
+    radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.elem_id == "train-devices"]
+    assert len(radios) == 1 and [c[0] for c in radios[0].choices] == ["one device", "all 4 GPUs"]
+    assert radios[0].value == "all 4 GPUs"
+    train_fn = next(f for f in demo.fns.values() if f.api_name == "train")
+    assert radios[0] in train_fn.inputs and len(train_fn.inputs) == 9
+    # One GPU or a CPU: no choice, and /train keeps its 8 inputs.
+    monkeypatch.setattr(train_tab, "gpu_count", lambda: 1)
+    demo = build_app()
+    assert not any(getattr(b, "elem_id", None) == "train-devices" for b in demo.blocks.values())
+    assert len(next(f for f in demo.fns.values() if f.api_name == "train").inputs) == 8
