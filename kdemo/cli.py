@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import kdemo
 from kdemo.data.columns import guess_columns
 from kdemo.data.tables import read_table
 from kdemo.device import describe_device
+from kdemo.distributed.context import check_batch_size, setup
+from kdemo.distributed.launch import progress_line
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import LOCAL_PREFIX
 from kdemo.inference.predictions_csv import predictions_table, write_csv
@@ -40,6 +44,7 @@ examples:
   python -m kdemo train sts.csv --text-column sentence1 --text-pair-column sentence2 --label-column score \\
       --task regression --out sts-model                                          # sentence pairs, regression
   python -m kdemo train --config my-model/training_params.json --out again       # reproduce a saved run
+  torchrun --nproc_per_node=4 -m kdemo train reviews.csv --batch-size 64 --out m  # 4 GPUs, global batch 64
 
 The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers);
 --task overrides it. With --config, the saved run's settings are used and any option given here replaces
@@ -143,6 +148,10 @@ _TASK_CHOICES = ("single_label", "multi_label", "regression")
 _SCHEDULE_CHOICES = ("one_cycle", "autofit", "sgdr")
 
 
+#: Options that are not TrainConfig fields.
+_NOT_CONFIG = ("command", "config", "out", "num_steps", "plot", "progress_jsonl", "stop_file")
+
+
 def _task(text: str) -> str:
     return text.strip().lower().replace("-", "_")
 
@@ -158,7 +167,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     Raises:
         TrainingError: If a value is out of range, or the config file cannot be read.
     """
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "out", "num_steps", "plot")}
+    given = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     changes = {_FIELDS.get(k, k.replace("-", "_")): v for k, v in given.items()}
     if "train_file" in changes:
         changes.setdefault("data_name", None)  # named after the new file
@@ -203,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=TRAIN_EPILOG)
     _add_run_args(p, training=True)
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the predictor to (replaced)")
+    p.add_argument("--progress-jsonl", action="store_true", default=_SUPPRESS,
+                   help="print progress as JSON lines on stdout instead of a progress bar (for programs)")
+    p.add_argument("--stop-file", metavar="FILE", default=_SUPPRESS,
+                   help="stop after the current batch once FILE exists (the model is still validated and saved)")
 
     p = sub.add_parser("predict", help="classify the texts of a table with a saved model", formatter_class=fmt,
                        description="Classify every row of a table with a saved predictor folder.",
@@ -264,28 +277,70 @@ def _columns_line(data) -> str:
     return f"columns: text={data.text_column!r}{pair} {labels} (use --text-column/--label-column to change)"
 
 
+class _JsonLines:
+    """Progress as :func:`kdemo.distributed.launch.progress_line` JSON lines on stdout (``--progress-jsonl``)."""
+
+    def __call__(self, event) -> None:
+        print(progress_line(event), flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _quiet_libraries() -> None:
+    """Ranks other than 0: no Hugging Face progress bars or info logs (rank 0 reports for all)."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _watch_stop_file(path: str, stop: threading.Event, interval_s: float = 0.5) -> None:
+    """Set ``stop`` once ``path`` exists (a daemon thread; the learner stops after the batch in flight)."""
+    def poll() -> None:
+        while not stop.is_set():
+            if os.path.exists(path):
+                stop.set()
+                return
+            time.sleep(interval_s)
+
+    threading.Thread(target=poll, name="kdemo-stop-file", daemon=True).start()
+
+
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     _check_data_file(config)
-    print(f"device: {describe_device()}")
+    ctx = setup()  # under torchrun: rank 0 prints and writes, the other ranks only train
+    check_batch_size(config.batch_size, ctx.world_size)
+    say = print if ctx.is_main else (lambda *a, **k: None)
+    if not ctx.is_main:
+        _quiet_libraries()
+    say(f"device: {describe_device()}" + (f" × {ctx.world_size} ranks ({ctx.backend})" if ctx.is_distributed else ""))
     data = read_data(config)
-    print(_columns_line(data))
-    bar = _Bar("train")
+    say(_columns_line(data))
+    bar = (_JsonLines() if vars(args).get("progress_jsonl") else _Bar("train")) if ctx.is_main else None
+    stop = threading.Event()
+    if vars(args).get("stop_file"):
+        _watch_stop_file(args.stop_file, stop)
 
     def announce(preproc, learner) -> None:
-        print(f"task: {learner.task}, {len(learner.train_data)} training and "
-              f"{len(learner.val_data) if learner.val_data is not None else 0} validation rows, "
-              f"classes: {', '.join(preproc.get_classes())}, maxlen {preproc.maxlen}")
+        say(f"task: {learner.task}, {len(learner.train_data)} training and "
+            f"{len(learner.val_data) if learner.val_data is not None else 0} validation rows, "
+            f"classes: {', '.join(preproc.get_classes())}, maxlen {preproc.maxlen}", flush=True)
 
     try:
-        result = train(config, train_df=data.train_df, val_df=data.val_df, progress=bar, on_prepared=announce)
+        result = train(config, train_df=data.train_df, val_df=data.val_df, progress=bar, on_prepared=announce, stop=stop)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+    if result is None:  # stopped before training started
+        say("stopped before training: nothing saved", file=sys.stderr)
+        return 1
     for notice in result.notices:
-        print(f"note: {notice}", file=sys.stderr)
-    print(result.report)
+        say(f"note: {notice}", file=sys.stderr)
+    say(result.report)
     folder = result.save(args.out)
-    print(f"saved: {folder}")
+    say(f"saved: {folder}")
     return 0
 
 

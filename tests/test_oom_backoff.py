@@ -138,3 +138,16 @@ def test_stop_part_way_keeps_the_best_epoch(data):
     assert learner.stopped_early and learner.restored_best_epoch in (0, 1)
     assert "kept the weights of epoch" in learner.notices[-1]
     assert learner.validation_report(print_report=False).accuracy >= 0.9
+
+
+def test_under_torchrun_out_of_memory_ends_the_run_with_advice_instead_of_backing_off(data, oom_above, monkeypatch):
+    from kdemo.distributed.context import DistributedContext
+    from kdemo.training import fit_loop
+
+    trn, val, preproc = data
+    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=32)
+    monkeypatch.setattr(fit_loop, "current", lambda: DistributedContext(rank=1, world_size=4, backend="nccl"))
+    oom_above(8)
+    with pytest.raises(TrainingError, match=r"Out of memory on rank 1 of 4 .*\(32 rows / 4 ranks\).*smaller batch size"):
+        learner.fit_onecycle(1e-3, 1, verbose=0)
+    assert (learner.batch_size, learner.accumulation_steps) == (32, 1)  # no back-off: the ranks could not agree

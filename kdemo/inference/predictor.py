@@ -20,6 +20,7 @@ import transformers
 
 from kdemo.atomic import atomic_folder, recover
 from kdemo.data.dataset import TextDataset
+from kdemo.distributed.context import current
 from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
@@ -252,7 +253,7 @@ class Predictor(ExportMixin):
 
         The folder is written next to its destination, fsynced, and swapped into place in one atomic step (see
         :mod:`kdemo.atomic`), so a save that is interrupted, even by ``kill -9``, leaves either the previous
-        predictor or the new one at ``fpath``, never a half-written folder.
+        predictor or the new one at ``fpath``, never a half-written folder. Under torchrun only rank 0 writes.
 
         Args:
             fpath: Destination folder (created or replaced).
@@ -261,6 +262,8 @@ class Predictor(ExportMixin):
             The folder's path.
         """
         dest = Path(fpath).expanduser().resolve()
+        if not current().is_main:  # data parallelism (torchrun): rank 0 alone writes
+            return dest
         with atomic_folder(dest) as tmp:
             self.write(tmp)
         return dest

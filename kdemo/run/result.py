@@ -11,6 +11,7 @@ import keras
 
 from kdemo import atomic
 from kdemo.device import describe_device, resolve_precision
+from kdemo.distributed.context import current
 from kdemo.hub.card import framework_versions, without_local_paths, write_model_card
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
@@ -120,10 +121,15 @@ class TrainResult:
             folder: Destination folder (created or replaced).
             repo_id: Hub repo id the card's snippets name (default: the folder's name).
 
+        Under torchrun only rank 0 writes; the other ranks return at once (no collective, so that a script may also
+        call it on rank 0 only).
+
         Returns:
             The folder's path. It loads with :func:`kdemo.load_predictor` and ``transformers.pipeline``.
         """
         dest = Path(folder).expanduser().resolve()
+        if not current().is_main:  # data parallelism: rank 0 alone writes
+            return dest
         with atomic.atomic_folder(dest) as tmp:
             self.predictor.write(tmp)
             if self.record is not None:

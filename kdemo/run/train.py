@@ -19,6 +19,8 @@ from kdemo.data.columns import guess_columns
 from kdemo.data.dataset import steps_for
 from kdemo.data.languages import analyse_languages
 from kdemo.data.tables import read_table
+from kdemo.distributed.context import setup
+from kdemo.distributed.gradients import any_rank
 from kdemo.errors import DataError
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
@@ -172,11 +174,16 @@ def train(
         ModelError: If the model cannot be loaded.
         TrainingError: If training fails for a reason the user can act on (e.g. out of memory at batch size 1).
 
+    Data parallelism: launched by ``torchrun --nproc_per_node=N``, every rank runs this with the same config; each
+    global batch of ``config.batch_size`` rows is split across the ranks and the gradients averaged, so the model
+    equals one process's; ``result.save`` writes on rank 0 only.
+
     Example:
         >>> result = kdemo.train(kdemo.TrainConfig(train_file="reviews.csv", epochs=2))
         >>> result.save("out/")
     """
     started = time.monotonic()
+    setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
     data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
     texts = data.train_df[data.text_column].astype(str).tolist()
@@ -184,7 +191,7 @@ def train(
     warning = languages.warning(config.model_name)
     if on_prepared is not None:
         on_prepared(preproc, learner)
-    if stop is not None and stop.is_set():
+    if any_rank(stop is not None and stop.is_set()):  # under torchrun every rank takes the same decision
         return None
     if stop is not None:
         learner.stop_event = stop  # the fit's StopRequest callback watches it

@@ -18,6 +18,11 @@ schedules see every batch). ``history.history["learning_rate"]`` holds the learn
 
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
+
+Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, the
+training loss and metrics are those of the global batch on every rank (``GlobalMetrics``), only rank 0 shows
+Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
+agree on a smaller batch mid-run).
 """
 
 from __future__ import annotations
@@ -30,9 +35,13 @@ from collections.abc import Callable, Sequence
 import keras
 
 from kdemo.data.dataset import BatchSequence
+from kdemo.distributed.context import current
+from kdemo.distributed.gradients import broadcast_weights
+from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
+from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.best_weights import BestWeights
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 
@@ -133,6 +142,8 @@ class FitLoopMixin:
         """
         self.stop_event.clear()
         self.restored_best_epoch = None
+        dist = current()
+        broadcast_weights([w.value for w in self.model.weights])  # every rank starts from rank 0's weights
         while True:
             train = self._train_batches(class_weight)
             try:
@@ -141,6 +152,12 @@ class FitLoopMixin:
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
+                if dist.is_distributed:  # the ranks cannot agree on a back-off mid-run
+                    raise TrainingError(
+                        f"Out of memory on rank {dist.rank} of {dist.world_size} ({type(exc).__name__}). Expected one "
+                        f"slice of the global batch ({self.batch_size} rows / {dist.world_size} ranks) to fit. Use a "
+                        "smaller batch size, a shorter maxlen or bf16 precision; the run stops on every rank."
+                    ) from exc
                 self._back_off(exc)
             finally:
                 self.release_training_memory()
@@ -150,22 +167,27 @@ class FitLoopMixin:
         # Optimizer steps, the unit of progress events and the ETA: with accumulation, a step is
         # `accumulation_steps` batches, and Keras drops an incomplete group at the end.
         total = min(steps_per_epoch or len(train), len(train)) * int(epochs) // self.accumulation_steps
+        main = current().is_main  # other ranks of a data-parallel run print and write nothing
+        verbose = verbose if main else 0
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
-        stop = StopRequest(self.stop_event)
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
-        if checkpoint_folder:
+        if checkpoint_folder and main:
             from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
 
             extra.append(PretrainedCheckpoint(checkpoint_folder))
         self._fresh_optimizer(lr)
+        sync = getattr(self.model.optimizer, "gradient_sync", None)  # data parallelism: stop when the ranks agree
+        stop = StopRequest(self.stop_event if sync is None else sync.agreed_stop)
         self._fit_calls += 1
         val = self._val_batches()
         try:
             # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
             # default shuffle=True would reorder the batches again with Python's unseeded `random`.
+            synced = [GlobalMetrics(train)] if isinstance(train, ShardedBatchSequence) else []  # first: others read it
             self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
-                                          validation_data=val, callbacks=[schedule, LearningRateLogger(), reporter, stop, *extra],
+                                          validation_data=val, callbacks=[*synced, schedule, LearningRateLogger(), reporter,
+                                                                          stop, *extra],
                                           verbose=verbose)
             if stop.stopped_at_step is not None and best is not None and best.has_weights:
                 self._keep_better(best, val)

@@ -9,6 +9,9 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.data.dataset import BatchSequence, TextDataset, as_dataset
+from kdemo.distributed.context import check_batch_size, setup, to_local_device
+from kdemo.distributed.gradients import GradientSync
+from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.modeling import freezing as layers
 from kdemo.modeling.classifier import HFClassifier, compile_classifier
@@ -56,6 +59,9 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
         frozen_blocks: Transformer blocks frozen at creation (with the embeddings), from ``freeze_lower``.
+        dist: This process's :class:`~kdemo.distributed.context.DistributedContext`. Under torchrun with N ranks,
+            ``batch_size`` is the global batch: each rank trains on its slice of every batch and the gradients are
+            averaged, so the run equals one process's (see :mod:`kdemo.distributed`).
     """
 
     def __init__(self, model: HFClassifier, train_data: TextDataset, val_data: TextDataset | None = None,
@@ -68,6 +74,9 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             raise TrainingError("Expected labelled training data from preprocess_train() or texts_from_csv(). Received: none or unlabelled data.")
         if batch_size < 1 or eval_batch_size < 1:
             raise TrainingError(f"Expected batch sizes >= 1. Received: batch_size={batch_size}, eval_batch_size={eval_batch_size}.")
+        self.dist = setup()  # joins torchrun's process group, if launched by torchrun
+        check_batch_size(int(batch_size), self.dist.world_size)
+        to_local_device(model.hf_model)
         self.model = model
         self.train_data = train_data
         self.val_data = val_data
@@ -116,7 +125,11 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         return out
 
     def _train_batches(self, class_weight: dict[int, float] | None = None) -> BatchSequence:
-        return BatchSequence(self.train_data, self.batch_size, shuffle=True, seed=self.seed + self._fit_calls, class_weight=class_weight)
+        seed = self.seed + self._fit_calls
+        if self.dist.is_distributed:  # this rank's slice of the global batches one process would see
+            return ShardedBatchSequence(self.train_data, self.batch_size, rank=self.dist.rank, world_size=self.dist.world_size,
+                                        shuffle=True, seed=seed, class_weight=class_weight)
+        return BatchSequence(self.train_data, self.batch_size, shuffle=True, seed=seed, class_weight=class_weight)
 
     def _val_batches(self) -> BatchSequence | None:
         data = self.val_data
@@ -125,8 +138,10 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
     def _fresh_optimizer(self, lr: float) -> None:
         """(Re)compile with a new FusedAdamW (learning rate per optimizer step), keeping the weights."""
         accumulation = self.accumulation_steps if self.accumulation_steps > 1 else None  # Keras: None or >= 2
-        compile_classifier(self.model, FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay,
-                                                  gradient_accumulation_steps=accumulation))
+        optimizer = FusedAdamW(learning_rate=lr, weight_decay=self.weight_decay, gradient_accumulation_steps=accumulation)
+        if self.dist.is_distributed:
+            optimizer.gradient_sync = GradientSync(self.stop_event)
+        compile_classifier(self.model, optimizer)
 
     @staticmethod
     def _check_lr_epochs(lr, epochs, *, allow_none_epochs: bool = False) -> None:

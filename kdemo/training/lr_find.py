@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import keras
 
+from kdemo.distributed.context import DistributedError, current
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory
 from kdemo.training.callbacks import LRFinder, StopRequest
@@ -54,6 +55,10 @@ class LRFinderMixin:
         """
         if start_lr <= 0 or end_lr <= start_lr or num_steps < 2:
             raise TrainingError(f"Expected 0 < start_lr < end_lr and num_steps >= 2. Received: start_lr={start_lr}, end_lr={end_lr}, num_steps={num_steps}.")
+        if current().is_distributed:
+            raise DistributedError("Expected lr_find in one process (each rank's loss differs, so the ranks would stop "
+                                   f"at different steps). Received: a run of {current().world_size} ranks. Run lr_find "
+                                   "without torchrun, then train with torchrun.")
         lr_mult = lr_mult or (end_lr / start_lr) ** (1.0 / (num_steps - 1))
         train = self._train_batches(self._class_weight(class_weight))
         epochs = math.ceil(num_steps / len(train))

@@ -49,6 +49,10 @@ class FusedAdamW(keras.optimizers.Optimizer):
             ``clipnorm`` or ``clipvalue`` is given; None disables it. At most one of the three clips may be set.
         gradient_accumulation_steps: None, or an int >= 2: batches whose gradients make one update (see above).
             The learner sets it when it halves the batch after running out of memory.
+
+    Attributes:
+        gradient_sync: None, or a function called with the torch parameters before every batch's gradients are
+            used (data parallelism: :class:`kdemo.distributed.gradients.GradientSync`).
         name: Optimizer name.
         **kwargs: Other ``keras.optimizers.Optimizer`` arguments; ``use_ema`` and ``loss_scale_factor`` are not
             supported by the fused step.
@@ -90,6 +94,9 @@ class FusedAdamW(keras.optimizers.Optimizer):
         self._grad_sums: list[torch.Tensor] | None = None
         self._had_grad: list[bool] = []
         self._micro_steps = 0
+        #: Called with the parameters before every update (accumulation included); data-parallel runs set it to a
+        #: :class:`kdemo.distributed.gradients.GradientSync` that averages ``param.grad`` over the ranks.
+        self.gradient_sync = None
 
     def build(self, variables):
         # Keras' build would add one accumulator Variable per weight when gradient_accumulation_steps is set; the
@@ -197,6 +204,8 @@ class FusedAdamW(keras.optimizers.Optimizer):
             # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer. Compared by
             # identity: `==` on tensors is elementwise and raises for lists of same length but other tensors.
             self._build_torch(trainable_variables)
+        if self.gradient_sync is not None:
+            self.gradient_sync(self._params)
         if self.gradient_accumulation_steps and not self._accumulate():
             self._iterations.assign_add(1)  # Keras counts every batch; `iterations` divides by the accumulation steps
             return

@@ -16,6 +16,7 @@ from pathlib import Path
 from safetensors.torch import load_model as load_safetensors
 from safetensors.torch import save_model as save_safetensors
 
+from kdemo.distributed.context import current
 from kdemo.errors import TrainingError
 from kdemo.modeling.classifier import HFClassifier, compile_classifier, load_sequence_classifier
 from kdemo.training.optimizer import FusedAdamW
@@ -55,6 +56,8 @@ class PersistenceMixin:
         if path.is_file():
             raise TrainingError(f"Expected a folder path for save_model. Received: {str(path)!r}, an existing file. "
                                 "Use a different path.")
+        if not current().is_main:  # data parallelism (torchrun): rank 0 alone writes
+            return
         path.mkdir(parents=True, exist_ok=True)
         self.model.hf_model.save_pretrained(path, safe_serialization=True)
 

@@ -68,6 +68,22 @@ def session_data(session: Session, cfg: TrainConfig) -> RunData:
     return read_data(cfg, session.require_data(), session.val_df)
 
 
+def record_progress(job: Job, ev: ProgressEvent) -> None:
+    """Write one progress event into the job (steps, losses, validation points, ETA, phase, epoch log line)."""
+    job.epoch, job.eta_s, job.total_steps = ev.epoch, ev.eta_s, ev.total_steps
+    if ev.phase == "train":
+        del job.step_losses[ev.step - 1:]  # a retry after an out-of-memory error starts again from step 1
+        job.step_losses.append(ev.loss)
+        return
+    val_loss = float(ev.logs["val_loss"]) if ev.logs and "val_loss" in ev.logs else None
+    if val_loss is not None:
+        del job.val_points[ev.epoch:]
+        job.val_points.append((ev.step, val_loss))
+    log_event("epoch_end", **job.fields(), epoch=ev.epoch + 1, step=ev.step, loss=ev.loss, val_loss=val_loss)
+    if ev.epoch + 1 == ev.epochs:
+        job.phase = "Evaluating on the validation split and saving the model"
+
+
 def training_job(session: Session, cfg: TrainConfig) -> Job:
     """A job that runs :func:`kdemo.train` on the session's data and saves the result into the session's folder.
 
@@ -76,20 +92,6 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
     started. Stop (``job.request_stop()``) during the fit ends it after the current batch; the model is still
     validated and saved.
     """
-
-    def on_progress(job: Job, ev: ProgressEvent) -> None:
-        job.epoch, job.eta_s, job.total_steps = ev.epoch, ev.eta_s, ev.total_steps
-        if ev.phase == "train":
-            del job.step_losses[ev.step - 1:]  # a retry after an out-of-memory error starts again from step 1
-            job.step_losses.append(ev.loss)
-            return
-        val_loss = float(ev.logs["val_loss"]) if ev.logs and "val_loss" in ev.logs else None
-        if val_loss is not None:
-            del job.val_points[ev.epoch:]
-            job.val_points.append((ev.step, val_loss))
-        log_event("epoch_end", **job.fields(), epoch=ev.epoch + 1, step=ev.step, loss=ev.loss, val_loss=val_loss)
-        if ev.epoch + 1 == ev.epochs:
-            job.phase = "Evaluating on the validation split and saving the model"
 
     def run(job: Job) -> dict | None:
         job.phase = "Loading the model and tokenizing the data"
@@ -102,7 +104,7 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
 
         data = session_data(session, cfg)
         try:
-            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: on_progress(job, ev),
+            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: record_progress(job, ev),
                            stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
                            on_prepared=on_prepared)
         finally:

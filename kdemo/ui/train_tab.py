@@ -23,6 +23,7 @@ from kdemo.text.loaders import suggest_maxlen
 from kdemo.training.callbacks import ProgressReporter
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
+from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
 from kdemo.ui.train_job import TOP_LOSSES, make_config, session_data, status_line, training_job
 
@@ -174,10 +175,12 @@ def _job_outputs(session: Session) -> tuple:
 
 
 @user_errors
-def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, request: gr.Request):
+def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, devices=None, request: gr.Request = None):
     """Queue one-cycle fine-tuning of the session's data as a background job, and return at once.
 
     The job then runs on the device when the jobs before it have ended; poll ``/training_status`` for its state.
+    ``devices`` (offered on hosts with more than one GPU) ``"all N GPUs"`` runs the job as a torchrun subprocess
+    on every GPU (:mod:`kdemo.ui.multi_gpu_job`); otherwise it runs in this process, on one GPU or the CPU.
 
     Returns:
         A status line (running, or the position in the queue) and the polling timer, switched on.
@@ -189,7 +192,11 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
         # a bad or forbidden model name is refused now, not after queueing
         resolve_model_source(cfg.model_name, policy=folder_policy(session.workdir, STORE.root))
-        job = session.job = DEVICE_QUEUE.submit(training_job(session, cfg))
+        count = gpu_count()
+        if devices and devices != ONE_DEVICE and count > 1:
+            job = session.job = DEVICE_QUEUE.submit(multi_gpu_job(session, cfg, count))
+        else:
+            job = session.job = DEVICE_QUEUE.submit(training_job(session, cfg))
     return status_line(job, DEVICE_QUEUE.position(job)), gr.Timer(active=True)
 
 
@@ -247,6 +254,11 @@ def build(data: dict, attention: dict) -> dict:
         label="Faster: freeze the embeddings and the lowest third of the blocks (about 0.7x the time on SST-2 at the same "
               "accuracy; small or imbalanced data may lose a little). Unticked, every layer trains, as in ktrain and the CLI.",
     )
+    count = gpu_count()
+    devices = gr.Radio(  # only where there is a choice: the API of a one-GPU or CPU host keeps its inputs
+        [ONE_DEVICE, all_gpus_choice(count)], value=all_gpus_choice(count), elem_id="train-devices",
+        label=f"Devices: all {count} GPUs trains with data parallelism (torchrun; the batch size is split across them)",
+    ) if count > 1 else None
     with gr.Row():
         lr_btn = gr.Button("Find learning rate")
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
@@ -273,7 +285,8 @@ def build(data: dict, attention: dict) -> dict:
     model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
     data["summary"].change(model_coverage, [model_name], [coverage], api_visibility="private")
     lr_btn.click(find_lr, settings, [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
-    train_btn.click(train, settings, [status, timer], api_name="train", concurrency_limit=None)
+    train_inputs = settings + ([devices] if devices is not None else [])
+    train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
     return {"outputs": outputs, "restore": _job_outputs}

@@ -1,0 +1,66 @@
+"""Data parallelism: training loss and metrics of the whole global batch on every rank, as one process has them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import torch
+
+from kdemo.distributed.gradients import sum_across_ranks
+from kdemo.distributed.sharding import ShardedBatchSequence
+
+
+class GlobalMetrics(keras.callbacks.Callback):
+    """After each batch, make every rank's metric states (the ``loss`` tracker, accuracy, …) those of the global
+    batch, and the logs with them.
+
+    Each rank updated its states with its slice only. Its loss was computed with sample weights scaled by ``s =
+    n_rank * world_size / n_global`` (:class:`~kdemo.distributed.sharding.ShardedBatchSequence`), so the ``loss``
+    tracker's total grew by ``s`` times the slice's own loss sum: that increment is divided by ``s``. The compiled
+    metrics (``compile(metrics=...)``) ignore sample weights, and the tracker counts rows, so their increments are
+    used as they are. The increments are summed over the ranks and added to the previous global states: the result
+    is what one process holds after the whole batch, so the logs, ``step_losses``, the progress events, the history
+    and early stopping see the values of a one-process run. Must come before the callbacks that read the logs. Validation (``val_*``) is untouched:
+    every rank validates on the whole split.
+
+    Args:
+        train: The rank's training batches (for each batch's weight factor).
+    """
+
+    def __init__(self, train: ShardedBatchSequence):
+        super().__init__()
+        self.train = train
+        self._previous: torch.Tensor | None = None
+
+    def _variables(self) -> tuple[list, list[int], int | None]:
+        """The metrics' state variables, their sizes, and the flat position of the loss tracker's total."""
+        variables, total_at = [], None
+        for metric in self.model.metrics:
+            if metric.name == "loss" and isinstance(metric, keras.metrics.Mean):
+                total_at = len(variables) + [id(v) for v in metric.variables].index(id(metric.total))
+            variables.extend(metric.variables)
+        sizes = [int(np.prod(v.shape)) for v in variables]
+        flat_total = None if total_at is None else sum(sizes[:total_at])
+        return variables, sizes, flat_total
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._previous = None  # Keras has just reset the metrics
+
+    def on_train_batch_end(self, batch, logs=None):
+        variables, sizes, total_at = self._variables()
+        if not variables:
+            return
+        now = torch.from_numpy(np.concatenate(
+            [np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64).reshape(-1) for v in variables]))
+        previous = torch.zeros_like(now) if self._previous is None else self._previous
+        increment = now - previous
+        scale = self.train.weight_scale(batch)
+        if scale == 0:
+            increment.zero_()  # a rank without rows this batch (its stand-in row has weight 0)
+        elif total_at is not None:
+            increment[total_at] /= scale
+        self._previous = previous + sum_across_ranks(increment)
+        for variable, value in zip(variables, torch.split(self._previous, sizes)):
+            variable.assign(value.numpy().reshape(variable.shape).astype(variable.dtype))
+        if logs is not None:
+            logs.update({k: float(v) for k, v in self.model.get_metrics_result().items()})

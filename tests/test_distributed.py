@@ -1,0 +1,245 @@
+"""Data-parallel training under torchrun (gloo on CPU): sharding, progress lines, and real 2-process runs.
+
+The two subprocess tests launch ``python -m torch.distributed.run`` (torchrun) with 2 processes of one thread
+each on a tiny random BERT without dropout; together they take about 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, sentiment_frame
+from safetensors.numpy import load_file
+from tiny_models import build_tiny_model
+
+import kdemo
+from kdemo.cli import main
+from kdemo.data.dataset import BatchSequence, TextDataset
+from kdemo.distributed.context import DistributedError, check_batch_size, current
+from kdemo.distributed.launch import parse_progress_line, progress_line, torchrun_command
+from kdemo.distributed.sharding import ShardedBatchSequence, shard
+from kdemo.training.callbacks import ProgressEvent
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def _dataset(n: int = 37) -> TextDataset:
+    rng = np.random.default_rng(0)
+    ids = [np.arange(2, 2 + int(k)) for k in rng.integers(3, 20, size=n)]
+    return TextDataset(texts=[f"t{i}" for i in range(n)], input_ids=ids, labels=np.arange(n) % 2, class_names=["a", "b"])
+
+
+# ------------------------------------------------------------------ sharding
+def test_shard_splits_contiguously_with_sizes_differing_by_at_most_one():
+    batch = np.array([7, 3, 9, 1, 4])
+    parts = [shard(batch, r, 2) for r in range(2)]
+    assert [p.tolist() for p in parts] == [[7, 3, 9], [1, 4]]
+    assert [len(shard(batch, r, 4)) for r in range(4)] == [2, 1, 1, 1]
+
+
+def test_sharded_batches_cover_each_global_batch_with_weights_that_restore_the_full_mean():
+    data, world = _dataset(), 3
+    full = BatchSequence(data, 8, shuffle=True, seed=5)
+    ranks = [ShardedBatchSequence(data, 8, rank=r, world_size=world, shuffle=True, seed=5) for r in range(world)]
+    assert all(len(s) == len(full) for s in ranks)
+    for b, indices in enumerate(full.batch_indices):  # same order and bucketing as one process
+        rows = [data.texts[i] for i in indices]
+        items = [s[b] for s in ranks]
+        got = [t for r, (inputs, labels, w) in enumerate(items) for t in
+               [data.texts[i] for i in shard(indices, r, world)]]
+        assert got == rows
+        # Keras' loss on a rank = sum(w * l) / n_rank; the mean over ranks must be sum(l) / n_global.
+        per_row_factor = [w[0] / len(w) / world for (_, _, w) in items]
+        np.testing.assert_allclose(per_row_factor, 1 / len(indices), rtol=1e-6)
+    last = ranks[2][len(full) - 1]  # 37 rows: last batch of 5 rows -> 2, 2, 1
+    assert last[2].tolist() == pytest.approx([3 * 1 / 5])
+
+
+def test_a_rank_with_an_empty_slice_gets_one_row_of_weight_zero():
+    data = _dataset(9)  # batch 8: the last batch has 1 row, so rank 1 of 2 has none
+    seq = ShardedBatchSequence(data, 8, rank=1, world_size=2, shuffle=True, seed=0)
+    sizes = [len(b) for b in seq.batch_indices]
+    inputs, labels, weights = seq[sizes.index(1)]
+    assert len(labels) == 1 and weights.tolist() == [0.0]
+
+
+def test_class_weights_are_kept_and_scaled():
+    data = _dataset(8)
+    seq = ShardedBatchSequence(data, 8, rank=0, world_size=2, shuffle=True, seed=0, class_weight={0: 1.0, 1: 3.0})
+    _, labels, weights = seq[0]
+    np.testing.assert_allclose(weights, np.where(labels == 1, 3.0, 1.0) * 4 * 2 / 8)
+
+
+def test_batch_size_must_divide_by_the_ranks():
+    check_batch_size(16, 2)
+    check_batch_size(7, 1)
+    with pytest.raises(DistributedError, match=r"Expected a batch size divisible by the 2 ranks.*batch_size=15.*Use 14 or 16"):
+        check_batch_size(15, 2)
+
+
+def test_outside_torchrun_the_process_is_rank_0_of_1():
+    ctx = current()
+    assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.is_distributed) == (0, 1, True, False)
+
+
+def test_gradients_are_reduced_in_buckets_of_one_dtype_and_bounded_size():
+    import torch
+
+    from kdemo.distributed.gradients import _buckets
+
+    grads = [torch.zeros(10), torch.zeros(10), torch.zeros(30), torch.zeros(5, dtype=torch.float64), torch.zeros(1)]
+    sizes = [[g.numel() for g in b] for b in _buckets(grads, 100)]  # 100 bytes: 25 float32 values
+    assert sizes == [[10, 10], [30], [5], [1]]
+
+
+# ------------------------------------------------------------------ launch helpers
+def test_progress_lines_round_trip_and_ignore_other_output():
+    event = ProgressEvent(epoch=0, epochs=2, step=3, total_steps=10, loss=0.5, lr=1e-4, elapsed_s=1.0, eta_s=2.0,
+                          phase="epoch_end", logs={"val_loss": np.float32(0.25), "bad": float("nan")})
+    fields = parse_progress_line("[default0]:" + progress_line(event))
+    assert ProgressEvent(**fields) == ProgressEvent(**{**event.__dict__, "logs": {"val_loss": 0.25, "bad": None}})
+    assert parse_progress_line("Loading weights: 100%") is None
+    assert parse_progress_line('{"other": 1}') is None
+    assert parse_progress_line('{"kdemo_progress": ') is None
+
+
+def test_torchrun_command_for_one_and_several_machines():
+    one = torchrun_command(4, "run.json", "out", stop_file="stop", python="py")
+    assert one == ["py", "-m", "torch.distributed.run", "--nproc_per_node=4", "--standalone", "-m", "kdemo", "train",
+                   "--config", "run.json", "--out", "out", "--progress-jsonl", "--stop-file", "stop"]
+    two = torchrun_command(8, "run.json", "out", nnodes=2, rdzv_endpoint="node0:29500", python="py")
+    assert "--nnodes=2" in two and "--rdzv-endpoint=node0:29500" in two and "--standalone" not in two
+    with pytest.raises(ValueError, match="rdzv_endpoint"):
+        torchrun_command(8, "run.json", "out", nnodes=2)
+
+
+def test_cli_stop_file_present_before_training_saves_nothing(ddp_setup, tmp_path, capsys, one_torch_thread):
+    (tmp_path / "stop").touch()
+    code = main(["train", "--config", str(ddp_setup / "run.json"), "--out", str(tmp_path / "m"),
+                 "--stop-file", str(tmp_path / "stop")])
+    assert code == 1 and "stopped before training: nothing saved" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+# ------------------------------------------------------------------ real runs: 2 processes against 1
+@pytest.fixture(scope="module")
+def ddp_setup(tmp_path_factory):
+    """A tiny BERT without dropout, and a train/validation table whose last batch of 16 splits unevenly (11 rows)."""
+    root = tmp_path_factory.mktemp("ddp")
+    model = build_tiny_model(root / "tiny", "bert")
+    config = json.loads((model / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    (model / "config.json").write_text(json.dumps(config))
+    df = sentiment_frame(243, seed=1)
+    df.iloc[:203].to_csv(root / "train.csv", index=False)
+    df.iloc[203:].to_csv(root / "val.csv", index=False)
+    run = kdemo.TrainConfig(train_file=str(root / "train.csv"), val_file=str(root / "val.csv"), model_name=str(model),
+                            batch_size=16, epochs=1, lr=3e-3, precision="fp32")
+    (root / "run.json").write_text(json.dumps(run.to_dict()))
+    return root
+
+
+def _env() -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _events(stdout: str) -> list[dict]:
+    return [f for f in map(parse_progress_line, stdout.splitlines()) if f]
+
+
+def test_two_ranks_train_the_same_model_as_one_process(ddp_setup, tmp_path, one_torch_thread, capsys):
+    root = ddp_setup
+    single = tmp_path / "single"
+    assert main(["train", "--config", str(root / "run.json"), "--out", str(single), "--progress-jsonl"]) == 0
+    one = _events(capsys.readouterr().out)
+    work = tmp_path / "ddp"
+    work.mkdir()
+    proc = subprocess.run([*TORCHRUN, "-m", "kdemo", "train", "--config", str(root / "run.json"), "--out", "multi",
+                           "--progress-jsonl"], cwd=work, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    a, b = load_file(single / "model.safetensors"), load_file(work / "multi" / "model.safetensors")
+    base = load_file(root / "tiny" / "model.safetensors")
+    moved = max(float(np.abs(a[k] - base[k]).max()) for k in a if k in base)
+    assert moved > 1e-3  # training changed the weights far more than the tolerance
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
+    texts = sentiment_frame(60, seed=7)["text"].tolist()
+    p1, p2 = kdemo.load_predictor(single), kdemo.load_predictor(work / "multi")
+    assert p1.predict(texts) == p2.predict(texts)
+    np.testing.assert_allclose(p1.predict(texts, return_proba=True), p2.predict(texts, return_proba=True), atol=1e-5)
+    # Rank 0 alone wrote: one folder in the working directory, one report, progress only from one rank.
+    assert sorted(p.name for p in work.iterdir()) == ["multi"]
+    assert proc.stdout.count("saved:") == 1 and proc.stdout.count("device:") == 1
+    two = _events(proc.stdout)
+    assert [f["step"] for f in two if f["phase"] == "train"] == list(range(1, 14))  # 203 rows / 16, each once
+    # The training loss of every step and the epoch's metrics are those of the whole batch, as in one process.
+    assert [f["loss"] for f in two] == pytest.approx([f["loss"] for f in one], abs=1e-4)
+    end1, end2 = one[-1]["logs"], two[-1]["logs"]
+    assert {k: end2[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")} == pytest.approx(
+        {k: end1[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}, abs=1e-4)
+    assert "× 2 ranks (gloo)" in proc.stdout
+
+
+def test_a_killed_rank_ends_the_run_and_leaves_the_previous_folder(ddp_setup, tmp_path):
+    root = ddp_setup
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "previous.txt").write_text("complete earlier version")
+    started = time.monotonic()
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), str(root / "run.json"), str(out), "1", "3"],
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and elapsed < 60, log[-3000:]
+    assert "rank 1 kills itself at step 3" in log
+    root_cause = log[log.index("Root Cause"):]
+    assert re.search(r"rank\s*:\s*1 \(local_rank: 1\)\s*\n\s*exitcode\s*:\s*-9", root_cause), log[-3000:]
+    # The surviving rank 0 also exited non-zero (ended by torchrun's agent), and wrote nothing.
+    assert re.search(r"rank\s*:\s*0 \(local_rank: 0\)\s*\n\s*exitcode\s*:\s*-?[1-9]", log), log[-3000:]
+    assert "rank 0 done" not in log
+    # ...saying why: ended by torchrun's agent, or its own collective failed first (whichever came first).
+    assert ("kdemo: rank 0 ended by torchrun (SIGTERM): another rank failed" in log
+            or "Expected all 2 ranks to take part in the step. Received on rank 0" in log), log[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["previous.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no half-written sibling left
+
+
+def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, tmp_path, one_torch_thread, monkeypatch):
+    import ddp_worker
+
+    root = ddp_setup
+    ddp_worker.main(["--verbs", str(root / "run.json"), str(tmp_path / "single")])
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--verbs", str(root / "run.json"),
+                           str(tmp_path / "multi")], env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rank 0 done" in proc.stdout and "rank 1 done" in proc.stdout
+    a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "multi" / "model.safetensors")
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multi", "single"]
+    # On a rank other than 0, predictor.save and learner.save_model write nothing.
+    from kdemo.distributed.context import DistributedContext
+    from kdemo.inference import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "current", lambda: DistributedContext(rank=1, world_size=2))
+    assert kdemo.load_predictor(tmp_path / "single").save(tmp_path / "rank1") == tmp_path / "rank1"
+    assert not (tmp_path / "rank1").exists()
+
+
+def test_a_stop_on_one_rank_stops_every_rank_after_the_same_batch(ddp_setup, tmp_path):
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--stop-at", "1", "4",
+                           str(ddp_setup / "run.json"), str(tmp_path / "model")],
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Rank 1 asked after step 4; the flag travels with step 5's gradients, so both ranks end after step 5.
+    assert "rank 0 trained 5 steps, stopped=True" in proc.stdout
+    assert "rank 1 trained 5 steps, stopped=True" in proc.stdout
+    assert kdemo.load_predictor(tmp_path / "model").predict(["the movie was great"])[0] in ("negative", "positive")
