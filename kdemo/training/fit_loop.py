@@ -41,8 +41,8 @@ from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
-from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.best_weights import BestWeights
+from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 
 log = logging.getLogger("kdemo.training.learner")
