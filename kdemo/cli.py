@@ -120,7 +120,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="seed of the split, the head's init, dropout and the batch order (default: 0)")
     p.add_argument("--freeze-lower", type=float, metavar="F", default=_SUPPRESS,
                    help="fraction 0-1 of the transformer blocks frozen with the embeddings (default: 0, every layer "
-                        "trains; 0.33 trains about a quarter faster)")
+                        "trains; 0.33 takes 0.63-0.77x the time, see bench/RESULTS.md)")
     if not training:
         return
     p.add_argument("--epochs", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
@@ -363,7 +363,8 @@ def _lr_find(args: argparse.Namespace) -> int:
     _, learner = prepare(config, data)
     bar = _Bar("lr-find")
     try:
-        learner.lr_find(num_steps=args.num_steps, verbose=0, callbacks=[ProgressReporter(bar, args.num_steps, 1)])
+        steps_only = ProgressReporter(lambda ev: bar(ev) if ev.phase == "train" else None, args.num_steps, 1)
+        learner.lr_find(num_steps=args.num_steps, verbose=0, callbacks=[steps_only])
     finally:
         bar.close()
     try:

@@ -358,7 +358,7 @@ def test_plot_returns_figures(trained, data):
     assert trained.plot("accuracy") is None
     with pytest.raises(TrainingError, match="'nope'"):
         trained.plot("nope", return_fig=True)
-    with pytest.raises(TrainingError, match="train first"):
+    with pytest.raises(TrainingError, match="Train first"):
         _learner(data).plot("loss", return_fig=True)
 
 

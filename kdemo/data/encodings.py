@@ -79,7 +79,8 @@ class Decoded:
         text: The text, without BOM.
         codec: The Python codec used (``"gb18030"``, ``"utf-8"`` …).
         label: Its human name (``"GB18030 (Chinese, simplified)"``).
-        method: ``"given"``, ``"bom"``, ``"utf-16 pattern"``, ``"utf-8"`` or ``"detected"`` (charset-normalizer).
+        method: ``"given"``, ``"bom"``, ``"utf-16 pattern"``, ``"utf-8"``, ``"detected"`` (charset-normalizer) or
+            ``"binary"`` (not text).
         confidence: How sure the choice is, fraction 0–1: 1 for the first four methods; for a detection, 1 minus
             charset-normalizer's mess ratio, halved when unsure.
         sure: False when the detection could not decide (see the module docstring).

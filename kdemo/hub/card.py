@@ -28,6 +28,8 @@ from kdemo.hub import card_sections as sections
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
 from kdemo.tasks import Task
 
+#: The file a saved run keeps its definition and outcome in (written by ``TrainResult.save``, read back by
+#: ``TrainConfig.from_json`` and by the card).
 PARAMS_FILE = "training_params.json"
 #: Entry of ``kdemo.json`` recording what the card was written for (see :func:`card_settings`).
 CARD_KEY = "card"
@@ -95,14 +97,34 @@ def base_model_license(base_model: str | None, *, endpoint: str | None = None) -
     return getattr(info.card_data, "license", None) if info.card_data else None
 
 
-def without_local_paths(value):
-    """Publishable copy of a JSON-like value: ``value`` with every absolute or home-relative path replaced by ``local:<last component>`` (recursively)."""
+#: Keys whose values name local files or folders (data files, a base model given as a folder).
+PATH_KEYS = frozenset({"base_model", "model_name", "train_file", "val_file"})
+#: Keys whose values are always data files: published by name only, whatever the path looks like.
+FILE_KEYS = frozenset({"train_file", "val_file"})
+
+
+def without_local_paths(value, key: str | None = None):
+    """Publishable copy of a JSON-like value (``kdemo.json``, ``training_params.json``): the values of
+    :data:`PATH_KEYS` that name a local file or folder become ``local:<last component>`` (recursively).
+
+    Data files (:data:`FILE_KEYS`) always do, relative paths included; a model name does when it is a path (absolute,
+    ``~``, ``.`` or an existing folder) and stays as it is when it is a Hub id. Other values (class names such as
+    ``"/r/news"``, column names) are never touched.
+
+    Args:
+        value: The JSON-like value.
+        key: The key ``value`` is stored under (for recursion).
+
+    Returns:
+        The copy.
+    """
     if isinstance(value, dict):
-        return {k: without_local_paths(v) for k, v in value.items()}
+        return {k: without_local_paths(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_local_paths(v) for v in value]
-    if isinstance(value, str) and (Path(value).is_absolute() or value.startswith("~")):
-        return LOCAL_PREFIX + Path(value).name
+        return [without_local_paths(v, key) for v in value]
+    if isinstance(value, str) and key in PATH_KEYS and not value.startswith(LOCAL_PREFIX):
+        if key in FILE_KEYS or _is_local_path(value):
+            return LOCAL_PREFIX + Path(value.rstrip("/\\")).name
     return value
 
 

@@ -1,10 +1,10 @@
 """Pushing a predictor folder to the Hugging Face Hub, and saying clearly why it failed.
 
 The Hub code works on folders, as ``huggingface_hub``'s ``ModelHubMixin`` does: a saved predictor folder goes in,
-nothing here knows the :class:`~kdemo.Predictor`. Pushing uses ``huggingface_hub``: ``HfApi.create_repo(exist_ok=True)`` then ``HfApi.upload_folder`` (text files
-inline; weights and images through LFS or Xet, as the Hub decides). Loading uses ``snapshot_download`` restricted to config, safetensors weights and
-tokenizer files: no pickles, no custom code (``trust_remote_code`` stays off). A token is passed through per call:
-it is never written to disk, logged, put in the card, or included in an error message.
+nothing here knows the :class:`~kdemo.Predictor`. Pushing uses ``huggingface_hub``:
+``HfApi.create_repo(exist_ok=True)`` then ``HfApi.upload_folder`` (text files inline; weights and images through LFS
+or Xet, as the Hub decides). Downloading a checkpoint is :mod:`kdemo.hub.download`'s job. A token is passed through
+per call: it is never written to disk, logged, put in the card, or included in an error message.
 """
 
 from __future__ import annotations

@@ -176,7 +176,17 @@ class TrainConfig:
         return SCHEDULE_NAMES[self.schedule]
 
     def replace(self, **changes) -> TrainConfig:
-        """A copy with ``changes`` applied, validated again (``dataclasses.replace``)."""
+        """A copy with ``changes`` applied, validated again.
+
+        Args:
+            **changes: Field values to replace.
+
+        Returns:
+            The new config.
+
+        Raises:
+            TrainingError: On an unknown field or an invalid value.
+        """
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict:
@@ -188,6 +198,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """Build a config from :meth:`to_dict`'s form, or from a ``training_params.json`` (its ``"config"`` entry).
+
+        Args:
+            data: The JSON object.
+
+        Returns:
+            The config.
 
         Raises:
             TrainingError: On an unknown field, a newer config version, or an invalid value.
@@ -211,6 +227,12 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a config from a JSON file: :meth:`to_dict`'s form or a saved run's ``training_params.json``.
+
+        Args:
+            path: The file.
+
+        Returns:
+            The config.
 
         Raises:
             TrainingError: If the file is missing, not JSON, or not a valid config.

@@ -12,14 +12,12 @@ import keras
 from kdemo import atomic
 from kdemo.device import describe_device, resolve_precision
 from kdemo.distributed.context import current
-from kdemo.hub.card import framework_versions, without_local_paths, write_model_card
+from kdemo.hub.card import PARAMS_FILE, framework_versions, without_local_paths, write_model_card
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
 from kdemo.run.config import CONFIG_VERSION, TrainConfig
 from kdemo.tasks import Task
 
-#: The file a saved run keeps its definition and outcome in (read back by ``TrainConfig.from_json``).
-PARAMS_FILE = "training_params.json"
 #: The optimizer every run uses (see :class:`kdemo.training.optimizer.FusedAdamW`).
 OPTIMIZER = "AdamW (torch fused kernel)"
 
@@ -113,16 +111,14 @@ class TrainResult:
         """Write the run's folder: the predictor, ``training_results.json`` and its images, ``training_params.json``
         and the model card (``README.md``), in one crash-safe step (:func:`kdemo.atomic.atomic_folder`).
 
-        Absolute paths (data files, a local base model) are written as ``local:<name>``, so that the folder can be
-        zipped or pushed without revealing the machine's folders; ``python -m kdemo train --config`` then asks for
-        the data file again.
+        Data files and a base model given as a local folder are written as ``local:<name>``
+        (:func:`kdemo.hub.card.without_local_paths`), so that the folder can be zipped or pushed without revealing
+        the machine's folders; ``python -m kdemo train --config`` then asks for them again. Under torchrun only rank
+        0 writes; the other ranks return at once (no collective, so that a script may also call it on rank 0 only).
 
         Args:
             folder: Destination folder (created or replaced).
             repo_id: Hub repo id the card's snippets name (default: the folder's name).
-
-        Under torchrun only rank 0 writes; the other ranks return at once (no collective, so that a script may also
-        call it on rank 0 only).
 
         Returns:
             The folder's path. It loads with :func:`kdemo.load_predictor` and ``transformers.pipeline``.

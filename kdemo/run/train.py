@@ -32,6 +32,7 @@ from kdemo.text.loaders import texts_from_df
 from kdemo.text.preprocessor import Transformer
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.learner import Learner, get_learner
+from kdemo.training.schedules import sgdr_cycle_epochs
 
 #: Characters of the first training text kept as the model card's widget example.
 EXAMPLE_CHARS = 200
@@ -60,6 +61,14 @@ class RunData:
 
 def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None, val_df: pd.DataFrame | None = None) -> RunData:
     """The run's tables (given, or read from ``config.train_file``/``val_file``) and its columns (given or guessed).
+
+    Args:
+        config: The run's settings (files, columns).
+        train_df: Training table instead of ``config.train_file``.
+        val_df: Validation table instead of ``config.val_file``.
+
+    Returns:
+        The :class:`RunData`.
 
     Raises:
         DataError: If no data is given, a file cannot be read, or a column is missing.
@@ -114,17 +123,25 @@ def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAUL
     preproc.precision = config.precision
     torch.manual_seed(config.seed)
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
-                          seed=config.seed, freeze_lower=config.freeze_lower, weight_decay=config.weight_decay)
+                          seed=config.seed, freeze_lower=config.freeze_lower,
+                          weight_decay=config.weight_decay or None)  # None: no decay, as ktrain reports it
     return preproc, learner
 
 
-def planned_steps(config: TrainConfig, learner: Learner) -> int | None:
-    """Optimizer steps the run plans (None when autofit runs until early stopping)."""
-    per_epoch = steps_for(len(learner.train_data), learner.effective_batch_size)
-    if config.schedule == SGDR:
-        cycles = [config.cycle_len * config.cycle_mult ** i for i in range(config.epochs)]
-        return per_epoch * sum(cycles)
-    return per_epoch * config.epochs
+def planned_steps(config: TrainConfig, learner: Learner) -> int:
+    """Optimizer steps the run plans, counted as the fit loop counts them.
+
+    Args:
+        config: The run's settings (epochs, or SGDR cycles with their lengths).
+        learner: The learner (its rows, batch size and gradient-accumulation steps after any out-of-memory back-off).
+
+    Returns:
+        Batches per epoch × epochs, divided by the gradient-accumulation steps (Keras drops an incomplete group).
+        For autofit with early stopping, the steps of ``config.epochs`` epochs, the most it runs.
+    """
+    epochs = (sum(sgdr_cycle_epochs(config.epochs, config.cycle_len, config.cycle_mult)) if config.schedule == SGDR
+              else config.epochs)
+    return steps_for(len(learner.train_data), learner.batch_size) * epochs // learner.accumulation_steps
 
 
 def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None]):

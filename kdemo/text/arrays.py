@@ -102,8 +102,7 @@ def texts_from_array(
               if task == REGRESSION else f"task: text classification ({task})")
     preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=names or None, task=task)
     if maxlen is None:
-        preproc.maxlen = suggest_maxlen(preproc.tokenizer, [t if isinstance(t, str) else " ".join(t) for t in x_train],
-                                        cap=preproc.maxlen)
+        preproc.maxlen = suggest_maxlen(preproc.tokenizer, list(x_train), cap=preproc.maxlen)
     trn = preproc.preprocess_train(x_train, y_train, verbose=verbose)
     val = preproc.preprocess_test(list(x_test), y_test, verbose=verbose)
     return ktrain_result(trn, val, preproc, preprocess_mode)

@@ -90,18 +90,18 @@ def read_folder(
 def texts_from_folder(
     datadir: str | os.PathLike,
     classes: Sequence[str] | None = None,
-    model_name: str | None = None,
+    max_features: int | None = None,
     maxlen: int | None = None,
+    ngram_range: int | None = None,
     train_test_names: Sequence[str] = ("train", "test"),
+    preprocess_mode: str | None = None,
+    encoding: str | None = None,
+    lang: str | None = None,
     val_pct: float = 0.1,
     random_state: int | None = 0,
-    encoding: str | None = None,
     verbose: int = 1,
     *,
-    preprocess_mode: str | None = None,
-    max_features: int | None = None,
-    ngram_range: int | None = None,
-    lang: str | None = None,
+    model_name: str | None = None,
 ):
     """Prepare training and validation data from a folder of text files (ktrain's ``texts_from_folder``).
 
@@ -138,5 +138,6 @@ def texts_from_folder(
         val_df = read_folder(test_dir, classes, encoding) if test_dir.is_dir() else None
     else:
         train_df, val_df = read_folder(datadir, classes, encoding), None
-    return texts_from_df(train_df, "text", ["label"], val_df, val_pct, model_name, maxlen, random_state, verbose,
-                         task=SINGLE_LABEL, preprocess_mode=preprocess_mode)
+    return texts_from_df(train_df, "text", ["label"], val_df, maxlen=maxlen, val_pct=val_pct,
+                         preprocess_mode=preprocess_mode, random_state=random_state, verbose=verbose,
+                         model_name=model_name, task=SINGLE_LABEL)

@@ -28,7 +28,8 @@ def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, c
 
     Args:
         tokenizer: The model's tokenizer.
-        texts: Texts (a random sample of at most ``sample`` is tokenized).
+        texts: Texts, or ``(text, text_pair)`` sentence pairs, tokenized as the model reads them (a pair with its
+            separator tokens); a random sample of at most ``sample`` is tokenized.
         coverage: Fraction 0–1 of texts that should fit untruncated.
         cap: Upper bound (the model's maximum).
 
@@ -39,7 +40,11 @@ def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, c
     if len(texts) > sample:
         rng = np.random.default_rng(0)
         texts = [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
-    lengths = [len(ids) for ids in tokenizer(texts, truncation=False, add_special_tokens=True)["input_ids"]]
+    if texts and not isinstance(texts[0], str):  # sentence pairs: both texts count, as the model reads them
+        encoded = tokenizer([str(a) for a, _ in texts], [str(b) for _, b in texts], truncation=False)
+    else:
+        encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     return maxlen_covering(lengths, coverage=coverage, cap=cap)
 
 
@@ -48,20 +53,20 @@ def texts_from_df(
     text_column: str,
     label_columns: Sequence[str] | str | None = None,
     val_df: pd.DataFrame | None = None,
-    val_pct: float = 0.1,
-    model_name: str | None = None,
+    max_features: int | None = None,
     maxlen: int | None = None,
+    val_pct: float = 0.1,
+    ngram_range: int | None = None,
+    preprocess_mode: str | None = None,
+    lang: str | None = None,
+    is_regression: bool = False,
     random_state: int | None = 0,
     verbose: int = 1,
-    task: str | None = None,
     *,
+    model_name: str | None = None,
+    task: str | None = None,
     text_pair_column: str | None = None,
     policy: FolderPolicy = DEFAULT_POLICY,
-    preprocess_mode: str | None = None,
-    max_features: int | None = None,
-    ngram_range: int | None = None,
-    is_regression: bool = False,
-    lang: str | None = None,
 ):
     """Prepare training and validation data from DataFrames (ktrain's ``texts_from_df``).
 
@@ -142,8 +147,7 @@ def texts_from_df(
 
     train_texts = texts(train_df)
     if maxlen is None:
-        joined = [t if isinstance(t, str) else f"{t[0]} {t[1]}" for t in train_texts]  # a pair's tokens count together
-        preproc.maxlen = suggest_maxlen(preproc.tokenizer, joined, cap=preproc.maxlen)
+        preproc.maxlen = suggest_maxlen(preproc.tokenizer, train_texts, cap=preproc.maxlen)
     trn = preproc.preprocess_train(train_texts, train_labels, verbose=verbose)
     val = preproc.preprocess_test(texts(val_df), val_labels, verbose=verbose)
     return ktrain_result(trn, val, preproc, preprocess_mode)
@@ -154,19 +158,19 @@ def texts_from_csv(
     text_column: str,
     label_columns: Sequence[str] | str | None = None,
     val_filepath: str | os.PathLike | None = None,
-    val_pct: float = 0.1,
-    model_name: str | None = None,
+    max_features: int | None = None,
     maxlen: int | None = None,
-    random_state: int | None = 0,
-    sep: str | None = None,
+    val_pct: float = 0.1,
+    ngram_range: int | None = None,
+    preprocess_mode: str | None = None,
     encoding: str | None = None,
+    lang: str | None = None,
+    sep: str | None = None,
+    is_regression: bool = False,
+    random_state: int | None = 0,
     verbose: int = 1,
     *,
-    preprocess_mode: str | None = None,
-    max_features: int | None = None,
-    ngram_range: int | None = None,
-    is_regression: bool = False,
-    lang: str | None = None,
+    model_name: str | None = None,
 ):
     """Prepare training and validation data from CSV/TSV/JSONL files (ktrain's ``texts_from_csv``).
 
@@ -198,5 +202,6 @@ def texts_from_csv(
     """
     train_df = read_table(train_filepath, sep=sep, encoding=encoding)
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
-    return texts_from_df(train_df, text_column, label_columns, val_df, val_pct, model_name, maxlen, random_state, verbose,
-                         preprocess_mode=preprocess_mode, is_regression=is_regression)
+    return texts_from_df(train_df, text_column, label_columns, val_df, maxlen=maxlen, val_pct=val_pct,
+                         preprocess_mode=preprocess_mode, is_regression=is_regression, random_state=random_state,
+                         verbose=verbose, model_name=model_name)

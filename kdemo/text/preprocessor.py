@@ -95,7 +95,8 @@ class Transformer:
             DataError: If no class names are known yet (call :meth:`preprocess_train` first).
         """
         if not self.class_names:
-            raise DataError("No class names yet. Call preprocess_train(texts, labels) or pass class_names=.")
+            raise DataError("Expected class names. Received: none yet. Call preprocess_train(texts, labels) or pass "
+                            "class_names=.")
         return list(self.class_names)
 
     def get_tokenizer(self) -> PreTrainedTokenizerBase:
@@ -207,7 +208,8 @@ class Transformer:
         if self.task == SINGLE_LABEL and isinstance(y, np.ndarray) and y.ndim == 2:
             y = y.argmax(axis=1)  # one-hot rows (ktrain)
         if y is not None and not self.class_names:
-            raise DataError("Call preprocess_train before preprocess_test, so that labels map to the same ids.")
+            raise DataError("Expected preprocess_train to run first. Received: preprocess_test before it. Call "
+                            "preprocess_train first, so that labels map to the same ids.")
         data = self._build(texts, y)
         if verbose:
             print(f"preprocess_test: {len(data)} texts")

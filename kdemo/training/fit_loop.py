@@ -68,12 +68,19 @@ class FitLoopMixin:
     def _init_fit_loop(self) -> None:
         self.accumulation_steps = 1
         self.notices: list[str] = []
-        self.stop_event = threading.Event()
+        self.stop_event = self._own_stop_event = threading.Event()
         self.history: keras.callbacks.History | None = None
         self.step_losses: list[float] = []
         self.stopped_early = False
         self.restored_best_epoch: int | None = None
         self._fit_calls = 0
+
+    def _reset_stop(self) -> None:
+        """Clear a stop left over from an earlier fit of this learner. An event the caller assigned
+        (``learner.stop_event = event``, as :func:`kdemo.train` does) is the caller's: it is never cleared, so a stop
+        set on it before the fit starts ends the fit after its first batch."""
+        if self.stop_event is self._own_stop_event:
+            self.stop_event.clear()
 
     def request_stop(self) -> None:
         """Ask a running fit or lr_find to stop after the current batch (thread-safe)."""
@@ -140,7 +147,7 @@ class FitLoopMixin:
         Raises:
             TrainingError: If memory runs out even at batch size 1.
         """
-        self.stop_event.clear()
+        self._reset_stop()
         self.restored_best_epoch = None
         dist = current()
         broadcast_weights([w.value for w in self.model.weights])  # every rank starts from rank 0's weights

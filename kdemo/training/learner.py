@@ -33,9 +33,9 @@ ClassWeight = dict[int, float] | str | None
 #: Fraction of the transformer blocks frozen (with the embeddings) by ``get_learner`` unless ``freeze_lower`` is
 #: given: none. Every layer trains, as in ktrain and HF Trainer.
 DEFAULT_FREEZE_LOWER = 0.0
-#: The faster option the Train tab offers ("freeze lower layers"): a third of the blocks with the embeddings. On
-#: SST-2 (8,000 rows, CPU) it trains 0.71x as long as the full model at +0.8 pt accuracy; see bench/RESULTS.md for
-#: AG News and SMS spam. Pass ``freeze_lower=FAST_FREEZE_LOWER`` to ``get_learner`` to use it.
+#: The faster option the Train tab offers ("freeze lower layers"): a third of the blocks with the embeddings. It
+#: trains in 0.63-0.77x the time of every layer (``python -m bench.freezing``: SST-2 0.63x at -0.1 pt accuracy, AG
+#: News 0.77x at +0.2 pt, SMS spam 0.73x at -1.3 pt; bench/RESULTS.md). Pass ``freeze_lower=FAST_FREEZE_LOWER``.
 FAST_FREEZE_LOWER = 1 / 3
 
 
@@ -107,8 +107,9 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         if class_weight is None:
             return None
         if self.task != SINGLE_LABEL:
-            raise TrainingError(f"class_weight applies to single-label classification. Received it for task {self.task!r}"
-                                " (multi-label training already weights each label's positives).")
+            raise TrainingError(f"Expected class_weight only for single-label classification. Received it for task "
+                                f"{self.task!r}; leave it out (multi-label training already weights each label's "
+                                "positives).")
         if isinstance(class_weight, str):
             if class_weight != "balanced":
                 raise TrainingError(f"Expected class_weight 'balanced' or a {{class_id: weight}} dict. Received: {class_weight!r}.")
@@ -252,7 +253,8 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             early_stopping = 5 if early_stopping is None else early_stopping
             reduce_on_plateau = 2 if reduce_on_plateau is None else reduce_on_plateau
         if (early_stopping or reduce_on_plateau) and self.val_data is None:
-            raise TrainingError("autofit with early stopping or reduce_on_plateau needs validation data: pass val_data to get_learner().")
+            raise TrainingError("Expected validation data for autofit's early stopping or reduce_on_plateau. Received: "
+                                "none. Pass val_data to get_learner().")
         cw = self._class_weight(class_weight)
 
         policies = []
@@ -312,7 +314,8 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         """
         self._check_lr_epochs(lr, n_cycles)
         if early_stopping and self.val_data is None:
-            raise TrainingError("fit(early_stopping=) needs validation data: pass val_data to get_learner().")
+            raise TrainingError("Expected validation data for fit(early_stopping=). Received: none. Pass val_data to "
+                                "get_learner().")
         cw = self._class_weight(class_weight)
         epochs = n_cycles
         if cycle_len is not None:

@@ -66,7 +66,7 @@ class LRFinderMixin:
             epochs = min(epochs, max_epochs)
         saved = [w.copy() for w in self.model.get_weights()]
         finder = LRFinder(start_lr, lr_mult, num_steps, stop_factor=stop_factor)
-        self.stop_event.clear()
+        self._reset_stop()
         self._fresh_optimizer(start_lr)
         try:
             self.model.fit(train, epochs=epochs, verbose=verbose, shuffle=False,  # BatchSequence shuffles, seeded
@@ -95,7 +95,7 @@ class LRFinderMixin:
             TrainingError: If lr_find has not been run or recorded too few steps.
         """
         if self.lr_finder is None or not self.lr_finder.losses:
-            raise TrainingError("Please call lr_find() first.")
+            raise TrainingError("Expected an LR-finder run first. Received: none yet. Please call lr_find() first.")
         n = len(self.lr_finder.losses)
         try:
             return suggest_lr(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), n_skip_beginning=min(10, n // 5), n_skip_end=min(5, n // 10))
@@ -120,7 +120,7 @@ class LRFinderMixin:
         from kdemo.plots import lr_finder_figure, show_figure
 
         if self.lr_finder is None or not self.lr_finder.losses:
-            raise TrainingError("Please call lr_find() first.")
+            raise TrainingError("Expected an LR-finder run first. Received: none yet. Please call lr_find() first.")
         suggestions = self.lr_estimate() if suggest else None
         fig = lr_finder_figure(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), suggestions, n_skip_beginning, n_skip_end)
         return show_figure(fig, return_fig)

@@ -68,7 +68,8 @@ class SettingsMixin:
         from kdemo.plots import history_figure, loss_curve_figure, schedule_figure, show_figure
 
         if self.history is None:
-            raise TrainingError("No training history - did you train the model yet? Expected a fit first: train first, then plot.")
+            raise TrainingError("Expected a training history. Received: none - did you train the model yet? Train first "
+                                "(e.g. fit_onecycle), then plot.")
         hist = self.history.history
         if plot_type == "loss":
             steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)

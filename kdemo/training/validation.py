@@ -31,7 +31,8 @@ class ValidationMixin:
     def _labelled(self, val_data, what: str) -> TextDataset:
         data = as_dataset(val_data) if val_data is not None else self.val_data
         if data is None or data.labels is None:
-            raise TrainingError(f"{what} needs labelled validation data: pass val_data to get_learner() or to this call.")
+            raise TrainingError(f"Expected labelled validation data for {what}. Received: none. Pass val_data to "
+                                f"get_learner() or to this call.")
         return data
 
     # ------------------------------------------------------------------ predictions and targets
@@ -44,7 +45,7 @@ class ValidationMixin:
         """
         data = as_dataset(val_data) if val_data is not None else self.val_data
         if data is None:
-            raise TrainingError("No validation data: pass val_data to get_learner() or to this call.")
+            raise TrainingError("Expected validation data. Received: none. Pass val_data to get_learner() or to this call.")
         return evaluation.predict_outputs(self.model.hf_model, data, self.task, self.eval_batch_size)
 
     def ground_truth(self, val_data: TextDataset | None = None) -> np.ndarray:

@@ -113,6 +113,7 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
             failed (the message holds the end of its output).
     """
     grace_s = STOP_GRACE_S if grace_s is None else grace_s
+    data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
 
     def run(job: Job) -> dict | None:
         if cfg.batch_size % nproc:
@@ -123,7 +124,6 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
         session.require_disk_room(STORE.limits.max_disk_bytes)
         folder = session.workdir / "multi_gpu"
         folder.mkdir(parents=True, exist_ok=True)
-        data = session_data(session, cfg)
         changes = {"train_file": _write_table(data.train_df, folder / "train"), "val_file": None,
                    "data_name": cfg.data_name or "data", "text_column": data.text_column,
                    "label_columns": list(data.label_columns)}
@@ -137,15 +137,21 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
         threading.Thread(target=_watch_stop, args=(job, proc, stop_file, grace_s), daemon=True,
                          name="kdemo-multi-gpu-stop").start()
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        for line in proc.stdout:
-            fields = parse_progress_line(line)
-            if fields is None:
-                tail.append(line.rstrip())
-                continue
-            if job.phase.startswith("Starting"):
-                job.phase = "Training"
-            record_progress(job, ProgressEvent(**fields))
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                fields = parse_progress_line(line)
+                if fields is None:
+                    tail.append(line.rstrip())
+                    continue
+                if job.phase.startswith("Starting"):
+                    job.phase = "Training"
+                nan = float("nan")  # non-finite numbers travel as null in the JSON lines
+                fields.update({k: nan for k in ("loss", "lr", "elapsed_s", "eta_s") if fields.get(k) is None})
+                record_progress(job, ProgressEvent(**fields))
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # an error here must not leave the GPUs held by a run nobody watches
+                _signal_group(proc, signal.SIGTERM)
         if code != 0:
             if job.stop_event.is_set() and not (out / "config.json").exists():
                 return None  # stopped before a model existed

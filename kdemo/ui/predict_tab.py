@@ -38,9 +38,11 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
     token = token_for(None, oauth_token, write=False)
     predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces(),
                               policy=folder_policy(session.workdir, STORE.root))
-    predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab exports and pushes it
-    session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
-    session.job, session.result = None, None
+    with session.lock:  # a training queued meanwhile keeps its job (and the session's model folder)
+        session.require_idle("loading another model")
+        predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab pushes it
+        session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
+        session.job = None
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     status = (

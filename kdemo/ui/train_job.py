@@ -93,31 +93,33 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
     validated and saved.
     """
 
+    data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
+
     def run(job: Job) -> dict | None:
         job.phase = "Loading the model and tokenizing the data"
-        session.predictor = session.report = session.result = None
+        session.predictor = session.report = session.result = session.learner = session.preproc = None
+        session.require_disk_room(STORE.limits.max_disk_bytes)  # before the work, not after it
+        prepared = []
 
         def on_prepared(preproc, learner) -> None:
+            prepared.append(learner)
             session.preproc, session.learner = preproc, learner
-            job.total_steps = planned_steps(cfg, learner) or 0  # progress events then give optimizer steps
+            job.total_steps = planned_steps(cfg, learner)  # progress events then give optimizer steps
             job.phase = "Training"
 
-        data = session_data(session, cfg)
         try:
             result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: record_progress(job, ev),
                            stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
                            on_prepared=on_prepared)
         finally:
-            learner = session.learner
-            notices = list(getattr(learner, "notices", []) or [])
-            job.notes.extend(notices)
-            if notices:
-                log_event("oom_backoff", **job.fields(), retries=len(notices), batch_size=learner.batch_size,
+            if prepared and prepared[0].notices:  # out-of-memory retries, also when the run then failed
+                learner = prepared[0]
+                job.notes.extend(learner.notices)
+                log_event("oom_backoff", **job.fields(), retries=len(learner.notices), batch_size=learner.batch_size,
                           accumulation_steps=learner.accumulation_steps)
         if result is None:  # Stop pressed while loading
             return None
         job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
-        session.require_disk_room(STORE.limits.max_disk_bytes)
         result.save(session.workdir / "model")
         session.result, session.predictor, session.report = result, result.predictor, result.report
         hf = result.predictor.model.config

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import torch
 
+from kdemo.distributed.context import current
 from kdemo.distributed.gradients import sum_across_ranks
 from kdemo.distributed.sharding import ShardedBatchSequence
 
@@ -20,8 +21,10 @@ class GlobalMetrics(keras.callbacks.Callback):
     metrics (``compile(metrics=...)``) ignore sample weights, and the tracker counts rows, so their increments are
     used as they are. The increments are summed over the ranks and added to the previous global states: the result
     is what one process holds after the whole batch, so the logs, ``step_losses``, the progress events, the history
-    and early stopping see the values of a one-process run. Must come before the callbacks that read the logs. Validation (``val_*``) is untouched:
-    every rank validates on the whole split.
+    and early stopping see the values of a one-process run. Must come before the callbacks that read the logs.
+    Validation (``val_*``): every rank validates on the whole split, and at the end of each epoch all ranks take rank
+    0's values, so that decisions made from them (early stopping, plateau cuts, best weights) are the same everywhere
+    (a rank that decided otherwise would wait on the others' all-reduce until the time-out).
 
     Args:
         train: The rank's training batches (for each batch's weight factor).
@@ -64,3 +67,14 @@ class GlobalMetrics(keras.callbacks.Callback):
             variable.assign(value.numpy().reshape(variable.shape).astype(variable.dtype))
         if logs is not None:
             logs.update({k: float(v) for k, v in self.model.get_metrics_result().items()})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs:
+            return
+        keys = sorted(k for k in logs if k.startswith("val_"))
+        if not keys:
+            return
+        values = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64)
+        if current().rank != 0:
+            values.zero_()
+        logs.update(zip(keys, sum_across_ranks(values).tolist()))  # rank 0's values on every rank
