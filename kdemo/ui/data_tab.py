@@ -217,8 +217,9 @@ def set_text_pair(text_pair_column: str | None, request: gr.Request) -> str:
         if column not in df.columns:
             raise DataError(f"Expected the second-text column to be one of {list(df.columns)}. Received: {column!r}.")
         if column == session.text_column or column in session.label_columns:
-            raise DataError(f"Expected a second-text column other than the text and label columns. Received: "
-                            f"{column!r}. Pick another column, or none for single texts.")
+            raise DataError(f"Expected a second-text column other than the text column ({session.text_column!r}) and "
+                            f"the label columns. Received: {column!r}. Choose the first text under 'Text column' "
+                            "and press 'Re-check with these columns', then pick the second text here.")
         check_texts(df, column)
     session.text_pair_column = column
     if column is None:

@@ -11,6 +11,7 @@ from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
+from kdemo.tasks import Task
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
@@ -53,13 +54,15 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
 
 
 @user_errors
-def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[str, float]:
-    """Class probabilities (or the regression value) of one text or sentence pair, for ``gr.Label``
-    (``{class name: probability 0–1}``).
+def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[str, float] | str:
+    """Class probabilities, or the regression value, of one text or sentence pair, for ``gr.Label``.
 
     Args:
         text: The text (the first one of a pair).
         text_pair: The second text, for a model trained on sentence pairs; empty for single texts.
+
+    Returns:
+        ``{class name: probability 0–1}`` for classification; ``"<target> = <value>"`` for regression.
     """
     predictor = STORE.get(request).require_predictor()
     if not text or not text.strip():
@@ -67,6 +70,8 @@ def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[
     pair = (text_pair or "").strip()
     item = (check_text(text), check_text(pair, what="the second text")) if pair else check_text(text)
     probs = predictor.predict_proba(item)
+    if predictor.task == Task.REGRESSION:  # a value, not a probability: shown as the label, never as a percentage
+        return f"{predictor.get_classes()[0]} = {float(probs[0]):.4g}"
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
 
 
