@@ -284,7 +284,7 @@ def build() -> dict:
         example_btn = gr.Button("Use example data (120 movie reviews)", variant="secondary")
         load_btn = gr.Button("Load file", variant="primary")
     with gr.Row():
-        text_column = gr.Dropdown(label="Text column", choices=[], interactive=True)
+        text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="data-text-column")
         label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
         val_pct = gr.Slider(0.05, 0.5, value=0.1, step=0.05, label="Validation share (when no validation file)")
     with gr.Row():
