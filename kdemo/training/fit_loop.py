@@ -51,6 +51,11 @@ log = logging.getLogger("kdemo.training.learner")
 ScheduleFactory = Callable[[BatchSequence], keras.callbacks.Callback]
 
 
+def batches_per_epoch(train: BatchSequence, steps_per_epoch: int | None) -> int:
+    """Batches one epoch runs: all of ``train``, or ``steps_per_epoch`` of them when that is given and smaller."""
+    return min(steps_per_epoch or len(train), len(train))
+
+
 class FitLoopMixin:
     """``_run_fit``, ``request_stop`` and ``release_training_memory`` for :class:`kdemo.training.learner.Learner`.
 
@@ -173,7 +178,7 @@ class FitLoopMixin:
                   progress_every, checkpoint_folder) -> keras.callbacks.History:
         # Optimizer steps, the unit of progress events and the ETA: with accumulation, a step is
         # `accumulation_steps` batches, and Keras drops an incomplete group at the end.
-        total = min(steps_per_epoch or len(train), len(train)) * int(epochs) // self.accumulation_steps
+        total = batches_per_epoch(train, steps_per_epoch) * int(epochs) // self.accumulation_steps
         main = current().is_main  # other ranks of a data-parallel run print and write nothing
         verbose = verbose if main else 0
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)

@@ -21,7 +21,7 @@ from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
 from kdemo.training.callbacks.step_trace import StepTrace
 from kdemo.training.callbacks.triangular import TriangularPolicy
-from kdemo.training.fit_loop import FitLoopMixin
+from kdemo.training.fit_loop import FitLoopMixin, batches_per_epoch
 from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
 from kdemo.training.persistence import PersistenceMixin
@@ -187,7 +187,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         self._check_lr_epochs(lr, epochs)
 
         def schedule_for(train):
-            total = min(steps_per_epoch or len(train), len(train)) * int(epochs)
+            total = batches_per_epoch(train, steps_per_epoch) * int(epochs)
             return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
 
         return self._traced_fit(lr, epochs, schedule_for, [], class_weight=self._class_weight(class_weight), callbacks=callbacks,
@@ -260,7 +260,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         policies = []
 
         def policy_for(train):
-            policies.append(TriangularPolicy(lr, min(steps_per_epoch or len(train), len(train)), reduce_on_plateau=reduce_on_plateau,
+            policies.append(TriangularPolicy(lr, batches_per_epoch(train, steps_per_epoch), reduce_on_plateau=reduce_on_plateau,
                                              reduce_factor=reduce_factor, monitor=monitor))
             return policies[-1]
 
@@ -327,7 +327,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         def schedule_for(train):
             if cycle_len is None:
                 return StepSchedule(lambda step: lr)
-            steps = min(steps_per_epoch or len(train), len(train))
+            steps = batches_per_epoch(train, steps_per_epoch)
             return StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(
                 lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=float(lr_decay), alpha=0.0))
 
