@@ -25,7 +25,7 @@ from kdemo.training.fit_loop import FitLoopMixin, batches_per_epoch
 from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
 from kdemo.training.persistence import PersistenceMixin
-from kdemo.training.schedules import sgdr_cycle_epochs
+from kdemo.training.schedules import monitor_mode, sgdr_cycle_epochs
 from kdemo.training.settings import SettingsMixin
 from kdemo.training.validation import ValidationMixin
 
@@ -274,7 +274,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
 
     @staticmethod
     def _early_stopping(patience: int, monitor: str, verbose: int) -> keras.callbacks.EarlyStopping:
-        mode = "max" if any(k in monitor for k in ("acc", "f1")) else "min"
+        mode = monitor_mode(monitor)
         return keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, mode=mode, restore_best_weights=True,
                                              verbose=min(verbose, 1))
 

@@ -209,3 +209,16 @@ def sgdr_cycle_epochs(n_cycles: int, cycle_len: int, cycle_mult: int = 1) -> lis
             f"Expected n_cycles, cycle_len and cycle_mult >= 1. Received: {n_cycles}, {cycle_len}, {cycle_mult}."
         )
     return [cycle_len * cycle_mult**i for i in range(n_cycles)]
+
+
+def monitor_mode(monitor: str) -> str:
+    """Whether a Keras epoch-log quantity improves upwards (``"max"``: names with ``acc`` or ``f1``) or downwards
+    (``"min"``: losses and errors), as ``keras.callbacks.EarlyStopping(mode=...)`` takes it.
+
+    Args:
+        monitor: The log key, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+
+    Returns:
+        ``"max"`` or ``"min"``.
+    """
+    return "max" if any(k in monitor for k in ("acc", "f1")) else "min"

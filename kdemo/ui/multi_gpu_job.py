@@ -32,7 +32,7 @@ from kdemo.run.train import prepare
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
-from kdemo.ui.train_job import TOP_LOSSES, record_progress, session_data
+from kdemo.ui.train_job import job_result, record_progress, session_data
 
 #: Seconds Stop waits for the run to end by itself (after the current batch, validation and saving) before it
 #: sends SIGTERM to the process group.
@@ -165,8 +165,6 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
         report = learner.validation_report()
         session.preproc, session.learner = preproc, learner
         session.predictor, session.report = predictor, report
-        hf = predictor.model.config
-        return {"report": report, "top_losses": learner.top_losses_table(TOP_LOSSES),
-                "num_layers": hf.num_hidden_layers, "num_heads": hf.num_attention_heads}
+        return job_result(report, learner)
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)

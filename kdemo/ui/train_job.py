@@ -84,6 +84,18 @@ def record_progress(job: Job, ev: ProgressEvent) -> None:
         job.phase = "Evaluating on the validation split and saving the model"
 
 
+def job_result(report, learner) -> dict:
+    """What a finished training job hands the Train tab: ``{"report", "top_losses", "num_layers", "num_heads"}``.
+
+    Args:
+        report: The validation report.
+        learner: The learner holding the trained model (its top losses and its layer and head counts).
+    """
+    hf = learner.model.hf_model.config
+    return {"report": report, "top_losses": learner.top_losses_table(TOP_LOSSES), "num_layers": hf.num_hidden_layers,
+            "num_heads": hf.num_attention_heads}
+
+
 def training_job(session: Session, cfg: TrainConfig) -> Job:
     """A job that runs :func:`kdemo.train` on the session's data and saves the result into the session's folder.
 
@@ -122,10 +134,7 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
         job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
         result.save(session.workdir / "model")
         session.result, session.predictor, session.report = result, result.predictor, result.report
-        hf = result.predictor.model.config
-        top = result.learner.top_losses_table(TOP_LOSSES)
-        return {"report": result.report, "top_losses": top, "num_layers": hf.num_hidden_layers,
-                "num_heads": hf.num_attention_heads}
+        return job_result(result.report, result.learner)
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)
 

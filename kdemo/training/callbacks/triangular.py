@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from kdemo.training.schedules import triangular_lr
+from kdemo.training.schedules import monitor_mode, triangular_lr
 
 
 class TriangularPolicy(keras.callbacks.Callback):
@@ -35,7 +35,7 @@ class TriangularPolicy(keras.callbacks.Callback):
         self.reduce_on_plateau = reduce_on_plateau
         self.reduce_factor = reduce_factor
         self.monitor = monitor
-        self.maximise = any(k in monitor for k in ("acc", "f1"))
+        self.maximise = monitor_mode(monitor) == "max"
         self.step = 0
         self.lrs: list[float] = []
         self.peaks: list[float] = []
