@@ -1,8 +1,10 @@
-"""The three supervised tasks kdemo trains (:class:`Task`), and how labels of each are recognised and encoded.
+"""The supervised tasks kdemo trains (:class:`Task`), and how labels of each are recognised and encoded.
 
 * ``single_label``: one class per text (softmax over classes, cross-entropy).
 * ``multi_label``: any number of classes per text (one sigmoid per class, binary cross-entropy).
 * ``regression``: one number per text (one output, mean squared error).
+* ``token_classification``: one BIO tag per word (named entities; softmax over tags per token, cross-entropy on
+  the first sub-word of each word). Its data are token files, not tables (see :mod:`kdemo.text.ner`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Task(enum.StrEnum):
     SINGLE_LABEL = "single_label"
     MULTI_LABEL = "multi_label"
     REGRESSION = "regression"
+    TOKEN_CLASSIFICATION = "token_classification"
 
     def __repr__(self) -> str:
         # Messages of the form "Received: task='regression'" read the same for a member and for its string.
@@ -33,7 +36,9 @@ class Task(enum.StrEnum):
 SINGLE_LABEL = Task.SINGLE_LABEL
 MULTI_LABEL = Task.MULTI_LABEL
 REGRESSION = Task.REGRESSION
-TASKS = tuple(Task)
+TOKEN_CLASSIFICATION = Task.TOKEN_CLASSIFICATION
+#: The text-classification tasks (one prediction per text or sentence pair), the ones a table's label column holds.
+TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
 
 #: transformers' ``config.problem_type`` for each task (what ``pipeline`` reads to pick softmax/sigmoid/none).
 PROBLEM_TYPES = {
@@ -47,11 +52,14 @@ def check_task(task: str) -> Task:
     """Return ``task`` as a :class:`Task` if it names one.
 
     Args:
-        task: A :class:`Task` or its value (``"single_label"``, ``"multi_label"``, ``"regression"``).
+        task: A :class:`Task` or its value (``"single_label"``, ``"multi_label"``, ``"regression"``,
+            ``"token_classification"``; the Hub's ``"token-classification"`` is accepted too).
 
     Raises:
         DataError: Otherwise.
     """
+    if isinstance(task, str) and task.strip().lower() == "token-classification":
+        return TOKEN_CLASSIFICATION  # the Hub's and the CLI's spelling
     try:
         return Task(task)
     except ValueError:

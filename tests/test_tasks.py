@@ -69,7 +69,7 @@ def test_check_task():
     for task in (SINGLE_LABEL, MULTI_LABEL, REGRESSION):
         assert check_task(task) is task
         assert check_task(task.value) is task  # a string parses to the member
-    with pytest.raises(DataError, match=r"Expected task to be one of \['single_label', 'multi_label', 'regression'\]. "
+    with pytest.raises(DataError, match=r"Expected task to be one of \['single_label', 'multi_label', 'regression', 'token_classification'\]. "
                                         r"Received: task='multilabel'"):
         check_task("multilabel")
 
@@ -292,3 +292,11 @@ def test_regression_metrics_match_sklearn():
     assert set(report.to_dict()) == {"mae", "rmse", "r2", "num_rows"}
     assert "R²" in str(report)
     assert np.isnan(regression_metrics([1.0], [2.0]).r2)  # R² is undefined for one row
+
+
+def test_token_classification_is_a_task_but_not_a_table_task():
+    from kdemo.tasks import TASKS, TOKEN_CLASSIFICATION, Task
+
+    assert check_task("token_classification") is TOKEN_CLASSIFICATION is Task.TOKEN_CLASSIFICATION
+    assert check_task("token-classification") is TOKEN_CLASSIFICATION  # the Hub's and the CLI's spelling
+    assert TOKEN_CLASSIFICATION not in TASKS  # a table's label column never holds BIO tags
