@@ -405,3 +405,37 @@ def test_entities_from_jsonl_and_preprocess_test_from_conll2003(tokenizer):
     assert trn.tags[0] == ["B-PER", "I-PER", "O", "O", "B-LOC"] and val is None
     test = preproc.preprocess_test_from_conll2003(FIXTURES / "crlf.txt")
     assert test.words == [["John", "lives"], ["in", "Berlin"]] and test.labels is not None
+
+
+# ---------------------------------------------------------------------------------------------------- doctor
+def test_diagnose_tokens_counts_entities_lengths_and_names_problems(tokenizer):
+    from kdemo.text.ner import diagnose_tokens
+
+    diagnosis = diagnose_tokens(FIXTURES / "lone_i.txt", tokenizer=tokenizer, maxlen=8)
+    assert diagnosis.num_sentences == 3 and diagnosis.num_tokens == 10 and diagnosis.num_entities == 5
+    assert diagnosis.entity_counts == {"LOC": 3, "PER": 1, "ORG": 1}
+    assert diagnosis.scheme == "BIO"
+    assert diagnosis.words_per_sentence == {"mean": 10 / 3, "p95": pytest.approx(3.9), "max": 4.0}
+    assert not diagnosis.subwords_estimated and diagnosis.subwords_per_sentence["max"] > 6
+    assert diagnosis.suggested_maxlen % 8 == 0 and diagnosis.suggested_maxlen >= diagnosis.subwords_per_sentence["max"]
+    assert diagnosis.windowed_sentences >= 1
+    assert any("split into windows" in p and "line 1" in p for p in diagnosis.problems)
+    assert any(p.startswith("line 4: 'I-LOC' follows 'O'") for p in diagnosis.problems)
+    assert any("'PER' has only 1 entities (the first on line 1)" in p for p in diagnosis.problems)
+    assert diagnosis.preview[0] == [("John", "PER"), ("lives", None), ("in", None), ("Berlin", "LOC")]
+    assert diagnosis.preview[1] == [("The", None), ("United", "ORG"), ("Nations", "ORG")]
+    assert diagnosis.preview_lines == [1, 6, 10]
+    md = diagnosis.markdown()
+    assert "**3 sentences, 10 words, 5 entities**" in md and "| LOC | 3 | 60.0% |" in md and "Suggested maxlen" in md
+    assert json.loads(json.dumps(diagnosis.to_dict()))["entity_counts"] == {"LOC": 3, "PER": 1, "ORG": 1}
+
+
+def test_diagnose_tokens_reports_scheme_unlabelled_files_and_estimates_without_tokenizer():
+    from kdemo.text.ner import diagnose_tokens
+
+    iob1 = diagnose_tokens(read_token_file(FIXTURES / "iob1.txt"))
+    assert iob1.scheme == "IOB1" and iob1.subwords_estimated and "converted to BIO" in iob1.markdown()
+    assert any("IOB1" in p for p in iob1.problems)
+    words = diagnose_tokens(FIXTURES / "words_only.txt")
+    assert words.num_entities == 0 and "no tags" in words.problems[0]
+    assert words.preview[0] == [("John", None), ("lives", None), ("in", None), ("Berlin", None)]
