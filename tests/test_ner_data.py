@@ -439,3 +439,41 @@ def test_diagnose_tokens_reports_scheme_unlabelled_files_and_estimates_without_t
     words = diagnose_tokens(FIXTURES / "words_only.txt")
     assert words.num_entities == 0 and "no tags" in words.problems[0]
     assert words.preview[0] == [("John", None), ("lives", None), ("in", None), ("Berlin", None)]
+
+
+# ---------------------------------------------------------------------------------------------------- real data (slow)
+CONLL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "conll2003"  # ../shared/data/conll2003
+
+
+@pytest.mark.slow
+def test_conll2003_train_has_the_published_counts_in_both_formats():
+    from kdemo.text.ner import diagnose_tokens
+
+    if not (CONLL / "train.txt").exists():
+        pytest.skip(f"shared data not found at {CONLL}")
+    txt = read_token_file(CONLL / "train.txt")
+    jsonl = read_token_file(CONLL / "train.jsonl")
+    assert len(txt) == 14_041 and txt.num_tokens() == 203_621
+    assert txt.scheme == "BIO" and txt.warnings == []  # already IOB2, nothing to repair
+    assert jsonl.words == txt.words and jsonl.tags == txt.tags
+    diagnosis = diagnose_tokens(txt)
+    assert diagnosis.num_entities == 23_499
+    assert diagnosis.entity_counts == {"LOC": 7_140, "PER": 6_600, "ORG": 6_321, "MISC": 3_438}
+    assert diagnosis.words_per_sentence["max"] == 113
+    assert looks_like_token_file(CONLL / "train.txt") and looks_like_token_file(CONLL / "train.jsonl")
+
+
+@pytest.mark.slow
+def test_conll2003_train_tokenizes_in_seconds_with_the_default_tokenizer():
+    if not (CONLL / "train.txt").exists():
+        pytest.skip(f"shared data not found at {CONLL}")
+    corpus = read_token_file(CONLL / "train.txt")
+    preproc = NERPreprocessor(maxlen=128)
+    start = time.perf_counter()
+    ds = preproc.preprocess_train(corpus.words, corpus.tags, line_numbers=corpus.line_numbers)
+    seconds = time.perf_counter() - start
+    assert seconds < 60  # about 3 s on an idle 2-core machine
+    assert ds.nsamples() == 14_041 and len(ds) == 14_042  # one 113-word sentence needs two windows of 128
+    assert any(w.startswith("sentence 13069 (line 201730): 113 words") for w in ds.warnings)
+    assert sum(int((lab >= 0).sum()) for lab in ds.labels) == 203_621  # every word labelled exactly once
+    assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
