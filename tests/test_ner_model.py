@@ -188,6 +188,7 @@ def test_saved_folder_loads_in_pipeline_with_the_same_entities(trained, tmp_path
     folder = trained.save(tmp_path / "ner")
     results = json.loads((folder / "training_results.json").read_text())
     assert {"per_type", "entity_confusion", "f1"} <= set(results["evaluation"])
+    assert (folder / "confusion_matrix.png").stat().st_size > 0  # the entity-type confusion matrix
     params = json.loads((folder / "training_params.json").read_text())
     assert params["resolved"]["task"] == "token_classification" and params["metrics"]["f1"] > 0.8
     assert not list(folder.glob("*.bin")) and not list(folder.glob("*.pkl"))
@@ -249,3 +250,21 @@ def test_minilm_on_conll2003_slice_matches_pipeline(tmp_path):
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in theirs]
         assert np.allclose([e["score"] for e in ours], [float(e["score"]) for e in theirs], atol=1e-5)
     assert simple_entities(loaded.model, loaded.tokenizer, "", loaded.maxlen) == []
+
+
+def test_ktrain_notebook_flow_with_entities_from_conll2003(tiny_bert_dir, toy_conll, tmp_path):
+    from kdemo import text
+
+    trn, val, preproc = text.entities_from_conll2003(str(toy_conll), val_pct=0.2, model_name=str(tiny_bert_dir),
+                                                     verbose=0)
+    model = text.sequence_tagger("bilstm-transformer", preproc)
+    learner = kdemo.get_learner(model, train_data=trn, val_data=val, batch_size=16)
+    learner.fit(5e-3, 2, verbose=0)
+    predictor = kdemo.get_predictor(learner.model, preproc)
+    assert isinstance(predictor, kdemo.NERPredictor)
+    assert [w for w, _ in predictor.predict("the movie with actor story")] == ["the", "movie", "with", "actor", "story"]
+    assert isinstance(learner.validate(print_report=False), NERReport)
+    before = learner.predict()
+    learner.save_model(str(tmp_path / "saved"))
+    learner.load_model(str(tmp_path / "saved"), preproc=preproc)
+    assert isinstance(learner.model, HFTokenClassifier) and learner.predict() == before
