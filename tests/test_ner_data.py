@@ -528,3 +528,23 @@ def test_split_words_on_tricky_text_keeps_offsets():
     assert words[:2] == ["do", "n't"] and "http://x.com" in words and "Straße" in words and "zero" in words
     assert all(text[a:b] == w for w, (a, b) in zip(words, spans))
     assert all(a < b for a, b in spans) and spans == sorted(spans)
+
+
+def test_a_header_line_and_comment_lines_are_skipped_with_warnings():
+    corpus = _read("header.txt")
+    assert corpus.words == [["John", "lives"], ["Berlin"]] and corpus.line_numbers == [2, 5]
+    assert corpus.warnings == ["line 1: 'Word\\tTag' read as a header and skipped."]
+    corpus = _read("comments.txt")
+    assert corpus.words == [["John", "lives"], ["Berlin", "#"]] and corpus.line_numbers == [2, 7]
+    assert corpus.tags == [["B-PER", "O"], ["B-LOC", "O"]]
+    assert corpus.warnings == ["3 comment lines starting with '#' skipped (the first on line 1)."]
+
+
+def test_a_type_seen_only_in_validation_is_in_the_tag_list_with_a_warning(tokenizer):
+    from kdemo import text
+
+    trn, val, preproc = text.entities_from_array([["John", "lives"]], [["B-PER", "O"]], x_test=[["in", "Berlin"]],
+                                                 y_test=[["O", "B-LOC"]], tokenizer=tokenizer, verbose=0)
+    assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert val.words_from_windows(val.labels)[0].tolist() == [0, 1]
+    assert any("'LOC' occurs in the validation data" in w and "x_test" in w for w in trn.warnings)

@@ -5,6 +5,9 @@ in the last (``word_column``/``tag_column`` choose others); columns are separate
 (mixed is fine). Blank or whitespace-only lines end a sentence; ``-DOCSTART-`` lines are skipped (ktrain does the
 same). Decisions on odd input:
 
+- A first line naming the columns (``word tag``, ``Word<TAB>Label``) is skipped as a header, and lines starting
+  with ``#`` before a sentence (CoNLL-U, MultiCoNER's ``# id ...``) as comments, each with a warning.
+
 - Windows (CRLF) and old Mac line ends are accepted; lines are split on ``\\n`` only, so a ``\\x85`` or ``\\u2028``
   inside a word does not shift line numbers.
 - Only ASCII spaces and tabs separate columns: a non-breaking space (U+00A0) belongs to the word it is in. A word
@@ -41,6 +44,7 @@ _TOKEN_KEYS = ("tokens", "words")
 _TAG_KEYS = ("ner_tags", "tags", "labels")
 _NAMES_KEYS = ("label_names", "label_list", "tag_names")
 _TAG_LIKE = re.compile(r"^(O|[BIESLU][-_]\S+)$")
+_HEADER_NAMES = {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "entity", "entities", "iob", "bio"}
 
 
 @dataclass
@@ -125,6 +129,8 @@ def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> To
     words, tags, lines = [], [], []
     sent_words, sent_tags, start = [], [], 0
     one_column: int | None = None  # first line with one column
+    comments: list[int] = []
+    notes: list[str] = []
     multi_column: int | None = None
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -137,6 +143,12 @@ def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> To
             if sent_words:
                 words.append(sent_words), tags.append(sent_tags), lines.append(start)
                 sent_words, sent_tags = [], []
+            continue
+        if not sent_words and line.startswith("#") and (len(fields) == 1 or not _TAG_LIKE.match(fields[-1])):
+            comments.append(number)  # CoNLL-U / MultiCoNER "# id ..." lines before a sentence
+            continue
+        if not words and not sent_words and len(fields) > 1 and _is_header(fields, tag_column):
+            notes.append(f"line {number}: {line.strip()!r} read as a header and skipped.")
             continue
         if not sent_words:
             start = number
@@ -169,9 +181,18 @@ def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> To
             raise _error("a word and its tag on each line", f"only tags such as {flat[0]!r}, no words", name, lines[0],
                          "Add the words in the first column (word TAB tag).")
         return TokenCorpus(words, None, lines, "BIO", [], name)
+    if comments:
+        notes.append(f"{len(comments)} comment lines starting with '#' skipped (the first on line {comments[0]}).")
     _check_tags(tags, lines, name)
     bio, scheme, warnings = normalize_tags(tags, lines)
-    return TokenCorpus(words, bio, lines, scheme, warnings, name)
+    return TokenCorpus(words, bio, lines, scheme, notes + warnings, name)
+
+
+def _is_header(fields: list[str], tag_column: int) -> bool:
+    try:
+        return fields[tag_column].lower().strip("#") in _HEADER_NAMES
+    except IndexError:
+        return False
 
 
 def _check_tags(tags: list[list[str]], lines: list[int], name: str) -> None:
