@@ -548,3 +548,14 @@ def test_a_type_seen_only_in_validation_is_in_the_tag_list_with_a_warning(tokeni
     assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     assert val.words_from_windows(val.labels)[0].tolist() == [0, 1]
     assert any("'LOC' occurs in the validation data" in w and "x_test" in w for w in trn.warnings)
+
+
+def test_empty_and_space_words_from_arrays_keep_their_tags(tokenizer):
+    from kdemo import text
+
+    trn, _, preproc = text.entities_from_array([["the", "", " ", "film"]], [["O", "B-PER", "I-PER", "O"]], val_pct=0,
+                                               tokenizer=tokenizer, verbose=0)
+    assert [preproc.get_classes()[i] for i in trn.words_from_windows(trn.labels)[0]] == ["O", "B-PER", "I-PER", "O"]
+    assert sum("makes no token" in w for w in trn.warnings) == 2
+    custom = preproc.preprocess(["the film"], custom_tokenizer=str.split)
+    assert custom.words == [["the", "film"]]

@@ -218,11 +218,16 @@ class NERPreprocessor:
         ds.warnings[:0] = corpus.warnings
         return ds
 
-    def preprocess(self, sentences: Sequence[str] | Sequence[Sequence[str]]) -> TokenDataset:
+    def preprocess(self, sentences: Sequence[str] | Sequence[Sequence[str]], lang: str | None = None,
+                   custom_tokenizer=None) -> TokenDataset:
         """Unlabelled data for prediction: raw sentences (split by :meth:`split_words`) or lists of words.
 
         Args:
             sentences: ``["John lives in Berlin", ...]`` or ``[["John", "lives", "in", "Berlin"], ...]``.
+            lang: ktrain's language code; accepted and ignored (:func:`split_words` recognises text without spaces
+                by its script).
+            custom_tokenizer: ktrain's option: a callable ``text -> list of words`` used instead of
+                :func:`split_words`.
 
         Returns:
             A :class:`TokenDataset` without labels.
@@ -232,7 +237,8 @@ class NERPreprocessor:
         """
         if isinstance(sentences, str):
             raise DataError(f"Expected a list of sentences. Received: one string {sentences[:40]!r}. Wrap it in a list.")
-        words = [self.split_words(s)[0] if isinstance(s, str) else list(s) for s in sentences]
+        split = custom_tokenizer or (lambda text: self.split_words(text)[0])
+        words = [list(split(s)) if isinstance(s, str) else list(s) for s in sentences]
         return encode_sentences(self.tokenizer, words, None, self.class_names or [OUTSIDE], self.maxlen)
 
     @staticmethod
