@@ -323,7 +323,7 @@ def test_malformed_files_name_the_problem_and_the_line(name, kwargs, message):
 
 def test_looks_like_token_file_on_the_corpus():
     for name in ("mixed_delimiters.txt", "iob1.txt", "bioes.txt", "crlf.txt", "ids_with_labels.jsonl",
-                 "docstart.txt", "lone_i.txt"):
+                 "docstart.txt", "lone_i.txt", "array.json", "header.txt"):
         assert looks_like_token_file(FIXTURES / name), name
     # Bare IO tags are not sniffed (they look like any second column); such files load when named as token data.
     for name in ("empty.txt", "words_only.txt", "tag_column_words.txt", "io.txt"):
@@ -559,3 +559,10 @@ def test_empty_and_space_words_from_arrays_keep_their_tags(tokenizer):
     assert sum("makes no token" in w for w in trn.warnings) == 2
     custom = preproc.preprocess(["the film"], custom_tokenizer=str.split)
     assert custom.words == [["the", "film"]]
+
+
+def test_a_json_array_file_and_a_brace_word_in_a_column_file():
+    corpus = _read("array.json")
+    assert corpus.words == [["John", "lives"], ["Berlin"]] and corpus.line_numbers == [1, 2]
+    corpus = _read("brace_word.txt")
+    assert corpus.words == [["{", "brace"]] and corpus.tags == [["O", "O"]]

@@ -18,7 +18,8 @@ same). Decisions on odd input:
 - Files that are not UTF-8 are decoded by :func:`kdemo.data.encodings.detect_and_decode` (Windows-1252, Latin-1 …),
   and a warning says which encoding was used.
 
-JSON Lines: one object per line, ``{"tokens": [...], "ner_tags": [...]}`` (``words`` and ``tags``/``labels`` are
+JSON Lines: one object per line, ``{"tokens": [...], "ner_tags": [...]}`` (or one JSON array of such objects, whose
+rows are then numbered from 1 in messages) (``words`` and ``tags``/``labels`` are
 accepted too). Tags are names, or integer ids with a label list: ``label_list=``, a line ``{"label_names": [...]}``
 (without tokens), or ``"label_names"`` in the rows. Blank lines are skipped.
 """
@@ -117,12 +118,35 @@ def read_token_file(path: str | Path, *, word_column: int = 0, tag_column: int =
     """
     path = Path(path)
     text, notes = _decode(path, encoding)
-    if text.lstrip().startswith("{"):
+    if _is_json_array(text):  # a .json file: one array of row objects; rows are numbered from 1
+        rows = json.loads(text)
+        corpus = _read_jsonl("\n".join(json.dumps(r) for r in rows), path.name, label_list)
+    elif _first_line_is_object(text):
         corpus = _read_jsonl(text, path.name, label_list)
     else:
         corpus = _read_columns(text, path.name, word_column, tag_column)
     corpus.warnings[:0] = notes
     return corpus
+
+
+def _first_line_is_object(text: str) -> bool:
+    first = next((ln for ln in text.split("\n") if ln.strip()), "").strip()
+    if not first.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except json.JSONDecodeError:
+        return first.endswith("}") or '"' in first  # a broken JSON line, not a word "{" with its tag
+
+
+def _is_json_array(text: str) -> bool:
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(rows, list) and bool(rows) and all(isinstance(r, dict) for r in rows)
 
 
 def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> TokenCorpus:
@@ -303,7 +327,8 @@ def looks_like_token_file(path: str | Path) -> bool:
 
     Reads at most :data:`SNIFF_BYTES`. A column file qualifies when most (90 %) of its first non-blank lines have
     two or more columns with a tag-like last column (``O``, ``B-X``, ``I-X`` …) and at least one tag is not ``O``
-    or a blank line separates sentences. JSON Lines qualifies when its first object has ``tokens`` (or ``words``).
+    or a blank line separates sentences. JSON Lines qualifies when its first object has ``tokens`` (or ``words``),
+    a JSON array when its first object starts with ``tokens`` (or ``words``).
 
     Args:
         path: The file.
@@ -318,6 +343,8 @@ def looks_like_token_file(path: str | Path) -> bool:
         return False
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r", "")
     lines = text.split("\n")[:-1] if len(raw) == SNIFF_BYTES else text.split("\n")
+    if text.lstrip().startswith("["):  # a JSON array of rows (only its start is read)
+        return bool(re.match(r'\[\s*\{\s*"(tokens|words)"\s*:', text.lstrip()))
     if text.lstrip().startswith("{"):
         first = next((ln for ln in lines if ln.strip()), "")
         try:
