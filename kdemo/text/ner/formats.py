@@ -356,6 +356,8 @@ def looks_like_token_file(path: str | Path) -> bool:
     if len(content) < 2:
         return False
     tagged = [_COLUMNS.split(ln.strip(" \t\v\f")) for ln in content]
+    if len(tagged[0]) > 1 and _is_header(tagged[0], -1):
+        content, tagged = content[1:], tagged[1:]
     good = [f for f in tagged if len(f) >= 2 and _TAG_LIKE.match(f[-1])]
     if len(good) < 0.9 * len(content):
         return False
