@@ -271,3 +271,17 @@ def test_ktrain_notebook_flow_with_entities_from_conll2003(tiny_bert_dir, toy_co
     learner.save_model(str(tmp_path / "saved"))
     learner.load_model(str(tmp_path / "saved"), preproc=preproc)
     assert isinstance(learner.model, HFTokenClassifier) and learner.predict() == before
+
+
+def test_run_reads_jsonl_token_files_with_a_validation_file(tiny_bert_dir, tmp_path):
+    words, tags = toy_sentences(30)
+    for name, rows in (("train.jsonl", range(24)), ("val.jsonl", range(24, 30))):
+        lines = [json.dumps({"tokens": words[i], "ner_tags": tags[i]}) for i in rows]
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = kdemo.TrainConfig(train_file=str(tmp_path / "train.jsonl"), val_file=str(tmp_path / "val.jsonl"),
+                               task="token-classification", model_name=str(tiny_bert_dir), epochs=1, batch_size=8)
+    assert config.task == "token_classification"
+    result = kdemo.train(config)
+    assert result.record.train_rows == 24 and result.record.val_rows == 6
+    assert result.params["resolved"]["class_names"] == result.predictor.get_classes()
+    assert result.report.num_rows == 6
