@@ -31,6 +31,11 @@ pytestmark = [requires_chromium, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = Path(__file__).resolve().parent / ".screens"
 EPOCHS = 3
+ROWS = 4000  # 3600 training rows (10 % held out): 225 steps per epoch at batch 16, about 10 s on one CPU thread
+STEPS = 225
+TOTAL = EPOCHS * STEPS
+#: A clear text and ones without sentiment words (probabilities away from 0 % and 100 %, so a change would show).
+TEXTS = ["the movie was great superb fun", "the movie was", "the plot of the story"]
 
 
 def _free_port() -> int:
@@ -97,6 +102,8 @@ def _checkpoint_epoch(folder: Path) -> int:
 
 
 def _predict(page, text: str) -> str:
+    """The Predict tab's probabilities for ``text`` (a fresh page each time, so an earlier result cannot be read)."""
+    page.reload()
     page.get_by_role("tab", name="Predict").click()
     page.locator("#predict-text textarea").fill(text)
     page.locator("#predict-btn").click()
@@ -111,7 +118,7 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
 
     SCREENS.mkdir(exist_ok=True)
     data_dir, csv = tmp_path / "store", tmp_path / "movies.csv"
-    sentiment_frame(2400).to_csv(csv, index=False)  # 2160 training rows: 135 steps per epoch at batch 16
+    sentiment_frame(ROWS).to_csv(csv, index=False)
     server = Server(data_dir, _free_port(), tmp_path)
     server.start()
     try:
@@ -135,12 +142,12 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             # SIGKILL during epoch 2: right after the checkpoint of epoch 1 is on disk, once steps of epoch 2 ran
             folder = _wait_for(lambda: (data_dir / "sessions").is_dir() and _session_folder(data_dir), 60, "the session")
             _wait_for(lambda: _checkpoint_epoch(folder) >= 1, 300, "the end of epoch 1")
-            page.locator("#train-status").get_by_text(re.compile(r"Epoch 2/3, step")).wait_for(timeout=60_000)
-            page.screenshot(path=str(SCREENS / "restart_1_training_epoch2.png"), full_page=True)
+            time.sleep(1.5)  # some steps of epoch 2
             server.kill()
             killed_at = json.loads((folder / store.JOB_FILE).read_text())
             assert killed_at["state"] == "running", killed_at  # the store's record of a job cut off mid-run
-            assert _checkpoint_epoch(folder) == 1
+            assert _checkpoint_epoch(folder) == 1  # killed before epoch 2 ended
+            page.screenshot(path=str(SCREENS / "restart_1_training_epoch2.png"), full_page=True)  # its last poll
 
             # restart on the same folder; the reloaded page shows the data and the interrupted run
             server.start()
@@ -148,27 +155,32 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             page.locator("#data-summary").get_by_text("classes").wait_for(timeout=60_000)
             assert "movies.csv" in page.locator("#data-summary").inner_text()
             assert "the movie was" in page.locator("body").inner_text()  # the preview table
+            page.screenshot(path=str(SCREENS / "restart_2a_data_after_restart.png"), full_page=True)
             page.get_by_role("tab", name="Train").click()
             status = page.locator("#train-status")
             status.get_by_text("interrupted").wait_for(timeout=30_000)
-            assert "/405" in status.inner_text(), status.inner_text()  # 3 epochs x 135 steps planned
+            assert f"step {STEPS}/{TOTAL}" in status.inner_text(), status.inner_text()  # back to the epoch-1 checkpoint
+            # the fields show the run that Resume continues, not the defaults
+            assert page.locator("#batch-size input").input_value() == "16"
+            assert page.locator("#epochs input[type=number]").input_value() == str(EPOCHS)
+            assert str(tiny_bert_dir) in page.locator("#train-model textarea, #train-model input").first.input_value()
             resume = page.locator("#resume-btn")
             resume.wait_for(state="visible", timeout=10_000)
             page.screenshot(path=str(SCREENS / "restart_2_interrupted_after_restart.png"), full_page=True)
 
-            # Resume: from the epoch-1 checkpoint (step 135) to the planned end, the curve continuing
+            # Resume: from the epoch-1 checkpoint to the planned end, the curve continuing
             resume.click()
             status.get_by_text(re.compile(r"Epoch [23]/3, step")).wait_for(timeout=60_000)
-            first_step = int(re.search(r"step (\d+)/405", status.inner_text()).group(1))
-            assert first_step > 135, status.inner_text()
+            first_step = int(re.search(rf"step (\d+)/{TOTAL}", status.inner_text()).group(1))
+            assert first_step > STEPS, status.inner_text()
             status.get_by_text("Finished").wait_for(timeout=600_000)
-            assert "405/405" in status.inner_text(), status.inner_text()
+            assert f"{TOTAL}/{TOTAL}" in status.inner_text(), status.inner_text()
             assert "accuracy" in page.locator("#train-report").inner_text()
             assert not resume.is_visible()
             page.screenshot(path=str(SCREENS / "restart_3_resumed_and_finished.png"), full_page=True)
-            before = _predict(page, "the movie was great superb fun")
+            before = [_predict(page, text) for text in TEXTS]
             job = json.loads((folder / store.JOB_FILE).read_text())
-            assert job["state"] == "finished" and len(job["step_losses"]) == 405
+            assert job["state"] == "finished" and len(job["step_losses"]) == TOTAL
             assert not (folder / store.CHECKPOINT_DIR).exists()  # removed once the run completed
             model_mtime = (folder / store.MODEL_DIR / "model.safetensors").stat().st_mtime
 
@@ -179,7 +191,7 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             page.get_by_role("tab", name="Train").click()
             status.get_by_text("Finished").wait_for(timeout=30_000)
             assert not resume.is_visible()
-            after = _predict(page, "the movie was great superb fun")
+            after = [_predict(page, text) for text in TEXTS]
             page.screenshot(path=str(SCREENS / "restart_4_predicts_after_second_restart.png"), full_page=True)
             browser.close()
         assert after == before, (before, after)

@@ -184,6 +184,17 @@ def _job_outputs(session: Session) -> tuple:
     )
 
 
+def _settings_outputs(session: Session) -> tuple:
+    """The Train tab's fields set to the session's last run (model, maxlen, batch size, learning rate, epochs,
+    precision, freezing), so that a page back after a restart shows what Resume continues; no change without one."""
+    cfg = session.train_config
+    if cfg is None:
+        return tuple(gr.update() for _ in range(7))
+    return (gr.update(value=cfg.model_name), gr.update(value=cfg.maxlen) if cfg.maxlen else gr.update(),
+            gr.update(value=cfg.batch_size), gr.update(value=cfg.lr), gr.update(value=cfg.epochs),
+            gr.update(value=cfg.precision), gr.update(value=cfg.freeze_lower > 0))
+
+
 @user_errors
 def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, devices=None, request: gr.Request = None):
     """Queue one-cycle fine-tuning of the session's data as a background job, and return at once.
@@ -268,7 +279,8 @@ def build(data: dict, attention: dict) -> dict:
 
     Returns:
         ``{"outputs": [...], "restore": fn}``: the components :func:`training_status` fills, for the page-load
-        event that shows a reconnecting browser its job.
+        event that shows a reconnecting browser its job, then the settings fields (model, maxlen, batch size,
+        learning rate, epochs, precision, freezing) set to the session's last run.
     """
     gr.Markdown(f"Device: **{describe_device()}**. Defaults suit the embedded all-MiniLM-L6-v2 on a CPU.")
     with gr.Row():
@@ -324,4 +336,5 @@ def build(data: dict, attention: dict) -> dict:
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
     resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
-    return {"outputs": outputs, "restore": _job_outputs}
+    restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze]
+    return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session))}
