@@ -101,9 +101,21 @@ def _checkpoint_epoch(folder: Path) -> int:
         return 0
 
 
-def _predict(page, text: str) -> str:
+def _open(page, url: str, tries: int = 3) -> None:
+    """Load the app's page again (a reload; the browser keeps its session key), retrying an aborted navigation."""
+    for attempt in range(tries):
+        try:
+            page.goto(url, wait_until="load")
+            return
+        except Exception:  # noqa: BLE001 - net::ERR_ABORTED while a previous navigation is cancelled
+            if attempt == tries - 1:
+                raise
+            time.sleep(1)
+
+
+def _predict(page, url: str, text: str) -> str:
     """The Predict tab's probabilities for ``text`` (a fresh page each time, so an earlier result cannot be read)."""
-    page.reload()
+    _open(page, url)
     page.get_by_role("tab", name="Predict").click()
     page.locator("#predict-text textarea").fill(text)
     page.locator("#predict-btn").click()
@@ -111,6 +123,22 @@ def _predict(page, text: str) -> str:
     label.get_by_text(re.compile("negative|positive")).first.wait_for(timeout=60_000)
     _wait_for(lambda: "%" in label.inner_text(), 30, "the probabilities")
     return label.inner_text()
+
+
+def _predict_file(page, url: str, texts_csv: Path, folder: Path) -> str:
+    """Predict a file of texts in the Predict tab; returns the predictions CSV the server wrote (probabilities with
+    6 decimals, so "the same probabilities" is checked closer than the 0-100 % the label shows)."""
+    out = folder / "predictions.csv"
+    out.unlink(missing_ok=True)
+    _open(page, url)
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_role("button", name="Predict file").wait_for(timeout=30_000)
+    page.locator("input[type=file]").last.set_input_files(str(texts_csv))
+    time.sleep(1)  # the upload finishes
+    page.get_by_role("button", name="Predict file").click()
+    _wait_for(out.is_file, 60, "the predictions file")
+    time.sleep(0.5)
+    return out.read_text()
 
 
 def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
@@ -151,7 +179,7 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
 
             # restart on the same folder; the reloaded page shows the data and the interrupted run
             server.start()
-            page.reload()
+            _open(page, server.url)
             page.locator("#data-summary").get_by_text("classes").wait_for(timeout=60_000)
             assert "movies.csv" in page.locator("#data-summary").inner_text()
             assert "the movie was" in page.locator("body").inner_text()  # the preview table
@@ -178,7 +206,11 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             assert "accuracy" in page.locator("#train-report").inner_text()
             assert not resume.is_visible()
             page.screenshot(path=str(SCREENS / "restart_3_resumed_and_finished.png"), full_page=True)
-            before = [_predict(page, text) for text in TEXTS]
+            before = [_predict(page, server.url, text) for text in TEXTS]
+            texts_csv = tmp_path / "texts.csv"
+            texts_csv.write_text("text\n" + "\n".join(TEXTS + ["awful boring dull plot", "the"]) + "\n")
+            before_file = _predict_file(page, server.url, texts_csv, folder)
+            assert "prob_positive" in before_file and len(before_file.splitlines()) == 6, before_file
             job = json.loads((folder / store.JOB_FILE).read_text())
             assert job["state"] == "finished" and len(job["step_losses"]) == TOTAL
             assert not (folder / store.CHECKPOINT_DIR).exists()  # removed once the run completed
@@ -187,14 +219,16 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             # SIGKILL and restart again: the model predicts the same, nothing is trained again
             server.kill()
             server.start()
-            page.reload()
+            _open(page, server.url)
             page.get_by_role("tab", name="Train").click()
             status.get_by_text("Finished").wait_for(timeout=30_000)
             assert not resume.is_visible()
-            after = [_predict(page, text) for text in TEXTS]
+            after = [_predict(page, server.url, text) for text in TEXTS]
+            after_file = _predict_file(page, server.url, texts_csv, folder)
             page.screenshot(path=str(SCREENS / "restart_4_predicts_after_second_restart.png"), full_page=True)
             browser.close()
         assert after == before, (before, after)
+        assert after_file == before_file, (before_file, after_file)
         assert (folder / store.MODEL_DIR / "model.safetensors").stat().st_mtime == model_mtime
         log = (tmp_path / "server-3.log").read_text()
         assert '"event": "started"' not in log  # no job ran in the third server
