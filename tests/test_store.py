@@ -134,3 +134,54 @@ def test_default_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     expected = tmp_path / "kdemo" / "app"
     assert store.default_data_dir() in (expected, store.Path("/data/kdemo"))
+
+
+def test_the_train_tab_resumes_a_stopped_run_after_a_restart(tmp_path, tiny_bert_dir):
+    """Train, Stop part-way, "restart" (the store's memory emptied), Resume: the run reaches its planned end."""
+    from conftest import sentiment_frame
+
+    from kdemo.jobs import STOPPED
+    from kdemo.ui import train_tab
+    from kdemo.ui.session import STORE
+
+    saved = STORE.root, STORE.persistent
+    STORE.open(tmp_path)
+    try:
+        page = _request("resume-page")
+        key = STORE.attach(page, None)
+        session = STORE.get(page)
+        session.train_df, session.data_name, session.task = sentiment_frame(200), "reviews.csv", "single_label"
+        session.set_columns("text", ["label"])
+        STORE.persist(session)
+        train_tab.train(str(tiny_bert_dir), 16, 8, 2e-3, 3, "fp32", 0.1, False, request=page)
+        job = session.job
+        deadline = time.time() + 120
+        while len(job.step_losses) < 30:
+            assert time.time() < deadline and not job.done, job.error
+            time.sleep(0.05)
+        train_tab.stop(page)
+        assert job.wait(120) and job.state == STOPPED
+        stopped_at = len(job.step_losses)
+        outputs = train_tab._job_outputs(session)
+        assert outputs[-1]["visible"] is True  # the Resume button
+
+        STORE._sessions.clear()  # a restart: nothing in memory
+        STORE._pages.clear()
+        again = _request("after-restart")
+        assert STORE.attach(again, key) == key
+        back = STORE.get(again)
+        assert back is not session and back.job.state == STOPPED and len(back.job.step_losses) == stopped_at
+        assert back.train_config.epochs == 3 and back.predictor is not None  # the stopped run's model
+        train_tab.resume(request=again)
+        assert back.job.wait(180), back.job.state
+        assert back.job.state == FINISHED, back.job.error
+        assert len(back.job.step_losses) == back.job.total_steps == 3 * 23
+        assert back.job.step_losses[:stopped_at] == job.step_losses[:stopped_at]  # the curve continues
+        assert not (back.workdir / store.CHECKPOINT_DIR).exists() and train_tab._job_outputs(back)[-1]["visible"] is False
+        assert back.require_predictor().predict("the movie was great fun") in ("positive", "negative")
+        with pytest.raises(Exception, match="Expected an interrupted or stopped training"):
+            train_tab.resume(request=again)
+    finally:
+        STORE._sessions.clear()
+        STORE._pages.clear()
+        STORE.root, STORE.persistent = saved
