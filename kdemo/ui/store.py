@@ -133,7 +133,7 @@ def _read_pickle(path: Path):
 
 def restore_job(folder: Path) -> Job | None:
     """The session's last training job as saved, or None. A job saved as queued or running was cut off by the
-    server's stop: it comes back as :data:`INTERRUPTED`."""
+    server's stop: it comes back as :data:`kdemo.jobs.INTERRUPTED`."""
     path = folder / JOB_FILE
     if not path.is_file():
         return None
