@@ -97,6 +97,11 @@ def _run_doctor(session: Session, val_pct: float, task: str | None):
     session.class_weight_offer = report.class_weight
     session.use_class_weight = session.use_class_weight and report.class_weight is not None
     STORE.persist(session)  # the table and these choices come back after a restart
+    return _doctor_outputs(session, report, val_pct)
+
+
+def _doctor_outputs(session: Session, report: DataReport, val_pct: float):
+    """Summary, class counts, doctor markdown, length figure and class-weight checkbox for ``report``."""
     offer = report.class_weight is not None
     checkbox = gr.update(visible=offer, value=session.use_class_weight,
                          info=("Weights " + ", ".join(f"{report.class_names[i]}: {w:.2f}" for i, w in
@@ -235,7 +240,10 @@ def restore(session: Session, val_pct: float) -> tuple:
     all of them without data."""
     if session.train_df is None or session.text_column not in session.train_df.columns:
         return tuple(gr.update() for _ in range(11))
-    summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, session.task)
+    if session.doctor_report is not None:  # a reload: the report of this session's data is still in memory
+        summary, counts, doctor, figure, checkbox = _doctor_outputs(session, session.doctor_report, val_pct)
+    else:  # back after a restart: diagnose the stored table again
+        summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, session.task)
     columns = list(session.train_df.columns)
     pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=session.text_pair_column or "")
     return (session.train_df.head(PREVIEW_ROWS), gr.update(choices=columns, value=session.text_column),
