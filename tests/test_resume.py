@@ -137,23 +137,24 @@ def test_kdemo_train_resumes_a_stopped_run_through_the_run_owner(tiny_bert_dir, 
     from kdemo import TrainConfig
 
     cfg = TrainConfig(model_name=str(tiny_bert_dir), epochs=2, lr=1e-3, batch_size=8, precision="fp32")
-    whole = kdemo.train(cfg, train_df=sentiment_frame())
+    table = sentiment_frame(120)  # 108 training rows: 14 steps per epoch
+    whole = kdemo.train(cfg, train_df=table)
     stop = threading.Event()
 
     def progress(event):
-        if event.phase == "train" and event.step == 30:  # epoch 2 of 2, 23 steps per epoch
+        if event.phase == "train" and event.step == 20:  # in epoch 2 of 2
             stop.set()
 
-    stopped = kdemo.train(cfg, train_df=sentiment_frame(), progress=progress, stop=stop, checkpoint_folder=tmp_path)
-    assert len(stopped.learner.step_losses) == 30
+    stopped = kdemo.train(cfg, train_df=table, progress=progress, stop=stop, checkpoint_folder=tmp_path)
+    assert len(stopped.learner.step_losses) == 20
     events = []
-    resumed = kdemo.train(cfg, train_df=sentiment_frame(), resume_from=tmp_path, progress=events.append)
-    assert [e.step for e in events if e.phase == "train"] == list(range(31, 47))
+    resumed = kdemo.train(cfg, train_df=table, resume_from=tmp_path, progress=events.append)
+    assert [e.step for e in events if e.phase == "train"] == list(range(21, 29))
     np.testing.assert_allclose(resumed.learner.step_losses, whole.learner.step_losses, rtol=1e-4, atol=1e-5)
-    assert [p[0] for p in resumed.record.val_points] == [23, 46]  # the first epoch's point kept from the checkpoint
+    assert [p[0] for p in resumed.record.val_points] == [14, 28]  # the first epoch's point kept from the checkpoint
     a, b = _weights(resumed.learner), _weights(whole.learner)
     assert max(float(np.max(np.abs(a[k] - b[k]))) for k in a) <= 1e-5
     assert resumed.predictor.predict_proba(["the movie was great fun"]).tolist() == \
         whole.predictor.predict_proba(["the movie was great fun"]).tolist()
     with pytest.raises(TrainingError, match="one-cycle"):
-        kdemo.train(cfg.replace(schedule="sgdr", cycle_len=1), train_df=sentiment_frame(), resume_from=tmp_path)
+        kdemo.train(cfg.replace(schedule="sgdr", cycle_len=1), train_df=table, resume_from=tmp_path)

@@ -150,13 +150,13 @@ def test_the_train_tab_resumes_a_stopped_run_after_a_restart(tmp_path, tiny_bert
         page = _request("resume-page")
         key = STORE.attach(page, None)
         session = STORE.get(page)
-        session.train_df, session.data_name, session.task = sentiment_frame(200), "reviews.csv", "single_label"
+        session.train_df, session.data_name, session.task = sentiment_frame(120), "reviews.csv", "single_label"
         session.set_columns("text", ["label"])
         STORE.persist(session)
-        train_tab.train(str(tiny_bert_dir), 16, 8, 2e-3, 3, "fp32", 0.1, False, request=page)
+        train_tab.train(str(tiny_bert_dir), 16, 8, 2e-3, 2, "fp32", 0.1, False, request=page)  # 14 steps per epoch
         job = session.job
         deadline = time.time() + 120
-        while len(job.step_losses) < 30:
+        while len(job.step_losses) < 10:
             assert time.time() < deadline and not job.done, job.error
             time.sleep(0.05)
         train_tab.stop(page)
@@ -171,11 +171,11 @@ def test_the_train_tab_resumes_a_stopped_run_after_a_restart(tmp_path, tiny_bert
         assert STORE.attach(again, key) == key
         back = STORE.get(again)
         assert back is not session and back.job.state == STOPPED and len(back.job.step_losses) == stopped_at
-        assert back.train_config.epochs == 3 and back.predictor is not None  # the stopped run's model
+        assert back.train_config.epochs == 2 and back.predictor is not None  # the stopped run's model
         train_tab.resume(request=again)
         assert back.job.wait(180), back.job.state
         assert back.job.state == FINISHED, back.job.error
-        assert len(back.job.step_losses) == back.job.total_steps == 3 * 23
+        assert len(back.job.step_losses) == back.job.total_steps == 2 * 14
         assert back.job.step_losses[:stopped_at] == job.step_losses[:stopped_at]  # the curve continues
         assert not (back.workdir / store.CHECKPOINT_DIR).exists() and train_tab._job_outputs(back)[-1]["visible"] is False
         assert back.require_predictor().predict("the movie was great fun") in ("positive", "negative")
