@@ -19,6 +19,11 @@ schedules see every batch). ``history.history["learning_rate"]`` holds the learn
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
 
+Checkpoints and resume: with a ``checkpoint_folder``, the weights are saved after every epoch (``epoch-N``, ktrain's
+meaning) and, for the fit methods that pass a ``plan`` (``fit_onecycle``), a resume checkpoint is written too
+(:class:`~kdemo.training.callbacks.resume_checkpoint.ResumeCheckpoint`); a fit given a ``resume_state`` loads it and
+starts where it ended (:mod:`kdemo.training.resume`).
+
 Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, the
 training loss and metrics are those of the global batch on every rank (``GlobalMetrics``), only rank 0 shows
 Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
