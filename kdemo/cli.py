@@ -47,6 +47,8 @@ examples:
       --task regression --out sts-model                                          # sentence pairs, regression
   python -m kdemo train --config my-model/training_params.json --out again       # reproduce a saved run
   torchrun --nproc_per_node=4 -m kdemo train reviews.csv --batch-size 64 --out m  # 4 GPUs, global batch 64
+  python -m kdemo train reviews.csv --epochs 3 --checkpoint-folder ckpt --out m   # resumable ...
+  python -m kdemo train reviews.csv --epochs 3 --resume ckpt --out m              # ... continued after a crash
 
 The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers),
 or is token classification for a CoNLL/BIO token file or JSONL of tokens and ner_tags (python -m kdemo
@@ -155,7 +157,7 @@ _SCHEDULE_CHOICES = ("one_cycle", "autofit", "sgdr")
 
 
 #: Options that are not TrainConfig fields.
-_NOT_CONFIG = ("command", "config", "out", "num_steps", "plot", "progress_jsonl", "stop_file")
+_NOT_CONFIG = ("command", "config", "out", "num_steps", "plot", "progress_jsonl", "stop_file", "checkpoint_folder", "resume")
 
 
 def _task(text: str) -> str:
@@ -222,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print progress as JSON lines on stdout instead of a progress bar (for programs)")
     p.add_argument("--stop-file", metavar="FILE", default=_SUPPRESS,
                    help="stop after the current batch once FILE exists (the model is still validated and saved)")
+    p.add_argument("--checkpoint-folder", metavar="DIR", default=_SUPPRESS,
+                   help="one-cycle: write per-epoch weights (DIR/epoch-N) and a resume checkpoint (DIR/resume) there")
+    p.add_argument("--resume", metavar="DIR", default=_SUPPRESS,
+                   help="continue the interrupted or stopped run whose --checkpoint-folder was DIR (same data and "
+                        "options) to its planned end")
 
     p = sub.add_parser("predict", help="classify the texts of a table with a saved model", formatter_class=fmt,
                        description="Classify every row of a table with a saved predictor folder.",
@@ -338,7 +345,8 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         result = train(config, train_df=getattr(data, "train_df", None), val_df=getattr(data, "val_df", None), progress=bar,
-                       on_prepared=announce, stop=stop)
+                       on_prepared=announce, stop=stop, checkpoint_folder=vars(args).get("checkpoint_folder"),
+                       resume_from=vars(args).get("resume"))
     finally:
         if bar is not None:
             bar.close()

@@ -29,8 +29,10 @@ from typing import Any
 log = logging.getLogger("kdemo.jobs")
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED, CANCELLED = "queued", "running", "finished", "stopped", "failed", "cancelled"
+#: State of a job that was queued or running when the server stopped (a restart found it so; see kdemo.ui.store).
+INTERRUPTED = "interrupted"
 #: States after which a job never changes again.
-TERMINAL = (FINISHED, STOPPED, FAILED, CANCELLED)
+TERMINAL = (FINISHED, STOPPED, FAILED, CANCELLED, INTERRUPTED)
 
 
 def owner_digest(key: str) -> str:
@@ -63,7 +65,8 @@ class Job:
         kind: A label for logs and messages (``"train"``, ``"lr_find"``).
         owner: Digest of the owning session (see :func:`owner_digest`).
         id: Random 12-hex-digit id.
-        state: ``queued``, ``running``, ``finished``, ``stopped``, ``failed`` or ``cancelled``.
+        state: ``queued``, ``running``, ``finished``, ``stopped``, ``failed``, ``cancelled`` or ``interrupted``
+            (restored after a server restart cut it off).
         submitted_at, started_at, ended_at: ``time.time()`` stamps (seconds); 0 until reached.
         total_steps: Optimizer steps planned (0 until known).
         epochs: Epochs planned.

@@ -145,3 +145,25 @@ def test_cli_trains_minilm_on_sms_spam(tmp_path):
     accuracy = float((res["prediction"] == truth).mean())
     print(f"sms_spam test accuracy: {accuracy:.4f} ({len(res)} rows)")
     assert accuracy >= 0.9
+
+
+def test_train_resume_continues_a_stopped_run(tiny_bert_dir, tmp_path, capsys):
+    """``--checkpoint-folder`` writes resumable checkpoints; ``--resume`` continues a stopped run to its end."""
+    import threading
+
+    from conftest import sentiment_frame
+
+    data, ckpt = tmp_path / "reviews.csv", tmp_path / "ckpt"
+    sentiment_frame(120).to_csv(data, index=False)
+    args = ["train", str(data), "--text-column", "text", "--label-column", "label", "--model", str(tiny_bert_dir),
+            "--epochs", "2", "--lr", "1e-3", "--batch-size", "8", "--precision", "fp32"]
+    config = kdemo.cli.config_from_args(build_parser().parse_args([*args, "--out", str(tmp_path / "x")]))
+    stop = threading.Event()
+    kdemo.train(config, progress=lambda e: e.step == 20 and stop.set(), stop=stop, checkpoint_folder=ckpt)  # 14 steps/epoch
+    assert json.loads((ckpt / "resume" / "state.json").read_text())["step"] == 20
+    assert main([*args, "--resume", str(ckpt), "--out", str(tmp_path / "model")]) == 0
+    state = json.loads((ckpt / "resume" / "state.json").read_text())
+    assert state["finished"] and state["step"] == 28 and (tmp_path / "model" / "model.safetensors").is_file()
+    capsys.readouterr()
+    assert main([*args, "--resume", str(ckpt), "--out", str(tmp_path / "again")]) == 1  # nothing left to resume
+    assert "planned end" in capsys.readouterr().err

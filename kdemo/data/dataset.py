@@ -10,6 +10,7 @@ an out-of-memory error shows up at the first step rather than late in an epoch.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -243,6 +244,7 @@ class BatchSequence(keras.utils.PyDataset):
         self._batches = self._make_batches()
 
     def _make_batches(self) -> list[np.ndarray]:
+        self._order_state = copy.deepcopy(self._rng.bit_generator.state)  # before this epoch's order is drawn
         return length_grouped_batches(
             self.data.lengths,
             self.batch_size,
@@ -252,6 +254,26 @@ class BatchSequence(keras.utils.PyDataset):
 
     def __len__(self) -> int:
         return len(self._batches)
+
+    @property
+    def order_state(self) -> dict:
+        """The shuffling generator's state just before the current batch order was drawn (JSON-serialisable;
+        a checkpoint keeps it to redraw the same order, see :meth:`restore_order`)."""
+        return copy.deepcopy(self._order_state)
+
+    def restore_order(self, state: dict) -> None:
+        """Set the shuffling generator to ``state`` (from :attr:`order_state`) and redraw the batch order from it.
+
+        Keras' ``fit`` calls :meth:`on_epoch_end` once when it starts (``epoch_iterator.reset()``); that call draws
+        again from ``state`` (not from where this draw left the generator), so the fit's first epoch gets exactly the
+        order saved in ``state``.
+
+        Args:
+            state: A ``numpy.random.Generator.bit_generator.state`` dict.
+        """
+        self._rng.bit_generator.state = copy.deepcopy(state)
+        self._batches = self._make_batches()
+        self._rng.bit_generator.state = copy.deepcopy(state)
 
     @property
     def batch_indices(self) -> list[np.ndarray]:

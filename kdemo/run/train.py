@@ -8,6 +8,7 @@ the lower-level API.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from kdemo.data.languages import analyse_languages
 from kdemo.data.tables import read_table
 from kdemo.distributed.context import setup
 from kdemo.distributed.gradients import any_rank
-from kdemo.errors import DataError
+from kdemo.errors import DataError, TrainingError
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.record import TrainingRecord
@@ -32,6 +33,8 @@ from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
 from kdemo.text.loaders import texts_from_df
 from kdemo.text.preprocessor import Transformer
 from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
+from kdemo.training.checkpoint_state import read_state
 from kdemo.training.learner import Learner, get_learner
 from kdemo.training.schedules import sgdr_cycle_epochs
 
@@ -153,12 +156,17 @@ def planned_steps(config: TrainConfig, learner: Learner) -> int:
     return steps_for(len(learner.train_data), learner.batch_size) * epochs // learner.accumulation_steps
 
 
-def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None]):
-    """Run the schedule of ``config`` on ``learner``; returns the Keras ``History``."""
+def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None], *,
+         checkpoint_folder: str | None = None, resume: bool = False, checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S):
+    """Run the schedule of ``config`` on ``learner`` (or the rest of it, from ``checkpoint_folder``, with ``resume``);
+    returns the Keras ``History``."""
+    if resume:
+        return learner.resume(checkpoint_folder, verbose=0, progress=progress, checkpoint_every_s=checkpoint_every_s)
     class_weight = config.class_weight if learner.task in (SINGLE_LABEL, TOKEN_CLASSIFICATION) else None
     common = {"class_weight": class_weight, "verbose": 0, "progress": progress}
     if config.schedule == ONE_CYCLE:
-        return learner.fit_onecycle(config.lr, config.epochs, **common)
+        return learner.fit_onecycle(config.lr, config.epochs, checkpoint_folder=checkpoint_folder,
+                                    checkpoint_every_s=checkpoint_every_s, **common)
     if config.schedule == AUTOFIT:
         return learner.autofit(config.lr, config.epochs, early_stopping=config.early_stopping,
                                reduce_on_plateau=config.reduce_on_plateau, **common)
@@ -175,6 +183,9 @@ def train(
     policy: FolderPolicy = DEFAULT_POLICY,
     on_prepared: Callable[[Transformer, Learner], None] | None = None,
     verbose: int = 0,
+    checkpoint_folder: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
+    checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S,
 ) -> TrainResult | None:
     """Run one fine-tuning run: read, check, preprocess, build, fit, validate, and assemble its record.
 
@@ -189,6 +200,13 @@ def train(
         policy: Which local model folders ``config.model_name`` may name (the app passes the session's policy).
         on_prepared: Called with ``(preproc, learner)`` once the data is tokenized and the model built.
         verbose: 1 prints a summary of the data.
+        checkpoint_folder: One-cycle runs: write ktrain's per-epoch weights (``epoch-N``) and a resume checkpoint
+            (``resume/``: after every epoch, every ``checkpoint_every_s`` seconds and on Stop) there.
+        resume_from: The ``checkpoint_folder`` of an interrupted or stopped one-cycle run of the same config and
+            data: continue it to its planned end (same schedule, same total steps), writing new checkpoints there.
+            The tables and the model are prepared as for a new run, then the checkpoint's weights, optimizer and
+            random states replace the fresh ones (:meth:`kdemo.training.learner.Learner.resume`).
+        checkpoint_every_s: Most seconds between two resume checkpoints within an epoch.
 
     Returns:
         The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params), or None
@@ -198,7 +216,8 @@ def train(
     Raises:
         DataError: On unusable data (the message names rows and columns).
         ModelError: If the model cannot be loaded.
-        TrainingError: If training fails for a reason the user can act on (e.g. out of memory at batch size 1).
+        TrainingError: If training fails for a reason the user can act on (e.g. out of memory at batch size 1), or
+            ``resume_from`` holds no resumable checkpoint of this run.
 
     Data parallelism: launched by ``torchrun --nproc_per_node=N``, every rank runs this with the same config; each
     global batch of ``config.batch_size`` rows is split across the ranks and the gradients averaged, so the model
@@ -209,6 +228,12 @@ def train(
         >>> result.save("out/")
     """
     started = time.monotonic()
+    if resume_from is not None:
+        if config.schedule != ONE_CYCLE:
+            raise TrainingError(f"Expected a one-cycle run to resume. Received: schedule={config.schedule!r}; only "
+                                "one-cycle runs write resume checkpoints. Start the run again.")
+        checkpoint_folder = resume_from
+        resumed = read_state(resume_from)  # before any work: a missing checkpoint fails fast
     setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
     data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
@@ -222,7 +247,7 @@ def train(
         return None
     if stop is not None:
         learner.stop_event = stop  # the fit's StopRequest callback watches it
-    val_points: list[tuple[int, float]] = []
+    val_points: list[tuple[int, float]] = list(resumed.val_points) if resume_from is not None else []
 
     def on_progress(event: ProgressEvent) -> None:
         if event.phase == "epoch_end" and event.logs and "val_loss" in event.logs:
@@ -231,7 +256,8 @@ def train(
         if progress is not None:
             progress(event)
 
-    history = _fit(config, learner, on_progress)
+    history = _fit(config, learner, on_progress, checkpoint_folder=str(checkpoint_folder) if checkpoint_folder else None,
+                   resume=resume_from is not None, checkpoint_every_s=checkpoint_every_s)
     report = learner.validation_report()
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -19,6 +19,11 @@ schedules see every batch). ``history.history["learning_rate"]`` holds the learn
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
 
+Checkpoints and resume: with a ``checkpoint_folder``, the weights are saved after every epoch (``epoch-N``, ktrain's
+meaning) and, for the fit methods that pass a ``plan`` (``fit_onecycle``), a resume checkpoint is written too
+(:class:`~kdemo.training.callbacks.resume_checkpoint.ResumeCheckpoint`); a fit given a ``resume_state`` loads it and
+starts where it ended (:mod:`kdemo.training.resume`).
+
 Data parallelism (under torchrun, see :mod:`kdemo.distributed`): every fit starts from rank 0's weights, the
 training loss and metrics are those of the global batch on every rank (``GlobalMetrics``), only rank 0 shows
 Keras' progress bar and writes checkpoints, and an out-of-memory error ends the run (the ranks cannot
@@ -44,6 +49,9 @@ from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopReques
 from kdemo.training.callbacks.best_weights import BestWeights
 from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
+from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S, ResumeCheckpoint
+from kdemo.training.checkpoint_state import TrainingState, load_checkpoint, restore_rng
+from kdemo.training.resume import EpochRemainder, merge_histories
 
 log = logging.getLogger("kdemo.training.learner")
 
@@ -54,6 +62,23 @@ ScheduleFactory = Callable[[BatchSequence], keras.callbacks.Callback]
 def batches_per_epoch(train: BatchSequence, steps_per_epoch: int | None) -> int:
     """Batches one epoch runs: all of ``train``, or ``steps_per_epoch`` of them when that is given and smaller."""
     return min(steps_per_epoch or len(train), len(train))
+
+
+def _rng_restorer(state: TrainingState, torch_rng) -> keras.callbacks.Callback:
+    """Put the checkpoint's random states back when the resumed fit starts, so the dropout masks continue as they
+    would have. Keras' torch loop draws a DataLoader seed from torch's generator as each epoch's iteration starts:
+    an epoch-boundary checkpoint (taken before that draw) is restored at ``on_train_begin``, after Keras' symbolic
+    build; a mid-epoch one (taken after it) right before the first resumed batch, after the remainder's own draw."""
+    done = []
+
+    def restore(*_, **__):
+        if not done:
+            done.append(True)
+            restore_rng(state, torch_rng)
+
+    if state.batch:
+        return keras.callbacks.LambdaCallback(on_train_batch_begin=restore)
+    return keras.callbacks.LambdaCallback(on_train_begin=restore)
 
 
 class FitLoopMixin:
@@ -131,7 +156,8 @@ class FitLoopMixin:
     def _run_fit(self, lr: float, epochs: int, schedule_for: ScheduleFactory, *, class_weight: dict[int, float] | None,
                  callbacks: Sequence[keras.callbacks.Callback] | None, steps_per_epoch: int | None, verbose: int,
                  progress: Callable[[ProgressEvent], None] | None, progress_every: int,
-                 checkpoint_folder: str | None) -> keras.callbacks.History:
+                 checkpoint_folder: str | None, plan: dict | None = None, resume_state: TrainingState | None = None,
+                 checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S) -> keras.callbacks.History:
         """Run ``model.fit`` with the shared callbacks, retrying with smaller batches on out-of-memory errors.
 
         Args:
@@ -145,6 +171,10 @@ class FitLoopMixin:
             progress: Progress function.
             progress_every: Report interval in steps.
             checkpoint_folder: Folder for per-epoch ``save_pretrained`` checkpoints, or None.
+            plan: How a resumable fit method was called (``method``, ``lr``, ``epochs``, schedule arguments); with
+                ``checkpoint_folder``, resume checkpoints are written too (:class:`ResumeCheckpoint`).
+            resume_state: Continue from the resume checkpoint in ``checkpoint_folder`` at this position.
+            checkpoint_every_s: Most seconds between two resume checkpoints within an epoch.
 
         Returns:
             The Keras ``History``.
@@ -160,7 +190,8 @@ class FitLoopMixin:
             train = self._train_batches(class_weight)
             try:
                 return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
-                                      verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+                                      verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder,
+                                      plan=plan, resume_state=resume_state, checkpoint_every_s=checkpoint_every_s)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -175,7 +206,8 @@ class FitLoopMixin:
                 self.release_training_memory()
 
     def _fit_once(self, lr, epochs, train: BatchSequence, schedule, *, callbacks, steps_per_epoch, verbose, progress,
-                  progress_every, checkpoint_folder) -> keras.callbacks.History:
+                  progress_every, checkpoint_folder, plan=None, resume_state=None,
+                  checkpoint_every_s=DEFAULT_CHECKPOINT_EVERY_S) -> keras.callbacks.History:
         # Optimizer steps, the unit of progress events and the ETA: with accumulation, a step is
         # `accumulation_steps` batches, and Keras drops an incomplete group at the end.
         total = batches_per_epoch(train, steps_per_epoch) * int(epochs) // self.accumulation_steps
@@ -188,19 +220,28 @@ class FitLoopMixin:
             from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
 
             extra.append(PretrainedCheckpoint(checkpoint_folder))
+            if plan is not None and steps_per_epoch is None:
+                plan = {**plan, "batch_size": self.batch_size, "accumulation_steps": self.accumulation_steps,
+                        "total_steps": int(schedule.total_steps), "train_rows": len(self.train_data)}
+                start = (resume_state.epoch, resume_state.batch) if resume_state else (0, 0)
+                extra.append(ResumeCheckpoint(checkpoint_folder, train, reporter, schedule, plan, every_s=checkpoint_every_s,
+                                              start=start, val_points=resume_state.val_points if resume_state else None))
         self._fresh_optimizer(lr)
+        first_callbacks = []
+        if resume_state is not None:
+            _, torch_rng = load_checkpoint(checkpoint_folder, self.model)
+            reporter.step_losses = list(resume_state.step_losses)
+            train.restore_order(resume_state.order_state)
+            first_callbacks.append(_rng_restorer(resume_state, torch_rng))
         sync = getattr(self.model.optimizer, "gradient_sync", None)  # data parallelism: stop when the ranks agree
         stop = StopRequest(self.stop_event if sync is None else sync.agreed_stop)
         self._fit_calls += 1
         val = self._val_batches()
         try:
-            # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
-            # default shuffle=True would reorder the batches again with Python's unseeded `random`.
             synced = [GlobalMetrics(train)] if isinstance(train, ShardedBatchSequence) else []  # first: others read it
-            self.history = self.model.fit(train, epochs=int(epochs), steps_per_epoch=steps_per_epoch, shuffle=False,
-                                          validation_data=val, callbacks=[*synced, schedule, LearningRateLogger(), reporter,
-                                                                          stop, *extra],
-                                          verbose=verbose)
+            every = [*synced, schedule, LearningRateLogger(), reporter, stop, *extra]
+            self.history = self._fit_from(train, int(epochs), resume_state, steps_per_epoch=steps_per_epoch, val=val,
+                                          callbacks=every, first_callbacks=first_callbacks, stop=stop, verbose=verbose)
             if stop.stopped_at_step is not None and best is not None and best.has_weights:
                 self._keep_better(best, val)
         finally:
@@ -209,6 +250,24 @@ class FitLoopMixin:
             if best is not None:
                 best.clear()
         return self.history
+
+    def _fit_from(self, train: BatchSequence, epochs: int, resume_state, *, steps_per_epoch, val, callbacks, first_callbacks,
+                  stop: StopRequest, verbose) -> keras.callbacks.History:
+        """``model.fit`` from the start, or from a resume checkpoint's position: the rest of an interrupted epoch
+        (:class:`~kdemo.training.resume.EpochRemainder`), then the epochs after it."""
+        epoch, batch = (resume_state.epoch, resume_state.batch) if resume_state else (0, 0)
+        # shuffle=False: BatchSequence already shuffles with the learner's seed (longest batch first); Keras'
+        # default shuffle=True would reorder the batches again with Python's unseeded `random`.
+        fit = dict(shuffle=False, validation_data=val, verbose=verbose)
+        if not batch:
+            return self.model.fit(train, epochs=epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+                                  callbacks=[*first_callbacks, *callbacks], **fit)
+        first = self.model.fit(EpochRemainder(train, batch), epochs=epoch + 1, initial_epoch=epoch,
+                               callbacks=[*first_callbacks, *callbacks], **fit)
+        if stop.stopped_at_step is not None or epoch + 1 >= epochs:
+            return first
+        train.restore_order(train.order_state)  # the next fit's start redraws the order the remainder's end drew
+        return merge_histories(first, self.model.fit(train, epochs=epochs, initial_epoch=epoch + 1, callbacks=callbacks, **fit))
 
     def _keep_better(self, best: BestWeights, val: BatchSequence) -> None:
         """After a stop mid-run: restore the best finished epoch's weights if they validate better than now."""

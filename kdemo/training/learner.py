@@ -19,12 +19,14 @@ from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
 from kdemo.training.callbacks import OneCycle, ProgressEvent
 from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
+from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
 from kdemo.training.callbacks.step_trace import StepTrace
 from kdemo.training.callbacks.triangular import TriangularPolicy
 from kdemo.training.fit_loop import FitLoopMixin, batches_per_epoch
 from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
 from kdemo.training.persistence import PersistenceMixin
+from kdemo.training.resume import ResumeMixin
 from kdemo.training.schedules import monitor_mode, sgdr_cycle_epochs
 from kdemo.training.settings import SettingsMixin
 from kdemo.training.tokens import TokenValidationMixin, is_token_dataset, tag_weights
@@ -40,7 +42,7 @@ DEFAULT_FREEZE_LOWER = 0.0
 FAST_FREEZE_LOWER = 1 / 3
 
 
-class Learner(FitLoopMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
+class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
     """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -163,13 +165,15 @@ class Learner(FitLoopMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin
                      max_momentum: float = 0.95, min_momentum: float = 0.85, class_weight: ClassWeight = None,
                      callbacks: Sequence[keras.callbacks.Callback] | None = None, steps_per_epoch: int | None = None,
                      verbose: int = 1, *, pct_start: float = 0.1, progress: Callable[[ProgressEvent], None] | None = None,
-                     progress_every: int = 1) -> keras.callbacks.History:
+                     progress_every: int = 1, checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S) -> keras.callbacks.History:
         """Train with the one-cycle policy (warmup to ``lr``, then cosine decay; momentum cycled inversely).
 
         Args:
             lr: Peak learning rate, per optimizer step (1e-4 to 5e-5 suits small transformers).
             epochs: Passes over the training data.
-            checkpoint_folder: If set, the weights are saved there (``save_pretrained``) after each epoch.
+            checkpoint_folder: If set, the weights are saved there (``save_pretrained``, ``epoch-N``) after each
+                epoch, as in ktrain, and a resume checkpoint (``resume/``) after each epoch, every
+                ``checkpoint_every_s`` seconds and on a stop: :meth:`resume` continues the run from it.
             cycle_momentum: Cycle Adam's beta_1 between ``max_momentum`` and ``min_momentum``.
             max_momentum: beta_1 at the ends of the cycle.
             min_momentum: beta_1 at the LR peak.
@@ -180,6 +184,8 @@ class Learner(FitLoopMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin
             pct_start: Warmup fraction 0–1 of the steps.
             progress: Called with a :class:`~kdemo.training.callbacks.ProgressEvent` every ``progress_every`` steps.
             progress_every: Report interval in steps.
+            checkpoint_every_s: With ``checkpoint_folder``: most seconds between two resume checkpoints within an
+                epoch (0: after every optimizer step).
 
         Returns:
             The Keras ``History``: ``loss``, the metric and, with validation data, ``val_loss`` and the validation
@@ -195,9 +201,13 @@ class Learner(FitLoopMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin
             total = batches_per_epoch(train, steps_per_epoch) * int(epochs)
             return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
 
-        return self._traced_fit(lr, epochs, schedule_for, [], class_weight=self._class_weight(class_weight), callbacks=callbacks,
+        cw = self._class_weight(class_weight)
+        plan = {"method": "fit_onecycle", "lr": float(lr), "epochs": int(epochs), "pct_start": pct_start,
+                "cycle_momentum": cycle_momentum, "max_momentum": max_momentum, "min_momentum": min_momentum,
+                "class_weight": {str(k): v for k, v in cw.items()} if cw else None}
+        return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=callbacks,
                                 steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
-                                checkpoint_folder=checkpoint_folder)
+                                checkpoint_folder=checkpoint_folder, plan=plan, checkpoint_every_s=checkpoint_every_s)
 
     def _traced_fit(self, lr, epochs, schedule_for, policy_callbacks: list, *, callbacks, **kwargs) -> keras.callbacks.History:
         """``_run_fit`` with ``policy_callbacks`` (run right after the schedule) and ktrain's per-step trace stored in

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 
 import gradio as gr
 
 from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
 from kdemo.ui.session import STORE
+from kdemo.ui.store import browser_secret, default_data_dir
 
 TITLE = "kdemo: fine-tune a transformer text classifier"
 MAX_FILE_SIZE = "50mb"
@@ -26,23 +28,33 @@ def _page_closed(request: gr.Request) -> None:
     STORE.detach(request)
 
 
-def _restore(train: dict):
-    """The page-load handler: attach the page to the browser's session and show that session's training job."""
+def _restore(train: dict, data: dict):
+    """The page-load handler: attach the page to the browser's session and show that session's data and training
+    job (also after a server restart, with a data folder)."""
 
-    def reconnect(key: str | None, request: gr.Request):
+    def reconnect(key: str | None, val_pct: float, request: gr.Request):
         key = STORE.attach(request, key)
-        return key, *train["restore"](STORE.get(request))
+        session = STORE.get(request)
+        return key, *train["restore"](session), *data["restore"](session, val_pct)
 
     return reconnect
 
 
-def build_app() -> gr.Blocks:
+def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     """Build the Blocks app.
+
+    Args:
+        data_dir: Folder that keeps the sessions across restarts (:mod:`kdemo.ui.store`); None keeps them in
+            temporary folders, gone with the process.
 
     Returns:
         The app. Training and the LR finder run as jobs on the device queue, one at a time
         (:data:`kdemo.ui.session.DEVICE_QUEUE`); other requests go through Gradio's queue.
     """
+    secret = None
+    if data_dir is not None:
+        STORE.open(data_dir)
+        secret = browser_secret(Path(data_dir))  # the same after a restart: browsers can still read their key
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
@@ -65,15 +77,16 @@ def build_app() -> gr.Blocks:
         with predict_tab_block:
             predict_tab.build(attention)
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads
-        session_key = gr.BrowserState(None, storage_key="kdemo-session")
-        demo.load(_restore(train), [session_key], [session_key, *train["outputs"]], api_visibility="private")
+        session_key = gr.BrowserState(None, storage_key="kdemo-session", secret=secret)
+        demo.load(_restore(train, data), [session_key, data["val_pct"]],
+                  [session_key, *train["outputs"], *data["restore_outputs"]], api_visibility="private")
         demo.unload(_page_closed)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the app: ``python app.py [--host 127.0.0.1] [--port 7860] [--share]``.
+    """Start the app: ``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--data-dir DIR]``.
 
     On Hugging Face Spaces the host and port come from ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
     (0.0.0.0:7860), which Spaces sets.
@@ -85,10 +98,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="port (default GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true",
                         help="also create a public *.gradio.live link for 72 hours (needs a network; not on Spaces)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder that keeps every session's data, models and jobs across restarts (default: "
+                             "/data/kdemo when /data is writable, as on a Space with persistent storage, else "
+                             "$XDG_CACHE_HOME/kdemo/app or ~/.cache/kdemo/app); delete it to wipe them")
     args = parser.parse_args(argv)
+    data_dir = args.data_dir or default_data_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        build_app().launch(
+        logging.getLogger("kdemo").info("sessions are kept in %s", data_dir)
+        build_app(data_dir).launch(
             server_name=args.host, server_port=args.port, share=args.share and not auth.on_spaces(),
             max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
         )

@@ -96,6 +96,12 @@ def _run_doctor(session: Session, val_pct: float, task: str | None):
     session.doctor_report, session.task = report, report.task
     session.class_weight_offer = report.class_weight
     session.use_class_weight = session.use_class_weight and report.class_weight is not None
+    STORE.persist(session)  # the table and these choices come back after a restart
+    return _doctor_outputs(session, report, val_pct)
+
+
+def _doctor_outputs(session: Session, report: DataReport, val_pct: float):
+    """Summary, class counts, doctor markdown, length figure and class-weight checkbox for ``report``."""
     offer = report.class_weight is not None
     checkbox = gr.update(visible=offer, value=session.use_class_weight,
                          info=("Weights " + ", ".join(f"{report.class_names[i]}: {w:.2f}" for i, w in
@@ -222,9 +228,27 @@ def set_text_pair(text_pair_column: str | None, request: gr.Request) -> str:
                             "and press 'Re-check with these columns', then pick the second text here.")
         check_texts(df, column)
     session.text_pair_column = column
+    STORE.persist(session)
     if column is None:
         return "Each row is one text."
     return f"Each row is a sentence pair: `{session.text_column}` and `{column}`, read together by the model."
+
+
+def restore(session: Session, val_pct: float) -> tuple:
+    """The Data tab's outputs for a session that already has data (a reloaded page, or a browser back after a
+    restart): as :func:`load_data`'s, then the second-text menu and its note; ``gr.update()`` (no change) for
+    all of them without data."""
+    if session.train_df is None or session.text_column not in session.train_df.columns:
+        return tuple(gr.update() for _ in range(11))
+    if session.doctor_report is not None:  # a reload: the report of this session's data is still in memory
+        summary, counts, doctor, figure, checkbox = _doctor_outputs(session, session.doctor_report, val_pct)
+    else:  # back after a restart: diagnose the stored table again
+        summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, session.task)
+    columns = list(session.train_df.columns)
+    pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=session.text_pair_column or "")
+    return (session.train_df.head(PREVIEW_ROWS), gr.update(choices=columns, value=session.text_column),
+            gr.update(choices=columns, value=session.label_columns), summary, counts, doctor, figure,
+            gr.update(value=session.task), checkbox, pair, "")
 
 
 def pair_menu(request: gr.Request):
@@ -255,6 +279,7 @@ def set_class_weight(use: bool, request: gr.Request) -> str:
         raise DataError("Expected imbalanced single-label data before using class weights. Received: the data doctor "
                         "did not offer them for this data. Leave the box unticked.")
     session.use_class_weight = bool(use)
+    STORE.persist(session)
     return "Balanced class weights: **on**." if use else "Balanced class weights: off."
 
 
@@ -270,7 +295,8 @@ def build() -> dict:
     """Lay out the Data tab and wire its events.
 
     Returns:
-        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``).
+        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``, ``summary``),
+        and ``restore`` (:func:`restore`) with the components it fills (``restore_outputs``), for the page-load event.
     """
     gr.Markdown(
         "Upload a labelled table (CSV, TSV, JSONL, Parquet or XLSX; the encoding is detected): a column of texts and "
@@ -331,4 +357,4 @@ def build() -> dict:
     text_pair_column.input(set_text_pair, [text_pair_column], [pair_note], api_name="set_text_pair")
     json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
     return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task,
-            "summary": summary}
+            "summary": summary, "restore": restore, "restore_outputs": [*outputs, text_pair_column, pair_note]}

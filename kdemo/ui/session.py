@@ -6,7 +6,10 @@ reload, the new page presents the key and is attached to the same session, so a 
 reappears. API clients without a key get a session per ``request.session_hash``. Two browsers (or two browser
 profiles) never share a key, so they never see each other's data, model or files.
 
-Each session has a private, unguessable working folder. A session is removed (its training stopped, its folder
+Each session has a private, unguessable working folder: a temporary one by default, or, once the store is opened
+on a data folder (:meth:`SessionStore.open`, ``python app.py --data-dir DIR``), a folder there that survives a
+restart (:mod:`kdemo.ui.store`): a browser that comes back with its key after a restart finds its data, choices,
+model and job again (a job cut off by the restart as "interrupted", to be resumed). A session is removed (its training stopped, its folder
 deleted) when no page has been attached to it for :attr:`SessionLimits.reconnect_grace_s`, or when it has been idle
 for :attr:`SessionLimits.idle_timeout_s`; a session with a queued or running job is kept until the job ends.
 """
@@ -29,6 +32,7 @@ import pandas as pd
 from kdemo.data.limits import format_bytes
 from kdemo.errors import KdemoError
 from kdemo.jobs import Job, JobQueue, log_event, owner_digest
+from kdemo.ui import store
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -103,6 +107,10 @@ class Session:
     result: Any = None
     #: The last training job of this session, queued, running or ended.
     job: Job | None = None
+    #: The :class:`~kdemo.run.config.TrainConfig` of the last training job (what Resume continues).
+    train_config: Any = None
+    #: The tables as last written to the store (``{"train_df": df, "val_df": df}``), so unchanged ones are not rewritten.
+    saved_tables: dict = field(default_factory=dict)
     #: The last LR-finder job of this session.
     lr_job: Job | None = None
     #: Session hashes of the pages attached now.
@@ -162,23 +170,62 @@ class SessionStore:
     Args:
         limits: Lifetime and disk limits.
         root: Folder for the sessions' working folders (default: the system temp folder at creation time).
+        persistent: Keep each session in ``root/<digest of its key>`` and write its state there
+            (:mod:`kdemo.ui.store`); see :meth:`open`.
     """
 
-    def __init__(self, limits: SessionLimits | None = None, root: Path | None = None):
+    def __init__(self, limits: SessionLimits | None = None, root: Path | None = None, *, persistent: bool = False):
         self.limits = limits or SessionLimits()
         self.root = Path(root) if root else None
+        if persistent and self.root is None:
+            raise ValueError("Expected a root folder for a persistent session store. Received: root=None.")
+        self.persistent = persistent
         self._sessions: dict[str, Session] = {}
         self._pages: dict[str, str] = {}
         self._lock = threading.Lock()
         self._last_sweep = time.time()
 
+    def open(self, data_dir: str | Path) -> Path:
+        """Keep the sessions in ``data_dir/sessions`` from now on, persistently (``python app.py --data-dir``).
+
+        Returns:
+            The sessions folder.
+        """
+        with self._lock:
+            self.root, self.persistent = Path(data_dir) / "sessions", True
+            self.root.mkdir(parents=True, exist_ok=True)
+        self.sweep(force=True)
+        return self.root
+
+    def _folder(self, key: str) -> Path:
+        return self.root / store.folder_name(key)
+
     def _new(self, key: str) -> Session:
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
-        session = Session(key=key, workdir=Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root)))
+        if self.persistent:
+            workdir = self._folder(key)
+            workdir.mkdir(exist_ok=True)
+        else:
+            workdir = Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root))
+        session = Session(key=key, workdir=workdir)
+        restored = self.persistent and store.restore_session(session)
         self._sessions[key] = session
-        log_event("session_created", owner=session.owner)
+        log_event("session_restored" if restored else "session_created", owner=session.owner)
         return session
+
+    def _on_disk(self, key: str) -> bool:
+        return self.persistent and (self._folder(key) / store.SESSION_FILE).is_file()
+
+    def persist(self, session: Session) -> None:
+        """Write the session's data choices and tables to the store (nothing without a data folder)."""
+        if self.persistent:
+            store.save_session(session)
+
+    def persist_job(self, session: Session, job: Job, state: str | None = None) -> None:
+        """Write the session's training job to the store (see :func:`kdemo.ui.store.save_job`)."""
+        if self.persistent:
+            store.save_job(session, job, state)
 
     def get(self, request: gr.Request | None) -> Session:
         """The caller's session, created on first use."""
@@ -204,11 +251,15 @@ class SessionStore:
         with self._lock:
             if isinstance(key, str) and _KEY.match(key) and key in self._sessions:
                 session = self._sessions[key]
+            elif isinstance(key, str) and _KEY.match(key) and self._on_disk(key):  # back after a restart
+                session = self._new(key)
             else:
                 key = secrets.token_urlsafe(32)
                 early = self._sessions.pop(page, None)  # calls made by this page before it attached
                 if early is not None:
                     early.key = key
+                    if self.persistent and not early.busy:  # its folder is named after its key
+                        early.workdir = early.workdir.rename(self._folder(key))
                     self._sessions[key] = early
                 session = early or self._new(key)
             self._pages[page] = key
@@ -261,6 +312,10 @@ class SessionStore:
                         self._pages.pop(page, None)
         for session in expired:
             self._remove(session, "expired")
+        if self.persistent:  # sessions nobody came back for since a restart
+            with self._lock:
+                live = {s.workdir.name for s in self._sessions.values()}
+            store.remove_stale(self.root, self.limits.idle_timeout_s, live, now)
         return len(expired)
 
     @staticmethod

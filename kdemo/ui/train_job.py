@@ -6,18 +6,25 @@ folder policy, and saves its folder (predictor, record, ``training_params.json``
 
 from __future__ import annotations
 
-from kdemo.errors import KdemoError
-from kdemo.jobs import CANCELLED, FAILED, QUEUED, STOPPED, Job, log_event
+import shutil
+import time
+
+from kdemo.errors import KdemoError, TrainingError
+from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, STOPPED, Job, log_event
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
 from kdemo.run.config import TrainConfig
 from kdemo.run.train import RunData, planned_steps, read_data, train
 from kdemo.training.callbacks import ProgressEvent
+from kdemo.training.checkpoint_state import RESUME_DIR, read_state
 from kdemo.training.learner import FAST_FREEZE_LOWER
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
+from kdemo.ui.store import CHECKPOINT_DIR, MODEL_DIR
 
 #: Rows in the top-losses table.
 TOP_LOSSES = 10
+#: Most seconds between two writes of a running job's progress to the session store (epoch ends are written too).
+PERSIST_EVERY_S = 5.0
 
 
 def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
@@ -96,33 +103,72 @@ def job_result(report, learner) -> dict:
             "num_heads": hf.num_attention_heads}
 
 
-def training_job(session: Session, cfg: TrainConfig) -> Job:
+def resumable(session: Session) -> bool:
+    """Whether the session's training job can be resumed: it was interrupted by a restart or stopped, and its
+    checkpoint has not reached the planned end."""
+    job = session.job
+    if job is None or job.kind != "train" or job.state not in (INTERRUPTED, STOPPED) or session.train_config is None:
+        return False
+    try:
+        return not read_state(session.workdir / CHECKPOINT_DIR).finished
+    except TrainingError:  # no checkpoint yet: an interrupted run starts again, a stopped one has nothing to resume
+        return job.state == INTERRUPTED
+
+
+def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) -> Job:
     """A job that runs :func:`kdemo.train` on the session's data and saves the result into the session's folder.
 
     The job writes its progress (steps, losses, ETA, notes) into itself and its results into ``session``; its
     ``result`` is ``{"report", "top_losses", "num_layers", "num_heads"}``, or None when Stop came before training
     started. Stop (``job.request_stop()``) during the fit ends it after the current batch; the model is still
-    validated and saved.
+    validated and saved. One-cycle runs write resume checkpoints into the session's ``checkpoint`` folder (deleted
+    when the run reaches its end); with ``resume``, the job continues the run found there (or starts it again when
+    the restart came before its first checkpoint), its loss curve continuing from the checkpoint's steps. The job is
+    recorded in the session's store (:mod:`kdemo.ui.store`) as it starts, after every epoch, every few seconds of
+    training, and at its end.
     """
 
     data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
+    checkpoint = session.workdir / CHECKPOINT_DIR
+    session.train_config = cfg
+    STORE.persist(session)
+    resume_from = None
+    if resume and (checkpoint / RESUME_DIR).is_dir():
+        resume_from = checkpoint
+    elif checkpoint.exists():
+        shutil.rmtree(checkpoint, ignore_errors=True)  # a new run: the old checkpoints are not its own
 
     def run(job: Job) -> dict | None:
         job.phase = "Loading the model and tokenizing the data"
         session.predictor = session.report = session.result = session.learner = session.preproc = None
         session.require_disk_room(STORE.limits.max_disk_bytes)  # before the work, not after it
-        prepared = []
+        if resume_from is not None:
+            state = read_state(resume_from)
+            job.step_losses, job.val_points = list(state.step_losses), [tuple(p) for p in state.val_points]
+        STORE.persist_job(session, job)
+        prepared, saved = [], [time.monotonic()]
 
         def on_prepared(preproc, learner) -> None:
             prepared.append(learner)
             session.preproc, session.learner = preproc, learner
             job.total_steps = planned_steps(cfg, learner)  # progress events then give optimizer steps
             job.phase = "Training"
+            STORE.persist_job(session, job)
+
+        def on_progress(ev: ProgressEvent) -> None:
+            record_progress(job, ev)
+            if ev.phase == "epoch_end" or time.monotonic() - saved[0] > PERSIST_EVERY_S:
+                STORE.persist_job(session, job)
+                saved[0] = time.monotonic()
 
         try:
-            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: record_progress(job, ev),
+            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=on_progress,
                            stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
-                           on_prepared=on_prepared)
+                           on_prepared=on_prepared, checkpoint_folder=checkpoint, resume_from=resume_from)
+        except BaseException as exc:
+            job.error = exc
+            STORE.persist_job(session, job, FAILED)
+            raise
         finally:
             if prepared and prepared[0].notices:  # out-of-memory retries, also when the run then failed
                 learner = prepared[0]
@@ -130,11 +176,17 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
                 log_event("oom_backoff", **job.fields(), retries=len(learner.notices), batch_size=learner.batch_size,
                           accumulation_steps=learner.accumulation_steps)
         if result is None:  # Stop pressed while loading
+            STORE.persist_job(session, job, STOPPED)
             return None
         job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
-        result.save(session.workdir / "model")
+        result.save(session.workdir / MODEL_DIR)
         session.result, session.predictor, session.report = result, result.predictor, result.report
-        return job_result(result.report, result.learner)
+        job.result = job_result(result.report, result.learner)  # the queue sets it too; the store needs it now
+        stopped = job.stop_event.is_set()
+        STORE.persist_job(session, job, STOPPED if stopped else FINISHED)
+        if not stopped:
+            shutil.rmtree(checkpoint, ignore_errors=True)  # the run is complete: its model is saved
+        return job.result
 
     return Job(run, kind="train", owner=session.owner, epochs=cfg.epochs)
 
@@ -156,6 +208,10 @@ def status_line(job: Job, position: int) -> str:
         ahead = "1 job" if position == 1 else f"{position} jobs"
         return (f"⏳ Waiting for the device: {ahead} ahead of yours (queue position {position + 1}). It starts by itself; "
                 f"you can close or reload this page. Press Stop to leave the queue.{notes}")
+    if job.state == INTERRUPTED:
+        done = f" after step {step}/{job.total_steps} (epoch {job.epoch + 1}/{job.epochs})" if step else " before its first checkpoint"
+        return (f"⏸️ Training was interrupted{done}: the server stopped. Press **Resume** to continue from the last "
+                f"checkpoint to the planned end.{notes}")
     if job.state == CANCELLED:
         return "⏹️ Left the queue before starting; nothing was trained."
     if job.state == FAILED:

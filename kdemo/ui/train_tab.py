@@ -25,7 +25,7 @@ from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
-from kdemo.ui.train_job import TOP_LOSSES, make_config, session_data, status_line, training_job
+from kdemo.ui.train_job import TOP_LOSSES, make_config, resumable, session_data, status_line, training_job
 
 #: Seconds between two polls of the job by an open page.
 POLL_S = 1.0
@@ -166,21 +166,33 @@ def _job_outputs(session: Session) -> tuple:
     keep, metrics, top = gr.update(), pd.DataFrame(columns=METRIC_COLUMNS), pd.DataFrame(columns=TOP_LOSS_COLUMNS)
     job = session.job
     if job is None:
-        return "", None, "", metrics, None, keep, keep, top, gr.Timer(active=False)
+        return "", None, "", metrics, None, keep, keep, top, gr.Timer(active=False), gr.update(visible=False)
     done = job.done  # read once: the worker may finish the job while this runs; the status must match the outputs
     status = status_line(job, DEVICE_QUEUE.position(job))
     curve = loss_curve_figure(job.step_losses, job.total_steps, job.val_points) if job.step_losses else None
+    resume_btn = gr.update(visible=done and resumable(session))
     if not done:
-        return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=True)
+        return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=True), resume_btn
     if job.result is None:
-        return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False)
+        return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False), resume_btn
     report_md, table, figure = _report_outputs(job.result["report"])
     return (
         status, curve, report_md, table, figure,
         gr.update(maximum=job.result["num_layers"], value=job.result["num_layers"]),
         gr.update(maximum=job.result["num_heads"], value=1),
-        job.result["top_losses"], gr.Timer(active=False),
+        job.result["top_losses"], gr.Timer(active=False), resume_btn,
     )
+
+
+def _settings_outputs(session: Session) -> tuple:
+    """The Train tab's fields set to the session's last run (model, maxlen, batch size, learning rate, epochs,
+    precision, freezing), so that a page back after a restart shows what Resume continues; no change without one."""
+    cfg = session.train_config
+    if cfg is None:
+        return tuple(gr.update() for _ in range(7))
+    return (gr.update(value=cfg.model_name), gr.update(value=cfg.maxlen) if cfg.maxlen else gr.update(),
+            gr.update(value=cfg.batch_size), gr.update(value=cfg.lr), gr.update(value=cfg.epochs),
+            gr.update(value=cfg.precision), gr.update(value=cfg.freeze_lower > 0))
 
 
 @user_errors
@@ -210,13 +222,35 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
 
 
 @user_errors
+def resume(request: gr.Request = None):
+    """Continue this session's interrupted (server restart) or stopped training from its last checkpoint to the
+    planned end, as a background job (same settings, same schedule and total steps; the loss curve continues).
+
+    Returns:
+        A status line and the polling timer, switched on.
+
+    Raises:
+        KdemoError: If there is nothing to resume (no interrupted or stopped run, or it already reached its end).
+    """
+    session = STORE.get(request)
+    with session.lock:
+        session.require_idle("resuming")
+        if not resumable(session):
+            raise KdemoError("Expected an interrupted or stopped training to resume. Received: none in this session "
+                             "(or it already reached its planned end). Press Train to start one.")
+        job = session.job = DEVICE_QUEUE.submit(training_job(session, session.train_config, resume=True))
+    return status_line(job, DEVICE_QUEUE.position(job)), gr.Timer(active=True)
+
+
+@user_errors
 def training_status(request: gr.Request):
     """The state of this session's training job: called by the page's timer, and by API clients.
 
     Returns:
         Status markdown, loss-curve plot, report markdown, per-class table, confusion-matrix (or regression
         scatter) plot, the Attention tab's layer and head slider updates, the top-losses table, and the timer
-        (kept on while the job is queued or running). The report, tables and figures are filled in once the job
+        (kept on while the job is queued or running), and the Resume button (shown when the job was interrupted by
+        a restart or stopped before its planned end). The report, tables and figures are filled in once the job
         has ended.
     """
     return _job_outputs(STORE.get(request))
@@ -245,7 +279,8 @@ def build(data: dict, attention: dict) -> dict:
 
     Returns:
         ``{"outputs": [...], "restore": fn}``: the components :func:`training_status` fills, for the page-load
-        event that shows a reconnecting browser its job.
+        event that shows a reconnecting browser its job, then the settings fields (model, maxlen, batch size,
+        learning rate, epochs, precision, freezing) set to the session's last run.
     """
     gr.Markdown(f"Device: **{describe_device()}**. Defaults suit the embedded all-MiniLM-L6-v2 on a CPU.")
     with gr.Row():
@@ -272,6 +307,7 @@ def build(data: dict, attention: dict) -> dict:
         lr_btn = gr.Button("Find learning rate")
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+        resume_btn = gr.Button("Resume", variant="primary", elem_id="resume-btn", visible=False)
     with gr.Row():
         lr_plot = gr.Plot(label="LR finder")
         loss_plot = gr.Plot(label="Training loss")
@@ -288,7 +324,8 @@ def build(data: dict, attention: dict) -> dict:
     timer = gr.Timer(POLL_S, active=False)
 
     settings = [model_name, maxlen, batch_size, lr, epochs, precision, data["val_pct"], freeze]
-    outputs = [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"], top_losses, timer]
+    outputs = [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"], top_losses, timer,
+               resume_btn]
     suggest_btn.click(suggest_maxlen_for, [model_name], [maxlen], api_name="suggest_maxlen")
     model_name.submit(model_coverage, [model_name], [coverage], api_name="model_coverage")
     model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
@@ -298,4 +335,6 @@ def build(data: dict, attention: dict) -> dict:
     train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
-    return {"outputs": outputs, "restore": _job_outputs}
+    resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
+    restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze]
+    return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session))}

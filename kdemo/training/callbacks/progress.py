@@ -66,6 +66,7 @@ class ProgressReporter(keras.callbacks.Callback):
         self.every_n_steps = max(int(every_n_steps), 1)
         self.step_losses: list[float] = []
         self._start = 0.0
+        self._first_step = 0
         self._epoch = 0
         self._reader = StepLossReader()
         self._accumulation = 1
@@ -74,6 +75,7 @@ class ProgressReporter(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._first_step = len(self.step_losses)  # a resumed fit starts with the earlier steps' losses
         self._accumulation = int(getattr(self.model.optimizer, "gradient_accumulation_steps", None) or 1)
         self._group = []
 
@@ -84,7 +86,8 @@ class ProgressReporter(keras.callbacks.Callback):
     def _event(self, loss: float, phase: str, logs: dict | None) -> ProgressEvent:
         step = len(self.step_losses)
         elapsed = time.perf_counter() - self._start
-        eta = elapsed / step * (self.total_steps - step) if step else 0.0
+        done = step - self._first_step  # steps run by this fit, whose time `elapsed` measures
+        eta = elapsed / done * (self.total_steps - step) if done > 0 else 0.0
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         return ProgressEvent(self._epoch, self.epochs, step, self.total_steps, loss, lr, elapsed, max(eta, 0.0), phase, logs)
 
