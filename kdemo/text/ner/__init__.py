@@ -1,0 +1,28 @@
+"""Token classification (named-entity recognition) data: ktrain's ``ktrain.text.ner`` for transformers.
+
+- :mod:`~kdemo.text.ner.schemes`: tag schemes (BIO, IOB1, BIOES, IO), conversion to BIO, repairs, entity spans.
+- :mod:`~kdemo.text.ner.formats`: reading CoNLL column files and JSON Lines into a :class:`TokenCorpus`.
+- :mod:`~kdemo.text.ner.dataset`: :class:`TokenDataset`, sentences cut into windows of sub-word tokens.
+- :mod:`~kdemo.text.ner.preprocessor`: :class:`NERPreprocessor` (ktrain's name), tag list and word splitting.
+"""
+
+from kdemo.text.ner.dataset import TokenDataset, encode_sentences
+from kdemo.text.ner.formats import TokenCorpus, looks_like_token_file, read_token_file
+from kdemo.text.ner.preprocessor import NERPreprocessor, class_names_for, split_words
+from kdemo.text.ner.schemes import detect_scheme, entity_spans, normalize_tags, repair_bio, to_bio
+
+__all__ = [
+    "NERPreprocessor",
+    "TokenCorpus",
+    "TokenDataset",
+    "class_names_for",
+    "detect_scheme",
+    "encode_sentences",
+    "entity_spans",
+    "looks_like_token_file",
+    "normalize_tags",
+    "read_token_file",
+    "repair_bio",
+    "split_words",
+    "to_bio",
+]
