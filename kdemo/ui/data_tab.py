@@ -26,7 +26,9 @@ from kdemo.ui.session import STORE, Session
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "assets" / "example_reviews.csv"
 PREVIEW_ROWS = 20
-FILE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", ".conll", ".bio", ".iob"]
+#: Suffixes always read as token files (their errors then name the line); others are sniffed.
+TOKEN_SUFFIXES = (".conll", ".bio", ".iob")
+FILE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", *TOKEN_SUFFIXES]
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
 
 
@@ -149,7 +151,8 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     if not train_file:
         raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
                         "a CoNLL/BIO token file, or click 'Use example data'.")
-    if looks_like_token_file(train_file):  # one word and its tag per line, or JSONL of tokens and tags: NER
+    token_file = Path(train_file).suffix.lower() in TOKEN_SUFFIXES or looks_like_token_file(train_file)
+    if token_file:  # one word and its tag per line, or JSONL of tokens and tags: NER
         return token_views.load_token_data(session, train_file, val_file, val_pct, tokenizer=_default_tokenizer(),
                                            encoding=encoding, preview_rows=PREVIEW_ROWS)
     df = read_table(train_file, encoding=encoding)

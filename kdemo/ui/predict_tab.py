@@ -10,7 +10,6 @@ from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
 from kdemo.inference.hub_models import load_from_hub
-from kdemo.inference.entities_csv import write_entities_csv
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
 from kdemo.tasks import Task
 from kdemo.ui import token_views
@@ -123,6 +122,8 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     predictor = session.require_predictor()
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
+    from kdemo.inference.entities_csv import write_entities_csv  # noqa: PLC0415 - TODO top-level once merged
+
     if _is_token_model(predictor) and Path(path).suffix.lower() == ".txt":  # one text per line
         return str(write_entities_csv(predictor, token_views.texts_of_file(path, None, None),
                                       session.workdir / "entities.csv"))

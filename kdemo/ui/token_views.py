@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from kdemo.errors import DataError
 from kdemo.plots import confusion_matrix_figure
 from kdemo.tasks import TASKS, Task
-from kdemo.text.ner.doctor import diagnose_tokens
 from kdemo.text.ner.formats import read_token_file
 
 #: The token task's value in the Data tab's task radio (offered for token files only).
@@ -59,6 +58,8 @@ def read_corpus(path: str | Path, *, encoding: str | None = None):
 
 def diagnose(corpus, tokenizer=None):
     """The token data doctor's diagnosis (:func:`kdemo.text.ner.doctor.diagnose_tokens`)."""
+    from kdemo.text.ner.doctor import diagnose_tokens
+
     return diagnose_tokens(corpus, tokenizer=tokenizer)
 
 
