@@ -21,9 +21,11 @@ from kdemo.data.labels import detect_task, parse_labels  # noqa: E402
 from kdemo.data.tables import read_table  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
 from kdemo.inference.hub_models import load_from_hub  # noqa: E402
+from kdemo.inference.ner_predictor import NERPredictor  # noqa: E402
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
+from kdemo.modeling.tagger import sequence_tagger  # noqa: E402
 from kdemo.run.config import TrainConfig  # noqa: E402
 from kdemo.run.result import TrainResult  # noqa: E402
 from kdemo.run.train import train  # noqa: E402
@@ -42,6 +44,7 @@ __all__ = [
     "KdemoError",
     "Learner",
     "ModelError",
+    "NERPredictor",
     "Predictor",
     "TrainConfig",
     "TrainResult",
@@ -56,6 +59,7 @@ __all__ = [
     "parse_labels",
     "read_table",
     "release_gpu_memory",
+    "sequence_tagger",
     "text",
     "texts_from_array",
     "texts_from_csv",

@@ -21,6 +21,8 @@ from kdemo.distributed.context import check_batch_size, setup
 from kdemo.distributed.launch import progress_line
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import LOCAL_PREFIX
+from kdemo.inference.entities_csv import read_texts, write_entities_csv
+from kdemo.inference.ner_predictor import NERPredictor
 from kdemo.inference.predictions_csv import predictions_table, write_csv
 from kdemo.run.config import TrainConfig
 from kdemo.run.train import prepare, read_data, train
@@ -46,17 +48,20 @@ examples:
   python -m kdemo train --config my-model/training_params.json --out again       # reproduce a saved run
   torchrun --nproc_per_node=4 -m kdemo train reviews.csv --batch-size 64 --out m  # 4 GPUs, global batch 64
 
-The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers);
---task overrides it. With --config, the saved run's settings are used and any option given here replaces
-one of them (DATA too). The output folder loads with kdemo.load_predictor(folder) and with
-transformers.pipeline("text-classification", model=folder); it holds a model card (README.md),
+The task is detected from the labels (one class per row, 'a|b' lists or several 0/1 columns, or numbers),
+or is token classification for a CoNLL/BIO token file or JSONL of tokens and ner_tags (python -m kdemo
+train data.conll --out ner-model); --task overrides it. With --config, the saved run's settings are used
+and any option given here replaces one of them (DATA too). The output folder loads with
+kdemo.load_predictor(folder) and with transformers.pipeline("text-classification" or "token-classification",
+model=folder); it holds a model card (README.md),
 training_params.json (the run's settings, metrics and environment) and training_results.json."""
 
 PREDICT_EPILOG = """\
 example:
   python -m kdemo predict my-model new.csv --text-column text --out preds.csv
 
-The output has the input's columns plus 'prediction' and one 'prob_<class>' column per class. Text cells that
+The output has the input's columns plus 'prediction' and one 'prob_<class>' column per class (a token
+classifier: one row per entity, text_id, entity, type, start, end, score; FILE may be .txt, one text a line). Text cells that
 start with = + - @ get a leading ' so that spreadsheets do not run them as formulas."""
 
 LR_FIND_EPILOG = """\
@@ -95,7 +100,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     """The options that fill a :class:`~kdemo.run.config.TrainConfig` (defaults: TrainConfig's)."""
     d = TrainConfig()
     p.add_argument("data", metavar="DATA", nargs="?", default=_SUPPRESS,
-                   help="training table (.csv, .tsv, .jsonl, .parquet, .xlsx) with a header row")
+                   help="training table (.csv, .tsv, .jsonl, .parquet, .xlsx) with a header row, or a token file "
+                        "(CoNLL/BIO .txt/.conll, JSONL of tokens and ner_tags)")
     p.add_argument("--config", metavar="JSON", default=_SUPPRESS,
                    help="start from a saved run's training_params.json (or a TrainConfig JSON)")
     p.add_argument("--text-column", metavar="TEXT", default=_SUPPRESS, help="column with the texts (default: guessed)")
@@ -104,7 +110,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     p.add_argument("--label-column", metavar="LABEL", action="append", default=_SUPPRESS,
                    help="label column (default: guessed); repeat it for several 0/1 columns (multi-label)")
     p.add_argument("--task", choices=_TASK_CHOICES, default=_SUPPRESS, type=_task,
-                   help="override the detected task: single-label, multi-label or regression")
+                   help="override the detected task: single-label, multi-label, regression or token-classification")
     p.add_argument("--val", metavar="FILE", default=_SUPPRESS, help="validation table (default: split off --val-pct)")
     p.add_argument("--val-pct", type=float, metavar="F", default=_SUPPRESS,
                    help=f"fraction 0-1 split off for validation when --val is not given (default: {d.val_pct})")
@@ -144,7 +150,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
 
 #: CLI option → TrainConfig field, where the names differ.
 _FIELDS = {"data": "train_file", "val": "val_file", "model": "model_name", "label_column": "label_columns"}
-_TASK_CHOICES = ("single_label", "multi_label", "regression")
+_TASK_CHOICES = ("single_label", "multi_label", "regression", "token_classification")
 _SCHEDULE_CHOICES = ("one_cycle", "autofit", "sgdr")
 
 
@@ -271,6 +277,8 @@ class _Bar:
 
 def _columns_line(data) -> str:
     """Which columns the run uses (guessed ones included), and how to change them."""
+    if not hasattr(data, "train_df"):  # a token file (kdemo.run.tokens.TokenRunData)
+        return f"data: {len(data.train.words)} sentences of tokens and tags (task: token classification)"
     labels = (f"label={data.label_columns[0]!r}" if len(data.label_columns) == 1
               else f"labels={list(data.label_columns)}")
     pair = f" text-pair={data.text_pair_column!r}" if data.text_pair_column else ""
@@ -324,12 +332,13 @@ def _train(args: argparse.Namespace) -> int:
         _watch_stop_file(args.stop_file, stop)
 
     def announce(preproc, learner) -> None:
-        say(f"task: {learner.task}, {len(learner.train_data)} training and "
-            f"{len(learner.val_data) if learner.val_data is not None else 0} validation rows, "
+        say(f"task: {learner.task}, {learner.train_data.nsamples()} training and "
+            f"{learner.val_data.nsamples() if learner.val_data is not None else 0} validation rows, "
             f"classes: {', '.join(preproc.get_classes())}, maxlen {preproc.maxlen}", flush=True)
 
     try:
-        result = train(config, train_df=data.train_df, val_df=data.val_df, progress=bar, on_prepared=announce, stop=stop)
+        result = train(config, train_df=getattr(data, "train_df", None), val_df=getattr(data, "val_df", None), progress=bar,
+                       on_prepared=announce, stop=stop)
     finally:
         if bar is not None:
             bar.close()
@@ -346,6 +355,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     predictor = kdemo.load_predictor(args.model_dir)
+    if isinstance(predictor, NERPredictor):  # one row per entity: text_id, entity, type, start, end, score
+        texts = read_texts(args.file, args.text_column)
+        print(f"wrote the entities of {len(texts)} texts to {write_entities_csv(predictor, texts, args.out)}")
+        return 0
     df = read_table(args.file)
     col = args.text_column or guess_columns(df)[0]
     out = predictions_table(predictor, df, col, args.text_pair_column)

@@ -25,9 +25,14 @@ _DPI = 110
 
 
 def _counts(labels, class_names: list[str], task: str) -> dict[str, int]:
-    """Rows per class (single-label), rows carrying each label (multi-label), or {} (regression, no labels)."""
+    """Rows per class (single-label), rows carrying each label (multi-label), words per tag (token classification:
+    the labelled first sub-words of every window), or {} (regression, no labels)."""
     if labels is None or task == Task.REGRESSION:
         return {}
+    if task == Task.TOKEN_CLASSIFICATION:
+        ids = np.concatenate([np.asarray(w, dtype=np.int64) for w in labels]) if len(labels) else np.zeros(0, np.int64)
+        counts = np.bincount(ids[ids >= 0], minlength=len(class_names))
+        return {name: int(n) for name, n in zip(class_names, counts)}
     values = np.asarray(labels)
     if values.ndim == 2:  # multi-hot, shape (num_rows, num_classes)
         counts = (values > 0.5).sum(axis=0)
@@ -48,6 +53,13 @@ def _target_stats(labels, task: str) -> dict[str, float]:
             "max": float(y.max())}
 
 
+def _rows(data) -> int:
+    """Rows of a dataset: ktrain's ``nsamples()`` (sentences of a token dataset, not its windows), 0 for None."""
+    if data is None:
+        return 0
+    return int(data.nsamples()) if hasattr(data, "nsamples") else len(data)
+
+
 @dataclass
 class TrainingRecord:
     """Facts of one fine-tuning run, ready for a model card.
@@ -60,9 +72,10 @@ class TrainingRecord:
         step_losses: Training loss of every optimizer step.
         val_points: ``(step, validation loss)`` pairs, one per epoch.
         total_steps: Optimizer steps planned (more than ``len(step_losses)`` when stopped early).
-        train_rows: Rows in the training split.
+        train_rows: Rows in the training split (sentences for token classification).
         val_rows: Rows in the validation split.
-        train_counts: Training rows per class (multi-label: rows carrying each label; regression: empty).
+        train_counts: Training rows per class (multi-label: rows carrying each label; token classification: words
+            per tag; regression: empty).
         val_counts: Validation rows per class, likewise.
         target_stats: Regression only: ``{"train": {...}, "validation": {...}}`` with rows, mean, std, min, max.
         evaluation: The validation report's ``to_dict()`` (classification, multi-label or regression), or None.
@@ -118,8 +131,8 @@ class TrainingRecord:
             step_losses=step_losses,
             val_points=[(int(s), float(v)) for s, v in val_points],
             total_steps=int(total_steps) if total_steps else len(step_losses) or None,
-            train_rows=len(learner.train_data),
-            val_rows=len(learner.val_data) if getattr(learner, "val_data", None) is not None else 0,
+            train_rows=_rows(learner.train_data),
+            val_rows=_rows(getattr(learner, "val_data", None)),
             train_counts=_counts(learner.train_data.labels, class_names, task),
             val_counts=_counts(val_labels, class_names, task),
             target_stats={k: v for k, v in stats.items() if v},

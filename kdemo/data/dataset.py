@@ -200,7 +200,8 @@ def length_grouped_batches(
 
 
 class BatchSequence(keras.utils.PyDataset):
-    """A ``keras.utils.PyDataset`` of dynamically padded batches of a :class:`TextDataset`.
+    """A ``keras.utils.PyDataset`` of dynamically padded batches of a :class:`TextDataset` (or of a token dataset,
+    whose ``batch_labels(idx)`` pads the tag ids of each window to the batch; see :func:`batch_labels`).
 
     Each item is ``(inputs, labels)``, ``(inputs, labels, sample_weights)`` with ``class_weight``, or ``(inputs,)``
     without labels. ``inputs`` is the dict of :meth:`TextDataset.collate`; ``labels`` are the batch's rows of
@@ -268,7 +269,7 @@ class BatchSequence(keras.utils.PyDataset):
         inputs = self.data.collate(idx)
         if self.data.labels is None:
             return (inputs,)
-        labels = self.data.labels[idx]
+        labels = batch_labels(self.data, idx)
         if self.class_weight is None:
             return inputs, labels
         weights = np.asarray([self.class_weight[int(y)] for y in labels], dtype=np.float32)
@@ -277,6 +278,13 @@ class BatchSequence(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._batches = self._make_batches()
+
+
+def batch_labels(data, idx: np.ndarray) -> np.ndarray:
+    """The labels of the rows ``idx`` of ``data``: ``data.batch_labels(idx)`` when the dataset pads its own labels
+    (a token dataset: int64 ``(batch, seq_len)`` tag ids, ``-100`` where no tag applies), else ``data.labels[idx]``."""
+    own = getattr(data, "batch_labels", None)
+    return own(idx) if callable(own) else data.labels[idx]
 
 
 def steps_for(num_rows: int, batch_size: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdemo.data.dataset import BatchSequence
+from kdemo.data.dataset import BatchSequence, batch_labels
 
 
 def shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:
@@ -53,7 +53,7 @@ class ShardedBatchSequence(BatchSequence):
         if len(idx) == 0:
             idx = full[:1]
         inputs = self.data.collate(idx)
-        labels = self.data.labels[idx]
+        labels = batch_labels(self.data, idx)
         if self.class_weight is None:
             weights = np.full(len(idx), scale, dtype=np.float32)
         else:

@@ -108,17 +108,20 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _logits(model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
+def _logits(model, inputs: dict, embeds: torch.Tensor, position: int | None = None) -> torch.Tensor:
+    """Logits ``(rows, num_classes)``; a token classifier's at the token ``position``."""
     rows = embeds.shape[0]
     extra = {k: v.expand(rows, -1) for k, v in inputs.items() if k != "input_ids"}
-    return model(inputs_embeds=embeds, **extra).logits.float()
+    logits = model(inputs_embeds=embeds, **extra).logits.float()
+    return logits if position is None else logits[:, position]
 
 
-def _gradients(model, inputs: dict, embeds: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _gradients(model, inputs: dict, embeds: torch.Tensor, target: int,
+               position: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(∂f/∂embeds, f)`` for a batch of embeddings of shape ``(rows, seq_len, hidden)``."""
     embeds = embeds.detach().requires_grad_(True)
     with torch.enable_grad():
-        f = _logits(model, inputs, embeds)[:, target]
+        f = _logits(model, inputs, embeds, position)[:, target]
         (grad,) = torch.autograd.grad(f.sum(), embeds)
     return grad, f.detach()
 
@@ -126,8 +129,10 @@ def _gradients(model, inputs: dict, embeds: torch.Tensor, target: int) -> tuple[
 class _Path:
     """The straight path ``x' + α (x − x')`` from the baseline to the input, and gradients along it."""
 
-    def __init__(self, model, inputs: dict, x: torch.Tensor, x0: torch.Tensor, target: int, batch_size: int):
+    def __init__(self, model, inputs: dict, x: torch.Tensor, x0: torch.Tensor, target: int, batch_size: int,
+                 position: int | None = None):
         self.model, self.inputs, self.x, self.x0, self.target, self.batch_size = model, inputs, x, x0, target, batch_size
+        self.position = position
 
     def gradient_sum(self, alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sum over ``alphas`` of ``∂f/∂x`` (float64, shape ``(seq_len, hidden)``) and ``f`` at each α."""
@@ -135,7 +140,7 @@ class _Path:
         values = []
         for chunk in alphas.split(self.batch_size):
             points = self.x0 + chunk.to(self.x.device, torch.float32)[:, None, None] * (self.x - self.x0)
-            grad, f = _gradients(self.model, self.inputs, points, self.target)
+            grad, f = _gradients(self.model, self.inputs, points, self.target, self.position)
             total += grad.double().sum(0)
             values.append(f.double().cpu())
         return total, torch.cat(values) if values else torch.zeros(0, dtype=torch.float64)
@@ -168,8 +173,12 @@ def explain(
     class_names: Sequence[str] | None = None,
     maxlen: int = 512,
     batch_size: int = 16,
+    token_index: int | None = None,
 ) -> Attribution:
     """Attribute the target class's logit to the input tokens.
+
+    For a token classifier (logits ``(batch, seq_len, num_tags)``) ``f`` is the logit of the target tag at the
+    position ``token_index``.
 
     Args:
         hf_model: A sequence classifier whose ``forward`` takes ``inputs_embeds`` (any device; fp32).
@@ -188,6 +197,8 @@ def explain(
         class_names: Label names in id order, for :attr:`Attribution.label`.
         maxlen: Maximum tokens, special tokens included.
         batch_size: Interpolation points per forward/backward pass.
+        token_index: Token classifiers only (required there): the position, special tokens counted, whose tag is
+            explained.
 
     Returns:
         The scores, one per token, with ``f(x)`` and ``f(x')`` for the completeness check.
@@ -202,7 +213,17 @@ def explain(
     with _eval_mode(hf_model):
         with torch.no_grad():
             x = hf_model.get_input_embeddings()(inputs["input_ids"]).float()  # (1, seq_len, hidden)
-            logits = _logits(hf_model, inputs, x)[0]
+            full = _logits(hf_model, inputs, x)
+            if full.ndim == 3:  # a token classifier: one row of logits per token
+                seq_len = full.shape[1]
+                if token_index is None or not -seq_len <= int(token_index) < seq_len:
+                    raise KdemoError(f"Expected token_index as a token position 0–{seq_len - 1} (special tokens "
+                                     f"counted) for a token classifier. Received: token_index={token_index!r}.")
+                token_index = int(token_index) % seq_len
+                full = full[:, token_index]
+            else:
+                token_index = None
+            logits = full[0]
         num_classes = logits.shape[-1]
         if target is None:
             target = int(logits.argmax())
@@ -211,26 +232,26 @@ def explain(
         target = int(target)
         label = str(class_names[target]) if class_names is not None else str(target)
         if method == "grad_x_input":
-            grad, f = _gradients(hf_model, inputs, x, target)
+            grad, f = _gradients(hf_model, inputs, x, target, token_index)
             scores = (x * grad)[0].sum(-1).double().cpu().numpy()
             return Attribution(info, scores, method, target, label, float(f[0]), None, 1)
         scores, f_baseline, n = _integrated_gradients(
             hf_model, inputs, info, x, target, pad_id=tokenizer.pad_token_id or 0, steps=steps, tolerance=tolerance,
-            max_steps=max_steps, batch_size=batch_size,
+            max_steps=max_steps, batch_size=batch_size, position=token_index,
         )
     return Attribution(info, scores, method, target, label, float(logits[target]), f_baseline, n)
 
 
 def _integrated_gradients(
     model, inputs: dict, info: TokenInfo, x: torch.Tensor, target: int, *, pad_id: int, steps: int,
-    tolerance: float | None, max_steps: int, batch_size: int,
+    tolerance: float | None, max_steps: int, batch_size: int, position: int | None = None,
 ) -> tuple[np.ndarray, float, int]:
     """IG scores of shape ``(seq_len,)``, ``f(x')``, and the number of trapezoid intervals used."""
     special = torch.as_tensor(info.special, device=x.device)
     baseline_ids = torch.where(special[None, :], inputs["input_ids"], torch.full_like(inputs["input_ids"], pad_id))
     with torch.no_grad():
         x0 = model.get_input_embeddings()(baseline_ids).float()
-    path = _Path(model, inputs, x, x0, target, batch_size)
+    path = _Path(model, inputs, x, x0, target, batch_size, position)
     ends, f_ends = path.gradient_sum(torch.tensor([0.0, 1.0], dtype=torch.float64))
     interior, _ = path.gradient_sum(torch.arange(1, steps, dtype=torch.float64) / steps)
     change = float(f_ends[1] - f_ends[0])

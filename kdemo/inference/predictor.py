@@ -25,12 +25,11 @@ from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
 from kdemo.inference.export import ExportMixin
+from kdemo.inference.ner_predictor import META_FILE, NERPredictor, get_ner_predictor, is_token_folder, load_ner_predictor
 from kdemo.modeling.batched import predict_logits
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
-from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, check_task
+from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, check_task
 from kdemo.text.preprocessor import Transformer
-
-META_FILE = "kdemo.json"
 
 
 class Predictor(ExportMixin):
@@ -296,7 +295,8 @@ class Predictor(ExportMixin):
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
 
 
-def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 32, *, meta: dict | None = None) -> Predictor:
+def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 32, *,
+                  meta: dict | None = None) -> Predictor | NERPredictor:
     """Bundle a trained model with its preprocessor (ktrain's ``get_predictor``).
 
     Args:
@@ -306,13 +306,16 @@ def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 3
         meta: Extra facts to save (e.g. training settings and metrics).
 
     Returns:
-        A :class:`Predictor` sharing the model's weights (no copy).
+        A :class:`Predictor` sharing the model's weights (no copy); a
+        :class:`~kdemo.inference.ner_predictor.NERPredictor` for a token classifier (``sequence_tagger``).
 
     Raises:
         TypeError: If ``model`` is not an HFClassifier.
     """
     if not isinstance(model, HFClassifier):
         raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
+    if model.task == TOKEN_CLASSIFICATION:
+        return get_ner_predictor(model, preproc, batch_size, meta=meta)
     info = {"base_model": preproc.model_name, **(meta or {})}
     predictor = Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
                           meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
@@ -320,7 +323,7 @@ def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 3
     return predictor
 
 
-def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor:
+def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor | NERPredictor:
     """Load a predictor folder written by :meth:`Predictor.save`, or any local sequence-classification checkpoint.
 
     Args:
@@ -330,7 +333,8 @@ def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: s
             :meth:`Predictor.export_onnx`; attention maps then need the torch backend).
 
     Returns:
-        The :class:`Predictor` on the automatically chosen device.
+        The :class:`Predictor` on the automatically chosen device (a
+        :class:`~kdemo.inference.ner_predictor.NERPredictor` for a token-classification folder).
 
     Raises:
         ModelError: If the folder is missing or not a (safetensors) sequence-classification checkpoint.
@@ -361,6 +365,10 @@ def _load_folder(path: Path, batch_size: int, backend: str) -> Predictor:
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8")) if (path / META_FILE).exists() else {}
     if not isinstance(meta, dict):
         raise ModelError(f"Expected {META_FILE} in {str(path)!r} to hold a JSON object. Received: {type(meta).__name__}.")
+    if is_token_folder(meta, json.loads((path / "config.json").read_text(encoding="utf-8"))):
+        if backend != "torch":
+            raise ModelError(f"Expected backend 'torch' for a token classifier. Received: backend={backend!r}.")
+        return load_ner_predictor(path, meta, batch_size)
     if backend == "onnx":
         from transformers import AutoConfig
 

@@ -271,6 +271,10 @@ class HFClassifier(keras.Model):
             logits = self.hf(**inputs, training=training).logits
         return logits.float()
 
+    def loss_and_metrics(self) -> tuple[keras.losses.Loss, list]:
+        """Loss and metrics of this model's task, for ``compile`` (see :func:`loss_and_metrics`)."""
+        return loss_and_metrics(self.task, self.pos_weight)
+
 
 def loss_and_metrics(task: str, pos_weight: Sequence[float] | None = None) -> tuple[keras.losses.Loss, list]:
     """Loss and metrics of a task.
@@ -292,7 +296,7 @@ def loss_and_metrics(task: str, pos_weight: Sequence[float] | None = None) -> tu
 
 
 def compile_classifier(model: HFClassifier, optimizer: keras.optimizers.Optimizer) -> HFClassifier:
-    """Compile with the loss and metrics of ``model.task`` (see :func:`loss_and_metrics`).
+    """Compile with the loss and metrics of the model (``model.loss_and_metrics()``: those of its task).
 
     Args:
         model: The classifier.
@@ -301,6 +305,6 @@ def compile_classifier(model: HFClassifier, optimizer: keras.optimizers.Optimize
     Returns:
         The same model, compiled.
     """
-    loss, metrics = loss_and_metrics(model.task, model.pos_weight)
+    loss, metrics = model.loss_and_metrics()
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model

@@ -11,7 +11,7 @@ from pathlib import Path
 from kdemo.device import PRECISIONS
 from kdemo.errors import TrainingError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
-from kdemo.tasks import TASKS
+from kdemo.tasks import TASKS, TOKEN_CLASSIFICATION, check_task
 
 #: Learning-rate schedules :func:`kdemo.train` runs, by the name kept in ``training_params.json``.
 ONE_CYCLE, AUTOFIT, SGDR = "one_cycle", "autofit", "sgdr"
@@ -68,7 +68,9 @@ class TrainConfig:
             columns (multi-label). Empty guesses one column.
         val_pct: Fraction 0–1 of the training rows held out for validation when there is no ``val_file``.
         seed: Seed of the split, the head's initialisation, dropout and the batch order.
-        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``; None detects it from the labels.
+        task: ``"single_label"``, ``"multi_label"``, ``"regression"`` or ``"token_classification"`` (named
+            entities; ``train_file`` is then a CoNLL/BIO text file or JSONL of tokens and tags); None detects it
+            from the file (:func:`kdemo.text.ner.formats.looks_like_token_file`) or the labels.
         model_name: Hub id or local folder of the checkpoint (default: the embedded all-MiniLM-L6-v2).
         maxlen: Maximum tokens per text (special tokens included); None picks the length covering 95 % of texts.
         batch_size: Training rows per optimizer step (the global batch).
@@ -81,7 +83,8 @@ class TrainConfig:
         cycle_mult: SGDR: growth factor of each next cycle's length.
         freeze_lower: Fraction 0–1 of the transformer blocks frozen, with the embeddings, before training; 0 (the
             default, as ktrain and Trainer) trains every layer.
-        class_weight: None, or ``"balanced"`` to weight single-label classes inversely to their frequency.
+        class_weight: None, or ``"balanced"`` to weight single-label classes (or, for token classification, tags)
+            inversely to their frequency.
         precision: ``"auto"`` (bf16 autocast where the hardware runs it natively), ``"bf16"`` or ``"fp32"``.
         weight_decay: AdamW's decoupled weight decay (per optimizer step, scaled by the learning rate); 0 (the
             default) as in ktrain (until ``set_weight_decay``) and Trainer.
@@ -150,7 +153,8 @@ class TrainConfig:
             (0 <= self.freeze_lower <= 1, "freeze_lower", "between 0 and 1 (0 trains every layer)"),
             (0 <= self.weight_decay < 1, "weight_decay", "between 0 and 1 (e.g. 0.01)"),
             (self.seed >= 0, "seed", "0 or more"),
-            (self.task is None or self.task in TASKS, "task", f"one of {TASKS}, or None to detect it"),
+            (self.task is None or self.task in (*TASKS, TOKEN_CLASSIFICATION, "token-classification"), "task",
+             f"one of {(*TASKS, TOKEN_CLASSIFICATION)}, or None to detect it"),
             (self.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}"),
             (self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}"),
             (self.class_weight in CLASS_WEIGHTS, "class_weight", "None or 'balanced'"),
@@ -166,7 +170,7 @@ class TrainConfig:
                 shown = getattr(self, name, None) if hasattr(self, name) else (self.cycle_len, self.cycle_mult)
                 raise TrainingError(f"Expected {name} {expected}. Received: {name}={shown!r}.")
         if self.task is not None:
-            put("task", str(self.task))
+            put("task", str(check_task(self.task)))
         if self.data_name is None and self.train_file is not None:
             put("data_name", Path(self.train_file).name)
 

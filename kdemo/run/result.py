@@ -55,7 +55,7 @@ def training_params(config: TrainConfig, *, data, preproc, learner, record: Trai
         "optimizer": f"{OPTIMIZER}, weight decay {config.weight_decay:g}",
         "batch_size": int(learner.batch_size),
         "gradient_accumulation_steps": int(learner.accumulation_steps),
-        "class_weight": config.class_weight if learner.task == Task.SINGLE_LABEL else None,
+        "class_weight": config.class_weight if learner.task in (Task.SINGLE_LABEL, Task.TOKEN_CLASSIFICATION) else None,
         "frozen": (f"embeddings and the lowest {frozen} of {num_blocks(learner.model)} blocks" if frozen
                    else "nothing (every layer trained)"),
         "train_rows": record.train_rows,

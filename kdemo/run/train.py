@@ -27,7 +27,8 @@ from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.record import TrainingRecord
 from kdemo.run.config import AUTOFIT, ONE_CYCLE, SGDR, TrainConfig
 from kdemo.run.result import TrainResult, training_params
-from kdemo.tasks import SINGLE_LABEL
+from kdemo.run.tokens import TokenRunData, is_token_run, prepare_tokens, read_token_data
+from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
 from kdemo.text.loaders import texts_from_df
 from kdemo.text.preprocessor import Transformer
 from kdemo.training.callbacks import ProgressEvent
@@ -59,8 +60,12 @@ class RunData:
     data_name: str | None
 
 
-def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None, val_df: pd.DataFrame | None = None) -> RunData:
+def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None,
+              val_df: pd.DataFrame | None = None) -> RunData | TokenRunData:
     """The run's tables (given, or read from ``config.train_file``/``val_file``) and its columns (given or guessed).
+
+    A token-classification run (``config.task``, or a training file that looks like CoNLL/BIO or tokens-and-tags
+    JSONL) reads its sentences instead (:class:`~kdemo.run.tokens.TokenRunData`).
 
     Args:
         config: The run's settings (files, columns).
@@ -68,11 +73,13 @@ def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None, val_df:
         val_df: Validation table instead of ``config.val_file``.
 
     Returns:
-        The :class:`RunData`.
+        The :class:`RunData` (or :class:`~kdemo.run.tokens.TokenRunData`).
 
     Raises:
         DataError: If no data is given, a file cannot be read, or a column is missing.
     """
+    if train_df is None and is_token_run(config):
+        return read_token_data(config)
     if train_df is None:
         if config.train_file is None:
             raise DataError("Expected training data: a train_file in the config or a DataFrame. Received: neither.")
@@ -95,7 +102,7 @@ def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None, val_df:
     return RunData(train_df, val_df, text_column, tuple(labels), config.text_pair_column, config.data_name)
 
 
-def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAULT_POLICY,
+def prepare(config: TrainConfig, data: RunData | TokenRunData, *, policy: FolderPolicy = DEFAULT_POLICY,
             verbose: int = 0) -> tuple[Transformer, Learner]:
     """Tokenize the data and build a fresh classifier and learner for ``config`` (also used by the LR finder).
 
@@ -114,6 +121,8 @@ def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAUL
         DataError: If the columns or labels cannot be used (rows named).
         ModelError: If the model cannot be loaded or is refused by ``policy``.
     """
+    if isinstance(data, TokenRunData):  # preproc is then a NERPreprocessor
+        return prepare_tokens(config, data, policy=policy, verbose=verbose)
     torch.manual_seed(config.seed)
     trn, val, preproc = texts_from_df(
         data.train_df, data.text_column, list(data.label_columns), val_df=data.val_df, val_pct=config.val_pct,
@@ -146,7 +155,7 @@ def planned_steps(config: TrainConfig, learner: Learner) -> int:
 
 def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None]):
     """Run the schedule of ``config`` on ``learner``; returns the Keras ``History``."""
-    class_weight = config.class_weight if learner.task == SINGLE_LABEL else None
+    class_weight = config.class_weight if learner.task in (SINGLE_LABEL, TOKEN_CLASSIFICATION) else None
     common = {"class_weight": class_weight, "verbose": 0, "progress": progress}
     if config.schedule == ONE_CYCLE:
         return learner.fit_onecycle(config.lr, config.epochs, **common)
@@ -203,7 +212,8 @@ def train(
     setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
     data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
-    texts = data.train_df[data.text_column].astype(str).tolist()
+    tokens = isinstance(data, TokenRunData)
+    texts = data.texts() if tokens else data.train_df[data.text_column].astype(str).tolist()
     languages = analyse_languages(texts, preproc.tokenizer)  # a sample of rows: the card's language, the coverage
     warning = languages.warning(config.model_name)
     if on_prepared is not None:
@@ -225,12 +235,12 @@ def train(
     report = learner.validation_report()
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    first = data.train_df[data.text_column].iloc[0]
+    first = texts[0] if tokens else data.train_df[data.text_column].iloc[0]
     meta = {"metrics": metrics, "example": str(first)[:EXAMPLE_CHARS], "dataset_name": data.data_name,
             "languages": languages.main_languages}
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
                              languages=languages, seconds=time.monotonic() - started)
-    notices = ([warning] if warning else []) + list(learner.notices)
+    notices = ([warning] if warning else []) + (list(data.warnings) if tokens else []) + list(learner.notices)
     return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
                        record=record, params=params, learner=learner)

@@ -7,6 +7,7 @@ that says so.
 """
 
 from kdemo.data.dataset import TextDataset
+from kdemo.modeling.tagger import print_sequence_taggers, sequence_tagger
 from kdemo.text.arrays import texts_from_array
 from kdemo.text.classifiers import (
     print_text_classifiers,
@@ -25,8 +26,10 @@ __all__ = [
     "TextDataset",
     "Transformer",
     "TransformerDataset",
+    "print_sequence_taggers",
     "print_text_classifiers",
     "print_text_regression_models",
+    "sequence_tagger",
     "text_classifier",
     "text_regression_model",
     "texts_from_array",

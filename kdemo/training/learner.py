@@ -15,7 +15,7 @@ from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.modeling import freezing as layers
 from kdemo.modeling.classifier import HFClassifier, compile_classifier
-from kdemo.tasks import SINGLE_LABEL
+from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
 from kdemo.training.callbacks import OneCycle, ProgressEvent
 from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
@@ -27,6 +27,7 @@ from kdemo.training.optimizer import FusedAdamW
 from kdemo.training.persistence import PersistenceMixin
 from kdemo.training.schedules import monitor_mode, sgdr_cycle_epochs
 from kdemo.training.settings import SettingsMixin
+from kdemo.training.tokens import TokenValidationMixin, is_token_dataset, tag_weights
 from kdemo.training.validation import ValidationMixin
 
 ClassWeight = dict[int, float] | str | None
@@ -39,7 +40,7 @@ DEFAULT_FREEZE_LOWER = 0.0
 FAST_FREEZE_LOWER = 1 / 3
 
 
-class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
+class Learner(FitLoopMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
     """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -70,7 +71,8 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
         train_data, val_data = as_dataset(train_data), as_dataset(val_data)
         if not isinstance(model, HFClassifier):
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
-        if not isinstance(train_data, TextDataset) or len(train_data) == 0 or train_data.labels is None:
+        if not (isinstance(train_data, TextDataset) or is_token_dataset(train_data)) or len(train_data) == 0 \
+                or train_data.labels is None:
             raise TrainingError("Expected labelled training data from preprocess_train() or texts_from_csv(). Received: none or unlabelled data.")
         if batch_size < 1 or eval_batch_size < 1:
             raise TrainingError(f"Expected batch sizes >= 1. Received: batch_size={batch_size}, eval_batch_size={eval_batch_size}.")
@@ -104,6 +106,9 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
 
     # ------------------------------------------------------------------ plumbing
     def _class_weight(self, class_weight: ClassWeight) -> dict[int, float] | None:
+        if self.task == TOKEN_CLASSIFICATION:  # per tag inside the loss: a sentence holds many tags
+            self.model.tag_weights = tag_weights(class_weight, self.train_data)
+            return None
         if class_weight is None:
             return None
         if self.task != SINGLE_LABEL:
@@ -168,7 +173,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             cycle_momentum: Cycle Adam's beta_1 between ``max_momentum`` and ``min_momentum``.
             max_momentum: beta_1 at the ends of the cycle.
             min_momentum: beta_1 at the LR peak.
-            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            class_weight: Single-label ``{class_id: weight}``, token classification ``{tag_id: weight}``, or ``"balanced"``.
             callbacks: Extra Keras callbacks.
             steps_per_epoch: Batches per epoch (default: the whole training set).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
@@ -234,7 +239,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             min_momentum: beta_1 at the cycle's peak.
             monitor: Validation quantity to watch (``"val_loss"`` or e.g. ``"val_accuracy"``).
             checkpoint_folder: If set, weights are saved there after each epoch.
-            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            class_weight: Single-label ``{class_id: weight}``, token classification ``{tag_id: weight}``, or ``"balanced"``.
             callbacks: Extra Keras callbacks.
             steps_per_epoch: Batches per epoch.
             verbose: Keras verbosity.
@@ -299,7 +304,7 @@ class Learner(FitLoopMixin, LRFinderMixin, ValidationMixin, PersistenceMixin, Se
             checkpoint_folder: If set, weights are saved there after each epoch.
             early_stopping: Patience in epochs on ``val_loss``; the best weights are restored (ktrain's
                 ``early_stopping``). None: off.
-            class_weight: Single-label: ``{class_id: weight}`` or ``"balanced"``.
+            class_weight: Single-label ``{class_id: weight}``, token classification ``{tag_id: weight}``, or ``"balanced"``.
             callbacks: Extra Keras callbacks.
             steps_per_epoch: Batches per epoch.
             verbose: Keras verbosity.
