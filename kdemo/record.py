@@ -159,10 +159,14 @@ class TrainingRecord:
             written.append(folder / CURVE_FILE)
         else:
             (folder / CURVE_FILE).unlink(missing_ok=True)
-        if self.evaluation is not None and "confusion_matrix" in self.evaluation:
-            matrix = np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64)
+        entities = (self.evaluation or {}).get("entity_confusion")  # token classification: entity types (and O)
+        if self.evaluation is not None and ("confusion_matrix" in self.evaluation or entities):
+            if entities:
+                matrix, names = np.asarray(entities["matrix"], dtype=np.int64), list(entities["labels"])
+            else:
+                matrix, names = np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64), self.class_names
             with atomic.atomic_file(folder / CONFUSION_FILE) as tmp:
-                confusion_matrix_figure(matrix, self.class_names).savefig(tmp, dpi=_DPI)
+                confusion_matrix_figure(matrix, names).savefig(tmp, dpi=_DPI)
             written.append(folder / CONFUSION_FILE)
         else:
             (folder / CONFUSION_FILE).unlink(missing_ok=True)

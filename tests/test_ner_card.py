@@ -17,7 +17,8 @@ def _token_folder(tmp_path):
     folder = tmp_path / "ner-model"
     folder.mkdir()
     meta = {"task": "token_classification", "class_names": TAGS, "maxlen": 64, "example": SENTENCE,
-            "metrics": {"precision": 0.8, "recall": 0.75, "f1": 0.7742, "token_accuracy": 0.95, "num_rows": 12},
+            "metrics": {"precision": 0.8, "recall": 0.75, "f1": 0.7742, "micro_f1": 0.7742, "macro_f1": 0.7735,
+                        "accuracy": 0.95, "num_rows": 12, "num_entities": 20},
             "dataset_name": "ner_news.conll"}
     (folder / "kdemo.json").write_text(json.dumps(meta), encoding="utf-8")
     evaluation = {"per_type": [{"type": "LOC", "precision": 0.9, "recall": 0.8, "f1-score": 0.8471, "support": 10},
@@ -38,7 +39,7 @@ def test_token_card_has_pipeline_tag_tags_per_type_f1_and_snippet(tmp_path):
     assert "## Tag list" in text and "| 3 | B-PER |" in text and "Entity types: LOC, PER." in text
     assert "| entity type | precision | recall | F1 | support |" in text
     assert "| LOC | 0.9000 | 0.8000 | 0.8471 | 10 |" in text and "| PER | 0.7000 | 0.7000 | 0.7000 | 10 |" in text
-    assert "entity F1 **0.7742**" in text
+    assert "entity F1 **0.7742**" in text and "token accuracy **0.9500**" in text and "micro-F1" not in text
     assert "split into windows" in text and "truncated before classification" not in text
     results = {(r.metric_type, r.metric_config): r.metric_value for r in card.data.eval_results}
     assert results[("f1", "micro")] == 0.7742 and card.data.eval_results[0].task_type == "token-classification"

@@ -40,12 +40,19 @@ def test_per_type_frame_accepts_records_mappings_and_frames():
         assert table.iloc[0].tolist() == ["LOC", 0.9, 0.8, 0.847, 10]
 
 
-def test_entity_confusion_shapes():
-    class Report:
-        entity_confusion = {"labels": ["LOC", "PER", "O"], "matrix": [[3, 0, 1], [0, 2, 0], [1, 0, 0]]}
+def test_report_outputs_of_a_real_ner_report():
+    from kdemo.evaluation.ner import ner_metrics
 
-    labels, matrix = token_views.entity_confusion(Report())
-    assert labels == ["LOC", "PER", "O"] and matrix.shape == (3, 3) and matrix.dtype == np.int64
+    y_true = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    y_pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
+    text, table, figure = token_views.report_outputs(ner_metrics(y_true, y_pred))
+    assert "entity F1 **0.667**" in text and "on 2 sentences (3 entities)" in text and "token accuracy" in text
+    assert list(table.columns) == token_views.PER_TYPE_COLUMNS
+    assert table.set_index("entity type")["f1-score"].to_dict() == {"LOC": 0.0, "ORG": 0.667, "PER": 1.0}
+    labels, matrix = token_views.entity_confusion(ner_metrics(y_true, y_pred))
+    assert labels == ["LOC", "ORG", "PER", "O"] and matrix.dtype == np.int64
+    assert matrix[0, 1] == 1  # the true LOC span was predicted as ORG
+    assert figure is not None
 
 
 def test_task_radio_offers_token_classification_for_token_files_only():

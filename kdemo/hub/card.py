@@ -255,7 +255,9 @@ def write_model_card(
     dataset_id = (dataset_id or "").strip() or None
     data_file = meta.get("dataset_name") or None
     class_names = [str(c) for c in meta.get("class_names", [])]
-    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data", pipeline_tag)
+    known = sections.metrics_table(task)
+    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data", pipeline_tag,
+                                         known)
     data = ModelCardData(
         language=languages,
         library_name="transformers",
@@ -292,7 +294,7 @@ def write_model_card(
         template_str=sections.CARD_TEMPLATE,
         title=sections.cell(name),
         summary=sections.summary(task, [sections.cell(c) for c in class_names], base_text, data_text, rows_text),
-        score_line=sections.score_line(metrics),
+        score_line=sections.score_line(metrics, known),
         repo_id=repo_id,
         example=example,
         call_args='function_to_apply="none"' if task == Task.REGRESSION else "top_k=None",
@@ -304,7 +306,7 @@ def write_model_card(
         balance_title="Target distribution" if task == Task.REGRESSION else "Class balance",
         balance_header=balance_header,
         balance=balance,
-        metric_rows=sections.metric_rows(metrics),
+        metric_rows=sections.metric_rows(metrics, known),
         per_class_header=per_class_header,
         per_class=per_class,
         confusion_image=CONFUSION_FILE if (folder / CONFUSION_FILE).exists() else None,

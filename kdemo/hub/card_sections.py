@@ -37,11 +37,14 @@ METRICS = {
     "mae": ("mae", "MAE", None, "MAE"),
     "rmse": ("rmse", "RMSE", None, "RMSE"),
     "r2": ("r_squared", "R²", None, "R²"),
-    # token classification (seqeval, entity level, strict BIO) and token accuracy
+}
+#: The same for token classification: entity-level scores (seqeval, strict BIO) and the word-level tag accuracy.
+TOKEN_METRICS = {
+    "f1": ("f1", "Entity F1 (micro)", "micro", "entity F1"),
     "precision": ("precision", "Entity precision (micro)", "micro", "entity precision"),
     "recall": ("recall", "Entity recall (micro)", "micro", "entity recall"),
-    "f1": ("f1", "Entity F1 (micro)", "micro", "entity F1"),
-    "token_accuracy": ("accuracy", "Token accuracy", "token", "token accuracy"),
+    "macro_f1": ("f1", "Entity macro F1", "macro", "entity macro-F1"),
+    "accuracy": ("accuracy", "Token accuracy", "token", "token accuracy"),
 }
 
 EPOCH_COLUMNS = [
@@ -164,8 +167,13 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def metrics_table(task: str) -> dict:
+    """The metrics a card shows for ``task``: :data:`TOKEN_METRICS` for token classification, else :data:`METRICS`."""
+    return TOKEN_METRICS if task == Task.TOKEN_CLASSIFICATION else METRICS
+
+
 def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
-                 task_type: str = "text-classification") -> list[EvalResult] | None:
+                 task_type: str = "text-classification", table: dict | None = None) -> list[EvalResult] | None:
     """``model-index`` entries (rounded to 4 decimals) for the validation metrics kdemo knows, or None.
 
     Args:
@@ -173,6 +181,7 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
         dataset_id: Hub dataset id, or None for the user's own data.
         dataset_name: Name shown for the dataset.
         task_type: The pipeline task (``"text-classification"`` or ``"token-classification"``).
+        table: The known metrics (:func:`metrics_table`); default :data:`METRICS`.
     """
     common = {
         "task_type": task_type, "task_name": task_type.replace("-", " ").title(),
@@ -181,15 +190,16 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
     results = [
         EvalResult(metric_type=kind, metric_name=name, metric_value=round(float(metrics[key]), 4), metric_config=config,
                    **common)
-        for key, (kind, name, config, _) in METRICS.items()
+        for key, (kind, name, config, _) in (table or METRICS).items()
         if isinstance(metrics.get(key), (int, float))
     ]
     return results or None
 
 
-def metric_rows(metrics: dict) -> list[tuple[str, str]]:
-    """``(name, value)`` rows of the card's evaluation table: the known metrics present, then the row count."""
-    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in METRICS.items()
+def metric_rows(metrics: dict, table: dict | None = None) -> list[tuple[str, str]]:
+    """``(name, value)`` rows of the card's evaluation table: the known metrics present (of ``table``, default
+    :data:`METRICS`), then the row count."""
+    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or METRICS).items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:
         rows.append(("rows", str(int(metrics["num_rows"]))))
@@ -209,9 +219,9 @@ def summary(task: str, class_names: list[str], base_text: str, data_text: str, r
     )
 
 
-def score_line(metrics: dict) -> str:
-    """One sentence with the headline validation scores, or ''."""
-    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in METRICS.items()
+def score_line(metrics: dict, table: dict | None = None) -> str:
+    """One sentence with the headline validation scores (of ``table``, default :data:`METRICS`), or ''."""
+    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in (table or METRICS).items()
              if isinstance(metrics.get(key), (int, float))]
     if not parts:
         return ""

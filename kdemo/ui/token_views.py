@@ -165,30 +165,33 @@ def per_type_frame(per_type) -> pd.DataFrame:
 def entity_confusion(report) -> tuple[list[str], np.ndarray] | None:
     """``(type names, matrix)`` of the report's confusion matrix of entity types, or None when it has none.
 
-    Accepts ``{"labels": [...], "matrix": [[...]]}``, a square DataFrame, or ``(labels, matrix)``.
+    Accepts a :class:`~kdemo.evaluation.ner.NERReport` (an array with ``confusion_labels``), or a report whose
+    ``entity_confusion`` is ``{"labels": [...], "matrix": [[...]]}`` or a square DataFrame.
     """
     confusion = getattr(report, "entity_confusion", None)
     if confusion is None and hasattr(report, "to_dict"):
         confusion = report.to_dict().get("entity_confusion")
     if confusion is None:
         return None
+    if isinstance(confusion, np.ndarray):
+        return [str(c) for c in report.confusion_labels], confusion.astype(np.int64)
     if isinstance(confusion, pd.DataFrame):
         return [str(c) for c in confusion.columns], confusion.to_numpy()
     if isinstance(confusion, dict):
         labels = confusion.get("labels") or confusion.get("types")
         return [str(c) for c in labels], np.asarray(confusion.get("matrix"), dtype=np.int64)
-    labels, matrix = confusion
-    return [str(c) for c in labels], np.asarray(matrix, dtype=np.int64)
+    return None
 
 
 def report_outputs(report) -> tuple[str, pd.DataFrame, Figure | None]:
     """The Train tab's report markdown, per-type table and entity-type confusion figure for a token model."""
     d = report.to_dict()
-    rows = d.get("num_sentences", d.get("num_rows"))
+    rows, entities = d.get("num_rows"), d.get("num_entities")
     on = f" on {rows} sentences" if rows is not None else ""
+    on += f" ({entities} entities)" if entities is not None else ""
     parts = [f"entity F1 **{d['f1']:.3f}** (micro)"] if isinstance(d.get("f1"), (int, float)) else []
     parts += [f"{name} {d[key]:.3f}" for key, name in [("precision", "precision"), ("recall", "recall"),
-                                                       ("macro_f1", "macro-F1"), ("token_accuracy", "token accuracy")]
+                                                       ("macro_f1", "macro-F1"), ("accuracy", "token accuracy")]
               if isinstance(d.get(key), (int, float))]
     text = f"**Validation (entities, seqeval strict BIO):** {', '.join(parts)}{on}."
     confusion = entity_confusion(report)
@@ -209,14 +212,6 @@ def entities_frame(entities: Sequence[dict]) -> pd.DataFrame:
         return EMPTY_ENTITIES.copy()
     return pd.DataFrame([{"entity": e["word"], "type": e["entity_group"], "score": round(float(e["score"]), 4),
                           "start": int(e["start"]), "end": int(e["end"])} for e in entities], columns=ENTITY_COLUMNS)
-
-
-def texts_of_file(path: str | Path, table: pd.DataFrame | None, column: str | None) -> list[str]:
-    """The texts of a file for entity prediction: a table's text column, or one text per line of a plain file."""
-    if table is not None and column is not None:
-        return table[column].fillna("").astype(str).tolist()
-    lines = Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    return [line for line in lines if line.strip()]
 
 
 def load_token_data(session, train_file: str, val_file: str | None, val_pct: float, *, tokenizer=None,
