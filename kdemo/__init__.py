@@ -32,6 +32,14 @@ from kdemo.run.train import train  # noqa: E402
 from kdemo.text.arrays import texts_from_array  # noqa: E402
 from kdemo.text.folders import texts_from_folder  # noqa: E402
 from kdemo.text.loaders import texts_from_csv, texts_from_df  # noqa: E402
+from kdemo.text.ner import (  # noqa: E402
+    entities_from_array,
+    entities_from_conll2003,
+    entities_from_df,
+    entities_from_gmb,
+    entities_from_jsonl,
+    entities_from_txt,
+)
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
 
@@ -52,6 +60,12 @@ __all__ = [
     "TrainingError",
     "detect_task",
     "diagnose",
+    "entities_from_array",
+    "entities_from_conll2003",
+    "entities_from_df",
+    "entities_from_gmb",
+    "entities_from_jsonl",
+    "entities_from_txt",
     "get_learner",
     "get_predictor",
     "load_from_hub",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import build_tokenizer
 
 from kdemo.errors import DataError
 from kdemo.tasks import Task
@@ -14,6 +16,7 @@ from kdemo.text.ner import (
     NERPreprocessor,
     TokenDataset,
     detect_scheme,
+    entities_from_txt,
     entity_spans,
     looks_like_token_file,
     read_token_file,
@@ -21,7 +24,6 @@ from kdemo.text.ner import (
     split_words,
     to_bio,
 )
-from tiny_models import build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +193,215 @@ def test_split_words_returns_ktrain_words_and_character_offsets():
     cjk, cjk_spans = split_words("北京 欢迎")
     assert cjk == ["北", "京", "欢", "迎"] and cjk_spans[2] == (3, 4)
     assert split_words("   ") == ([], [])
+
+
+# ---------------------------------------------------------------------------------------------------- the corpus
+FIXTURES = Path(__file__).parent / "fixtures" / "ner"
+
+
+def _read(name: str, **kwargs):
+    return read_token_file(FIXTURES / name, **kwargs)
+
+
+def test_fixture_corpus_has_at_least_twelve_files():
+    assert len(list(FIXTURES.iterdir())) >= 12
+
+
+def test_mixed_tabs_and_spaces_separate_columns():
+    corpus = _read("mixed_delimiters.txt")
+    assert corpus.words == [["EU", "rejects", "German"], ["Peter", "Blackburn"]]
+    assert corpus.tags == [["B-ORG", "O", "B-MISC"], ["B-PER", "I-PER"]]
+
+
+def test_whitespace_only_lines_separate_sentences():
+    corpus = _read("whitespace_separators.txt")
+    assert corpus.words == [["John", "lives"], ["Berlin"], ["is", "big"]]
+    assert corpus.line_numbers == [1, 4, 6]
+
+
+def test_docstart_lines_are_skipped_and_end_a_sentence():
+    corpus = _read("docstart.txt")
+    assert corpus.words == [["EU", "rejects"], ["Peter", "Blackburn"], ["BRUSSELS"]]
+    assert corpus.line_numbers == [3, 7, 12]
+
+
+def test_iob1_is_detected_and_converted_to_bio():
+    corpus = _read("iob1.txt")
+    assert corpus.scheme == "IOB1"
+    assert corpus.tags == [["B-ORG", "O", "B-PER", "O", "O", "B-LOC"], ["B-LOC", "B-LOC", "O", "B-LOC"]]
+    assert "IOB1" in corpus.warnings[0] and "line 1" in corpus.warnings[0]
+
+
+def test_bioes_is_detected_and_converted_to_bio():
+    corpus = _read("bioes.txt")
+    assert corpus.scheme == "BIOES"
+    assert corpus.tags == [["B-PER", "I-PER", "O", "B-LOC"], ["B-LOC", "I-LOC", "I-LOC", "O", "B-ORG"]]
+    assert [entity_spans(t) for t in corpus.tags] == [[("PER", 0, 2), ("LOC", 3, 4)],
+                                                     [("LOC", 0, 3), ("ORG", 4, 5)]]
+
+
+def test_io_tags_without_prefixes_are_converted():
+    corpus = _read("io.txt")
+    assert corpus.scheme == "IO"
+    assert corpus.tags == [["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]]
+
+
+def test_a_lone_i_tag_is_repaired_with_a_warning_naming_its_line():
+    corpus = _read("lone_i.txt")
+    assert corpus.scheme == "BIO"
+    assert corpus.tags == [["B-PER", "O", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"], ["B-LOC", "O", "B-LOC"]]
+    assert len(corpus.warnings) == 2
+    assert corpus.warnings[0].startswith("line 4: 'I-LOC' follows 'O'; read as 'B-LOC'")
+    assert corpus.warnings[1].startswith("line 7: 'I-ORG'")
+
+
+def test_crlf_line_ends_and_a_utf8_bom():
+    corpus = _read("crlf.txt")
+    assert corpus.words == [["John", "lives"], ["in", "Berlin"]] and corpus.line_numbers == [1, 4]
+    assert _read("utf8_bom.txt").words == [["John", "lives"]]
+
+
+def test_a_cp1252_file_is_decoded_and_says_so():
+    corpus = _read("cp1252.txt")
+    assert corpus.words[0][0] == "Zürich"
+    assert corpus.words[1] == ["José", "paid", "5", "€", "at", "the", "café", "Müller"]
+    assert corpus.tags[1][-1] == "B-ORG"
+    assert any("not UTF-8" in w or "Windows-1252" in w for w in corpus.warnings)
+    assert _read("cp1252.txt", encoding="latin-1").words[1][3] == "\x80"  # the user can force an encoding
+
+
+def test_a_non_breaking_space_belongs_to_its_word(tokenizer):
+    corpus = _read("nbsp.txt")
+    assert corpus.words == [["Paid", "10\u00a0000", "\u00a0", "in", "Berlin"]]
+    trn, val, _ = entities_from_txt(FIXTURES / "nbsp.txt", val_pct=0, tokenizer=tokenizer, verbose=0)
+    assert val is None
+    assert trn.word_ids[0][trn.word_ids[0] >= 0].max() == 4  # every word, the lone U+00A0 too, has tokens
+    assert any("word 3" in w and "no token" in w for w in trn.warnings)
+
+
+def test_jsonl_tag_ids_with_a_label_list_line():
+    corpus = _read("ids_with_labels.jsonl")
+    assert corpus.words == [["John", "Smith", "lives", "in", "Berlin"], ["Hi"]]
+    assert corpus.tags == [["B-PER", "I-PER", "O", "O", "B-LOC"], ["O"]]
+    assert corpus.line_numbers == [2, 4]
+
+
+def test_a_words_only_file_has_no_tags_and_cannot_train(tokenizer):
+    corpus = _read("words_only.txt")
+    assert corpus.tags is None and corpus.words == [["John", "lives", "in", "Berlin"], ["Hello", "world"]]
+    with pytest.raises(DataError, match="words only"):
+        entities_from_txt(FIXTURES / "words_only.txt", tokenizer=tokenizer, verbose=0)
+
+
+def test_an_overlong_sentence_is_split_into_windows_and_named(tokenizer):
+    trn, _, preproc = entities_from_txt(FIXTURES / "overlong.txt", val_pct=0, maxlen=16, tokenizer=tokenizer,
+                                        verbose=0)
+    assert trn.nsamples() == 3 and len(trn) > 3 and all(n <= 16 for n in trn.lengths)
+    assert any(w.startswith("sentence 2 (line 4): 60 words") and "windows" in w for w in trn.warnings)
+    words = trn.words_from_windows(trn.labels)[1]
+    assert len(words) == 60 and [preproc.get_classes()[i] for i in words[:2]] == ["B-LOC", "O"]
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("empty.txt", {}, r"Expected a file of words and tags .* Received: an empty file \(in 'empty.txt'\)"),
+    ("one_column.txt", {}, r"Expected a word and its tag on each line.*Received: one column 'in' \(line 3 of"),
+    ("tags_only.txt", {}, r"Received: only tags such as 'B-PER', no words \(line 1 of 'tags_only.txt'\)"),
+    ("mismatched.jsonl", {}, r"Expected as many tags as tokens.*Received: 3 tokens and 2 tags \(line 2 of"),
+    ("bad_json.jsonl", {}, r"Expected one JSON object per line. Received: invalid JSON .*\(line 2 of"),
+    ("ids_without_labels.jsonl", {}, r"Received: integer tag ids and no label list \(line 1 of.*label_list="),
+    ("id_out_of_range.jsonl", {"label_list": ["O", "B-PER", "I-PER"]},
+     r"Expected tag ids from 0 to 2 .* Received: 7 at word 1 \(line 1 of"),
+    ("tag_column_words.txt", {}, r"Received: 40 different values such as 'other0', which look like words \(line 1"),
+    ("mixed_tag_styles.txt", {}, r"Received: 'LOC' \(line 3 of 'mixed_tag_styles.txt'\)"),
+    ("only_docstart.txt", {}, r"Received: only blank or -DOCSTART- lines"),
+    ("one_column.txt", {"tag_column": 5}, r"Expected a word in column 0 and a tag in column 5. .* \(line 1 of"),
+])
+def test_malformed_files_name_the_problem_and_the_line(name, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        _read(name, **kwargs)
+
+
+def test_looks_like_token_file_on_the_corpus():
+    for name in ("mixed_delimiters.txt", "iob1.txt", "bioes.txt", "crlf.txt", "ids_with_labels.jsonl",
+                 "docstart.txt", "lone_i.txt"):
+        assert looks_like_token_file(FIXTURES / name), name
+    # Bare IO tags are not sniffed (they look like any second column); such files load when named as token data.
+    for name in ("empty.txt", "words_only.txt", "tag_column_words.txt", "io.txt"):
+        assert not looks_like_token_file(FIXTURES / name), name
+
+
+# ---------------------------------------------------------------------------------------------------- loaders
+def test_loaders_are_exported_like_ktrain():
+    import kdemo
+    from kdemo import text
+
+    for name in ("entities_from_conll2003", "entities_from_txt", "entities_from_df", "entities_from_array",
+                 "entities_from_jsonl", "entities_from_gmb"):
+        assert getattr(text, name) is getattr(kdemo, name) and name in kdemo.__all__ and name in text.__all__
+    assert text.NERPreprocessor is NERPreprocessor
+
+
+def test_entities_from_conll2003_with_a_validation_file(tokenizer, capsys):
+    from kdemo import text
+
+    trn, val, preproc = text.entities_from_conll2003(FIXTURES / "iob1.txt", val_filepath=FIXTURES / "bioes.txt",
+                                                     tokenizer=tokenizer, maxlen=32)
+    assert trn.nsamples() == 2 and val.nsamples() == 2
+    assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert val.tags == [["B-PER", "I-PER", "O", "B-LOC"], ["B-LOC", "I-LOC", "I-LOC", "O", "B-ORG"]]
+    out = capsys.readouterr().out
+    assert "Number of sentences: 2" in out and "scheme in the file: IOB1" in out
+
+
+def test_entities_from_array_holds_out_a_reproducible_validation_split(tokenizer):
+    from kdemo import text
+
+    x = [["John", "lives", "in", "Berlin"], ["Hello", "Cher"], ["I", "love", "Chicago"]] * 4
+    y = [["B-PER", "O", "O", "B-LOC"], ["O", "B-PER"], ["O", "O", "I-LOC"]] * 4
+    trn, val, _preproc = text.entities_from_array(x, y, val_pct=0.25, tokenizer=tokenizer, verbose=0)
+    assert trn.nsamples() == 9 and val.nsamples() == 3
+    again, val2, _ = text.entities_from_array(x, y, val_pct=0.25, tokenizer=tokenizer, verbose=0)
+    assert val2.words == val.words and again.words == trn.words
+    assert all("I-LOC" not in t for sentence in trn.tags for t in sentence[2:3])  # the lone I-LOC was repaired
+    assert any("'I-LOC' follows 'O'" in w for w in trn.warnings)
+    trn, val, _ = text.entities_from_array(x[:2], y[:2], x_test=x[2:3], y_test=y[2:3], tokenizer=tokenizer, verbose=0)
+    assert trn.nsamples() == 2 and val.words == [["I", "love", "Chicago"]]
+    with pytest.raises(DataError, match=r"2 words and 1 tags \(sentence 1 of x_train\)"):
+        text.entities_from_array([["a", "b"]], [["O"]], tokenizer=tokenizer, verbose=0)
+
+
+def test_entities_from_df_groups_rows_by_sentence_id(tokenizer):
+    import pandas as pd
+
+    from kdemo import text
+
+    df = pd.DataFrame({"SentenceID": ["s1", None, None, "s2", None],
+                       "Word": ["Paul", "Newman", "acts", "Hi", "Berlin"],
+                       "Tag": ["B-PER", "I-PER", "O", "O", "B-LOC"]})
+    trn, val, _preproc = text.entities_from_df(df, val_df=df, tokenizer=tokenizer, verbose=0)
+    assert trn.words == [["Paul", "Newman", "acts"], ["Hi", "Berlin"]] and val.nsamples() == 2
+    with pytest.raises(DataError, match=r"Expected columns 'Word', 'Tag' and 'SentenceID'.*missing \['Tag'\]"):
+        text.entities_from_df(df.drop(columns="Tag"), tokenizer=tokenizer, verbose=0)
+
+
+def test_entities_from_gmb_reads_a_csv_with_sentence_ids(tmp_path, tokenizer):
+    from kdemo import text
+
+    path = tmp_path / "gmb.csv"
+    path.write_text("Sentence #,Word,POS,Tag\nSentence: 1,Thousands,NNS,O\n,of,IN,O\n,London,NNP,B-geo\n"
+                    "Sentence: 2,Iranian,JJ,B-gpe\n,officials,NNS,O\n")
+    trn, _val, preproc = text.entities_from_gmb(path, val_filepath=path, sentence_column="Sentence #",
+                                               tokenizer=tokenizer, verbose=0)
+    assert trn.words == [["Thousands", "of", "London"], ["Iranian", "officials"]]
+    assert trn.line_numbers == [2, 5]
+    assert preproc.get_classes() == ["O", "B-geo", "I-geo", "B-gpe", "I-gpe"]
+
+
+def test_entities_from_jsonl_and_preprocess_test_from_conll2003(tokenizer):
+    from kdemo import text
+
+    trn, val, preproc = text.entities_from_jsonl(FIXTURES / "ids_with_labels.jsonl", val_pct=0, tokenizer=tokenizer,
+                                                 verbose=0)
+    assert trn.tags[0] == ["B-PER", "I-PER", "O", "O", "B-LOC"] and val is None
+    test = preproc.preprocess_test_from_conll2003(FIXTURES / "crlf.txt")
+    assert test.words == [["John", "lives"], ["in", "Berlin"]] and test.labels is not None

@@ -1,6 +1,7 @@
 """ktrain's text API (``from kdemo import text``, as ``from ktrain import text``).
 
-``texts_from_csv/df/folder/array`` prepare data, ``Transformer`` is the preprocessor of one checkpoint,
+``texts_from_csv/df/folder/array`` prepare data, ``entities_from_conll2003/txt/df/array/jsonl`` token
+(NER) data, ``Transformer`` is the preprocessor of one checkpoint,
 ``text_classifier``/``text_regression_model`` build models by ktrain name. kdemo covers ktrain's transformer path;
 the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
 that says so.
@@ -17,15 +18,31 @@ from kdemo.text.classifiers import (
 )
 from kdemo.text.folders import texts_from_folder
 from kdemo.text.loaders import texts_from_csv, texts_from_df
+from kdemo.text.ner import (
+    NERPreprocessor,
+    entities_from_array,
+    entities_from_conll2003,
+    entities_from_df,
+    entities_from_gmb,
+    entities_from_jsonl,
+    entities_from_txt,
+)
 from kdemo.text.preprocessor import Transformer
 
 #: ktrain's name of the transformer dataset class.
 TransformerDataset = TextDataset
 
 __all__ = [
+    "NERPreprocessor",
     "TextDataset",
     "Transformer",
     "TransformerDataset",
+    "entities_from_array",
+    "entities_from_conll2003",
+    "entities_from_df",
+    "entities_from_gmb",
+    "entities_from_jsonl",
+    "entities_from_txt",
     "print_sequence_taggers",
     "print_text_classifiers",
     "print_text_regression_models",

@@ -4,10 +4,19 @@
 - :mod:`~kdemo.text.ner.formats`: reading CoNLL column files and JSON Lines into a :class:`TokenCorpus`.
 - :mod:`~kdemo.text.ner.dataset`: :class:`TokenDataset`, sentences cut into windows of sub-word tokens.
 - :mod:`~kdemo.text.ner.preprocessor`: :class:`NERPreprocessor` (ktrain's name), tag list and word splitting.
+- :mod:`~kdemo.text.ner.loaders`: ktrain's ``entities_from_conll2003/txt/gmb/df/array`` (+ ``entities_from_jsonl``).
 """
 
 from kdemo.text.ner.dataset import TokenDataset, encode_sentences
 from kdemo.text.ner.formats import TokenCorpus, looks_like_token_file, read_token_file
+from kdemo.text.ner.loaders import (
+    entities_from_array,
+    entities_from_conll2003,
+    entities_from_df,
+    entities_from_gmb,
+    entities_from_jsonl,
+    entities_from_txt,
+)
 from kdemo.text.ner.preprocessor import NERPreprocessor, class_names_for, split_words
 from kdemo.text.ner.schemes import detect_scheme, entity_spans, normalize_tags, repair_bio, to_bio
 
@@ -18,6 +27,12 @@ __all__ = [
     "class_names_for",
     "detect_scheme",
     "encode_sentences",
+    "entities_from_array",
+    "entities_from_conll2003",
+    "entities_from_df",
+    "entities_from_gmb",
+    "entities_from_jsonl",
+    "entities_from_txt",
     "entity_spans",
     "looks_like_token_file",
     "normalize_tags",

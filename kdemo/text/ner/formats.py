@@ -260,7 +260,7 @@ def _read_jsonl(text: str, name: str, label_list: list[str] | None) -> TokenCorp
 
 def _names_of_ids(tags, lines, names, name, ids_at) -> list[list[str]]:
     if names is None:
-        raise _error("tag names, or integer tag ids with a label list", f"integer tag ids and no label list",
+        raise _error("tag names, or integer tag ids with a label list", "integer tag ids and no label list",
                      name, ids_at, 'Pass label_list=["O", "B-PER", ...] or add a first line {"label_names": [...]}.')
     out = []
     for s, sentence in enumerate(tags):

@@ -53,7 +53,7 @@ def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     if letters and sum(bool(_NOSPACE.match(c)) for c in letters) > 0.5 * len(letters):
         spans = [(i, i + 1) for i, c in enumerate(text) if not c.isspace()]
         return [text[a:b] for a, b in spans], spans
-    import syntok.segmenter as segmenter
+    from syntok import segmenter
 
     words, spans = [], []
     for paragraph in segmenter.analyze(text.replace("\n", " ")):
@@ -145,7 +145,7 @@ class NERPreprocessor:
         """
         if not len(words):
             raise DataError("Expected at least one sentence. Received: none.")
-        bio, scheme, warnings = self._bio(words, tags, line_numbers)
+        bio, _scheme, warnings = self._bio(words, tags, line_numbers)
         if not self.class_names:
             self.class_names = class_names_for(bio)
         ds = encode_sentences(self.tokenizer, words, bio, self.class_names, self.maxlen, line_numbers=line_numbers)
@@ -175,6 +175,19 @@ class NERPreprocessor:
         bio, _, warnings = self._bio(words, tags, line_numbers)
         ds = encode_sentences(self.tokenizer, words, bio, class_names, self.maxlen, line_numbers=line_numbers)
         ds.warnings[:0] = warnings
+        return ds
+
+    def preprocess_test_from_conll2003(self, filepath, verbose: int = 0, *, encoding: str | None = None) -> TokenDataset:
+        """ktrain's ``preprocess_test_from_conll2003``: read a CoNLL file (:func:`read_token_file`) for testing.
+
+        Raises:
+            DataError: If the file cannot be read as token data (the line is named) or a tag is unknown.
+        """
+        from kdemo.text.ner.formats import read_token_file
+
+        corpus = read_token_file(filepath, encoding=encoding)
+        ds = self.preprocess_test(corpus.words, corpus.tags, line_numbers=corpus.line_numbers)
+        ds.warnings[:0] = corpus.warnings
         return ds
 
     def preprocess(self, sentences: Sequence[str] | Sequence[Sequence[str]]) -> TokenDataset:
