@@ -9,6 +9,7 @@ import gradio as gr
 from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
+from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
 from kdemo.tasks import Task
@@ -122,19 +123,14 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     predictor = session.require_predictor()
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
-    from kdemo.inference.entities_csv import write_entities_csv  # noqa: PLC0415 - TODO top-level once merged
-
-    if _is_token_model(predictor) and Path(path).suffix.lower() == ".txt":  # one text per line
-        return str(write_entities_csv(predictor, token_views.texts_of_file(path, None, None),
-                                      session.workdir / "entities.csv"))
+    if _is_token_model(predictor):  # one row per entity; a .txt file holds one text per line
+        texts = read_texts(path, session.text_column)
+        return str(write_entities_csv(predictor, texts, session.workdir / "entities.csv"))
     df = read_table(path)
     note = read_info(df).get("encoding_note")
     if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
         gr.Warning(note)
     column = text_column_for(df, session.text_column, name=Path(path).name)
-    if _is_token_model(predictor):
-        texts = token_views.texts_of_file(path, df, column)
-        return str(write_entities_csv(predictor, texts, session.workdir / "entities.csv"))
     pair = session.text_pair_column if session.text_pair_column in df.columns else None
     out = predictions_table(predictor, df, column, pair)
     return str(write_csv(out, session.workdir / "predictions.csv"))

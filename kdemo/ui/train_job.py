@@ -42,8 +42,9 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
     """
     try:
         if session.is_token_data:  # a token file: the run reads the session's copy of it (token classification)
+            val_file = str(session.token_val_file) if session.token_val_file else None
             return TrainConfig(
-                train_file=str(session.token_file), val_file=str(session.token_val_file) if session.token_val_file else None,
+                train_file=str(session.token_file), val_file=val_file,
                 data_name=session.data_name or None, task=session.task, model_name=(model_name or DEFAULT_MODEL_ID).strip(),
                 maxlen=int(maxlen) if maxlen else None, batch_size=int(batch_size), lr=float(lr), epochs=int(epochs),
                 val_pct=float(val_pct), precision=precision or "auto", freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
@@ -130,7 +131,8 @@ def training_job(session: Session, cfg: TrainConfig) -> Job:
             job.phase = "Training"
 
         try:
-            result = train(cfg, train_df=data.train_df, val_df=data.val_df, progress=lambda ev: record_progress(job, ev),
+            tables = {} if session.is_token_data else {"train_df": data.train_df, "val_df": data.val_df}
+            result = train(cfg, **tables, progress=lambda ev: record_progress(job, ev),
                            stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
                            on_prepared=on_prepared)
         finally:
