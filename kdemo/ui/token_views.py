@@ -257,3 +257,22 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
 def forget_token_data(session) -> None:
     """A table was loaded: drop the session's token file."""
     session.token_corpus = session.token_file = session.token_val_file = None
+
+
+def token_to_explain(predictor, text: str) -> tuple[int, str]:
+    """The token whose tag the Attention tab's attributions explain: the first token of the first predicted entity
+    (else the first token after ``[CLS]``), as a position in ``predictor.attention(text).tokens``.
+
+    Returns:
+        ``(token_index, note)``: the position (special tokens counted) and a markdown phrase naming the token.
+    """
+    entities = predictor.predict(text, merge_tokens=True, return_offsets=True)
+    encoded = predictor.tokenizer(text, truncation=True, max_length=predictor.maxlen, return_offsets_mapping=True)
+    offsets, ids = encoded["offset_mapping"], encoded["input_ids"]
+    index = 1
+    if entities:
+        start = int(entities[0]["start"])
+        index = next((i for i, (a, b) in enumerate(offsets) if b > a and b > start), 1)
+    token = predictor.tokenizer.convert_ids_to_tokens([ids[index]])[0] if index < len(ids) else "?"
+    where = f"the first entity ({entities[0]['entity_group']})" if entities else "no entity found: the first token"
+    return index, f" for token `{token}` (position {index}; {where})"
