@@ -23,7 +23,9 @@ def _token_folder(tmp_path):
     (folder / "kdemo.json").write_text(json.dumps(meta), encoding="utf-8")
     evaluation = {"per_type": [{"type": "LOC", "precision": 0.9, "recall": 0.8, "f1-score": 0.8471, "support": 10},
                                {"type": "PER", "precision": 0.7, "recall": 0.7, "f1-score": 0.7, "support": 10}]}
-    TrainingRecord(class_names=TAGS, task="token_classification", evaluation=evaluation).save(folder)
+    TrainingRecord(class_names=TAGS, task="token_classification", evaluation=evaluation, train_rows=48, val_rows=12,
+                   train_counts={"O": 90, "B-LOC": 5, "I-LOC": 1, "B-PER": 2, "I-PER": 2},
+                   val_counts={"O": 20, "B-LOC": 1, "I-LOC": 0, "B-PER": 1, "I-PER": 1}).save(folder)
     return folder
 
 
@@ -40,6 +42,9 @@ def test_token_card_has_pipeline_tag_tags_per_type_f1_and_snippet(tmp_path):
     assert "| entity type | precision | recall | F1 | support |" in text
     assert "| LOC | 0.9000 | 0.8000 | 0.8471 | 10 |" in text and "| PER | 0.7000 | 0.7000 | 0.7000 | 10 |" in text
     assert "entity F1 **0.7742**" in text and "token accuracy **0.9500**" in text and "micro-F1" not in text
+    assert "A token classifier (named-entity recognition) that finds 2 entity types (LOC, PER)" in text
+    assert "(48 training sentences, 12 validation sentences)" in text and "| sentences | 12 |" in text
+    assert "| B-LOC | 5 | 5.0% | 1 | 4.3% |" in text  # words per tag, shares of the split's words
     assert "split into windows" in text and "truncated before classification" not in text
     results = {(r.metric_type, r.metric_config): r.metric_value for r in card.data.eval_results}
     assert results[("f1", "micro")] == 0.7742 and card.data.eval_results[0].task_type == "token-classification"

@@ -284,7 +284,8 @@ def write_model_card(
         data_text = f"`{sections.cell(data_file)}`" if data_file else "the user's data"
     rows_text = ""
     if record and record.train_rows:
-        rows_text = f" ({record.train_rows} training rows, {record.val_rows} validation rows)"
+        unit = "sentences" if token else "rows"
+        rows_text = f" ({record.train_rows} training {unit}, {record.val_rows} validation {unit})"
     balance_header, balance = sections.balance_table(record)
     per_class_header, per_class = sections.per_class_table(record.evaluation if record else None)
     entity_types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")}) if token else []
@@ -303,7 +304,8 @@ def write_model_card(
         token=token,
         entity_types=[sections.cell(t) for t in entity_types],
         labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
-        balance_title="Target distribution" if task == Task.REGRESSION else "Class balance",
+        balance_title={Task.REGRESSION: "Target distribution", Task.TOKEN_CLASSIFICATION: "Tag balance (words per tag)"}
+        .get(task, "Class balance"),
         balance_header=balance_header,
         balance=balance,
         metric_rows=sections.metric_rows(metrics, known),

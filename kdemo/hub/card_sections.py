@@ -202,14 +202,19 @@ def metric_rows(metrics: dict, table: dict | None = None) -> list[tuple[str, str
     rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or METRICS).items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:
-        rows.append(("rows", str(int(metrics["num_rows"]))))
+        rows.append(("sentences" if table is TOKEN_METRICS else "rows", str(int(metrics["num_rows"]))))
+    if rows and metrics.get("num_entities") is not None:
+        rows.append(("entities", str(int(metrics["num_entities"]))))
     return rows
 
 
 def summary(task: str, class_names: list[str], base_text: str, data_text: str, rows_text: str) -> str:
     """The card's opening sentence: what was fine-tuned on what."""
     names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
+    types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")})
     what = {
+        Task.TOKEN_CLASSIFICATION: (f"A token classifier (named-entity recognition) that finds {len(types)} entity types "
+                                    f"({', '.join(types)}) with {len(class_names)} BIO tags"),
         Task.MULTI_LABEL: f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
         Task.REGRESSION: f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
     }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")
@@ -225,7 +230,8 @@ def score_line(metrics: dict, table: dict | None = None) -> str:
              if isinstance(metrics.get(key), (int, float))]
     if not parts:
         return ""
-    rows = f" ({int(metrics['num_rows'])} rows)" if metrics.get("num_rows") is not None else ""
+    unit = "sentences" if table is TOKEN_METRICS else "rows"
+    rows = f" ({int(metrics['num_rows'])} {unit})" if metrics.get("num_rows") is not None else ""
     return f"On its validation split{rows} it reaches {', '.join(parts)}."
 
 
@@ -255,6 +261,15 @@ def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[s
         return (["target statistic"] + [f"{s} split" for s in splits], rows) if splits else ([], [])
     if not record.train_counts:
         return [], []
+    if record.task == Task.TOKEN_CLASSIFICATION:  # words per tag (first sub-words), shares of the split's words
+        n_train = max(1, sum(record.train_counts.values()))
+        n_val = max(1, sum(record.val_counts.values()))
+        header = ["tag", "training words", "training share", "validation words", "validation share"]
+        return header, [
+            [cell(name), str(record.train_counts.get(name, 0)), f"{record.train_counts.get(name, 0) / n_train:.1%}",
+             str(record.val_counts.get(name, 0)), f"{record.val_counts.get(name, 0) / n_val:.1%}"]
+            for name in record.class_names
+        ]
     # shares of the split's rows; multi-label shares may sum to more than 100 % (a row can carry several labels)
     n_train, n_val = max(1, record.train_rows), max(1, record.val_rows)
     header = ["label", "training rows", "training share", "validation rows", "validation share"]
