@@ -405,3 +405,75 @@ def test_entities_from_jsonl_and_preprocess_test_from_conll2003(tokenizer):
     assert trn.tags[0] == ["B-PER", "I-PER", "O", "O", "B-LOC"] and val is None
     test = preproc.preprocess_test_from_conll2003(FIXTURES / "crlf.txt")
     assert test.words == [["John", "lives"], ["in", "Berlin"]] and test.labels is not None
+
+
+# ---------------------------------------------------------------------------------------------------- doctor
+def test_diagnose_tokens_counts_entities_lengths_and_names_problems(tokenizer):
+    from kdemo.text.ner import diagnose_tokens
+
+    diagnosis = diagnose_tokens(FIXTURES / "lone_i.txt", tokenizer=tokenizer, maxlen=8)
+    assert diagnosis.num_sentences == 3 and diagnosis.num_tokens == 10 and diagnosis.num_entities == 5
+    assert diagnosis.entity_counts == {"LOC": 3, "PER": 1, "ORG": 1}
+    assert diagnosis.scheme == "BIO"
+    assert diagnosis.words_per_sentence == {"mean": 10 / 3, "p95": pytest.approx(3.9), "max": 4.0}
+    assert not diagnosis.subwords_estimated and diagnosis.subwords_per_sentence["max"] > 6
+    assert diagnosis.suggested_maxlen % 8 == 0 and diagnosis.suggested_maxlen >= diagnosis.subwords_per_sentence["max"]
+    assert diagnosis.windowed_sentences >= 1
+    assert any("split into windows" in p and "line 1" in p for p in diagnosis.problems)
+    assert any(p.startswith("line 4: 'I-LOC' follows 'O'") for p in diagnosis.problems)
+    assert any("'PER' has only 1 entities (the first on line 1)" in p for p in diagnosis.problems)
+    assert diagnosis.preview[0] == [("John", "PER"), ("lives", None), ("in", None), ("Berlin", "LOC")]
+    assert diagnosis.preview[1] == [("The", None), ("United", "ORG"), ("Nations", "ORG")]
+    assert diagnosis.preview_lines == [1, 6, 10]
+    md = diagnosis.markdown()
+    assert "**3 sentences, 10 words, 5 entities**" in md and "| LOC | 3 | 60.0% |" in md and "Suggested maxlen" in md
+    assert json.loads(json.dumps(diagnosis.to_dict()))["entity_counts"] == {"LOC": 3, "PER": 1, "ORG": 1}
+
+
+def test_diagnose_tokens_reports_scheme_unlabelled_files_and_estimates_without_tokenizer():
+    from kdemo.text.ner import diagnose_tokens
+
+    iob1 = diagnose_tokens(read_token_file(FIXTURES / "iob1.txt"))
+    assert iob1.scheme == "IOB1" and iob1.subwords_estimated and "converted to BIO" in iob1.markdown()
+    assert any("IOB1" in p for p in iob1.problems)
+    words = diagnose_tokens(FIXTURES / "words_only.txt")
+    assert words.num_entities == 0 and "no tags" in words.problems[0]
+    assert words.preview[0] == [("John", None), ("lives", None), ("in", None), ("Berlin", None)]
+
+
+# ---------------------------------------------------------------------------------------------------- real data (slow)
+CONLL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "conll2003"  # ../shared/data/conll2003
+
+
+@pytest.mark.slow
+def test_conll2003_train_has_the_published_counts_in_both_formats():
+    from kdemo.text.ner import diagnose_tokens
+
+    if not (CONLL / "train.txt").exists():
+        pytest.skip(f"shared data not found at {CONLL}")
+    txt = read_token_file(CONLL / "train.txt")
+    jsonl = read_token_file(CONLL / "train.jsonl")
+    assert len(txt) == 14_041 and txt.num_tokens() == 203_621
+    assert txt.scheme == "BIO" and txt.warnings == []  # already IOB2, nothing to repair
+    assert jsonl.words == txt.words and jsonl.tags == txt.tags
+    diagnosis = diagnose_tokens(txt)
+    assert diagnosis.num_entities == 23_499
+    assert diagnosis.entity_counts == {"LOC": 7_140, "PER": 6_600, "ORG": 6_321, "MISC": 3_438}
+    assert diagnosis.words_per_sentence["max"] == 113
+    assert looks_like_token_file(CONLL / "train.txt") and looks_like_token_file(CONLL / "train.jsonl")
+
+
+@pytest.mark.slow
+def test_conll2003_train_tokenizes_in_seconds_with_the_default_tokenizer():
+    if not (CONLL / "train.txt").exists():
+        pytest.skip(f"shared data not found at {CONLL}")
+    corpus = read_token_file(CONLL / "train.txt")
+    preproc = NERPreprocessor(maxlen=128)
+    start = time.perf_counter()
+    ds = preproc.preprocess_train(corpus.words, corpus.tags, line_numbers=corpus.line_numbers)
+    seconds = time.perf_counter() - start
+    assert seconds < 60  # about 3 s on an idle 2-core machine
+    assert ds.nsamples() == 14_041 and len(ds) == 14_042  # one 113-word sentence needs two windows of 128
+    assert any(w.startswith("sentence 13069 (line 201730): 113 words") for w in ds.warnings)
+    assert sum(int((lab >= 0).sum()) for lab in ds.labels) == 203_621  # every word labelled exactly once
+    assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]

@@ -4,10 +4,12 @@
 - :mod:`~kdemo.text.ner.formats`: reading CoNLL column files and JSON Lines into a :class:`TokenCorpus`.
 - :mod:`~kdemo.text.ner.dataset`: :class:`TokenDataset`, sentences cut into windows of sub-word tokens.
 - :mod:`~kdemo.text.ner.preprocessor`: :class:`NERPreprocessor` (ktrain's name), tag list and word splitting.
+- :mod:`~kdemo.text.ner.doctor`: :func:`diagnose_tokens`, the data doctor for token files.
 - :mod:`~kdemo.text.ner.loaders`: ktrain's ``entities_from_conll2003/txt/gmb/df/array`` (+ ``entities_from_jsonl``).
 """
 
 from kdemo.text.ner.dataset import TokenDataset, encode_sentences
+from kdemo.text.ner.doctor import TokenDiagnosis, diagnose_tokens
 from kdemo.text.ner.formats import TokenCorpus, looks_like_token_file, read_token_file
 from kdemo.text.ner.loaders import (
     entities_from_array,
@@ -24,8 +26,10 @@ __all__ = [
     "NERPreprocessor",
     "TokenCorpus",
     "TokenDataset",
+    "TokenDiagnosis",
     "class_names_for",
     "detect_scheme",
+    "diagnose_tokens",
     "encode_sentences",
     "entities_from_array",
     "entities_from_conll2003",

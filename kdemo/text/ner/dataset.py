@@ -278,7 +278,13 @@ def _tag_ids(tags, class_names, line_numbers) -> list[np.ndarray]:
     return out
 
 
-def _batch_encode(tokenizer, words):
+def batch_encode(tokenizer, words: Sequence[Sequence[str]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One batch call of the fast tokenizer on sentences of words, special tokens included, nothing truncated.
+
+    Returns:
+        ``(input_ids, word_ids)``: per sentence, int64 ``(num_tokens,)`` token ids and word indices (-1 for special
+        tokens).
+    """
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -298,7 +304,7 @@ def _encode(tokenizer, words, warnings, line_numbers):
     if not getattr(tokenizer, "is_fast", False):
         raise DataError(f"Expected a fast tokenizer (with word_ids()). Received: {type(tokenizer).__name__}. Use a "
                         "checkpoint that has a tokenizer.json (most do).")
-    ids, wids = _batch_encode(tokenizer, words) if words else ([], [])
+    ids, wids = batch_encode(tokenizer, words) if words else ([], [])
     unk = tokenizer.unk_token or tokenizer.pad_token
     redo, noted = [], 0
     for s, wid in enumerate(wids):
@@ -313,7 +319,7 @@ def _encode(tokenizer, words, warnings, line_numbers):
                                     f"as {unk!r} so that it still has a tag.")
             redo.append((s, [unk if not present[i] else word for i, word in enumerate(words[s])]))
     if redo:
-        new_ids, new_wids = _batch_encode(tokenizer, [r[1] for r in redo])
+        new_ids, new_wids = batch_encode(tokenizer, [r[1] for r in redo])
         for (s, _), i, w in zip(redo, new_ids, new_wids):
             ids[s], wids[s] = i, w
     if noted > MAX_WARNINGS:
