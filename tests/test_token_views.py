@@ -19,15 +19,15 @@ def test_highlighted_preview_joins_entity_words_and_breaks_sentences():
 
 def test_entities_become_highlighted_spans_and_a_table():
     text = "Peter Novak visited Lisbon"
-    entities = [{"entity_group": "PER", "score": 0.91234567, "word": "Peter Novak", "start": 0, "end": 11},
+    entities = [{"entity_group": "PER", "score": 0.91234567, "word": "peter novak", "start": 0, "end": 11},
                 {"entity_group": "LOC", "score": 0.8, "word": "Lisbon", "start": 20, "end": 26}]
     value = token_views.highlighted_entities(text, entities)
     assert [text[e["start"]:e["end"]] for e in value["entities"]] == ["Peter Novak", "Lisbon"]
     assert [e["entity"] for e in value["entities"]] == ["PER", "LOC"]
-    table = token_views.entities_frame(entities)
+    table = token_views.entities_frame(text, entities)
     assert list(table.columns) == token_views.ENTITY_COLUMNS
     assert table.iloc[0].tolist() == ["Peter Novak", "PER", 0.9123, 0, 11]
-    assert token_views.entities_frame([]).empty
+    assert token_views.entities_frame(text, []).empty
 
 
 def test_per_type_frame_accepts_records_mappings_and_frames():

@@ -104,7 +104,7 @@ def predict_entities(text: str, request: gr.Request = None):
         raise DataError("Expected a text to tag. Received: an empty box. Type or paste a sentence.")
     text = check_text(text)
     entities = predictor.predict(text, merge_tokens=True, return_offsets=True)
-    return token_views.highlighted_entities(text, entities), token_views.entities_frame(entities)
+    return token_views.highlighted_entities(text, entities), token_views.entities_frame(text, entities)
 
 
 def output_kind(request: gr.Request):

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from kdemo.errors import DataError
 from kdemo.plots import confusion_matrix_figure
 from kdemo.tasks import TASKS, Task
+from kdemo.text.ner.doctor import diagnose_tokens
 from kdemo.text.ner.formats import read_token_file
 
 #: The token task's value in the Data tab's task radio (offered for token files only).
@@ -58,8 +59,6 @@ def read_corpus(path: str | Path, *, encoding: str | None = None):
 
 def diagnose(corpus, tokenizer=None):
     """The token data doctor's diagnosis (:func:`kdemo.text.ner.doctor.diagnose_tokens`)."""
-    from kdemo.text.ner.doctor import diagnose_tokens
-
     return diagnose_tokens(corpus, tokenizer=tokenizer)
 
 
@@ -206,11 +205,12 @@ def highlighted_entities(text: str, entities: Sequence[dict]) -> dict:
                                        for e in entities]}
 
 
-def entities_frame(entities: Sequence[dict]) -> pd.DataFrame:
-    """The entities as a table: text, type, score (0–1), start and end (character offsets)."""
+def entities_frame(text: str, entities: Sequence[dict]) -> pd.DataFrame:
+    """The entities as a table: entity (its span of ``text``, as written; the pipeline's ``word`` is the tokenizer's
+    decoding, lower-cased by uncased models), type, score (0–1), start and end (character offsets)."""
     if not entities:
         return EMPTY_ENTITIES.copy()
-    return pd.DataFrame([{"entity": e["word"], "type": e["entity_group"], "score": round(float(e["score"]), 4),
+    return pd.DataFrame([{"entity": text[int(e["start"]):int(e["end"])], "type": e["entity_group"], "score": round(float(e["score"]), 4),
                           "start": int(e["start"]), "end": int(e["end"])} for e in entities], columns=ENTITY_COLUMNS)
 
 
