@@ -79,10 +79,12 @@ def test_ner_upload_doctor_train_predict_attention_hub_in_browser(app_url, page,
     page.get_by_role("tab", name="Predict").click()
     page.locator("#predict-text textarea").fill(SENTENCE)
     page.locator("#predict-btn").click()
-    table = page.locator("#predict-entity-table")
-    table.get_by_text("LOC").or_(table.get_by_text("PER")).first.wait_for(timeout=60_000)
-    highlighted = page.locator("#predict-entities").inner_text()
-    assert "Lisbon" in highlighted or "Peter Novak" in highlighted, highlighted
+    marked = page.locator("#predict-entities")
+    marked.get_by_text("Lisbon").or_(marked.get_by_text("Peter Novak")).first.wait_for(timeout=60_000)
+    highlighted = marked.inner_text()
+    assert "LOC" in highlighted or "PER" in highlighted, highlighted  # the type shown with the entity
+    table = page.locator("#predict-entity-table").inner_text()
+    assert "score" in table and ("Lisbon" in table or "Peter Novak" in table), table
     assert not page.locator("#predict-label").is_visible()  # no class probabilities for a token model
     page.screenshot(path=str(SHOTS / "ner_3_predict.png"), full_page=True)
 
@@ -95,7 +97,7 @@ def test_ner_upload_doctor_train_predict_attention_hub_in_browser(app_url, page,
     page.screenshot(path=str(SHOTS / "ner_4_attention.png"), full_page=True)
 
     page.get_by_role("tab", name="Hub").click()
-    _fill(page, "#hub-repo input", "me/tiny-ner")
+    page.locator("#hub-repo textarea, #hub-repo input").first.fill("me/tiny-ner")
     page.locator("#hub-export-btn").click()
     page.locator("#hub-card").get_by_text("token-classification").first.wait_for(timeout=60_000)
     card = page.locator("#hub-card").inner_text()
