@@ -159,12 +159,10 @@ class TrainingRecord:
             written.append(folder / CURVE_FILE)
         else:
             (folder / CURVE_FILE).unlink(missing_ok=True)
-        entities = (self.evaluation or {}).get("entity_confusion")  # token classification: entity types (and O)
+        entities = (self.evaluation or {}).get("entity_confusion")  # token classification: entity types + "O"
         if self.evaluation is not None and ("confusion_matrix" in self.evaluation or entities):
-            if entities:
-                matrix, names = np.asarray(entities["matrix"], dtype=np.int64), list(entities["labels"])
-            else:
-                matrix, names = np.asarray(self.evaluation["confusion_matrix"], dtype=np.int64), self.class_names
+            matrix = np.asarray(entities["matrix"] if entities else self.evaluation["confusion_matrix"], dtype=np.int64)
+            names = entities["labels"] if entities else self.class_names
             with atomic.atomic_file(folder / CONFUSION_FILE) as tmp:
                 confusion_matrix_figure(matrix, names).savefig(tmp, dpi=_DPI)
             written.append(folder / CONFUSION_FILE)

@@ -25,7 +25,13 @@ from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
 from kdemo.inference.export import ExportMixin
-from kdemo.inference.ner_predictor import META_FILE, NERPredictor, get_ner_predictor, is_token_folder, load_ner_predictor
+from kdemo.inference.ner_predictor import (
+    META_FILE,
+    NERPredictor,
+    get_ner_predictor,
+    is_token_folder,
+    load_ner_predictor,
+)
 from kdemo.modeling.batched import predict_logits
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
 from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, check_task

@@ -2,7 +2,7 @@
 
 ``texts_from_csv/df/folder/array`` prepare data, ``entities_from_conll2003/txt/df/array/jsonl`` token
 (NER) data, ``Transformer`` is the preprocessor of one checkpoint,
-``text_classifier``/``text_regression_model`` build models by ktrain name. kdemo covers ktrain's transformer path;
+``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name. kdemo covers ktrain's transformer path;
 the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
 that says so.
 """

@@ -19,6 +19,8 @@ from safetensors.torch import save_model as save_safetensors
 from kdemo.distributed.context import current
 from kdemo.errors import TrainingError
 from kdemo.modeling.classifier import HFClassifier, compile_classifier, load_sequence_classifier
+from kdemo.modeling.tagger import HFTokenClassifier, load_token_classifier
+from kdemo.tasks import TOKEN_CLASSIFICATION
 from kdemo.training.optimizer import FusedAdamW
 
 
@@ -72,7 +74,10 @@ class PersistenceMixin:
         Raises:
             ModelError: If the folder is not a loadable checkpoint.
         """
-        if preproc is not None:
+        if self.model.task == TOKEN_CLASSIFICATION:  # ktrain's NER load_model takes the NERPreprocessor; unused here
+            model = HFTokenClassifier(load_token_classifier(str(fpath)), precision=self.model.precision)
+            compile_classifier(model, FusedAdamW())
+        elif preproc is not None:
             model = preproc.get_classifier(str(fpath))
         else:
             model = HFClassifier(load_sequence_classifier(str(fpath)), precision=self.model.precision, task=self.model.task)
