@@ -78,6 +78,7 @@ def test_ner_flow_upload_doctor_train_predict_attention_file_zip(client, tiny_ne
     assert ("Peter Novak", "PER") in marked  # the first sentence, "Peter Novak visited Lisbon on Monday ."
     assert ("Lisbon", "LOC") in marked
 
+    assert 8 <= client.predict(str(tiny_ner_dir), api_name="/suggest_maxlen") <= 32  # sentences of 9-16 sub-words
     status, _loss, report_md, per_type, confusion, layer, head, _top, _timer = train_via_api(
         client, str(tiny_ner_dir), 64, 8, 5e-3, 10, "fp32", 0.2
     )
@@ -150,3 +151,14 @@ def test_bad_token_file_gets_a_clear_message_and_the_server_stays_up(client, tmp
     assert "line 4" in message, message
     assert "Traceback" not in message
     assert client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_jsonl_of_tokens_and_tags_is_a_token_file(client, tmp_path):
+    rows = [{"tokens": ["Anna", "Berg", "visited", "Osaka", "."], "ner_tags": ["B-PER", "I-PER", "O", "B-LOC", "O"]},
+            {"tokens": ["Globex", "fell", "."], "ner_tags": ["B-ORG", "O", "O"]}] * 5
+    path = tmp_path / "ner.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    _, _, _, summary, counts, _, _, task, _ = client.predict(handle_file(str(path)), None, 0.2, api_name="/load_data")
+    assert "10 sentences" in summary and task["value"] == "token_classification"
+    assert {r[0]: r[1] for r in counts["data"]} == {"PER": 5, "LOC": 5, "ORG": 5}
+    assert client.predict("token_classification", 0.2, api_name="/set_task")[-1]["visible"] is False

@@ -48,8 +48,9 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         session.job = None
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
+    kind = "tags (token classification)" if _is_token_model(predictor) else "classes"
     status = (
-        f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} classes "
+        f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} {kind} "
         f"({', '.join(predictor.get_classes()[:10])}), maxlen {predictor.maxlen}, {layers} layers × {heads} heads."
     )
     return status, gr.update(maximum=layers, value=layers), gr.update(maximum=heads, value=1)

@@ -136,7 +136,7 @@ def summary(name: str, corpus, diagnosis, *, val_sentences: int | None, val_pct:
     if val_sentences is not None:
         split = f"validation file: **{val_sentences}** sentences"
     else:
-        n_val = int(round(sentences * val_pct))
+        n_val = round(sentences * val_pct)
         split = f"validation: **{n_val}** sentences ({val_pct:.0%}, split off), training: **{sentences - n_val}**"
     head = (f"**{name}**: {sentences} sentences, {sum(len(w) for w in corpus.words)} words, **{entities} entities** of "
             f"{len(types)} types ({', '.join(types) or 'none'}); tag scheme {diagnosis.scheme}; task **token "
