@@ -3,7 +3,8 @@
 Upload the CoNLL fixture (``tests/fixtures/ner_news.conll``) in the Data tab and see the token doctor and the
 highlighted preview; train a tiny BERT whose vocabulary holds the fixture's words; see highlighted entities and
 their scores in the Predict tab, an attention map in the Attention tab, and the zip and card in the Hub tab.
-Screenshots go to ``screenshots/`` (git-ignored): ``ner_1_data.png``, ``ner_2_train.png``, ``ner_3_predict.png``,
+A malformed file first shows its message (naming the line) and leaves the page usable. Screenshots go to
+``screenshots/`` (git-ignored): ``ner_0_bad_file.png``, ``ner_1_data.png``, ``ner_2_train.png``, ``ner_3_predict.png``,
 ``ner_4_attention.png``, ``ner_5_hub.png``.
 """
 
@@ -49,6 +50,16 @@ def test_ner_upload_doctor_train_predict_attention_hub_in_browser(app_url, page,
     SHOTS.mkdir(exist_ok=True)
     page.goto(app_url)
     page.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+
+    bad = tmp_path / "bad.conll"  # a line with one column: a message naming the line, and the page stays usable
+    bad.write_text("John B-PER\nSmith I-PER\n\nlives\nin O\nBerlin B-LOC\n", encoding="utf-8")
+    page.locator("#train-file input[type=file]").set_input_files(str(bad))
+    toast = page.locator(".toast-body").filter(has_text="line 4").first
+    toast.wait_for(timeout=60_000)
+    assert "one column" in toast.inner_text()
+    page.wait_for_timeout(800)  # the message box fades in
+    page.screenshot(path=str(SHOTS / "ner_0_bad_file.png"))  # the viewport: the message box is pinned to it
+    page.locator("#train-file button[aria-label='Clear']").click()
 
     page.locator("#train-file input[type=file]").set_input_files(str(CONLL))
     page.locator("#data-summary").get_by_text("sentences").wait_for(timeout=60_000)
