@@ -323,7 +323,7 @@ def test_malformed_files_name_the_problem_and_the_line(name, kwargs, message):
 
 def test_looks_like_token_file_on_the_corpus():
     for name in ("mixed_delimiters.txt", "iob1.txt", "bioes.txt", "crlf.txt", "ids_with_labels.jsonl",
-                 "docstart.txt", "lone_i.txt"):
+                 "docstart.txt", "lone_i.txt", "array.json", "header.txt"):
         assert looks_like_token_file(FIXTURES / name), name
     # Bare IO tags are not sniffed (they look like any second column); such files load when named as token data.
     for name in ("empty.txt", "words_only.txt", "tag_column_words.txt", "io.txt"):
@@ -477,3 +477,92 @@ def test_conll2003_train_tokenizes_in_seconds_with_the_default_tokenizer():
     assert any(w.startswith("sentence 13069 (line 201730): 113 words") for w in ds.warnings)
     assert sum(int((lab >= 0).sum()) for lab in ds.labels) == 203_621  # every word labelled exactly once
     assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+# ---------------------------------------------------------------------------------------------------- tokenizers, batching
+def _byte_level_tokenizer():
+    """A tiny RoBERTa-style byte-level BPE tokenizer (add_prefix_space=False, as roberta-base ships)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["John lives in Berlin and Paris", "the movie was good"] * 20, trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")), add_prefix_space=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>")
+
+
+def test_a_byte_level_tokenizer_reads_words_as_in_running_text():
+    tok = _byte_level_tokenizer()
+    preproc = NERPreprocessor(maxlen=32, tokenizer=tok)
+    ds = preproc.preprocess_train([["John", "lives", "in", "Berlin"]], [["B-PER", "O", "O", "B-LOC"]])
+    tokens = tok.convert_ids_to_tokens(ds.input_ids[0].tolist())
+    assert "Ġlives" in tokens and "ĠBerlin" in tokens  # each word with its leading space, as in "John lives in Berlin"
+    assert tokens == tok.convert_ids_to_tokens(tok("John lives in Berlin")["input_ids"])
+    assert [preproc.get_classes()[i] for i in ds.words_from_windows(ds.labels)[0]] == ["B-PER", "O", "O", "B-LOC"]
+
+
+def test_windows_work_with_length_grouped_batches(tokenizer):
+    from kdemo.data.dataset import length_grouped_batches
+
+    words = [["the", "movie", "was", "good"][: 1 + i % 4] for i in range(50)]
+    tags = [["O"] * len(w) for w in words]
+    ds = NERPreprocessor(maxlen=32, tokenizer=tokenizer).preprocess_train(words, tags)
+    batches = length_grouped_batches(ds.lengths, 8, rng=np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(50))
+    for idx in batches:
+        inputs, labels = ds.collate(idx), ds.batch_labels(idx)
+        assert inputs["input_ids"].shape == labels.shape == (len(idx), int(ds.lengths[idx].max()))
+        assert ((labels != -100) <= (inputs["attention_mask"] == 1)).all()
+    assert ds.windows_of([3, 1]).tolist() == [1, 3]
+
+
+def test_split_words_on_tricky_text_keeps_offsets():
+    text = "don't e-mail $5.00 to http://x.com :) 😀 10\u00a0000 Straße\tcafé \u200bzero"
+    words, spans = split_words(text)
+    assert words[:2] == ["do", "n't"] and "http://x.com" in words and "Straße" in words and "zero" in words
+    assert all(text[a:b] == w for w, (a, b) in zip(words, spans))
+    assert all(a < b for a, b in spans) and spans == sorted(spans)
+
+
+def test_a_header_line_and_comment_lines_are_skipped_with_warnings():
+    corpus = _read("header.txt")
+    assert corpus.words == [["John", "lives"], ["Berlin"]] and corpus.line_numbers == [2, 5]
+    assert corpus.warnings == ["line 1: 'Word\\tTag' read as a header and skipped."]
+    corpus = _read("comments.txt")
+    assert corpus.words == [["John", "lives"], ["Berlin", "#"]] and corpus.line_numbers == [2, 7]
+    assert corpus.tags == [["B-PER", "O"], ["B-LOC", "O"]]
+    assert corpus.warnings == ["3 comment lines starting with '#' skipped (the first on line 1)."]
+
+
+def test_a_type_seen_only_in_validation_is_in_the_tag_list_with_a_warning(tokenizer):
+    from kdemo import text
+
+    trn, val, preproc = text.entities_from_array([["John", "lives"]], [["B-PER", "O"]], x_test=[["in", "Berlin"]],
+                                                 y_test=[["O", "B-LOC"]], tokenizer=tokenizer, verbose=0)
+    assert preproc.get_classes() == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert val.words_from_windows(val.labels)[0].tolist() == [0, 1]
+    assert any("'LOC' occurs in the validation data" in w and "x_test" in w for w in trn.warnings)
+
+
+def test_empty_and_space_words_from_arrays_keep_their_tags(tokenizer):
+    from kdemo import text
+
+    trn, _, preproc = text.entities_from_array([["the", "", " ", "film"]], [["O", "B-PER", "I-PER", "O"]], val_pct=0,
+                                               tokenizer=tokenizer, verbose=0)
+    assert [preproc.get_classes()[i] for i in trn.words_from_windows(trn.labels)[0]] == ["O", "B-PER", "I-PER", "O"]
+    assert sum("makes no token" in w for w in trn.warnings) == 2
+    custom = preproc.preprocess(["the film"], custom_tokenizer=str.split)
+    assert custom.words == [["the", "film"]]
+
+
+def test_a_json_array_file_and_a_brace_word_in_a_column_file():
+    corpus = _read("array.json")
+    assert corpus.words == [["John", "lives"], ["Berlin"]] and corpus.line_numbers == [1, 2]
+    corpus = _read("brace_word.txt")
+    assert corpus.words == [["{", "brace"]] and corpus.tags == [["O", "O"]]

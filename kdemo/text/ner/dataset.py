@@ -231,6 +231,9 @@ def encode_sentences(tokenizer, words: Sequence[Sequence[str]], tags: Sequence[S
     budget_notes = []
     for s, (ids, wid) in enumerate(zip(encoded, word_ids)):
         content = np.flatnonzero(wid >= 0)
+        if not len(content):
+            raise DataError(f"Expected words the tokenizer can read. Received: no token at all for "
+                            f"{_where(s, line_numbers)} {words[s][:5]!r}. Remove the sentence or fix its words.")
         prefix, suffix = ids[: content[0]], ids[content[-1] + 1:]
         budget = maxlen - len(prefix) - len(suffix)
         if budget < 1:

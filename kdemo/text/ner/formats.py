@@ -5,6 +5,9 @@ in the last (``word_column``/``tag_column`` choose others); columns are separate
 (mixed is fine). Blank or whitespace-only lines end a sentence; ``-DOCSTART-`` lines are skipped (ktrain does the
 same). Decisions on odd input:
 
+- A first line naming the columns (``word tag``, ``Word<TAB>Label``) is skipped as a header, and lines starting
+  with ``#`` before a sentence (CoNLL-U, MultiCoNER's ``# id ...``) as comments, each with a warning.
+
 - Windows (CRLF) and old Mac line ends are accepted; lines are split on ``\\n`` only, so a ``\\x85`` or ``\\u2028``
   inside a word does not shift line numbers.
 - Only ASCII spaces and tabs separate columns: a non-breaking space (U+00A0) belongs to the word it is in. A word
@@ -15,7 +18,8 @@ same). Decisions on odd input:
 - Files that are not UTF-8 are decoded by :func:`kdemo.data.encodings.detect_and_decode` (Windows-1252, Latin-1 …),
   and a warning says which encoding was used.
 
-JSON Lines: one object per line, ``{"tokens": [...], "ner_tags": [...]}`` (``words`` and ``tags``/``labels`` are
+JSON Lines: one object per line, ``{"tokens": [...], "ner_tags": [...]}`` (or one JSON array of such objects, whose
+rows are then numbered from 1 in messages) (``words`` and ``tags``/``labels`` are
 accepted too). Tags are names, or integer ids with a label list: ``label_list=``, a line ``{"label_names": [...]}``
 (without tokens), or ``"label_names"`` in the rows. Blank lines are skipped.
 """
@@ -41,6 +45,7 @@ _TOKEN_KEYS = ("tokens", "words")
 _TAG_KEYS = ("ner_tags", "tags", "labels")
 _NAMES_KEYS = ("label_names", "label_list", "tag_names")
 _TAG_LIKE = re.compile(r"^(O|[BIESLU][-_]\S+)$")
+_HEADER_NAMES = {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "entity", "entities", "iob", "bio"}
 
 
 @dataclass
@@ -113,7 +118,10 @@ def read_token_file(path: str | Path, *, word_column: int = 0, tag_column: int =
     """
     path = Path(path)
     text, notes = _decode(path, encoding)
-    if text.lstrip().startswith("{"):
+    if _is_json_array(text):  # a .json file: one array of row objects; rows are numbered from 1
+        rows = json.loads(text)
+        corpus = _read_jsonl("\n".join(json.dumps(r) for r in rows), path.name, label_list)
+    elif _first_line_is_object(text):
         corpus = _read_jsonl(text, path.name, label_list)
     else:
         corpus = _read_columns(text, path.name, word_column, tag_column)
@@ -121,10 +129,32 @@ def read_token_file(path: str | Path, *, word_column: int = 0, tag_column: int =
     return corpus
 
 
+def _first_line_is_object(text: str) -> bool:
+    first = next((ln for ln in text.split("\n") if ln.strip()), "").strip()
+    if not first.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except json.JSONDecodeError:
+        return first.endswith("}") or '"' in first  # a broken JSON line, not a word "{" with its tag
+
+
+def _is_json_array(text: str) -> bool:
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(rows, list) and bool(rows) and all(isinstance(r, dict) for r in rows)
+
+
 def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> TokenCorpus:
     words, tags, lines = [], [], []
     sent_words, sent_tags, start = [], [], 0
     one_column: int | None = None  # first line with one column
+    comments: list[int] = []
+    notes: list[str] = []
     multi_column: int | None = None
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -137,6 +167,12 @@ def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> To
             if sent_words:
                 words.append(sent_words), tags.append(sent_tags), lines.append(start)
                 sent_words, sent_tags = [], []
+            continue
+        if not sent_words and line.startswith("#") and (len(fields) == 1 or not _TAG_LIKE.match(fields[-1])):
+            comments.append(number)  # CoNLL-U / MultiCoNER "# id ..." lines before a sentence
+            continue
+        if not words and not sent_words and len(fields) > 1 and _is_header(fields, tag_column):
+            notes.append(f"line {number}: {line.strip()!r} read as a header and skipped.")
             continue
         if not sent_words:
             start = number
@@ -169,9 +205,18 @@ def _read_columns(text: str, name: str, word_column: int, tag_column: int) -> To
             raise _error("a word and its tag on each line", f"only tags such as {flat[0]!r}, no words", name, lines[0],
                          "Add the words in the first column (word TAB tag).")
         return TokenCorpus(words, None, lines, "BIO", [], name)
+    if comments:
+        notes.append(f"{len(comments)} comment lines starting with '#' skipped (the first on line {comments[0]}).")
     _check_tags(tags, lines, name)
     bio, scheme, warnings = normalize_tags(tags, lines)
-    return TokenCorpus(words, bio, lines, scheme, warnings, name)
+    return TokenCorpus(words, bio, lines, scheme, notes + warnings, name)
+
+
+def _is_header(fields: list[str], tag_column: int) -> bool:
+    try:
+        return fields[tag_column].lower().strip("#") in _HEADER_NAMES
+    except IndexError:
+        return False
 
 
 def _check_tags(tags: list[list[str]], lines: list[int], name: str) -> None:
@@ -282,7 +327,8 @@ def looks_like_token_file(path: str | Path) -> bool:
 
     Reads at most :data:`SNIFF_BYTES`. A column file qualifies when most (90 %) of its first non-blank lines have
     two or more columns with a tag-like last column (``O``, ``B-X``, ``I-X`` …) and at least one tag is not ``O``
-    or a blank line separates sentences. JSON Lines qualifies when its first object has ``tokens`` (or ``words``).
+    or a blank line separates sentences. JSON Lines qualifies when its first object has ``tokens`` (or ``words``),
+    a JSON array when its first object starts with ``tokens`` (or ``words``).
 
     Args:
         path: The file.
@@ -297,6 +343,8 @@ def looks_like_token_file(path: str | Path) -> bool:
         return False
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r", "")
     lines = text.split("\n")[:-1] if len(raw) == SNIFF_BYTES else text.split("\n")
+    if text.lstrip().startswith("["):  # a JSON array of rows (only its start is read)
+        return bool(re.match(r'\[\s*\{\s*"(tokens|words)"\s*:', text.lstrip()))
     if text.lstrip().startswith("{"):
         first = next((ln for ln in lines if ln.strip()), "")
         try:
@@ -308,6 +356,8 @@ def looks_like_token_file(path: str | Path) -> bool:
     if len(content) < 2:
         return False
     tagged = [_COLUMNS.split(ln.strip(" \t\v\f")) for ln in content]
+    if len(tagged[0]) > 1 and _is_header(tagged[0], -1):
+        content, tagged = content[1:], tagged[1:]
     good = [f for f in tagged if len(f) >= 2 and _TAG_LIKE.match(f[-1])]
     if len(good) < 0.9 * len(content):
         return False

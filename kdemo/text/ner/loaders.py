@@ -28,7 +28,8 @@ from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.text.ner.dataset import TokenDataset
 from kdemo.text.ner.formats import TokenCorpus, read_token_file
-from kdemo.text.ner.preprocessor import NERPreprocessor
+from kdemo.text.ner.preprocessor import NERPreprocessor, class_names_for
+from kdemo.text.ner.schemes import normalize_tags, split_tag
 
 #: ktrain's defaults.
 MAXLEN = 128
@@ -271,9 +272,8 @@ def _read_gmb(path, encoding) -> pd.DataFrame:
 
 def _load(train: TokenCorpus, val: TokenCorpus | None, *, maxlen, model_name, tokenizer, random_state, policy,
           val_pct, verbose) -> tuple[TokenDataset, TokenDataset | None, NERPreprocessor]:
-    """Normalize tags, split off validation sentences, fix the tag list on the training part and tokenize."""
-    from kdemo.text.ner.schemes import normalize_tags
-
+    """Normalize tags, split off validation sentences, fix the tag list (training and validation types) and
+    tokenize."""
     for corpus in (train, val):
         if corpus is not None and corpus.tags is None:
             raise DataError(f"Expected tags (a tag column, or ner_tags). Received: words only in {corpus.source!r}. "
@@ -283,8 +283,12 @@ def _load(train: TokenCorpus, val: TokenCorpus | None, *, maxlen, model_name, to
     preproc = NERPreprocessor(model_name, maxlen=maxlen, tokenizer=tokenizer, policy=policy)
     if val is None and val_pct:
         train, val = _split(train, val_pct, random_state)
+    unseen = []
+    if val is not None:  # the tag list covers validation-only types, so evaluation can report them
+        preproc.class_names = class_names_for(train.tags + val.tags)
+        unseen = _validation_only(train, val)
     trn = preproc.preprocess_train(train.words, train.tags, line_numbers=train.line_numbers)
-    trn.warnings[:0] = train.warnings
+    trn.warnings[:0] = train.warnings + unseen
     preproc.warnings = list(trn.warnings)
     val_ds = None
     if val is not None:
@@ -293,6 +297,20 @@ def _load(train: TokenCorpus, val: TokenCorpus | None, *, maxlen, model_name, to
     if verbose:
         _report(train, trn, val_ds, preproc)
     return trn, val_ds, preproc
+
+
+def _validation_only(train: TokenCorpus, val: TokenCorpus) -> list[str]:
+    """A warning per entity type that occurs in the validation data but never in the training data."""
+    seen = {split_tag(t)[1] for sentence in train.tags for t in sentence}
+    out = {}
+    for s, sentence in enumerate(val.tags):
+        for t in sentence:
+            kind = split_tag(t)[1]
+            if kind is not None and kind not in seen and kind not in out:
+                out[kind] = (f"Entity type {kind!r} occurs in the validation data (first in sentence starting on line "
+                             f"{val.line_numbers[s]} of {val.source!r}) but never in the training data: the model "
+                             "cannot learn it. Add training examples of it.")
+    return list(out.values())
 
 
 def _split(corpus: TokenCorpus, val_pct: float, random_state) -> tuple[TokenCorpus, TokenCorpus]:

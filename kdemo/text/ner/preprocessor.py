@@ -66,6 +66,32 @@ def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     return words, spans
 
 
+def prepare_tokenizer(tokenizer) -> bool:
+    """Make a byte-level BPE tokenizer (RoBERTa, GPT-2, DeBERTa-v1 …) read pre-split words as in running text.
+
+    Such tokenizers mark a word that follows a space with ``Ġ``; fed words one by one (``is_split_into_words``)
+    they would see every word as the start of a text, which the model rarely saw in pre-training. Hugging Face's
+    ``run_ner.py`` loads them with ``add_prefix_space=True`` for this; here the tokenizer's ByteLevel
+    pre-tokenizer is switched the same way, so the saved tokenizer reads raw text (``pipeline``) alike.
+
+    Args:
+        tokenizer: A fast tokenizer; changed in place.
+
+    Returns:
+        True if it was changed.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre = getattr(backend, "pre_tokenizer", None)
+    if pre is None or type(pre).__name__ != "ByteLevel" or pre.add_prefix_space:
+        return False
+    from tokenizers import pre_tokenizers
+
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, trim_offsets=pre.trim_offsets,
+                                                     use_regex=pre.use_regex)
+    tokenizer.add_prefix_space = True
+    return True
+
+
 class NERPreprocessor:
     """Preprocessor of token-classification data for one Hugging Face checkpoint (ktrain's ``NERPreprocessor``).
 
@@ -75,7 +101,8 @@ class NERPreprocessor:
         maxlen: Sub-word tokens per window, special tokens included (capped at the tokenizer's maximum). Longer
             sentences are split into windows (:mod:`kdemo.text.ner.dataset`).
         class_names: Tag names in id order; None lets :meth:`preprocess_train` fix them (:func:`class_names_for`).
-        tokenizer: A fast tokenizer to use instead of loading ``model_name``'s (tests, saved predictors).
+        tokenizer: A fast tokenizer to use instead of loading ``model_name``'s (tests, saved predictors). A
+            byte-level BPE tokenizer is switched to ``add_prefix_space=True`` (:func:`prepare_tokenizer`).
         policy: Which local folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`).
 
     Raises:
@@ -102,6 +129,7 @@ class NERPreprocessor:
             raise ModelError(f"Expected a fast tokenizer (word_ids() is needed to align tags). Received: "
                              f"{type(self.tokenizer).__name__} for {self.model_name!r}. Choose a checkpoint with a "
                              "tokenizer.json.")
+        prepare_tokenizer(self.tokenizer)
         model_max = getattr(self.tokenizer, "model_max_length", 512) or 512
         self.maxlen = int(min(maxlen, model_max if model_max < 100_000 else 512))
         self.class_names: list[str] | None = [str(c) for c in class_names] if class_names else None
@@ -190,11 +218,16 @@ class NERPreprocessor:
         ds.warnings[:0] = corpus.warnings
         return ds
 
-    def preprocess(self, sentences: Sequence[str] | Sequence[Sequence[str]]) -> TokenDataset:
+    def preprocess(self, sentences: Sequence[str] | Sequence[Sequence[str]], lang: str | None = None,
+                   custom_tokenizer=None) -> TokenDataset:
         """Unlabelled data for prediction: raw sentences (split by :meth:`split_words`) or lists of words.
 
         Args:
             sentences: ``["John lives in Berlin", ...]`` or ``[["John", "lives", "in", "Berlin"], ...]``.
+            lang: ktrain's language code; accepted and ignored (:func:`split_words` recognises text without spaces
+                by its script).
+            custom_tokenizer: ktrain's option: a callable ``text -> list of words`` used instead of
+                :func:`split_words`.
 
         Returns:
             A :class:`TokenDataset` without labels.
@@ -204,7 +237,8 @@ class NERPreprocessor:
         """
         if isinstance(sentences, str):
             raise DataError(f"Expected a list of sentences. Received: one string {sentences[:40]!r}. Wrap it in a list.")
-        words = [self.split_words(s)[0] if isinstance(s, str) else list(s) for s in sentences]
+        split = custom_tokenizer or (lambda text: self.split_words(text)[0])
+        words = [list(split(s)) if isinstance(s, str) else list(s) for s in sentences]
         return encode_sentences(self.tokenizer, words, None, self.class_names or [OUTSIDE], self.maxlen)
 
     @staticmethod
