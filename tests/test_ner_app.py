@@ -17,7 +17,9 @@ import pytest
 from conftest import train_via_api
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from hub_server import WRITE_TOKEN, running_hub
 from tiny_models import build_tiny_model
+from transformers import pipeline
 
 from kdemo.ui import build_app
 
@@ -53,6 +55,11 @@ def client(tmp_path_factory, one_torch_thread):
     finally:
         c.close()
         demo.close()
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    yield from running_hub(tmp_path, monkeypatch)
 
 
 def _values(update):
@@ -162,3 +169,29 @@ def test_jsonl_of_tokens_and_tags_is_a_token_file(client, tmp_path):
     assert "10 sentences" in summary and task["value"] == "token_classification"
     assert {r[0]: r[1] for r in counts["data"]} == {"PER": 5, "LOC": 5, "ORG": 5}
     assert client.predict("token_classification", 0.2, api_name="/set_task")[-1]["visible"] is False
+
+
+def test_push_token_model_then_pipeline_and_load_model_agree(client, local_hub, tiny_ner_dir, monkeypatch):
+    client.predict(handle_file(str(CONLL)), None, 0.2, api_name="/load_data")
+    assert "Finished" in train_via_api(client, str(tiny_ner_dir), 64, 8, 5e-3, 4, "fp32", 0.2)[0]
+    _, table = client.predict(SENTENCE, api_name="/predict_entities")
+    status = client.predict("alice/tiny-ner", WRITE_TOKEN, True, api_name="/push")
+    assert 'pipeline("token-classification", model="alice/tiny-ner", aggregation_strategy="simple")' in status
+    files = local_hub.files("alice/tiny-ner")
+    assert "pipeline_tag: token-classification" in files["README.md"].decode("utf-8")
+    ner = pipeline("token-classification", model=str(local_hub.repo_dir("alice/tiny-ner")),
+                   aggregation_strategy="simple")
+    pushed = [(SENTENCE[e["start"]:e["end"]], e["entity_group"], e["start"], e["end"], e["score"])
+              for e in ner(SENTENCE)]
+    shown = [(row[0], row[1], row[3], row[4], row[2]) for row in table["data"]]
+    assert [p[:4] for p in pushed] == [s[:4] for s in shown]  # the same entities, types and offsets
+    assert [p[4] for p in pushed] == pytest.approx([s[4] for s in shown], abs=1e-4)  # the table rounds to 4 places
+
+    other = Client(client.src, verbose=False)  # a fresh session loads the pushed token model: no training needed
+    try:
+        monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+        loaded, layer, _head = other.predict("alice/tiny-ner", api_name="/load_model")
+        assert "tags (token classification)" in loaded and layer["maximum"] == 2
+        assert other.predict(SENTENCE, api_name="/predict_entities")[1]["data"] == table["data"]
+    finally:
+        other.close()

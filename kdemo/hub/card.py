@@ -353,7 +353,8 @@ def check_card(path: str | os.PathLike) -> ModelCard:
     if data.library_name != "transformers":
         problems.append(f"library_name is {data.library_name!r}, expected 'transformers'")
     if data.pipeline_tag not in ("text-classification", "token-classification"):
-        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification' or 'token-classification'")
+        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification' or "
+                        "'token-classification'")
     widget = data.to_dict().get("widget")
     if not (isinstance(widget, list) and widget and isinstance(widget[0], dict) and widget[0].get("text")):
         problems.append("widget needs one {text: ...} example")

@@ -213,8 +213,8 @@ def summary(task: str, class_names: list[str], base_text: str, data_text: str, r
     names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
     types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")})
     what = {
-        Task.TOKEN_CLASSIFICATION: (f"A token classifier (named-entity recognition) that finds {len(types)} entity types "
-                                    f"({', '.join(types)}) with {len(class_names)} BIO tags"),
+        Task.TOKEN_CLASSIFICATION: (f"A token classifier (named-entity recognition) that finds {len(types)} entity "
+                                    f"types ({', '.join(types)}) with {len(class_names)} BIO tags"),
         Task.MULTI_LABEL: f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
         Task.REGRESSION: f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
     }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")

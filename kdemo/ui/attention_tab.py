@@ -280,7 +280,8 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     else:
         how = f"Gradient × input at the text (logit {result.f_input:.4f}); these scores need not add up to anything."
     summary = (
-        f"Explaining **{result.label}**{token_note}. {how} Colours are scaled to the largest |score| ({scale:.3g} logit units). "
+        f"Explaining **{result.label}**{token_note}. {how} "
+        f"Colours are scaled to the largest |score| ({scale:.3g} logit units). "
         f"Largest: {top}."
     )
     return spans[:-1], summary

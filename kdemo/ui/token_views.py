@@ -210,7 +210,8 @@ def entities_frame(text: str, entities: Sequence[dict]) -> pd.DataFrame:
     decoding, lower-cased by uncased models), type, score (0–1), start and end (character offsets)."""
     if not entities:
         return EMPTY_ENTITIES.copy()
-    return pd.DataFrame([{"entity": text[int(e["start"]):int(e["end"])], "type": e["entity_group"], "score": round(float(e["score"]), 4),
+    return pd.DataFrame([{"entity": text[int(e["start"]):int(e["end"])], "type": e["entity_group"],
+                          "score": round(float(e["score"]), 4),
                           "start": int(e["start"]), "end": int(e["end"])} for e in entities], columns=ENTITY_COLUMNS)
 
 

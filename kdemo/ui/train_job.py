@@ -45,9 +45,10 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
             val_file = str(session.token_val_file) if session.token_val_file else None
             return TrainConfig(
                 train_file=str(session.token_file), val_file=val_file,
-                data_name=session.data_name or None, task=session.task, model_name=(model_name or DEFAULT_MODEL_ID).strip(),
-                maxlen=int(maxlen) if maxlen else None, batch_size=int(batch_size), lr=float(lr), epochs=int(epochs),
-                val_pct=float(val_pct), precision=precision or "auto", freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
+                data_name=session.data_name or None, task=session.task,
+                model_name=(model_name or DEFAULT_MODEL_ID).strip(), maxlen=int(maxlen) if maxlen else None,
+                batch_size=int(batch_size), lr=float(lr), epochs=int(epochs), val_pct=float(val_pct),
+                precision=precision or "auto", freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
             )
         return TrainConfig(
             data_name=session.data_name or None,
