@@ -195,3 +195,11 @@ def test_push_token_model_then_pipeline_and_load_model_agree(client, local_hub, 
         assert other.predict(SENTENCE, api_name="/predict_entities")[1]["data"] == table["data"]
     finally:
         other.close()
+
+
+def test_lr_finder_and_doctor_json_for_a_token_file(client, tiny_ner_dir):
+    client.predict(handle_file(str(CONLL)), None, 0.2, api_name="/load_data")
+    report = client.predict(api_name="/diagnose")
+    assert report["num_sentences"] == 60 and set(report["entity_counts"]) == {"LOC", "MISC", "ORG", "PER"}
+    plot, text = client.predict(str(tiny_ner_dir), 64, 8, 1e-3, 1, "fp32", 0.2, False, api_name="/lr_find")
+    assert plot is not None and "Suggested learning rates" in text, text
