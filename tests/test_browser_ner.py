@@ -59,6 +59,8 @@ def test_ner_upload_doctor_train_predict_attention_hub_in_browser(app_url, page,
     assert "one column" in toast.inner_text()
     page.wait_for_timeout(800)  # the message box fades in
     page.screenshot(path=str(SHOTS / "ner_0_bad_file.png"))  # the viewport: the message box is pinned to it
+    for close in page.locator(".toast-close").all():  # close the message box: the page goes on
+        close.click()
     page.locator("#train-file button[aria-label='Clear']").click()
 
     page.locator("#train-file input[type=file]").set_input_files(str(CONLL))

@@ -78,7 +78,7 @@ def test_ner_flow_upload_doctor_train_predict_attention_file_zip(client, tiny_ne
     assert sum(r[1] for r in counts["data"]) > 60
     assert preview["data"][0][0] == 3  # the first sentence starts on line 3 (after -DOCSTART- and a blank line)
     assert "maxlen" in doctor.lower() and lengths is not None
-    assert weights["visible"] is False and text_col["choices"] == []
+    assert weights["visible"] is False and text_col["choices"] == [] and text_col["visible"] is False
 
     highlighted = _values(client.predict(api_name="/entity_preview"))
     marked = {(span["token"], span["class_or_confidence"]) for span in highlighted if span["class_or_confidence"]}
@@ -142,7 +142,8 @@ def test_table_after_token_file_hides_the_token_task(client, tmp_path):
         client.predict("single_label", 0.2, api_name="/set_task")
     table = tmp_path / "t.csv"
     pd.DataFrame({"text": ["good fun", "awful dull"] * 10, "label": ["pos", "neg"] * 10}).to_csv(table, index=False)
-    *_, task, _ = client.predict(handle_file(str(table)), None, 0.2, api_name="/load_data")
+    _, text_col, _, _, _, _, _, task, _ = client.predict(handle_file(str(table)), None, 0.2, api_name="/load_data")
+    assert text_col["visible"] is True and text_col["value"] == "text"  # the column menus are back for a table
     assert "token_classification" not in [c[0] for c in task["choices"]] and task["value"] == "single_label"
     assert _values(client.predict(api_name="/entity_preview")) is None
 

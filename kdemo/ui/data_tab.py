@@ -172,7 +172,8 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
     columns = list(df.columns)
     return (
-        df.head(PREVIEW_ROWS), gr.update(choices=columns, value=text_col), gr.update(choices=columns, value=label_cols),
+        df.head(PREVIEW_ROWS), gr.update(choices=columns, value=text_col, visible=True),
+        gr.update(choices=columns, value=label_cols, visible=True),
         summary, counts, doctor, figure, gr.update(choices=token_views.task_choices(False), value=session.task),
         checkbox,
     )

@@ -229,7 +229,7 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
         preview_rows: Sentences in the preview table.
 
     Returns:
-        The Data tab's load outputs: preview table, text- and label-column dropdown updates (emptied), summary,
+        The Data tab's load outputs: preview table, text- and label-column dropdown updates (emptied, hidden), summary,
         entity-count table, doctor markdown, sentence-length histogram, task radio update, class-weight checkbox.
     """
     import gradio as gr
@@ -249,7 +249,8 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
     text = summary(session.data_name, corpus, diagnosis, val_sentences=len(val.words) if val else None,
                    val_pct=val_pct)
     return (
-        preview_table(corpus, preview_rows), gr.update(choices=[], value=None), gr.update(choices=[], value=[]),
+        preview_table(corpus, preview_rows), gr.update(choices=[], value=None, visible=False),
+        gr.update(choices=[], value=[], visible=False),
         text, counts_table(diagnosis), diagnosis.markdown(), figure,
         gr.update(choices=task_choices(True), value=TOKEN_TASK), gr.update(visible=False, value=False),
     )
