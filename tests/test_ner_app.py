@@ -111,6 +111,9 @@ def test_ner_flow_upload_doctor_train_predict_attention_file_zip(client, tiny_ne
     head_plot, grid_plot, tokens = client.predict(SENTENCE, 2, 1, api_name="/attention")
     assert "`[CLS]`" in tokens and "`lisbon`" in tokens and head_plot is not None and grid_plot is not None
 
+    _change, _views, compared = client.predict(SENTENCE, "", False, api_name="/attention_compare")
+    assert "Base checkpoint" in compared and "Most moved" in compared, compared
+
     spans, summary = client.predict(SENTENCE, "", False, "grad_x_input", 5, api_name="/explain")
     assert "for token `peter` (position 1; the first entity (PER))" in summary or "first entity" in summary, summary
     assert [s["token"] for s in spans if s["token"].strip()][:3] == ["[CLS]", "peter", "novak"]
