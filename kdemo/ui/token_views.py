@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -232,8 +233,6 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
         The Data tab's load outputs: preview table, text- and label-column dropdown updates (emptied, hidden), summary,
         entity-count table, doctor markdown, sentence-length histogram, task radio update, class-weight checkbox.
     """
-    import gradio as gr
-
     corpus = read_corpus(train_file, encoding=encoding)
     val = read_corpus(val_file) if val_file else None
     diagnosis = diagnose(corpus, tokenizer)
