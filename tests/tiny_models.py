@@ -20,10 +20,11 @@ WORDS = (
 ).split()
 
 
-def build_tokenizer(path: Path, lowercase: bool = True) -> PreTrainedTokenizerFast:
-    """A WordPiece tokenizer over :data:`WORDS` with BERT's special tokens, saved to ``path``."""
+def build_tokenizer(path: Path, lowercase: bool = True, extra_words: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+    """A WordPiece tokenizer over :data:`WORDS` (plus ``extra_words``) with BERT's special tokens, saved to ``path``."""
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {tok: i for i, tok in enumerate(specials + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"])}
+    words = WORDS + [w for w in dict.fromkeys(extra_words) if w not in WORDS]
+    vocab = {tok: i for i, tok in enumerate(specials + words + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"])}
     for c in "abcdefghijklmnopqrstuvwxyz,.!?'":  # 'a' is also a word: setdefault keeps ids contiguous
         vocab.setdefault(c, len(vocab))
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
@@ -48,7 +49,7 @@ def build_tokenizer(path: Path, lowercase: bool = True) -> PreTrainedTokenizerFa
 
 
 def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed: int = 0, *, hidden: int = 32,
-                     layers: int = 2) -> Path:
+                     layers: int = 2, extra_words: tuple[str, ...] = ()) -> Path:
     """Save a tiny random-init sequence classifier (2 layers, 2 heads, hidden 32) plus tokenizer to ``path``.
 
     Args:
@@ -58,6 +59,7 @@ def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed
         seed: torch seed of the random init.
         hidden: BERT only: hidden size (the feed-forward layer is 4x wider above the default 32).
         layers: BERT only: number of transformer blocks.
+        extra_words: Words added to the tokenizer's vocabulary as whole tokens (e.g. a fixture's names).
 
     Returns:
         ``path``.
@@ -66,7 +68,7 @@ def build_tiny_model(path: Path, family: str = "bert", num_labels: int = 2, seed
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(path)
+    tok = build_tokenizer(path, extra_words=tuple(extra_words))
     torch.manual_seed(seed)
     if family == "bert":
         config = BertConfig(

@@ -1,7 +1,8 @@
 """The model card (``README.md``) of a predictor folder, built with ``huggingface_hub.ModelCard``.
 
 The card's YAML metadata makes the Hub page usable at once: ``library_name: transformers`` and
-``pipeline_tag: text-classification`` (inference widget and "Use this model"), ``base_model`` (model tree),
+``pipeline_tag: text-classification`` (``token-classification`` for token models; inference widget and "Use this
+model"), ``base_model`` (model tree),
 ``license`` inherited from the base model where known, ``datasets``, ``metrics`` and a ``model-index`` with the
 validation results (shown on the page), and a ``widget`` example taken from the user's data. The body states what
 was fine-tuned on what, the label map, class balance, hyperparameters, per-epoch results, the confusion matrix and
@@ -34,6 +35,8 @@ PARAMS_FILE = "training_params.json"
 #: Entry of ``kdemo.json`` recording what the card was written for (see :func:`card_settings`).
 CARD_KEY = "card"
 DEFAULT_EXAMPLE = "This is a great movie!"
+#: Widget example of a token model whose folder records no training sentence.
+DEFAULT_TOKEN_EXAMPLE = "John Smith works for Acme Corp in Berlin."
 _NOT_PUBLISHED = {"model_name"}  # shown as base_model; as a local folder it would leak a path
 _TASK_ALIASES = {"single_label_classification": Task.SINGLE_LABEL, "multi_label_classification": Task.MULTI_LABEL}
 
@@ -236,6 +239,8 @@ def write_model_card(
         atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
     record = TrainingRecord.load(folder)
     task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or Task.SINGLE_LABEL
+    token = task == Task.TOKEN_CLASSIFICATION
+    pipeline_tag = sections.PIPELINE_TAGS.get(task, "text-classification")
     metrics = meta.get("metrics") or {}
     base_model = meta.get("base_model") or None
     local_base = None
@@ -246,22 +251,25 @@ def write_model_card(
     if languages is None:
         languages = meta.get("languages") or ([detect_language(meta["example"])] if meta.get("example") else [])
     languages = [c for c in dict.fromkeys(languages) if c] or None
-    example = (example or meta.get("example") or DEFAULT_EXAMPLE).strip()
+    example = (example or meta.get("example") or (DEFAULT_TOKEN_EXAMPLE if token else DEFAULT_EXAMPLE)).strip()
     dataset_id = (dataset_id or "").strip() or None
     data_file = meta.get("dataset_name") or None
     class_names = [str(c) for c in meta.get("class_names", [])]
-    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data")
+    known = sections.metrics_table(task)
+    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data", pipeline_tag,
+                                         known)
     data = ModelCardData(
         language=languages,
         library_name="transformers",
-        pipeline_tag="text-classification",
+        pipeline_tag=pipeline_tag,
         base_model=base_model,
         license=base_model_license(base_model, endpoint=endpoint),
         datasets=[dataset_id] if dataset_id else None,
         metrics=sorted({r.metric_type for r in eval_results}) if eval_results else None,
         eval_results=eval_results,
         model_name=name,
-        tags=["text-classification", "kdemo", "keras", "pytorch"] + (["multi-label"] if task == Task.MULTI_LABEL else []),
+        tags=[pipeline_tag, "kdemo", "keras", "pytorch"] + (["multi-label"] if task == Task.MULTI_LABEL else [])
+        + (["ner"] if token else []),
         widget=[{"text": example}],
     )
     run = _run_params(folder)
@@ -276,26 +284,31 @@ def write_model_card(
         data_text = f"`{sections.cell(data_file)}`" if data_file else "the user's data"
     rows_text = ""
     if record and record.train_rows:
-        rows_text = f" ({record.train_rows} training rows, {record.val_rows} validation rows)"
+        unit = "sentences" if token else "rows"
+        rows_text = f" ({record.train_rows} training {unit}, {record.val_rows} validation {unit})"
     balance_header, balance = sections.balance_table(record)
     per_class_header, per_class = sections.per_class_table(record.evaluation if record else None)
+    entity_types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")}) if token else []
     epoch_header, epochs = sections.epoch_table(record)
     card = ModelCard.from_template(
         data,
         template_str=sections.CARD_TEMPLATE,
         title=sections.cell(name),
         summary=sections.summary(task, [sections.cell(c) for c in class_names], base_text, data_text, rows_text),
-        score_line=sections.score_line(metrics),
+        score_line=sections.score_line(metrics, known),
         repo_id=repo_id,
         example=example,
         call_args='function_to_apply="none"' if task == Task.REGRESSION else "top_k=None",
         call_comment="the predicted value" if task == Task.REGRESSION else "every class with its score",
         task_words=sections.TASK_WORDS.get(task, task),
+        token=token,
+        entity_types=[sections.cell(t) for t in entity_types],
         labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
-        balance_title="Target distribution" if task == Task.REGRESSION else "Class balance",
+        balance_title={Task.REGRESSION: "Target distribution", Task.TOKEN_CLASSIFICATION: "Tag balance (words per tag)"}
+        .get(task, "Class balance"),
         balance_header=balance_header,
         balance=balance,
-        metric_rows=sections.metric_rows(metrics),
+        metric_rows=sections.metric_rows(metrics, known),
         per_class_header=per_class_header,
         per_class=per_class,
         confusion_image=CONFUSION_FILE if (folder / CONFUSION_FILE).exists() else None,
@@ -339,8 +352,9 @@ def check_card(path: str | os.PathLike) -> ModelCard:
     problems = []
     if data.library_name != "transformers":
         problems.append(f"library_name is {data.library_name!r}, expected 'transformers'")
-    if data.pipeline_tag != "text-classification":
-        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification'")
+    if data.pipeline_tag not in ("text-classification", "token-classification"):
+        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification' or "
+                        "'token-classification'")
     widget = data.to_dict().get("widget")
     if not (isinstance(widget, list) and widget and isinstance(widget[0], dict) and widget[0].get("text")):
         problems.append("widget needs one {text: ...} example")

@@ -38,6 +38,14 @@ METRICS = {
     "rmse": ("rmse", "RMSE", None, "RMSE"),
     "r2": ("r_squared", "R²", None, "R²"),
 }
+#: The same for token classification: entity-level scores (seqeval, strict BIO) and the word-level tag accuracy.
+TOKEN_METRICS = {
+    "f1": ("f1", "Entity F1 (micro)", "micro", "entity F1"),
+    "precision": ("precision", "Entity precision (micro)", "micro", "entity precision"),
+    "recall": ("recall", "Entity recall (micro)", "micro", "entity recall"),
+    "macro_f1": ("f1", "Entity macro F1", "macro", "entity macro-F1"),
+    "accuracy": ("accuracy", "Token accuracy", "token", "token accuracy"),
+}
 
 EPOCH_COLUMNS = [
     ("loss", "training loss"), ("accuracy", "training accuracy"), ("mae", "training MAE"),
@@ -49,7 +57,11 @@ TASK_WORDS = {
     Task.SINGLE_LABEL: "single-label classification (softmax over the classes)",
     Task.MULTI_LABEL: "multi-label classification (one sigmoid per label; a text can carry several labels)",
     Task.REGRESSION: "regression (one number per text)",
+    Task.TOKEN_CLASSIFICATION: ("token classification (named entities: one BIO tag per word; an entity is a `B-` tag "
+                                "followed by `I-` tags of the same type)"),
 }
+#: The ``pipeline()`` task name of each kdemo task (the card's ``pipeline_tag`` and snippets).
+PIPELINE_TAGS = {Task.TOKEN_CLASSIFICATION: "token-classification"}
 
 CARD_TEMPLATE = """\
 ---
@@ -66,10 +78,13 @@ CARD_TEMPLATE = """\
 
 ```python
 from transformers import pipeline
-
+{% if token %}
+ner = pipeline("token-classification", model="{{ repo_id }}", aggregation_strategy="simple")
+ner({{ example | tojson }})  # one dict per entity: entity_group, score, word, start, end
+{% else %}
 clf = pipeline("text-classification", model="{{ repo_id }}", truncation=True)
 clf({{ example | tojson }}, {{ call_args }})  # {{ call_comment }}
-```
+{% endif %}```
 
 The repo may be private (kdemo pushes private repos by default): log in first (`hf auth login`) or pass
 `token=...` to `pipeline()`. With kdemo, which also draws the attention maps:
@@ -78,14 +93,17 @@ The repo may be private (kdemo pushes private repos by default): log in first (`
 from kdemo import load_from_hub
 
 predictor = load_from_hub("{{ repo_id }}")
-predictor.predict_proba({{ example | tojson }})
-```
+{% if token %}predictor.predict({{ example | tojson }}, merge_tokens=True, return_offsets=True)
+{% else %}predictor.predict_proba({{ example | tojson }})
+{% endif %}```
 
-## Label map
+## {% if token %}Tag list{% else %}Label map{% endif %}
 
 Task: {{ task_words }}.
-
-| id | label |
+{% if entity_types %}
+Entity types: {{ entity_types | join(', ') }}.
+{% endif %}
+| id | {% if token %}tag{% else %}label{% endif %} |
 |---:|---|
 {% for i, name in labels %}| {{ i }} | {{ name }} |
 {% endfor %}
@@ -105,7 +123,9 @@ Task: {{ task_words }}.
 | {{ per_class_header | join(' | ') }} |
 |---|{% for _ in per_class_header[1:] %}---:|{% endfor %}
 {% for row in per_class %}| {{ row | join(' | ') }} |
-{% endfor %}{% endif %}{% if confusion_image %}
+{% endfor %}{% endif %}{% if confusion_image and token %}
+![Confusion matrix of entity types on the validation split (rows: true type, columns: predicted type; O: no entity)]({{ confusion_image }})
+{% elif confusion_image %}
 ![Confusion matrix on the validation split (rows: true class, columns: predicted class)]({{ confusion_image }})
 {% endif %}{% else %}Not evaluated.
 {% endif %}
@@ -129,7 +149,10 @@ Machine-readable copies: `training_params.json` (hyperparameters){% if epochs %}
 
 ## Limitations
 
-- Texts longer than {{ maxlen }} tokens are truncated before classification.
+{% if token %}- Sentences longer than {{ maxlen }} sub-word tokens are split into windows at word boundaries (never cut).
+- Entities are scored at the entity level (seqeval, strict BIO): a wrong boundary or type counts as a miss.
+{% else %}- Texts longer than {{ maxlen }} tokens are truncated before classification.
+{% endif %}
 - The scores above come from a held-out part of the training data; check the model on your own data before relying
   on it.
 
@@ -144,34 +167,54 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str) -> list[EvalResult] | None:
-    """``model-index`` entries (rounded to 4 decimals) for the validation metrics kdemo knows, or None."""
+def metrics_table(task: str) -> dict:
+    """The metrics a card shows for ``task``: :data:`TOKEN_METRICS` for token classification, else :data:`METRICS`."""
+    return TOKEN_METRICS if task == Task.TOKEN_CLASSIFICATION else METRICS
+
+
+def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
+                 task_type: str = "text-classification", table: dict | None = None) -> list[EvalResult] | None:
+    """``model-index`` entries (rounded to 4 decimals) for the validation metrics kdemo knows, or None.
+
+    Args:
+        metrics: The folder's numeric validation metrics (``kdemo.json`` ``"metrics"``).
+        dataset_id: Hub dataset id, or None for the user's own data.
+        dataset_name: Name shown for the dataset.
+        task_type: The pipeline task (``"text-classification"`` or ``"token-classification"``).
+        table: The known metrics (:func:`metrics_table`); default :data:`METRICS`.
+    """
     common = {
-        "task_type": "text-classification", "task_name": "Text Classification",
+        "task_type": task_type, "task_name": task_type.replace("-", " ").title(),
         "dataset_type": dataset_id or "custom", "dataset_name": dataset_name, "dataset_split": "validation",
     }
     results = [
         EvalResult(metric_type=kind, metric_name=name, metric_value=round(float(metrics[key]), 4), metric_config=config,
                    **common)
-        for key, (kind, name, config, _) in METRICS.items()
+        for key, (kind, name, config, _) in (table or METRICS).items()
         if isinstance(metrics.get(key), (int, float))
     ]
     return results or None
 
 
-def metric_rows(metrics: dict) -> list[tuple[str, str]]:
-    """``(name, value)`` rows of the card's evaluation table: the known metrics present, then the row count."""
-    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in METRICS.items()
+def metric_rows(metrics: dict, table: dict | None = None) -> list[tuple[str, str]]:
+    """``(name, value)`` rows of the card's evaluation table: the known metrics present (of ``table``, default
+    :data:`METRICS`), then the row count."""
+    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or METRICS).items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:
-        rows.append(("rows", str(int(metrics["num_rows"]))))
+        rows.append(("sentences" if table is TOKEN_METRICS else "rows", str(int(metrics["num_rows"]))))
+    if rows and metrics.get("num_entities") is not None:
+        rows.append(("entities", str(int(metrics["num_entities"]))))
     return rows
 
 
 def summary(task: str, class_names: list[str], base_text: str, data_text: str, rows_text: str) -> str:
     """The card's opening sentence: what was fine-tuned on what."""
     names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
+    types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")})
     what = {
+        Task.TOKEN_CLASSIFICATION: (f"A token classifier (named-entity recognition) that finds {len(types)} entity "
+                                    f"types ({', '.join(types)}) with {len(class_names)} BIO tags"),
         Task.MULTI_LABEL: f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
         Task.REGRESSION: f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
     }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")
@@ -181,13 +224,14 @@ def summary(task: str, class_names: list[str], base_text: str, data_text: str, r
     )
 
 
-def score_line(metrics: dict) -> str:
-    """One sentence with the headline validation scores, or ''."""
-    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in METRICS.items()
+def score_line(metrics: dict, table: dict | None = None) -> str:
+    """One sentence with the headline validation scores (of ``table``, default :data:`METRICS`), or ''."""
+    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in (table or METRICS).items()
              if isinstance(metrics.get(key), (int, float))]
     if not parts:
         return ""
-    rows = f" ({int(metrics['num_rows'])} rows)" if metrics.get("num_rows") is not None else ""
+    unit = "sentences" if table is TOKEN_METRICS else "rows"
+    rows = f" ({int(metrics['num_rows'])} {unit})" if metrics.get("num_rows") is not None else ""
     return f"On its validation split{rows} it reaches {', '.join(parts)}."
 
 
@@ -217,6 +261,15 @@ def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[s
         return (["target statistic"] + [f"{s} split" for s in splits], rows) if splits else ([], [])
     if not record.train_counts:
         return [], []
+    if record.task == Task.TOKEN_CLASSIFICATION:  # words per tag (first sub-words), shares of the split's words
+        n_train = max(1, sum(record.train_counts.values()))
+        n_val = max(1, sum(record.val_counts.values()))
+        header = ["tag", "training words", "training share", "validation words", "validation share"]
+        return header, [
+            [cell(name), str(record.train_counts.get(name, 0)), f"{record.train_counts.get(name, 0) / n_train:.1%}",
+             str(record.val_counts.get(name, 0)), f"{record.val_counts.get(name, 0) / n_val:.1%}"]
+            for name in record.class_names
+        ]
     # shares of the split's rows; multi-label shares may sum to more than 100 % (a row can carry several labels)
     n_train, n_val = max(1, record.train_rows), max(1, record.val_rows)
     header = ["label", "training rows", "training share", "validation rows", "validation share"]
@@ -228,9 +281,34 @@ def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[s
     return header, rows
 
 
+def _per_type_records(per_type) -> list[dict]:
+    """A token report's ``per_type`` as records with a ``type`` key, whether saved as records or as a mapping
+    ``{type: {precision, recall, f1-score, support}}``."""
+    if isinstance(per_type, dict):
+        return [{"type": name, **values} for name, values in per_type.items() if isinstance(values, dict)]
+    return [dict(r) for r in per_type or [] if isinstance(r, dict)]
+
+
+def per_type_table(evaluation: dict | None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-entity-type validation table of a token model (empty without ``per_type``)."""
+    records = _per_type_records((evaluation or {}).get("per_type"))
+    if not records:
+        return [], []
+    header = ["entity type", "precision", "recall", "F1", "support"]
+    rows = []
+    for r in records:
+        name = r.get("type", r.get("entity", r.get("class", "")))
+        f1 = r.get("f1-score", r.get("f1", 0.0))
+        rows.append([cell(name), f"{float(r['precision']):.4f}", f"{float(r['recall']):.4f}", f"{float(f1):.4f}",
+                     str(int(r.get("support", 0)))])
+    return header, rows
+
+
 def per_class_table(evaluation: dict | None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-class (or per-label, with thresholds) validation table."""
+    """Header and rows of the per-class (or per-label, with thresholds; or per entity type) validation table."""
     evaluation = evaluation or {}
+    if evaluation.get("per_type"):
+        return per_type_table(evaluation)
     records = evaluation.get("per_class") or evaluation.get("per_label") or []
     if not records:
         return [], []

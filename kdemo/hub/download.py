@@ -33,14 +33,15 @@ MODEL_FILES = [
 
 def _check_classifier(folder: Path, source: str) -> None:
     """Refuse checkpoints kdemo would load wrongly or unsafely: custom code, no safetensors weights (pickles are never
-    opened), or no trained classification head."""
+    opened), or no trained classification head (a text classifier's, or a token classifier's for NER)."""
     check_model_folder(folder, source)
     require_safetensors(folder, source)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
-    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+    if not any(str(a).endswith(("ForSequenceClassification", "ForTokenClassification")) for a in architectures):
         raise ModelError(
-            f"Expected a fine-tuned sequence-classification checkpoint. Received: {source!r} with architectures "
+            "Expected a fine-tuned sequence- or token-classification checkpoint. "
+            f"Received: {source!r} with architectures "
             f"{architectures}, which has no trained classification head. Fine-tune it in the Train tab first, or "
             "load a text-classification model (e.g. 'distilbert/distilbert-base-uncased-finetuned-sst-2-english')."
         )

@@ -27,6 +27,8 @@ from kdemo.explain.attention import (
 from kdemo.explain.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
 from kdemo.explain.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
 from kdemo.modeling.classifier import load_sequence_classifier, resolve_model_source
+from kdemo.tasks import Task
+from kdemo.ui import token_views
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.predict_tab import load_model
@@ -81,7 +83,13 @@ def _maps(predictor, text: str, text_pair: str | None, merge_words: bool) -> Att
         if maps is not None:
             cache.move_to_end(key)
     if maps is None:
-        maps = predictor.attention(text, text_pair or None)
+        if getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:
+            if text_pair:
+                raise DataError("Expected one text for a token-classification model. Received: a second text too. "
+                                "Empty the 'Second text' box.")
+            maps = predictor.attention(text)
+        else:
+            maps = predictor.attention(text, text_pair or None)
         with _lock:
             cache[key] = maps
             while len(cache) > _CACHE_SIZE:
@@ -236,7 +244,16 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     """
     predictor = STORE.get(request).require_predictor()
     steps = int(steps or 50)
-    result = predictor.attributions(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
+    token_note = ""
+    if getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:  # one token's tag: the first entity's token
+        text = _text(text)
+        if _pair(text_pair):
+            raise DataError("Expected one text for a token-classification model. Received: a second text too. "
+                            "Empty the 'Second text' box.")
+        index, token_note = token_views.token_to_explain(predictor, text)
+        result = predictor.attributions(text, token_index=index, method=method or "ig", steps=steps)
+    else:
+        result = predictor.attributions(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
     result = result.merge_words() if merge_words else result
     scale = float(np.abs(result.scores).max()) or 1.0
     spans: list[tuple[str, float | None]] = []
@@ -263,7 +280,8 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     else:
         how = f"Gradient × input at the text (logit {result.f_input:.4f}); these scores need not add up to anything."
     summary = (
-        f"Explaining **{result.label}**. {how} Colours are scaled to the largest |score| ({scale:.3g} logit units). "
+        f"Explaining **{result.label}**{token_note}. {how} "
+        f"Colours are scaled to the largest |score| ({scale:.3g} logit units). "
         f"Largest: {top}."
     )
     return spans[:-1], summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -18,12 +19,16 @@ from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError, KdemoError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
+from kdemo.text.ner.formats import looks_like_token_file
+from kdemo.ui import token_views
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "assets" / "example_reviews.csv"
 PREVIEW_ROWS = 20
-FILE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx"]
+#: Suffixes always read as token files (their errors then name the line); others are sniffed.
+TOKEN_SUFFIXES = (".conll", ".bio", ".iob")
+FILE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", *TOKEN_SUFFIXES]
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
 
 
@@ -151,7 +156,11 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     session = STORE.get(request)
     if not train_file:
         raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
-                        "or click 'Use example data'.")
+                        "a CoNLL/BIO token file, or click 'Use example data'.")
+    token_file = Path(train_file).suffix.lower() in TOKEN_SUFFIXES or looks_like_token_file(train_file)
+    if token_file:  # one word and its tag per line, or JSONL of tokens and tags: NER
+        return token_views.load_token_data(session, train_file, val_file, val_pct, tokenizer=_default_tokenizer(),
+                                           encoding=encoding, preview_rows=PREVIEW_ROWS)
     df = read_table(train_file, encoding=encoding)
     val_df = read_table(val_file) if val_file else None
     text_col, label_col = guess_columns(df)
@@ -160,6 +169,7 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
             f"Expected at least two columns (a text and a label). Received: only {list(df.columns)} in {Path(train_file).name!r}."
         )
     label_cols = guess_label_columns(df, text_col, label_col)
+    token_views.forget_token_data(session)
     session.train_df, session.val_df = df, val_df
     session.data_name = Path(train_file).name
     session.text_pair_column = None
@@ -168,8 +178,10 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     summary, counts, doctor, figure, checkbox = _run_doctor(session, val_pct, None)
     columns = list(df.columns)
     return (
-        df.head(PREVIEW_ROWS), gr.update(choices=columns, value=text_col), gr.update(choices=columns, value=label_cols),
-        summary, counts, doctor, figure, gr.update(value=session.task), checkbox,
+        df.head(PREVIEW_ROWS), gr.update(choices=columns, value=text_col, visible=True),
+        gr.update(choices=columns, value=label_cols, visible=True),
+        summary, counts, doctor, figure, gr.update(choices=token_views.task_choices(False), value=session.task),
+        checkbox,
     )
 
 
@@ -192,6 +204,9 @@ def set_columns(text_column: str, label_columns: list[str] | str, val_pct: float
         Summary markdown, class-count table, doctor markdown, length histogram, task radio, class-weight checkbox.
     """
     session = STORE.get(request)
+    if session.is_token_data:
+        raise DataError("Expected a table to choose columns in. Received: a token file (one word and its tag per "
+                        "line), which has no text or label columns. Upload a table to train a text classifier.")
     df = session.require_data()
     label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns or [])
     if not label_columns:
@@ -265,9 +280,15 @@ def set_task(task: str, val_pct: float, request: gr.Request):
     Returns:
         Summary markdown, class-count table, doctor markdown, length histogram, class-weight checkbox.
     """
+    session = STORE.get(request)
+    if session.is_token_data:
+        if task != token_views.TOKEN_TASK:
+            raise DataError(f"Expected {token_views.TOKEN_TASK!r} for a token file (one tag per word). Received: "
+                            f"{task!r}. Upload a table to train a text classifier.")
+        return gr.update(), gr.update(), gr.update(), gr.update(), gr.update(visible=False, value=False)
     if task not in TASKS:
         raise DataError(f"Expected the task to be one of {[t.value for t in TASKS]}. Received: {task!r}.")
-    return _run_doctor(STORE.get(request), val_pct, task)
+    return _run_doctor(session, val_pct, task)
 
 
 @user_errors
@@ -287,8 +308,24 @@ def set_class_weight(use: bool, request: gr.Request) -> str:
 def diagnose_json(request: gr.Request) -> dict:
     """The data doctor's full report for the loaded data (see :meth:`kdemo.data.doctor.DataReport.to_dict`)."""
     session = STORE.get(request)
-    session.require_data()
-    return session.doctor_report.to_dict()
+    session.require_any_data()
+    report = session.doctor_report
+    return report.to_dict() if hasattr(report, "to_dict") else dataclasses.asdict(report)
+
+
+@user_errors
+def entity_preview(request: gr.Request):
+    """The first sentences of a token file with their entities highlighted (``gr.HighlightedText``); hidden for
+    tables.
+
+    Returns:
+        An update of the highlighted preview: ``[(text, entity type or None), ...]`` and visible for a token file.
+    """
+    session = STORE.get(request)
+    if not session.is_token_data:
+        return gr.update(value=None, visible=False)
+    preview = session.doctor_report.preview[:token_views.PREVIEW_SENTENCES]
+    return gr.update(value=token_views.highlighted_preview(preview), visible=True)
 
 
 def build() -> dict:
@@ -301,7 +338,9 @@ def build() -> dict:
     gr.Markdown(
         "Upload a labelled table (CSV, TSV, JSONL, Parquet or XLSX; the encoding is detected): a column of texts and "
         "a label column (classes; `a|b` for several labels per text; numbers for regression) or several 0/1 columns. "
-        "Columns and task are proposed; change them if needed. The data doctor lists what to fix, with row numbers."
+        "Columns and task are proposed; change them if needed. The data doctor lists what to fix, with row numbers. "
+        "For named entities (token classification), upload a CoNLL/BIO file (a word and its tag per line, a blank "
+        "line between sentences) or a JSONL of `tokens` and `ner_tags`."
     )
     with gr.Row():
         train_file = gr.File(label="Training file", elem_id="train-file", file_types=FILE_TYPES, type="filepath")
@@ -330,8 +369,11 @@ def build() -> dict:
     with gr.Row():
         doctor = gr.Markdown(elem_id="data-doctor")
         lengths = gr.Plot(label="Text lengths")
+    entities = gr.HighlightedText(label="Entities in the first sentences", visible=False, show_legend=True,
+                                  color_map=token_views.ENTITY_COLORS, combine_adjacent=False, elem_id="data-entities")
     with gr.Row():
-        counts = gr.Dataframe(headers=["class", "rows", "share"], label="Class counts", interactive=False, scale=1)
+        counts = gr.Dataframe(headers=["class", "rows", "share"], label="Class (entity type) counts", interactive=False,
+                              scale=1)
         preview = gr.Dataframe(label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False, wrap=True, scale=3)
     with gr.Accordion("Data doctor report (JSON)", open=False):
         report_json = gr.JSON()
@@ -341,15 +383,19 @@ def build() -> dict:
     outputs = [preview, text_column, label_column, *doctor_outputs, task, use_class_weight]
     load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data").then(
         encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_name="entity_preview")
     train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private").then(
         encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_visibility="private")
     example_btn.click(load_example, [val_pct], outputs, api_name="load_example").then(
         encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_visibility="private")
     encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private")
+        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_visibility="private")
     check_btn.click(set_columns, [text_column, label_column, val_pct], [*doctor_outputs, task, use_class_weight],
                     api_name="set_columns")
     task.input(set_task, [task, val_pct], [*doctor_outputs, use_class_weight], api_name="set_task")

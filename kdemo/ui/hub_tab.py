@@ -12,6 +12,7 @@ from kdemo.hub.card import write_model_card
 from kdemo.hub.push import export_zip, hub_endpoint, push_to_hub, validate_repo_id
 from kdemo.modeling.sources import shown
 from kdemo.record import CONFUSION_FILE, CURVE_FILE
+from kdemo.tasks import Task
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
@@ -29,6 +30,15 @@ def _preview(content: str) -> str:
         _, header, body = content.split("---\n", 2)
     body = _IMAGE_LINK.sub(r"*[image in the repo: `\2` (shown above)]*", body)
     return f"**Metadata (YAML header of README.md)**\n\n```yaml\n{header.strip()}\n```\n\n{body}"
+
+
+def _first_sentence(corpus, max_chars: int = 200) -> str:
+    """The first training sentence with an entity (else the first one), words joined by spaces."""
+    tags = corpus.tags or [[]] * len(corpus.words)
+    for words, sentence_tags in zip(corpus.words, tags):
+        if any(t != "O" for t in sentence_tags):
+            return " ".join(map(str, words))[:max_chars]
+    return " ".join(map(str, corpus.words[0]))[:max_chars] if corpus.words else ""
 
 
 @user_errors
@@ -56,6 +66,8 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
         )
     example = check_text((example or "").strip(), what="the widget example",
                          hint="Use one short sentence: the Hub runs it in the model page's widget.")
+    if not example and session.is_token_data and getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:
+        example = _first_sentence(session.token_corpus)  # the widget shows a real training sentence
     if not (folder / "config.json").exists():  # the train job and the Predict tab's loader both save it there
         predictor.save(folder)
     card = write_model_card(folder, repo_id=card_repo, example=example or None,
@@ -86,10 +98,13 @@ def push(repo_id: str, token: str, private: bool, oauth_token: gr.OAuthToken | N
         _LAST_ERROR[getattr(request, "session_hash", None) or ""] = str(exc)
         raise
     visibility = "private: only you (and your organisation) can see it" if private else "public"
+    token = getattr(session.predictor, "task", None) == Task.TOKEN_CLASSIFICATION
+    use = (f'pipeline("token-classification", model="{repo_id}", aggregation_strategy="simple")' if token
+           else f'pipeline("text-classification", model="{repo_id}")')
     return (
         f"✅ Pushed to [{repo_id}]({endpoint}/{repo_id}) ({visibility}); "
         f"commit [{url.rsplit('/', 1)[-1][:8]}]({url}).\n\n"
-        f'Use it: `pipeline("text-classification", model="{repo_id}")`.'
+        f"Use it: `{use}`."
     )
 
 

@@ -124,11 +124,14 @@ def multi_gpu_job(session: Session, cfg: TrainConfig, nproc: int, *,
         session.require_disk_room(STORE.limits.max_disk_bytes)
         folder = session.workdir / "multi_gpu"
         folder.mkdir(parents=True, exist_ok=True)
-        changes = {"train_file": _write_table(data.train_df, folder / "train"), "val_file": None,
-                   "data_name": cfg.data_name or "data", "text_column": data.text_column,
-                   "label_columns": list(data.label_columns)}
-        if data.val_df is not None:
-            changes["val_file"] = _write_table(data.val_df, folder / "val")
+        if session.is_token_data:  # the config names the session's copies of the token files already
+            changes = {"data_name": cfg.data_name or "data"}
+        else:
+            changes = {"train_file": _write_table(data.train_df, folder / "train"), "val_file": None,
+                       "data_name": cfg.data_name or "data", "text_column": data.text_column,
+                       "label_columns": list(data.label_columns)}
+            if data.val_df is not None:
+                changes["val_file"] = _write_table(data.val_df, folder / "val")
         (folder / "run.json").write_text(json.dumps(cfg.replace(**changes).to_dict()), encoding="utf-8")
         stop_file = folder / "stop"
         stop_file.unlink(missing_ok=True)

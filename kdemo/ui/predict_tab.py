@@ -9,9 +9,11 @@ import gradio as gr
 from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
+from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
 from kdemo.tasks import Task
+from kdemo.ui import token_views
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
@@ -46,8 +48,9 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         session.job = None
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
+    kind = "tags (token classification)" if _is_token_model(predictor) else "classes"
     status = (
-        f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} classes "
+        f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} {kind} "
         f"({', '.join(predictor.get_classes()[:10])}), maxlen {predictor.maxlen}, {layers} layers × {heads} heads."
     )
     return status, gr.update(maximum=layers, value=layers), gr.update(maximum=heads, value=1)
@@ -62,9 +65,12 @@ def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[
         text_pair: The second text, for a model trained on sentence pairs; empty for single texts.
 
     Returns:
-        ``{class name: probability 0–1}`` for classification; ``"<target> = <value>"`` for regression.
+        ``{class name: probability 0–1}`` for classification; ``"<target> = <value>"`` for regression; None for a
+        token-classification model (its entities come from ``/predict_entities``).
     """
     predictor = STORE.get(request).require_predictor()
+    if _is_token_model(predictor):
+        return None
     if not text or not text.strip():
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
     pair = (text_pair or "").strip()
@@ -75,14 +81,52 @@ def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
 
 
+def _is_token_model(predictor) -> bool:
+    return getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION
+
+
+@user_errors
+def predict_entities(text: str, request: gr.Request = None):
+    """The named entities of one text, for a token-classification model (``pipeline(..., aggregation_strategy=
+    "simple")``'s output, from :meth:`kdemo.NERPredictor.predict` with ``merge_tokens=True, return_offsets=True``).
+
+    Args:
+        text: The text; words are split as ktrain does.
+
+    Returns:
+        The ``gr.HighlightedText`` value ``{"text", "entities": [{"entity", "start", "end"}]}`` and a table with one
+        row per entity: entity (text), type, score (0–1), start and end (character offsets). For a classifier:
+        None and an empty table (its classes come from ``/predict``).
+    """
+    predictor = STORE.get(request).require_predictor()
+    if not _is_token_model(predictor):
+        return None, token_views.EMPTY_ENTITIES
+    if not text or not text.strip():
+        raise DataError("Expected a text to tag. Received: an empty box. Type or paste a sentence.")
+    text = check_text(text)
+    entities = predictor.predict(text, merge_tokens=True, return_offsets=True)
+    return token_views.highlighted_entities(text, entities), token_views.entities_frame(text, entities)
+
+
+def output_kind(request: gr.Request):
+    """Show the class probabilities for a classifier, the highlighted entities and their table for a token model."""
+    predictor = STORE.get(request).predictor
+    token = predictor is not None and _is_token_model(predictor)
+    return gr.update(visible=not token), gr.update(visible=token), gr.update(visible=token)
+
+
 @user_errors
 def predict_file(path: str | None, request: gr.Request) -> str:
-    """Predict every row of an uploaded file; returns the path of a CSV with predictions and probabilities."""
+    """Predict every row of an uploaded file; returns the path of a CSV with predictions and probabilities (for a
+    token model: one row per entity: text_id, entity, type, start, end, score)."""
     session = STORE.get(request)
     session.require_disk_room(STORE.limits.max_disk_bytes)  # models and exports go to its folder
     predictor = session.require_predictor()
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
+    if _is_token_model(predictor):  # one row per entity; a .txt file holds one text per line
+        texts = read_texts(path, session.text_column)
+        return str(write_entities_csv(predictor, texts, session.workdir / "entities.csv"))
     df = read_table(path)
     note = read_info(df).get("encoding_note")
     if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
@@ -112,12 +156,22 @@ def build(attention: dict) -> None:
                                    value="", elem_id="predict-text-pair")
             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
         probs = gr.Label(label="Class probabilities", num_top_classes=10, elem_id="predict-label")
-    gr.Markdown("Or classify a whole file (the text column is the one used for training, or guessed):")
+        with gr.Column(scale=1):
+            entities = gr.HighlightedText(label="Entities", show_legend=True, color_map=token_views.ENTITY_COLORS,
+                                          visible=False, elem_id="predict-entities")
+            entity_table = gr.Dataframe(token_views.EMPTY_ENTITIES, label="Entities with scores", interactive=False,
+                                        visible=False, elem_id="predict-entity-table")
+    gr.Markdown("Or predict a whole file (the text column is the one used for training, or guessed; for a token "
+                "model also a .txt file with one text per line: the CSV then has one row per entity):")
     with gr.Row():
         infile = gr.File(label="File of texts (CSV, TSV or JSONL)", file_types=[".csv", ".tsv", ".jsonl", ".txt"])
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
+    for trigger in (predict_btn.click, text.submit):
+        trigger(output_kind, None, [probs, entities, entity_table], api_visibility="private", queue=False)
     predict_btn.click(predict, [text, text_pair], [probs], api_name="predict")
     text.submit(predict, [text, text_pair], [probs], api_visibility="private")
+    predict_btn.click(predict_entities, [text], [entities, entity_table], api_name="predict_entities")
+    text.submit(predict_entities, [text], [entities, entity_table], api_visibility="private")
     file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
     load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model")

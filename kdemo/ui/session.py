@@ -93,8 +93,14 @@ class Session:
     text_pair_column: str | None = None
     #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
     task: str | None = None
-    #: The data doctor's last :class:`~kdemo.data.doctor.DataReport`.
+    #: The data doctor's last :class:`~kdemo.data.doctor.DataReport` (a token file's
+    #: :class:`~kdemo.text.ner.doctor.TokenDiagnosis`).
     doctor_report: Any = None
+    #: A token-classification file's sentences (:class:`~kdemo.text.ner.formats.TokenCorpus`); None for tables.
+    token_corpus: Any = None
+    #: The session's copy of the uploaded token file (and of its validation file): what a token run trains on.
+    token_file: Path | None = None
+    token_val_file: Path | None = None
     #: ``{class_id: weight}`` the doctor offered for imbalanced single-label data (None when not offered).
     class_weight_offer: dict[int, float] | None = None
     #: Whether the user ticked "Use balanced class weights".
@@ -134,6 +140,22 @@ class Session:
         self.label_column = self.label_columns[0] if self.label_columns else None
         if self.text_pair_column in (text_column, *self.label_columns):
             self.text_pair_column = None
+
+    @property
+    def is_token_data(self) -> bool:
+        """Whether the loaded data is a token-classification file (CoNLL/BIO or JSONL of tokens and tags)."""
+        return self.token_corpus is not None
+
+    def require_token_data(self):
+        """The uploaded token file's corpus; raises KdemoError telling the user to upload one first."""
+        if self.token_corpus is None:
+            raise KdemoError("No token file yet. Upload a CoNLL/BIO file (one word and its tag per line, a blank line "
+                             "between sentences) or a JSONL of tokens and tags in the Data tab first.")
+        return self.token_corpus
+
+    def require_any_data(self):
+        """The uploaded data: a token file's corpus, else the table; raises KdemoError before any upload."""
+        return self.token_corpus if self.token_corpus is not None else self.require_data()
 
     def require_data(self) -> pd.DataFrame:
         """The uploaded training table; raises KdemoError telling the user to upload one first."""

@@ -19,8 +19,10 @@ from kdemo.jobs import FINISHED, QUEUED, STOPPED, Job
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure, regression_figure
 from kdemo.run.train import prepare
+from kdemo.tasks import Task
 from kdemo.text.loaders import suggest_maxlen
 from kdemo.training.callbacks import ProgressReporter
+from kdemo.ui import token_views
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
@@ -41,8 +43,11 @@ def suggest_maxlen_for(model_name: str, request: gr.Request) -> int:
     """Suggest maxlen: the token length (multiple of 8) covering 95 % of the training texts (or sentence pairs), for
     this model."""
     session = STORE.get(request)
-    df = session.require_data()
+    session.require_any_data()
     tokenizer = load_tokenizer(resolve_model_source(model_name or None, policy=folder_policy(session.workdir, STORE.root)))
+    if session.is_token_data:  # sub-word tokens per sentence with this model's tokenizer
+        return token_views.diagnose(session.token_corpus, tokenizer).suggested_maxlen
+    df = session.train_df
     texts = df[session.text_column].astype(str).tolist()
     if session.text_pair_column:
         texts = list(zip(texts, df[session.text_pair_column].astype(str).tolist()))
@@ -59,14 +64,18 @@ def model_coverage(model_name: str, request: gr.Request) -> str:
         line when the model covers the data; ``""`` without data or when the tokenizer cannot be loaded here.
     """
     session = STORE.get(request)
-    if session.train_df is None or session.text_column not in session.train_df.columns:
+    if session.is_token_data:
+        texts = [" ".join(map(str, words)) for words in session.token_corpus.words]
+    elif session.train_df is None or session.text_column not in session.train_df.columns:
         return ""
+    else:
+        texts = session.train_df[session.text_column].astype(str).tolist()
     name = (model_name or "").strip() or DEFAULT_MODEL_ID
     try:
         tokenizer = load_tokenizer(resolve_model_source(name, policy=folder_policy(session.workdir, STORE.root)))
     except KdemoError as exc:
         return f"ℹ️ Could not check which languages `{name}` reads: {exc}"
-    report = analyse_languages(session.train_df[session.text_column].astype(str).tolist(), tokenizer)
+    report = analyse_languages(texts, tokenizer)
     warning = report.warning(name)
     if warning:
         return f"⚠️ {warning}"
@@ -113,7 +122,7 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
 
     with session.lock:  # one check-and-submit at a time: two clicks must not queue two jobs
         session.require_idle("running the LR finder")
-        session.require_data()
+        session.require_any_data()
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
         policy = folder_policy(session.workdir, STORE.root)
         resolve_model_source(cfg.model_name, policy=policy)
@@ -145,6 +154,8 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
 
 def _report_outputs(report) -> tuple[str, pd.DataFrame, object]:
     """Markdown summary, table and figure of a validation report of any task."""
+    if getattr(report, "task", None) == Task.TOKEN_CLASSIFICATION or hasattr(report, "per_type"):
+        return token_views.report_outputs(report)  # per-type P/R/F1 and the entity-type confusion matrix
     if isinstance(report, ClassificationReport):
         table = report.per_class.reset_index(names="class").round(3)
         text = f"**Validation:** accuracy **{report.accuracy:.3f}**, macro-F1 **{report.macro_f1:.3f}** on {report.num_rows} rows."
@@ -209,7 +220,7 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
     session = STORE.get(request)
     with session.lock:
         session.require_idle("starting another training")
-        session.require_data()
+        session.require_any_data()
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
         # a bad or forbidden model name is refused now, not after queueing
         resolve_model_source(cfg.model_name, policy=folder_policy(session.workdir, STORE.root))
