@@ -238,3 +238,4 @@ class JobQueue:
                 job.done_event.set()
             extra = {"error": type(job.error).__name__} if job.error is not None else {}
             log_event(job.state, **job.fields(), steps=len(job.step_losses), elapsed_s=job.elapsed_s, **extra)
+            del job  # its result holds a model: the idle worker must not keep it alive (its session owns the job)

@@ -201,6 +201,7 @@ class MicroBatcher:
                 torch.set_num_threads(int(threads))  # this thread's intra-op pool only
             self.batch_sizes[len(batch)] += 1
             self._run(batch)
+            del batch  # the requests hold their predictor: do not keep the last model alive while idle
 
     @staticmethod
     def _run(batch: list[_Request]) -> None:
