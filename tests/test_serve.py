@@ -127,3 +127,12 @@ def test_training_jobs_run_at_a_lower_cpu_priority():
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the rest of the process keeps its priority
     with pytest.raises(ValueError, match="nice"):
         JobQueue(nice=25)
+
+
+def test_concurrency_settings_of_the_events():
+    demo = build_app()
+    fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert fns["predict"].concurrency_limit is None  # waits in the micro-batcher, holding no thread
+    heavy = [fns[name] for name in ("attention_views", "attention", "attention_compare", "explain")]
+    assert {fn.concurrency_id for fn in heavy} == {"attention-explain"}  # one shared slot for all sessions
+    assert {fn.concurrency_limit for fn in heavy} == {1}
