@@ -65,7 +65,9 @@ def start_app(port: int, data_dir: str | None, timeout_s: float = 180.0) -> subp
     """Start ``python app.py`` on ``port`` and wait for HTTP 200; the server's log goes to a temporary file."""
     cmd = [sys.executable, "app.py", "--port", str(port)] + (["--data-dir", data_dir] if data_dir else [])
     log = open(Path(tempfile.gettempdir()) / f"kdemo-serve-load-{port}.log", "w")  # noqa: SIM115 - lives with the server
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    # the server runs as deployed: torch's default threads, whatever thread caps this shell exports for itself
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["GRADIO_ANALYTICS_ENABLED"] = "False"
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     start = time.time()
     while time.time() - start < timeout_s:
