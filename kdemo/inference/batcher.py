@@ -12,7 +12,8 @@ Gradio's own ``batch=True`` cannot do this for kdemo: a batched event function r
 
 Two predictors are batched together only when they share the same model module and tokenizer objects and the same
 ``maxlen``, ``precision`` and ``task`` (:func:`batch_key`), e.g. sessions whose predictors come from
-:func:`kdemo.inference.shared_models.load_shared` on the same folder. Results agree with one-at-a-time prediction
+:func:`kdemo.inference.shared_models.load_shared` on the same folder; single texts and sentence pairs are batched
+apart. Results agree with one-at-a-time prediction
 within float32 rounding (padding is masked; tests check 1e-5).
 """
 
@@ -119,7 +120,9 @@ class MicroBatcher:
             DataError: If ``item`` is not a text or a pair of texts.
             BatcherClosed: If :meth:`close` was called.
         """
-        request = _Request(predictor, _check_item(item), batch_key(predictor))
+        item = _check_item(item)
+        # single texts and sentence pairs never share a batch (a list is either texts or pairs)
+        request = _Request(predictor, item, (*batch_key(predictor), isinstance(item, tuple)))
         with self._cond:
             if self._closed:
                 raise BatcherClosed("Expected a running predictor service. Received: a request after shutdown. Restart the app.")
