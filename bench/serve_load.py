@@ -84,7 +84,8 @@ def start_app(port: int, data_dir: str | None, timeout_s: float = 180.0) -> subp
 
 
 def app_has_data_dir() -> bool:
-    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         check=False)
     return "--data-dir" in out.stdout
 
 
@@ -115,41 +116,48 @@ def _client_proc(url: str, folder: str, n: int, texts: list[str], args: dict, ph
             raise SystemExit(f"/load_model failed: {status}")
     for phase in range(phases):
         barrier.wait()
-        lat: list[float] = []
-        errors: list[str] = []
-        begin = time.time() + 0.2  # the processes passed the barrier within milliseconds of each other
-        end = begin + args["seconds"]
         cpu0 = time.process_time()
-
-        def call(i: int, text: str) -> None:
-            t0 = time.perf_counter()
-            try:
-                out = clients[i].predict(text, "", api_name="/predict")
-                if not isinstance(out, dict) or {c["label"] for c in out["confidences"]} != set(CLASSES):
-                    errors.append(f"unexpected answer {str(out)[:80]}")
-            except Exception as exc:  # noqa: BLE001 - counted
-                errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
-            lat.append(time.perf_counter() - t0)
-
-        def loop(i: int) -> None:
-            k = i
-            while time.time() < end:
-                if args["mode"] == "burst":  # the next round's start; late rounds start at once
-                    round_start = begin + args["period_s"] * max(0, int(np.ceil((time.time() - begin) / args["period_s"])))
-                    if round_start >= end:
-                        break
-                    time.sleep(max(0.0, round_start - time.time()))
-                call(i, texts[k % len(texts)])
-                k += n
-
-        threads = [threading.Thread(target=loop, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        lat, errors = _run_phase(clients, texts, args)
         results.put((phase, lat, errors, time.process_time() - cpu0))
     for c in clients:
         c.close()
+
+
+def _run_phase(clients: list, texts: list[str], args: dict) -> tuple[list[float], list[str]]:
+    """Every client calls ``/predict`` from its own thread for ``args["seconds"]``; returns latencies and errors."""
+    lat: list[float] = []
+    errors: list[str] = []
+    begin = time.time() + 0.2  # the processes passed the barrier within milliseconds of each other
+    end = begin + args["seconds"]
+    period = args["period_s"]
+
+    def call(i: int, text: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            out = clients[i].predict(text, "", api_name="/predict")
+            if not isinstance(out, dict) or {c["label"] for c in out["confidences"]} != set(CLASSES):
+                errors.append(f"unexpected answer {str(out)[:80]}")
+        except Exception as exc:  # noqa: BLE001 - counted
+            errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+        lat.append(time.perf_counter() - t0)
+
+    def loop(i: int) -> None:
+        k = i
+        while time.time() < end:
+            if args["mode"] == "burst":  # wait for the next round; a client still busy skips the rounds it missed
+                round_start = begin + period * max(0, int(np.ceil((time.time() - begin) / period)))
+                if round_start >= end:
+                    break
+                time.sleep(max(0.0, round_start - time.time()))
+            call(i, texts[k % len(texts)])
+            k += len(clients)
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return lat, errors
 
 
 def _start_training(url: str, rows: int) -> object:
@@ -199,7 +207,7 @@ def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: li
     rows = []
     for phase in ("idle", "training"):
         trainer = _start_training(url, args.train_rows) if phase == "training" else None
-        rss0, cpu0 = _proc_stat(server_pid)
+        _, cpu0 = _proc_stat(server_pid)
         barrier.wait(timeout=600)  # every session has loaded its model; all fire together
         t0 = time.perf_counter()
         lat, errors, client_cpu = [], [], 0.0

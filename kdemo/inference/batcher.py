@@ -174,10 +174,9 @@ class MicroBatcher:
             while not self._pending:
                 if self._closed:
                     return None
-                if not self._cond.wait(timeout=60):
-                    if not self._pending:  # idle for a minute: the thread ends; submit starts a new one
-                        self._worker = None
-                        return None
+                if not self._cond.wait(timeout=60) and not self._pending:  # idle for a minute: the thread ends
+                    self._worker = None  # submit starts a new one
+                    return None
             key = self._pending[0].key
             deadline = self._pending[0].queued_at + self.max_wait_s
             while not self._closed:

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import gradio as gr
-import torch
 
 from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
@@ -17,19 +16,16 @@ from kdemo.inference.predictions_csv import predictions_table, text_column_for, 
 from kdemo.tasks import Task
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
-from kdemo.ui.session import DEVICE_QUEUE, STORE
+from kdemo.ui.session import STORE
 
-#: Intra-op threads for predictions when no training runs (torch's default on the main thread: the cores).
-_IDLE_THREADS = torch.get_num_threads()
-
-
-def _predict_threads() -> int:
-    """One intra-op thread for predictions while a training job runs (no over-subscription), else all cores."""
-    return 1 if len(DEVICE_QUEUE) else _IDLE_THREADS
-
+#: Intra-op torch threads of the prediction worker. One: on a 2-core server the other core is busy with Gradio's
+#: per-request Python (and, while a session trains, with training); two OpenMP threads on a busy machine wait on
+#: each other at every parallel region (bench/serve_load.py, 2 looping clients, nothing training, on the shared
+#: machine at load 8: p50 0.67 s and 3.3 predictions/s with 2 threads; 0.20 s and 9.8/s with 1).
+PREDICT_THREADS = 1
 
 #: Every session's single-text predictions go through this one micro-batcher (see :mod:`kdemo.inference.batcher`).
-BATCHER = MicroBatcher(threads=_predict_threads)
+BATCHER = MicroBatcher(threads=PREDICT_THREADS)
 
 
 @user_errors
