@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,13 +62,19 @@ def _proc_stat(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
-def start_app(port: int, data_dir: str | None, timeout_s: float = 180.0) -> subprocess.Popen:
-    """Start ``python app.py`` on ``port`` and wait for HTTP 200; the server's log goes to a temporary file."""
+def start_app(port: int, data_dir: str | None, tmp_dir: Path, timeout_s: float = 180.0) -> subprocess.Popen:
+    """Start ``python app.py`` on ``port`` and wait for HTTP 200; the server's log goes to a temporary file.
+
+    The server's temporary folder (its sessions' folders, Gradio's file cache) is ``tmp_dir``, which the caller
+    deletes: a terminated server does not remove its sessions.
+    """
     cmd = [sys.executable, "app.py", "--port", str(port)] + (["--data-dir", data_dir] if data_dir else [])
     log = open(Path(tempfile.gettempdir()) / f"kdemo-serve-load-{port}.log", "w")  # noqa: SIM115 - lives with the server
     # the server runs as deployed: torch's default threads, whatever thread caps this shell exports for itself
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(tmp_dir)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     start = time.time()
     while time.time() - start < timeout_s:
@@ -207,8 +214,8 @@ def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: li
     rows = []
     for phase in ("idle", "training"):
         trainer = _start_training(url, args.train_rows) if phase == "training" else None
-        _, cpu0 = _proc_stat(server_pid)
         barrier.wait(timeout=600)  # every session has loaded its model; all fire together
+        _, cpu0 = _proc_stat(server_pid)  # after the loading (16 models hashed and saved), not before
         t0 = time.perf_counter()
         lat, errors, client_cpu = [], [], 0.0
         for _ in procs:
@@ -254,7 +261,7 @@ def main() -> None:
     folder = Path(args.model_dir) if args.model_dir else save_minilm(work / "minilm")
     data_dir = str(work / "data") if app_has_data_dir() else None
     port = args.port or _free_port()
-    server = start_app(port, data_dir)
+    server = start_app(port, data_dir, work / "server-tmp")
     url = f"http://127.0.0.1:{port}/"
     rows = []
     try:
@@ -263,6 +270,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(work, ignore_errors=True)  # sessions' folders (one model copy each), the MiniLM folder
     print()
     print_table(rows, ["clients", "mode", "phase", "requests", "errors", "p50_s", "p95_s", "max_s", "predictions_per_s",
                        "server_cpu_ms_per_prediction", "client_cpu_ms_per_prediction", "server_rss_mib",
