@@ -19,6 +19,7 @@ import collections
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -137,10 +138,19 @@ class JobQueue:
 
     Args:
         name: Thread name prefix (shown in stack dumps).
+        nice: Niceness added to the worker thread (Linux, 0-19; 0 leaves it): a web server runs training at a
+            lower CPU priority so that predictions of other sessions are served first when both want the cores.
+            Threads the job starts afterwards (torch's intra-op pool) inherit it.
+
+    Raises:
+        ValueError: If ``nice`` is outside 0-19.
     """
 
-    def __init__(self, name: str = "kdemo-device"):
+    def __init__(self, name: str = "kdemo-device", *, nice: int = 0):
+        if not 0 <= nice <= 19:
+            raise ValueError(f"Expected nice between 0 and 19. Received: nice={nice!r}.")
         self.name = name
+        self.nice = int(nice)
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: Job | None = None
         self._cond = threading.Condition()
@@ -199,6 +209,11 @@ class JobQueue:
             return len(self._waiting) + (self._running is not None)
 
     def _work(self) -> None:
+        if self.nice and hasattr(os, "setpriority"):
+            try:  # this thread only (a Linux thread id); raising niceness needs no privilege
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
+            except OSError as exc:
+                log.warning("could not lower the job thread's priority: %s", exc)
         while True:
             with self._cond:
                 while not self._waiting:
@@ -226,3 +241,4 @@ class JobQueue:
                 job.done_event.set()
             extra = {"error": type(job.error).__name__} if job.error is not None else {}
             log_event(job.state, **job.fields(), steps=len(job.step_losses), elapsed_s=job.elapsed_s, **extra)
+            del job  # its result holds a model: the idle worker must not keep it alive (its session owns the job)

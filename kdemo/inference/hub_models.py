@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kdemo.hub.download import classifier_folder
 from kdemo.inference.predictor import Predictor, load_predictor
+from kdemo.inference.shared_models import load_shared
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 
 
@@ -16,6 +17,7 @@ def load_from_hub(
     batch_size: int = 32,
     use_cache_offline: bool = True,
     policy: FolderPolicy = DEFAULT_POLICY,
+    share: bool = False,
 ) -> Predictor:
     """Load any sequence-classification checkpoint from the Hub or a local folder, ready to predict (no training).
 
@@ -33,6 +35,9 @@ def load_from_hub(
             the cache holds other users' private models).
         policy: Which local folders ``source`` may name (:class:`kdemo.modeling.sources.FolderPolicy`); the app
             passes the session's own folder, and allows no other local folder on a Space.
+        share: Share the model module with live predictors loaded from a folder with the same content
+            (:func:`kdemo.inference.shared_models.load_shared`; the web app does, so that sessions that load the same
+            model hold one copy and their predictions batch together).
 
     Returns:
         The :class:`~kdemo.Predictor`.
@@ -44,4 +49,6 @@ def load_from_hub(
     """
     folder = classifier_folder(source, token=token, revision=revision, endpoint=endpoint,
                                use_cache_offline=use_cache_offline, policy=policy)
+    if share:
+        return load_shared(folder, batch_size=batch_size)
     return load_predictor(folder, batch_size=batch_size)

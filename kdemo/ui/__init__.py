@@ -15,10 +15,15 @@ from kdemo.ui.store import browser_secret, default_data_dir
 
 TITLE = "kdemo: fine-tune a transformer text classifier"
 MAX_FILE_SIZE = "50mb"
-#: Events running at once for the other tabs (predict, attention, export, push); training is limited separately.
+#: Events running at once per event of the other tabs (data, export, push); training is limited separately,
+#: /predict has no limit (its requests wait in the micro-batcher, kdemo.ui.predict_tab.BATCHER) and attention /
+#: explain share one slot (kdemo.ui.attention_tab.EXPLAIN_CONCURRENCY).
 DEFAULT_CONCURRENCY = 4
 #: Requests that may wait in the queue before new ones are turned away.
-QUEUE_SIZE = 64
+QUEUE_SIZE = 256
+#: Events Gradio processes at once over all sessions (its ``max_threads``: also the worker threads of plain
+#: handlers). Above the 64 concurrent API clients the app is measured with (bench/serve_load.py).
+MAX_EVENTS = 96
 #: Gradio's copies of uploaded and downloaded files: every hour, those older than 2 hours are deleted.
 DELETE_CACHE = (3600, 7200)
 
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("kdemo").info("sessions are kept in %s", data_dir)
         build_app(data_dir).launch(
             server_name=args.host, server_port=args.port, share=args.share and not auth.on_spaces(),
-            max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"],
+            max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), footer_links=["api", "gradio"], max_threads=MAX_EVENTS,
         )
     except OSError as exc:
         if "port" not in str(exc).lower():

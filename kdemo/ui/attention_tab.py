@@ -34,6 +34,9 @@ from kdemo.ui.errors import user_errors
 from kdemo.ui.predict_tab import load_model
 from kdemo.ui.session import STORE
 
+#: Attention, compare and explain requests running at once, all sessions together (one concurrency group).
+EXPLAIN_CONCURRENCY = 1
+
 STATIC = Path(__file__).resolve().parent / "static"
 VIEW_JS = (STATIC / "attention_views.js").read_text(encoding="utf-8") + "\nkdMount(element, watch);\n"
 VIEW_CSS = (STATIC / "attention_views.css").read_text(encoding="utf-8")
@@ -342,12 +345,19 @@ def build() -> dict:
             change_plot = gr.Plot(label="Change per head", elem_id="attention-change")
             change_views = _views_component("attention-change-views")
 
-    shown = btn.click(show_views, [text, text_pair, merge, pair_filter], [views, strips], api_name="attention_views")
+    # one attention or explain computation at a time for all sessions together: they are heavy, and bounded so
+    # that they cannot starve the Predict tab's micro-batcher of the cores
+    bounded = {"concurrency_limit": EXPLAIN_CONCURRENCY, "concurrency_id": "attention-explain"}
+    shown = btn.click(show_views, [text, text_pair, merge, pair_filter], [views, strips], api_name="attention_views",
+                      **bounded)
     shown.success(
-        attention, [text, layer, head, text_pair, merge, pair_filter], [head_plot, grid_plot, tokens], api_name="attention"
+        attention, [text, layer, head, text_pair, merge, pair_filter], [head_plot, grid_plot, tokens], api_name="attention",
+        **bounded,
     )
-    compare_btn.click(compare, [text, text_pair, merge], [change_plot, change_views, compare_md], api_name="attention_compare")
-    explain_btn.click(explain, [text, text_pair, merge, method, steps], [highlighted, explain_md], api_name="explain")
+    compare_btn.click(compare, [text, text_pair, merge], [change_plot, change_views, compare_md], api_name="attention_compare",
+                      **bounded)
+    explain_btn.click(explain, [text, text_pair, merge, method, steps], [highlighted, explain_md], api_name="explain",
+                      **bounded)
     # the same handler as the Predict tab's /load_model endpoint, so either tab can load a checkpoint
     load_btn.click(
         load_model, [model_source], [load_status, layer, head], api_name="attention_load_model", api_visibility="private"

@@ -32,8 +32,19 @@ def user_errors(fn):
 
     ``KdemoError`` messages (which say what was expected, what was received and what to do) are shown as they
     are; anything else is logged with its traceback on the server and shown as a short message. Works for plain
-    functions and generators; the wrapped signature is kept (Gradio injects ``gr.Request``/``gr.Progress`` by it).
+    functions, coroutine functions and generators; the wrapped signature is kept (Gradio injects ``gr.Request``/``gr.Progress`` by it).
     """
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the UI boundary: everything becomes a message
+                raise _to_gr_error(exc) from None
+
+        return async_wrapper
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import gradio as gr
@@ -9,6 +10,7 @@ import gradio as gr
 from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
+from kdemo.inference.batcher import MicroBatcher
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.hub_models import load_from_hub
 from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
@@ -17,6 +19,15 @@ from kdemo.ui import token_views
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
+
+#: Intra-op torch threads of the prediction worker. One: on a 2-core server the other core is busy with Gradio's
+#: per-request Python (and, while a session trains, with training); two OpenMP threads on a busy machine wait on
+#: each other at every parallel region (bench/serve_load.py, 2 looping clients, nothing training, on the shared
+#: machine at load 8: p50 0.67 s and 3.3 predictions/s with 2 threads; 0.20 s and 9.8/s with 1).
+PREDICT_THREADS = 1
+
+#: Every session's single-text predictions go through this one micro-batcher (see :mod:`kdemo.inference.batcher`).
+BATCHER = MicroBatcher(threads=PREDICT_THREADS)
 
 
 @user_errors
@@ -40,7 +51,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
     # on a Space the cache is shared by all visitors: never hand out a cached (maybe private) model offline
     token = token_for(None, oauth_token, write=False)
     predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces(),
-                              policy=folder_policy(session.workdir, STORE.root))
+                              policy=folder_policy(session.workdir, STORE.root), share=True)
     with session.lock:  # a training queued meanwhile keeps its job (and the session's model folder)
         session.require_idle("loading another model")
         predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab pushes it
@@ -57,8 +68,11 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
 
 
 @user_errors
-def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[str, float] | str:
+async def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[str, float] | str:
     """Class probabilities, or the regression value, of one text or sentence pair, for ``gr.Label``.
+
+    A coroutine: it waits for :data:`BATCHER` without holding a worker thread, so that concurrent requests (of
+    any session) meet in the micro-batcher and run as batches on one thread.
 
     Args:
         text: The text (the first one of a pair).
@@ -75,7 +89,7 @@ def predict(text: str, text_pair: str = "", request: gr.Request = None) -> dict[
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
     pair = (text_pair or "").strip()
     item = (check_text(text), check_text(pair, what="the second text")) if pair else check_text(text)
-    probs = predictor.predict_proba(item)
+    probs = await asyncio.wrap_future(BATCHER.submit(predictor, item))
     if predictor.task == Task.REGRESSION:  # a value, not a probability: shown as the label, never as a percentage
         return f"{predictor.get_classes()[0]} = {float(probs[0]):.4g}"
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
@@ -169,8 +183,9 @@ def build(attention: dict) -> None:
     file_btn = gr.Button("Predict file")
     for trigger in (predict_btn.click, text.submit):
         trigger(output_kind, None, [probs, entities, entity_table], api_visibility="private", queue=False)
-    predict_btn.click(predict, [text, text_pair], [probs], api_name="predict")
-    text.submit(predict, [text, text_pair], [probs], api_visibility="private")
+    # no concurrency limit: a waiting prediction holds no thread; the micro-batcher runs them one batch at a time
+    predict_btn.click(predict, [text, text_pair], [probs], api_name="predict", concurrency_limit=None)
+    text.submit(predict, [text, text_pair], [probs], api_visibility="private", concurrency_limit=None)
     predict_btn.click(predict_entities, [text], [entities, entity_table], api_name="predict_entities")
     text.submit(predict_entities, [text], [entities, entity_table], api_visibility="private")
     file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")

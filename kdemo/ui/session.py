@@ -356,4 +356,4 @@ class SessionStore:
 
 STORE = SessionStore()
 #: The device's job queue: one training or LR-finder job runs at a time, the others wait in order.
-DEVICE_QUEUE = JobQueue()
+DEVICE_QUEUE = JobQueue(nice=10)  # training yields the cores to other sessions' predictions (kdemo.jobs)

@@ -1,0 +1,138 @@
+"""Many sessions at once through the real server: concurrent /predict calls, each answered by its own model."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from kdemo.inference.hub_models import load_from_hub
+from kdemo.ui import build_app
+from kdemo.ui.predict_tab import BATCHER
+
+TEXTS = ["good", "the movie was awful", "a witty , gorgeous film", "bad plot", "not very fun", "dull story"]
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory, tiny_bert_dir, tiny_distilbert_dir):
+    """Two saved predictors with different class names, so an answer shows which model gave it."""
+    out = {}
+    for name, src, classes in (("bert", tiny_bert_dir, ["neg", "pos"]), ("distil", tiny_distilbert_dir, ["bad", "good"])):
+        predictor = load_from_hub(str(src))
+        predictor.class_names = classes
+        out[name] = predictor.save(tmp_path_factory.mktemp(name) / "model")
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, one_torch_thread):
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-tmp"))
+    demo = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def _probs(label_output: dict) -> dict[str, float]:
+    return {c["label"]: float(c["confidence"]) for c in label_output["confidences"]}
+
+
+def test_eight_concurrent_sessions_get_their_own_models_answers(server, model_dirs):
+    expected = {name: load_from_hub(str(folder)) for name, folder in model_dirs.items()}
+    plan = [("bert" if i % 2 else "distil") for i in range(8)]
+    clients = [Client(server, verbose=False) for _ in plan]
+    try:
+        for c, name in zip(clients, plan):
+            assert "Loaded" in c.predict(str(model_dirs[name]), api_name="/load_model")[0]
+        before = sum(BATCHER.batch_sizes.values())
+        errors: list[BaseException] = []
+        answers: dict[int, list] = {i: [] for i in range(len(clients))}
+        start = threading.Barrier(len(clients))
+
+        def loop(i: int) -> None:
+            start.wait()
+            for text in TEXTS:
+                try:
+                    answers[i].append((text, _probs(clients[i].predict(text, "", api_name="/predict"))))
+                except BaseException as exc:  # noqa: BLE001 - counted and reported below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:3]
+        for i, name in enumerate(plan):
+            predictor = expected[name]
+            assert len(answers[i]) == len(TEXTS)
+            for text, probs in answers[i]:
+                assert set(probs) == set(predictor.get_classes())  # this session's model, not another's
+                want = dict(zip(predictor.get_classes(), predictor.predict_proba(text)))
+                for label, p in probs.items():
+                    assert abs(p - float(want[label])) <= 1e-5
+        assert sum(BATCHER.batch_sizes.values()) - before <= len(clients) * len(TEXTS)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_a_session_without_a_model_is_refused_while_others_predict(server, model_dirs):
+    with_model, without = Client(server, verbose=False), Client(server, verbose=False)
+    try:
+        with_model.predict(str(model_dirs["bert"]), api_name="/load_model")
+        assert set(_probs(with_model.predict("good", "", api_name="/predict"))) == {"neg", "pos"}
+        with pytest.raises(AppError, match="Train one in the Train tab"):
+            without.predict("good", "", api_name="/predict")
+        with pytest.raises(AppError, match="Expected a text"):
+            with_model.predict("   ", "", api_name="/predict")
+    finally:
+        with_model.close()
+        without.close()
+
+
+def test_sessions_loading_the_same_folder_share_one_model(server, model_dirs):
+    from kdemo.ui.session import STORE
+
+    a, b = Client(server, verbose=False), Client(server, verbose=False)
+    try:
+        for c in (a, b):
+            c.predict(str(model_dirs["distil"]), api_name="/load_model")
+        get = lambda c: STORE.get(type("Request", (), {"session_hash": c.session_hash})()).predictor
+        pa, pb = get(a), get(b)
+        assert pa is not pb and pa.model is pb.model
+        np.testing.assert_allclose(list(_probs(a.predict("fun", "", api_name="/predict")).values()),
+                                   list(_probs(b.predict("fun", "", api_name="/predict")).values()), atol=1e-6)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_training_jobs_run_at_a_lower_cpu_priority():
+    import threading as th
+
+    from kdemo.jobs import Job, JobQueue
+    from kdemo.ui.session import DEVICE_QUEUE
+
+    assert DEVICE_QUEUE.nice > 0  # the app's training yields the cores to predictions
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    job = JobQueue(name="test-nice", nice=5).submit(Job(lambda job: os.getpriority(os.PRIO_PROCESS, th.get_native_id())))
+    assert job.wait(30) and job.result == min(base + 5, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the rest of the process keeps its priority
+    with pytest.raises(ValueError, match="nice"):
+        JobQueue(nice=25)
+
+
+def test_concurrency_settings_of_the_events():
+    demo = build_app()
+    fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert fns["predict"].concurrency_limit is None  # waits in the micro-batcher, holding no thread
+    heavy = [fns[name] for name in ("attention_views", "attention", "attention_compare", "explain")]
+    assert {fn.concurrency_id for fn in heavy} == {"attention-explain"}  # one shared slot for all sessions
+    assert {fn.concurrency_limit for fn in heavy} == {1}
