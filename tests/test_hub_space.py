@@ -61,6 +61,9 @@ def _launch_kwargs(monkeypatch, argv) -> dict:
     seen = {}
 
     class FakeApp:
+        def __init__(self, data_dir=None):
+            seen["data_dir"] = data_dir
+
         def launch(self, **kwargs):
             seen.update(kwargs)
 
