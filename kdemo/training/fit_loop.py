@@ -96,9 +96,15 @@ class FitLoopMixin:
         """Rows per optimizer step: ``batch_size * accumulation_steps``."""
         return self.batch_size * self.accumulation_steps
 
-    def release_training_memory(self) -> None:
+    def release_training_memory(self, *, full_collect: bool = True) -> None:
         """Free what training holds beyond the model: Adam's moments, accumulated and per-parameter gradients,
-        and cached allocator blocks. The next fit builds a fresh optimizer anyway."""
+        and cached allocator blocks. The next fit builds a fresh optimizer anyway.
+
+        Args:
+            full_collect: Run a full garbage collection (see :func:`kdemo.memory.release_memory`); after a fit that
+                ended normally on a CPU the young generations are enough, after an error the traceback's frames
+                may hold activations in cycles.
+        """
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "reset_state"):
             optimizer.reset_state()
@@ -106,7 +112,7 @@ class FitLoopMixin:
             value = getattr(variable, "value", None)
             if getattr(value, "grad", None) is not None:
                 value.grad = None
-        release_memory(self.model.device_type)
+        release_memory(self.model.device_type, full_collect=full_collect)
 
     def _back_off(self, exc: BaseException) -> None:
         """Halve the batch after an out-of-memory error, or raise TrainingError when it is already 1 (the caller
@@ -158,9 +164,12 @@ class FitLoopMixin:
         broadcast_weights([w.value for w in self.model.weights])  # every rank starts from rank 0's weights
         while True:
             train = self._train_batches(class_weight)
+            failed = True
             try:
-                return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                history = self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
                                       verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+                failed = False
+                return history
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -172,7 +181,7 @@ class FitLoopMixin:
                     ) from exc
                 self._back_off(exc)
             finally:
-                self.release_training_memory()
+                self.release_training_memory(full_collect=failed)
 
     def _fit_once(self, lr, epochs, train: BatchSequence, schedule, *, callbacks, steps_per_epoch, verbose, progress,
                   progress_every, checkpoint_folder) -> keras.callbacks.History:
