@@ -23,6 +23,7 @@ tiny <= 1.3x (goal 1.2x), MiniLM <= 1.03x.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -34,7 +35,7 @@ import torch
 import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 from bench.common import machine, print_table, write_json
 from kdemo.data.dataset import BatchSequence, TextDataset
-from kdemo.device import resolve_precision
+from kdemo.device import get_device, resolve_precision
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, resolve_model_source
 from kdemo.training.learner import get_learner
 from kdemo.training.schedules import one_cycle_lr, one_cycle_momentum
@@ -67,7 +68,7 @@ def tiny_model_folder(root: Path) -> str:
 
 
 def kdemo_fit(source: str, data: TextDataset, precision: str, compile_step: bool) -> tuple[float, list[float]]:
-    """Seconds of ``fit_onecycle`` over one epoch of ``data``, and its step losses."""
+    """Seconds of ``fit_onecycle`` over one epoch of ``data`` (on kdemo's device), and its step losses."""
     hf = load_sequence_classifier(source, ["a", "b"])
     model = HFClassifier(hf, precision=precision)
     if compile_step:
@@ -78,28 +79,33 @@ def kdemo_fit(source: str, data: TextDataset, precision: str, compile_step: bool
     return time.perf_counter() - start, list(learner.step_losses)
 
 
-def plain_fit(source: str, data: TextDataset, precision: str) -> tuple[float, list[float]]:
-    """Seconds of a plain PyTorch loop doing the same work as :func:`kdemo_fit`, and its step losses."""
-    model = load_sequence_classifier(source, ["a", "b"])
+def plain_fit(source: str, data: TextDataset, precision: str, *, lr_peak: float = LR, batch: int = BATCH,
+              class_names=("a", "b")) -> tuple[float, list[float], torch.nn.Module]:
+    """Seconds of a plain PyTorch loop doing the same work as :func:`kdemo_fit`, its step losses and the model.
+
+    Runs on kdemo's device (:func:`kdemo.device.get_device`), with bf16 autocast when ``precision`` is ``"bf16"``.
+    """
+    device = get_device()
+    model = load_sequence_classifier(source, list(class_names)).to(device)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     rest = [p for p in model.parameters() if p.ndim < 2]
-    lr = torch.tensor(LR)
+    lr = torch.tensor(lr_peak, device=device)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}],
                             lr=lr, fused=True)
-    batches = BatchSequence(data, BATCH, shuffle=True, seed=0)  # the learner's first fit uses seed + 0
+    batches = BatchSequence(data, batch, shuffle=True, seed=0)  # the learner's first fit uses seed + 0
     total = len(batches)
     losses = []
     start = time.perf_counter()
     model.train()
     for step in range(total):
         inputs, labels = batches[step]
-        x = {k: torch.from_numpy(v) for k, v in inputs.items()}
-        y = torch.from_numpy(labels)
-        lr.fill_(one_cycle_lr(step, total, LR))
+        x = {k: _device(torch.from_numpy(v), device) for k, v in inputs.items()}
+        y = _device(torch.from_numpy(labels), device)
+        lr.fill_(one_cycle_lr(step, total, lr_peak))
         beta_1 = one_cycle_momentum(step, total)
         for group in opt.param_groups:
             group["betas"] = (beta_1, 0.999)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = model(**x).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -108,7 +114,14 @@ def plain_fit(source: str, data: TextDataset, precision: str) -> tuple[float, li
         opt.step()
         losses.append(loss.item())
     model.eval()
-    return time.perf_counter() - start, losses
+    return time.perf_counter() - start, losses, model
+
+
+def _device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The batch on the device: pinned and non-blocking on CUDA, as kdemo's step does."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def run_model(name: str, source: str, rows: int, repeats: int, precision: str, compile_step: bool) -> list[dict]:
@@ -121,7 +134,7 @@ def run_model(name: str, source: str, rows: int, repeats: int, precision: str, c
     for r in range(repeats):
         for loop, fn in (("kdemo fit_onecycle", lambda: kdemo_fit(source, data, precision, compile_step)),
                          ("plain PyTorch", lambda: plain_fit(source, data, precision))):
-            seconds, losses = fn()
+            seconds, losses = fn()[:2]
             rows_out.append({"model": name, "repeat": r + 1, "loop": loop, "steps": steps,
                              "ms_per_step": 1000 * seconds / steps, "first_loss": losses[0], "last_loss": losses[-1]})
             print(f"  {name} repeat {r + 1} {loop}: {1000 * seconds / steps:.2f} ms/step", flush=True)
@@ -137,13 +150,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true", help="kdemo with the compiled step (TrainConfig.compile)")
+    parser.add_argument("--minilm-source", default=None, help="MiniLM folder (default: the embedded weights)")
+    parser.add_argument("--json", default=None, help="write the results here (default: bench/results/loop_overhead.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     precision = resolve_precision(args.precision)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            source = tiny_model_folder(Path(tmp) / "tiny") if name == "tiny" else resolve_model_source(None)
+            source = tiny_model_folder(Path(tmp) / "tiny") if name == "tiny" else resolve_model_source(args.minilm_source)
             steps = args.steps if name == "tiny" else args.minilm_steps
             rows += run_model(name, source, steps * BATCH, args.repeats, precision, args.compile)
     ratios = {}
@@ -154,12 +169,16 @@ def main() -> None:
         for r in rows:
             if r["model"] == name:
                 r["ratio_vs_plain"] = r["ms_per_step"] / med["plain PyTorch"]
-    print(f"\nWhole-fit ms/step, batch {BATCH}, {precision}, {args.threads} thread(s), compile={args.compile}")
+    print(f"\nWhole-fit ms/step on {get_device()}, batch {BATCH}, {precision}, {args.threads} thread(s), compile={args.compile}")
     print_table(rows, ["model", "repeat", "loop", "steps", "ms_per_step", "ratio_vs_plain", "last_loss"])
     for name, ratio in ratios.items():
         target = "<= 1.3 (goal 1.2)" if name == "tiny" else "<= 1.03"
         print(f"{name}: kdemo / plain (median of {args.repeats}): {ratio:.3f}  (target {target})")
-    write_json("loop_overhead", {"machine": machine(), "args": vars(args), "rows": rows, "ratios": ratios})
+    payload = {"machine": machine(), "args": vars(args), "rows": rows, "ratios": ratios}
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+    else:
+        write_json("loop_overhead", payload)
 
 
 if __name__ == "__main__":

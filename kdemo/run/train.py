@@ -125,6 +125,7 @@ def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAUL
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
                           seed=config.seed, freeze_lower=config.freeze_lower,
                           weight_decay=config.weight_decay or None)  # None: no decay, as ktrain reports it
+    learner.model.set_compile(config.compile)
     return preproc, learner
 
 

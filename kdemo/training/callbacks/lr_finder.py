@@ -50,6 +50,11 @@ exactly from Keras' running epoch mean (:class:`StepLossReader`).
         if step_log is not None:
             step_log.every_step = True  # the stopping rule needs each step's loss at once
 
+    def on_train_end(self, logs=None):
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None:
+            step_log.every_step = False
+
     def on_epoch_begin(self, epoch, logs=None):
         self._reader.reset()
 

@@ -1,0 +1,157 @@
+"""The fast training step (kdemo.modeling.step): no per-step mode switch, step losses read in chunks, the same
+values as a per-step read, Keras' logs contract, and the optional compiled forward pass."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import sentiment_frame
+
+from kdemo import get_learner, texts_from_df
+from kdemo.modeling.step import StepLog
+from kdemo.training.callbacks import ProgressEvent
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tiny_bert_dir):
+    return texts_from_df(sentiment_frame(), "text", "label", model_name=str(tiny_bert_dir), val_pct=0.2, verbose=0)
+
+
+def _learner(data, **kwargs):
+    trn, val, preproc = data
+    return get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=8, **kwargs)
+
+
+@pytest.fixture
+def per_step_reads(monkeypatch):
+    """Read every pushed loss on the host at once (what the old per-batch ``float(loss)`` did), and count the
+    chunked reads."""
+    seen: list[float] = []
+    reads: list[int] = []
+    push, read = StepLog.push, StepLog.read
+
+    def recording_push(self, loss):
+        seen.append(float(loss.detach()))
+        push(self, loss)
+
+    def counting_read(self, extra=()):
+        reads.append(len(self._pending))
+        return read(self, extra)
+
+    monkeypatch.setattr(StepLog, "push", recording_push)
+    monkeypatch.setattr(StepLog, "read", counting_read)
+    return seen, reads
+
+
+def test_step_losses_are_read_in_chunks_and_equal_a_per_step_read(data, per_step_reads):
+    seen, reads = per_step_reads
+    learner = _learner(data)
+    learner.model.step_log.read_interval_s = 3600.0  # only the first step and the epochs' ends read
+    events: list[ProgressEvent] = []
+    history = learner.fit_onecycle(3e-3, 2, verbose=0, progress=events.append)
+    assert len(learner.step_losses) == 40  # 160 rows / 8, two epochs
+    assert learner.step_losses == pytest.approx(seen, rel=1e-6)  # chunked reads lose nothing
+    assert len([n for n in reads if n]) <= 5  # (first step + epoch end) x 2 epochs, + the fit's end
+    assert sum(reads) == 40
+    # Every step still gets its progress event, in order, with its own loss.
+    train_events = [e for e in events if e.phase == "train"]
+    assert [e.step for e in train_events] == list(range(1, 41))
+    assert [e.loss for e in train_events] == pytest.approx(learner.step_losses, rel=1e-6)
+    # Keras' epoch logs are still the row-weighted epoch means.
+    assert history.history["loss"][0] == pytest.approx(np.mean(learner.step_losses[:20]), rel=1e-5)
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+
+
+def test_a_read_happens_at_least_every_read_interval(data, per_step_reads, monkeypatch):
+    _, reads = per_step_reads
+    learner = _learner(data)
+    learner.model.step_log.read_interval_s = 0.0  # as if each step took longer than the interval
+    learner.fit_onecycle(3e-3, 1, verbose=0)
+    assert [n for n in reads if n] == [1] * 20
+
+
+def test_train_step_returns_the_logs_dict_of_floats(data):
+    learner = _learner(data)
+    learner.fit_onecycle(3e-3, 1, verbose=0, steps_per_epoch=2)
+    batch = learner._train_batches()[0]
+    logs = learner.model.make_train_function(force=True)([batch])
+    assert set(logs) == {"loss", "accuracy"}
+    assert all(isinstance(v, float) for v in logs.values())
+
+
+def test_module_mode_is_set_once_per_fit_not_per_step(data, monkeypatch):
+    learner = _learner(data)
+    hf = learner.model.hf_model
+    modes: list[bool] = []
+    original = type(hf).train
+
+    def counting_train(self, mode=True):
+        if self is hf:
+            modes.append(bool(mode))
+        return original(self, mode)
+
+    monkeypatch.setattr(type(hf), "train", counting_train)
+    learner.fit_onecycle(3e-3, 1, verbose=0)  # 20 steps, then validation
+    assert modes.count(True) == 1  # Keras' fit sets train mode at the epoch's start; the steps never do
+    assert len(modes) <= 4  # + eval for validation and after the fit
+    assert hf.training is False
+
+
+def test_lr_finder_reads_every_step(data, per_step_reads):
+    seen, reads = per_step_reads
+    learner = _learner(data)
+    learner.lr_find(num_steps=12, verbose=0)
+    losses = learner.lr_finder.losses
+    assert losses == pytest.approx(seen[:len(losses)], rel=1e-6)
+    assert all(n <= 1 for n in reads)  # one step per read: the stopping rule sees each loss at once
+    assert learner.model.step_log.every_step is False  # the next fit reads in chunks again
+
+
+def test_compile_falls_back_to_eager_when_torch_compile_fails(data, monkeypatch, caplog):
+    def broken_compile(fn, *args, **kwargs):
+        def call(*a, **k):
+            raise RuntimeError("no C++ compiler here")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    learner = _learner(data)
+    learner.model.set_compile(True)
+    with caplog.at_level(logging.WARNING, logger="kdemo.modeling.step"):
+        learner.fit_onecycle(3e-3, 1, verbose=0)
+    assert len(learner.step_losses) == 20 and np.isfinite(learner.step_losses).all()
+    assert any("torch.compile failed" in r.getMessage() for r in caplog.records)
+
+
+def test_compile_pads_lengths_to_buckets_with_the_same_logits(data):
+    learner = _learner(data)
+    model = learner.model
+    batch = learner._train_batches()[0][0]
+    x = {k: torch.from_numpy(v) for k, v in batch.items()}
+    padded = model._bucketed(x)
+    assert padded["input_ids"].shape[1] % 16 == 0 and padded["input_ids"].shape[1] >= x["input_ids"].shape[1]
+    torch.testing.assert_close(model.call(padded, training=False), model.call(x, training=False), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_step_trains_like_the_eager_step(data):
+    """torch.compile (inductor, a C++ compiler; ~20-100 s on 2 cores) on the tiny model: it really compiles, and
+    trains like eager (dropout draws other random numbers when compiled, so losses agree only roughly)."""
+    results, models = [], []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        learner = _learner(data, seed=0)
+        learner.model.set_precision("fp32")
+        learner.model.set_compile(compiled)
+        learner.fit_onecycle(3e-3, 1, verbose=0)
+        results.append(learner.step_losses)
+        models.append(learner.model)
+    state = models[1]._step_state
+    assert state.compiled is not None and not state.compile_failed
+    assert np.isfinite(results[1]).all() and len(results[1]) == len(results[0]) == 20
+    assert results[1][0] == pytest.approx(results[0][0], rel=0.05)
+    assert np.mean(results[1][-5:]) < np.mean(results[1][:5])
