@@ -58,11 +58,11 @@ def run(name: str, rows: int, freeze_lower: float) -> dict:
     with timer(out, "train_s"):
         learner.fit_onecycle(3e-4 if multi else 1e-4, 1, verbose=0)
     if multi:
-        learner.validate(print_report=False)  # tunes the per-label thresholds
-        report = learner.validate(tst, print_report=False)
+        learner.validation_report()  # tunes the per-label thresholds
+        report = learner.validation_report(tst)
         out.update(score="micro_f1", value=report.micro_f1, macro_f1=report.macro_f1)
     else:
-        report = learner.validate(val_data=tst, print_report=False)
+        report = learner.validation_report(val_data=tst)
         out.update(score="accuracy", value=report.accuracy, macro_f1=report.macro_f1)
     return out
 

@@ -46,7 +46,7 @@ def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float = 0.0, *,
     with timer(out, "train_s"):
         learner.fit_onecycle(lr, epochs, verbose=0)
     with timer(out, "eval_s"):
-        report = learner.validate(val_data=val, print_report=False)
+        report = learner.validation_report(val_data=val)
     batches = learner._train_batches()
     real, padded = batches.padded_tokens()
     out.update(dev_acc=report.accuracy, samples_per_s=len(train) * epochs / out["train_s"], padded_tokens=padded, real_tokens=real)
