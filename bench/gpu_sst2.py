@@ -39,7 +39,7 @@ def run_plain(train: pd.DataFrame, test: pd.DataFrame, source: str, lr: float) -
     t = Transformer(source, maxlen=128)
     trn = t.preprocess_train(train.text.tolist(), train.label.tolist(), verbose=0)
     val = t.preprocess_test(test.text.tolist(), test.label.tolist(), verbose=0)
-    seconds, _, model = plain_fit(source, trn, resolve_precision("auto"), lr_peak=lr, batch=32, class_names=t.get_classes())
+    seconds, _, model, _ = plain_fit(source, trn, resolve_precision("auto"), lr_peak=lr, batch=32, class_names=t.get_classes())
     device, correct = get_device(), 0
     with torch.no_grad():
         for i in range(len(BatchSequence(val, 64, shuffle=False))):

@@ -65,6 +65,8 @@ def test_step_losses_are_read_in_chunks_and_equal_a_per_step_read(data, per_step
     # Keras' epoch logs are still the row-weighted epoch means.
     assert history.history["loss"][0] == pytest.approx(np.mean(learner.step_losses[:20]), rel=1e-5)
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    state = learner.model._step_state  # the torch shortcuts of Keras' loss and accuracy were used
+    assert state.fast_loss is not None and state.fast_metrics is not None
 
 
 def test_a_read_happens_at_least_every_read_interval(data, per_step_reads, monkeypatch):
@@ -155,3 +157,48 @@ def test_compiled_step_trains_like_the_eager_step(data):
     assert np.isfinite(results[1]).all() and len(results[1]) == len(results[0]) == 20
     assert results[1][0] == pytest.approx(results[0][0], rel=0.05)
     assert np.mean(results[1][-5:]) < np.mean(results[1][:5])
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label", "regression"])
+def test_torch_losses_and_metrics_equal_keras(task):
+    """The step's torch shortcuts compute exactly Keras' loss (with sample weights) and metric states."""
+    from kdemo.modeling.classifier import loss_and_metrics
+    from kdemo.modeling.fast_losses import torch_loss_for, torch_metrics_update
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 3, generator=gen)
+    y = {"single_label": torch.tensor([0, 2, 1, 1, 0, 2, 2]),
+         "multi_label": (torch.rand(7, 3, generator=gen) > 0.5).float(),
+         "regression": torch.randn(7, 1, generator=gen)}[task]
+    if task == "regression":
+        logits = logits[:, :1]
+    weights = torch.rand(7, generator=gen) + 0.5
+    loss, metrics = loss_and_metrics(task)
+    fast = torch_loss_for(loss)
+    if task == "multi_label":
+        assert fast is None  # kdemo's weighted BCE keeps Keras' path
+    else:
+        for sw in (None, weights):
+            expected = float(keras_value(loss(y, logits, sample_weight=sw)))
+            assert float(fast(y, logits, sw)) == pytest.approx(expected, rel=1e-6)
+    import keras
+
+    model = keras.Sequential([keras.layers.Identity()])
+    model.compile(loss=loss, metrics=metrics)
+    model._compile_metrics.update_state(y, logits)  # builds them, as the first step does
+    update = torch_metrics_update(model._compile_metrics)
+    assert update is not None
+    before = [float(keras_value(v.value)) for v in model._compile_metrics.variables]
+    model._compile_metrics.update_state(y, logits)
+    keras_states = [float(keras_value(v.value)) for v in model._compile_metrics.variables]
+    for v, b in zip(model._compile_metrics.variables, before):
+        v.assign(b)
+    assert update(y, logits) is True
+    torch_states = [float(keras_value(v.value)) for v in model._compile_metrics.variables]
+    assert torch_states == pytest.approx(keras_states, rel=1e-6)
+
+
+def keras_value(tensor):
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)

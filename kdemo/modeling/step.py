@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import torch
 
+from kdemo.modeling.fast_losses import torch_loss_for, torch_metrics_update
+
 log = logging.getLogger("kdemo.modeling.step")
 
 #: Seconds between two host reads of the step losses and logs during training.
@@ -96,6 +98,10 @@ class _StepState:
         self.logs: dict | None = None
         self.compiled = None
         self.compile_failed = False
+        self.loss_for: object = None  # the compiled loss object fast_loss was made for
+        self.fast_loss = None
+        self.metrics_for: object = None  # the (built) compiled metrics fast_metrics was made for
+        self.fast_metrics = None
 
 
 def _to_device(value, device: torch.device):
@@ -187,7 +193,7 @@ class FastTrainStep:
         for param in state.params:  # set_to_none, as Keras' zero_grad and torch's default
             param.grad = None
         y_pred = self._train_forward(x)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        loss = self._loss(x, y, y_pred, sample_weight, training=True)
         custom = self._update_metrics(x, y, y_pred, loss, sample_weight)
         self.step_log.push(loss)
         if state.params:
@@ -206,7 +212,7 @@ class FastTrainStep:
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self.call(x, training=False)
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        loss = self._loss(x, y, y_pred, sample_weight, training=False)
         custom = self._update_metrics(x, y, y_pred, loss, sample_weight)
         state = self._step_state
         if state.logs is None or time.perf_counter() - self.step_log._last_read >= self.step_log.read_interval_s:
@@ -223,6 +229,20 @@ class FastTrainStep:
             self._step_state.logs = saved
 
     # ------------------------------------------------------------------ pieces
+    def _loss(self, x, y, y_pred, sample_weight, *, training: bool):
+        """Keras' ``compute_loss``, or its exact torch equivalent (:mod:`kdemo.modeling.fast_losses`) when the
+        model neither overrides ``compute_loss`` nor has ``add_loss`` losses."""
+        state = self._step_state
+        if state.loss_for is not self.loss:
+            state.loss_for = self.loss
+            plain = type(self).compute_loss is keras.Model.compute_loss and not self.losses
+            state.fast_loss = torch_loss_for(self.loss) if plain else None
+        if state.fast_loss is not None:
+            loss = state.fast_loss(y, y_pred, sample_weight)
+            if loss is not None:
+                return loss
+        return self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+
     def _update_metrics(self, x, y, y_pred, loss, sample_weight) -> dict | None:
         """Update the ``loss`` tracker in place and the compiled metrics; return an overridden
         ``compute_metrics``' result dict, else None."""
@@ -234,9 +254,15 @@ class FastTrainStep:
                 tracker.count.value.add_(rows)
         if type(self).compute_metrics is not keras.Model.compute_metrics:
             return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        if self._compile_metrics is not None:
+        compiled = self._compile_metrics
+        if compiled is not None:
+            state = self._step_state
+            if state.metrics_for is not compiled:  # Keras builds them on their first update
+                state.fast_metrics = torch_metrics_update(compiled)
+                state.metrics_for = compiled if state.fast_metrics is not None or compiled.built else None
             with torch.no_grad():
-                self._compile_metrics.update_state(y, y_pred.detach(), sample_weight)
+                if state.fast_metrics is None or not state.fast_metrics(y, y_pred.detach()):
+                    compiled.update_state(y, y_pred.detach(), sample_weight)
         return None
 
     def _read_logs(self, custom: dict | None, *, losses: bool = True) -> dict:
