@@ -202,3 +202,26 @@ def keras_value(tensor):
     import keras
 
     return keras.ops.convert_to_numpy(tensor)
+
+
+def test_batches_reach_the_step_as_tensors_moved_once(data, monkeypatch):
+    from kdemo.modeling import step
+
+    learner = _learner(data)
+    moved, seen = [], []
+    original_get, original_step = step.OnDevice.__getitem__, type(learner.model).train_step
+
+    def counting_get(self, index):
+        moved.append(index)
+        return original_get(self, index)
+
+    def spying_step(self, batch):
+        seen.append(type(batch[0]["input_ids"]))
+        return original_step(self, batch)
+
+    monkeypatch.setattr(step.OnDevice, "__getitem__", counting_get)
+    monkeypatch.setattr(type(learner.model), "train_step", spying_step)
+    learner.fit_onecycle(3e-3, 1, verbose=0)
+    assert seen == [torch.Tensor] * 20
+    # 20 training batches, Keras' peek at the first one (its symbolic build), 1 validation batch (40 rows, batch 64)
+    assert len(moved) == 20 + 1 + 1

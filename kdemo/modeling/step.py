@@ -119,6 +119,43 @@ def _to_device(value, device: torch.device):
     return value
 
 
+class OnDevice(keras.utils.PyDataset):
+    """A ``keras.utils.PyDataset`` whose batches are already tensors on ``device``.
+
+    Keras' torch data adapter turns each numpy batch into tensors with a blocking copy to the device (on CUDA a
+    pageable copy waits for the queued kernels, so the host cannot run ahead). Wrapped here, each batch is moved
+    once, from pinned memory with ``non_blocking=True`` on CUDA, and Keras finds nothing left to convert.
+    ``on_epoch_begin``/``on_epoch_end`` (the reshuffle of kdemo's batches) and the batch count are the wrapped
+    dataset's.
+
+    Args:
+        batches: The dataset to wrap (e.g. :class:`kdemo.data.dataset.BatchSequence`).
+        device: Where the batches go.
+    """
+
+    def __init__(self, batches: keras.utils.PyDataset, device: torch.device):
+        super().__init__(workers=batches.workers, use_multiprocessing=batches.use_multiprocessing,
+                         max_queue_size=batches.max_queue_size)
+        self.batches = batches
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    @property
+    def num_batches(self):
+        return self.batches.num_batches
+
+    def __getitem__(self, index):
+        return _to_device(self.batches[index], self.device)
+
+    def on_epoch_begin(self):
+        self.batches.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.batches.on_epoch_end()
+
+
 def _scalar(value) -> bool:
     return isinstance(value, torch.Tensor) and value.numel() == 1
 
@@ -141,13 +178,25 @@ class FastTrainStep:
         self.compile_step = False
 
     # ------------------------------------------------------------------ Keras hooks
-    def fit(self, *args, **kwargs):
-        """Keras ``fit``, with the step's per-fit caches reset and every step's loss read at the end."""
+    def _device(self) -> torch.device:
+        if self.device_type == "cuda":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device(self.device_type)
+
+    def _on_device(self, data):
+        """A kdemo/Keras ``PyDataset`` wrapped in :class:`OnDevice`; anything else as it is."""
+        if isinstance(data, keras.utils.PyDataset) and not isinstance(data, OnDevice):
+            return OnDevice(data, self._device())
+        return data
+
+    def fit(self, x=None, *args, validation_data=None, **kwargs):
+        """Keras ``fit``, with the step's per-fit caches reset, batches moved to the device once (:class:`OnDevice`)
+        and every step's loss read at the end."""
         self.step_log.start()
         self._step_state.variables = None  # trainable weights may differ from the last fit (freezing)
         self._step_state.logs = None
         try:
-            return super().fit(*args, **kwargs)
+            return super().fit(self._on_device(x), *args, validation_data=self._on_device(validation_data), **kwargs)
         finally:
             self.step_log.flush()
 
@@ -155,7 +204,7 @@ class FastTrainStep:
         """One training step per call on a batch moved to the device once (Keras' torch contract)."""
         if self.train_function is not None and not force:
             return self.train_function
-        device = torch.device(self.device_type) if self.device_type != "cuda" else torch.device("cuda", torch.cuda.current_device())
+        device = self._device()
 
         def one_step_on_data(data):
             return self.train_step(_to_device(data[0], device))
@@ -167,7 +216,7 @@ class FastTrainStep:
         """One evaluation step per call, without gradients, on a batch moved to the device once."""
         if self.test_function is not None and not force:
             return self.test_function
-        device = torch.device(self.device_type) if self.device_type != "cuda" else torch.device("cuda", torch.cuda.current_device())
+        device = self._device()
 
         def one_step_on_data(data):
             with torch.no_grad():
@@ -219,12 +268,13 @@ class FastTrainStep:
             state.logs = self._read_logs(custom, losses=False)
         return state.logs
 
-    def evaluate(self, *args, **kwargs):
-        """Keras ``evaluate``; its per-batch logs are read as in training (final values are exact)."""
+    def evaluate(self, x=None, *args, **kwargs):
+        """Keras ``evaluate`` on batches moved to the device once; its per-batch logs are read as in training (the
+        final values are exact)."""
         saved = self._step_state.logs
         self._step_state.logs = None
         try:
-            return super().evaluate(*args, **kwargs)
+            return super().evaluate(self._on_device(x), *args, **kwargs)
         finally:
             self._step_state.logs = saved
 

@@ -94,7 +94,7 @@ class FusedAdamW(keras.optimizers.Optimizer):
         self._grad_sums: list[torch.Tensor] | None = None
         self._had_grad: list[bool] = []
         self._micro_steps = 0
-        self._variables_seen: list | None = None
+        self._seen = _Seen()  # a plain holder: Keras' optimizer tracks lists assigned to its attributes
         self._host_lr: float | None = float(learning_rate) if isinstance(learning_rate, (int, float)) else None
         #: Called with the parameters before every update (accumulation included); data-parallel runs set it to a
         #: :class:`kdemo.distributed.gradients.GradientSync` that averages ``param.grad`` over the ranks.
@@ -201,13 +201,13 @@ class FusedAdamW(keras.optimizers.Optimizer):
             trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
-        elif trainable_variables is not self._variables_seen and (len(trainable_variables) != len(self._params) or any(
+        elif trainable_variables is not self._seen.variables and (len(trainable_variables) != len(self._params) or any(
             v.value is not p for v, p in zip(trainable_variables, self._params)
         )):
             # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer. Compared by
             # identity: `==` on tensors is elementwise and raises for lists of same length but other tensors.
             self._build_torch(trainable_variables)
-        self._variables_seen = trainable_variables  # the same list again (kdemo's step caches it): no re-check
+        self._seen.variables = trainable_variables  # the same list again (kdemo's step caches it): no re-check
         if self.gradient_sync is not None:
             self.gradient_sync(self._params)
         if self.gradient_accumulation_steps and not self._accumulate():
@@ -261,6 +261,12 @@ class FusedAdamW(keras.optimizers.Optimizer):
         config = super().get_config()
         config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
         return config
+
+
+class _Seen:
+    """The variable list of the last ``apply`` (kept out of Keras' attribute tracking)."""
+
+    variables: list | None = None
 
 
 def host_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
