@@ -13,7 +13,8 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 GRADIO_A
   export PYTHONPATH=/tmp/site:$PWD
   python3 -c "import torch, transformers, keras; print('torch', torch.__version__, 'transformers', transformers.__version__, 'keras', keras.__version__, 'cuda', torch.cuda.is_available())"
   start=$(date +%s)
-  timeout 330 python3 -m bench.gpu_sst2 --model .gpu/minilm --data .gpu/sst2 --json "$OUT/gpu_sst2.json"
+  timeout 330 python3 -m bench.gpu_sst2 --model .gpu/minilm --data .gpu/sst2 --json "$OUT/gpu_sst2.json" \
+    --systems kdemo trainer plain kdemo_compiled
   echo "gpu_sst2 rc=$? after $(( $(date +%s) - start )) s"
   timeout 120 python3 -m bench.loop_overhead --models tiny minilm --steps 300 --minilm-steps 100 --repeats 3 \
     --minilm-source .gpu/minilm --json "$OUT/loop_overhead_cuda.json"
