@@ -76,8 +76,8 @@ def main() -> None:
     for name in args.datasets:
         runs = {0.0: [], FAST_FREEZE_LOWER: []}
         for _ in range(args.repeats):
-            for fraction in runs:
-                runs[fraction].append(run(name, ROWS[name], fraction))
+            for fraction, results in runs.items():
+                results.append(run(name, ROWS[name], fraction))
         full, frozen = ({**r[0], "train_s": statistics.median(x["train_s"] for x in r)} for r in runs.values())
         frozen["time_vs_full"] = frozen["train_s"] / full["train_s"]
         frozen["score_change"] = frozen["value"] - full["value"]

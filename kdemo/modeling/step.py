@@ -25,9 +25,9 @@ import math
 import time
 
 import keras
-import numpy as np
 import torch
 
+from kdemo.modeling.device_batches import OnDevice, to_device
 from kdemo.modeling.fast_losses import torch_loss_for, torch_metrics_update
 
 log = logging.getLogger("kdemo.modeling.step")
@@ -88,6 +88,10 @@ class StepLog:
         if self._pending:
             self.read()
 
+    def discard(self) -> None:
+        """Drop the pending losses unread (after a failed fit)."""
+        self._pending = []
+
 
 class _StepState:
     """Per-fit caches of the step (a plain object, so Keras does not track its lists as weights)."""
@@ -102,58 +106,6 @@ class _StepState:
         self.fast_loss = None
         self.metrics_for: object = None  # the (built) compiled metrics fast_metrics was made for
         self.fast_metrics = None
-
-
-def _to_device(value, device: torch.device):
-    """Numpy arrays and tensors in nested dicts/tuples/lists as tensors on ``device`` (pinned, async on CUDA)."""
-    if isinstance(value, dict):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_device(v, device) for v in value)
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, torch.Tensor) and value.device != device:
-        if device.type == "cuda":
-            return value.pin_memory().to(device, non_blocking=True)
-        return value.to(device)
-    return value
-
-
-class OnDevice(keras.utils.PyDataset):
-    """A ``keras.utils.PyDataset`` whose batches are already tensors on ``device``.
-
-    Keras' torch data adapter turns each numpy batch into tensors with a blocking copy to the device (on CUDA a
-    pageable copy waits for the queued kernels, so the host cannot run ahead). Wrapped here, each batch is moved
-    once, from pinned memory with ``non_blocking=True`` on CUDA, and Keras finds nothing left to convert.
-    ``on_epoch_begin``/``on_epoch_end`` (the reshuffle of kdemo's batches) and the batch count are the wrapped
-    dataset's.
-
-    Args:
-        batches: The dataset to wrap (e.g. :class:`kdemo.data.dataset.BatchSequence`).
-        device: Where the batches go.
-    """
-
-    def __init__(self, batches: keras.utils.PyDataset, device: torch.device):
-        super().__init__(workers=batches.workers, use_multiprocessing=batches.use_multiprocessing,
-                         max_queue_size=batches.max_queue_size)
-        self.batches = batches
-        self.device = device
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    @property
-    def num_batches(self):
-        return self.batches.num_batches
-
-    def __getitem__(self, index):
-        return _to_device(self.batches[index], self.device)
-
-    def on_epoch_begin(self):
-        self.batches.on_epoch_begin()
-
-    def on_epoch_end(self):
-        self.batches.on_epoch_end()
 
 
 def _scalar(value) -> bool:
@@ -196,9 +148,12 @@ class FastTrainStep:
         self._step_state.variables = None  # trainable weights may differ from the last fit (freezing)
         self._step_state.logs = None
         try:
-            return super().fit(self._on_device(x), *args, validation_data=self._on_device(validation_data), **kwargs)
-        finally:
-            self.step_log.flush()
+            history = super().fit(self._on_device(x), *args, validation_data=self._on_device(validation_data), **kwargs)
+        except BaseException:
+            self.step_log.discard()  # e.g. out of memory: reading the device now could fail and hide the error
+            raise
+        self.step_log.flush()
+        return history
 
     def make_train_function(self, force=False):
         """One training step per call on a batch moved to the device once (Keras' torch contract)."""
@@ -207,7 +162,7 @@ class FastTrainStep:
         device = self._device()
 
         def one_step_on_data(data):
-            return self.train_step(_to_device(data[0], device))
+            return self.train_step(to_device(data[0], device))
 
         self.train_function = one_step_on_data
         return self.train_function
@@ -220,7 +175,7 @@ class FastTrainStep:
 
         def one_step_on_data(data):
             with torch.no_grad():
-                return self.test_step(_to_device(data[0], device))
+                return self.test_step(to_device(data[0], device))
 
         self.test_function = one_step_on_data
         return self.test_function
@@ -356,7 +311,7 @@ class FastTrainStep:
             state.compiled = torch.compile(self.call)
         try:
             return state.compiled(x, training=True)
-        except Exception as exc:  # noqa: BLE001  (any compiler failure: fall back to eager, never fail the run)
+        except Exception as exc:  # any compiler failure: fall back to eager, never fail the run
             if "out of memory" in str(exc).lower():
                 raise
             state.compile_failed = True

@@ -15,6 +15,10 @@ back if they validate better than the weights at the stop.
 Steps: progress events, the ETA and ``step_losses`` count optimizer steps; with gradient accumulation above 1
 one optimizer step is ``accumulation_steps`` batches (learning-rate schedules still advance per batch, as Keras'
 schedules see every batch). ``history.history["learning_rate"]`` holds the learning rate at each epoch's end.
+Each step's loss stays on the device and is read in chunks (:class:`kdemo.modeling.step.StepLog`: at least once a
+second and at each epoch's end), so a step costs no host synchronisation; the progress events of the steps since the
+last read then arrive together, in order, and a stop asked for from one of them takes effect after the batch in
+flight.
 
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
