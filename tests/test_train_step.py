@@ -225,3 +225,24 @@ def test_batches_reach_the_step_as_tensors_moved_once(data, monkeypatch):
     assert seen == [torch.Tensor] * 20
     # 20 training batches, Keras' peek at the first one (its symbolic build), 1 validation batch (40 rows, batch 64)
     assert len(moved) == 20 + 1 + 1
+
+
+def test_progress_reporter_catches_up_mid_epoch(data):
+    """A callback after the reporter (a checkpoint) can have every finished step's loss at once."""
+    import keras
+
+    from kdemo.training.callbacks import ProgressReporter
+
+    learner = _learner(data)
+    learner.model.step_log.read_interval_s = 3600.0
+    reporter = ProgressReporter(None, 20, 1)
+    counts: list[tuple[int, int]] = []
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 6:
+                counts.append((len(reporter.step_losses), len(reporter.catch_up(logs))))
+
+    learner.fit_onecycle(3e-3, 1, verbose=0, callbacks=[reporter, Checkpoint()])
+    assert counts == [(1, 7)]  # only the first step read before; all 7 finished steps after catching up
+    assert reporter.step_losses == pytest.approx(learner.step_losses, rel=1e-6)

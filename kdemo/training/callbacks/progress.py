@@ -119,11 +119,23 @@ class ProgressReporter(keras.callbacks.Callback):
             self.fn(self._event(sum(self._since_report) / len(self._since_report), "train", dict(logs or {})))
             self._since_report = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def catch_up(self, logs: dict | None = None) -> list[float]:
+        """Read the step losses still on the device now (one host read) and send their events.
+
+        Call it before using :attr:`step_losses` mid-epoch (e.g. a checkpoint callback placed after this one):
+        between the step log's reads it lags the batches done by up to a second of steps.
+
+        Returns:
+            :attr:`step_losses`, complete up to the last finished batch.
+        """
         step_log = getattr(self.model, "step_log", None)
-        if step_log is not None:  # the epoch's last steps, read now
+        if step_log is not None:
             step_log.flush()
             for loss in self._new_losses(logs):
                 self._add(loss, logs)
+        return self.step_losses
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.catch_up(logs)  # the epoch's last steps, read now
         if self.fn is not None:
             self.fn(self._event(float((logs or {}).get("loss", float("nan"))), "epoch_end", dict(logs or {})))
