@@ -87,12 +87,14 @@ def run_trainer(train, test, lr: float, epochs: int, *, autotrain: bool = False,
                     for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], df.label)]
 
         trn, tst = encode(train), encode(test)
-        args = TrainingArguments(
-            output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, per_device_eval_batch_size=64,
-            num_train_epochs=epochs, learning_rate=lr, warmup_steps=0.1, bf16=bf16, use_cpu=not cuda,
-            train_sampling_strategy="random" if autotrain else "group_by_length", report_to=[], save_strategy="no", eval_strategy="no",
-            logging_steps=50, seed=0, disable_tqdm=True,
-        )
+        common = {"output_dir": tempfile.mkdtemp(), "per_device_train_batch_size": batch, "per_device_eval_batch_size": 64,
+                  "num_train_epochs": epochs, "learning_rate": lr, "bf16": bf16, "use_cpu": not cuda, "report_to": [],
+                  "save_strategy": "no", "eval_strategy": "no", "logging_steps": 50, "seed": 0, "disable_tqdm": True}
+        try:  # transformers >= 5.2x
+            args = TrainingArguments(**common, warmup_steps=0.1,
+                                     train_sampling_strategy="random" if autotrain else "group_by_length")
+        except TypeError:  # older 5.x (e.g. the GPU machine's image): the same settings under their older names
+            args = TrainingArguments(**common, warmup_ratio=0.1, group_by_length=not autotrain)
         trainer = Trainer(model=model, args=args, train_dataset=trn, data_collator=DataCollatorWithPadding(tok))
     with timer(out, "train_s"):
         trainer.train()
