@@ -42,8 +42,8 @@ def goemotions(lr: float = 3e-4) -> dict:
     start = time.perf_counter()
     learner.fit_onecycle(lr, 1, verbose=0)
     train_s = time.perf_counter() - start
-    learner.validate(print_report=False)  # tunes per-label thresholds on the validation rows
-    report = learner.validate(tst, print_report=False)
+    learner.validation_report()  # tunes per-label thresholds on the validation rows
+    report = learner.validation_report(tst)
     return {"task": "goemotions multi-label", "lr": lr, "train_rows": len(trn), "train_s": train_s, "test_micro_f1": report.micro_f1,
             "test_macro_f1": report.macro_f1, "labels": len(t.get_classes())}
 
@@ -60,7 +60,7 @@ def agnews() -> dict:
     start = time.perf_counter()
     learner.fit_onecycle(1e-4, 1, verbose=0)
     train_s = time.perf_counter() - start
-    report = learner.validate(tst, print_report=False)
+    report = learner.validation_report(tst)
     return {"task": "ag_news 4-class", "train_rows": len(trn), "train_s": train_s, "test_accuracy": report.accuracy, "test_macro_f1": report.macro_f1}
 
 
@@ -73,7 +73,7 @@ def autofit() -> dict:
     start = time.perf_counter()
     hist = learner.autofit(2e-4, early_stopping=2, reduce_on_plateau=1, verbose=0, max_epochs=12).history
     train_s = time.perf_counter() - start
-    final = learner.validate(print_report=False)
+    final = learner.validation_report()
     best = min(range(len(hist["val_loss"])), key=hist["val_loss"].__getitem__)
     final_loss = float(learner.model.evaluate(learner._val_batches(), verbose=0, return_dict=True)["loss"])
     return {"task": "ag_news autofit", "epochs_run": len(hist["loss"]), "val_loss": [round(v, 4) for v in hist["val_loss"]],
@@ -95,7 +95,7 @@ def spam() -> dict:
         if weight:
             out["balanced_weights"] = {t.get_classes()[k]: round(v, 3) for k, v in learner.balanced_class_weight().items()}
         learner.fit_onecycle(1e-4, 1, class_weight=weight, verbose=0)
-        report = learner.validate(tst, print_report=False)
+        report = learner.validation_report(tst)
         out[f"spam_f1_{weight or 'unweighted'}"] = float(report.per_class.loc["spam", "f1-score"])
         out[f"accuracy_{weight or 'unweighted'}"] = report.accuracy
     return out

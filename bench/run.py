@@ -1,7 +1,7 @@
 """Run the benchmark suite back to back, each script in its own process (so none shares the CPU with another).
 
 Usage:
-    python -m bench.run [step predict startup sst2 sst2-8000 attention parity freezing] [--autotrain]
+    python -m bench.run [step loop predict startup sst2 sst2-8000 attention parity freezing] [--autotrain]
 
 Each script prints its own side-by-side table with ratios and writes bench/results/<name>.json.
 """
@@ -17,6 +17,7 @@ from bench.common import REPO
 
 SUITE = {
     "step": ["bench.step_overhead"],
+    "loop": ["bench.loop_overhead"],
     "predict": ["bench.predict"],
     "startup": ["bench.startup"],
     "sst2": ["bench.sst2_cpu", "--rows", "4000"],
@@ -29,7 +30,7 @@ SUITE = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=["step", "predict", "startup", "sst2-8000"], choices=[*SUITE, []])
+    parser.add_argument("names", nargs="*", default=["step", "loop", "predict", "startup", "sst2-8000"], choices=[*SUITE, []])
     parser.add_argument("--autotrain", action="store_true", help="add AutoTrain's defaults to the SST-2 runs")
     args = parser.parse_args()
     for name in args.names:

@@ -148,6 +148,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="single-label: weight classes inversely to their frequency")
     p.add_argument("--weight-decay", type=float, metavar="W", default=_SUPPRESS,
                    help=f"AdamW's decoupled weight decay (default: {d.weight_decay:g}, as ktrain and Trainer)")
+    p.add_argument("--compile", action="store_true", default=_SUPPRESS,
+                   help="torch.compile the training forward pass (pays back on long runs; default: off)")
 
 
 #: CLI option → TrainConfig field, where the names differ.

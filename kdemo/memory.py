@@ -65,15 +65,18 @@ def _malloc_trim() -> None:
         pass
 
 
-def release_memory(device_type: str) -> None:
+def release_memory(device_type: str, *, full_collect: bool = True) -> None:
     """Collect garbage, empty the accelerator's cache and return freed heap pages to the OS.
 
     Call after dropping the references to what should be freed (optimizer state, gradients, activations).
 
     Args:
         device_type: ``"cuda"``, ``"mps"`` or ``"cpu"``.
+        full_collect: Collect every generation (0.3-0.5 s with transformers and Keras loaded). False collects the
+            young generations only, enough on a CPU when what is freed holds no reference cycle (an optimizer
+            state cleared in place); accelerators always get a full collection before their cache is emptied.
     """
-    gc.collect()
+    gc.collect() if full_collect or device_type != "cpu" else gc.collect(1)
     if device_type == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
     elif device_type == "mps" and hasattr(torch, "mps"):

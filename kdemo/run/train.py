@@ -137,6 +137,7 @@ def prepare(config: TrainConfig, data: RunData | TokenRunData, *, policy: Folder
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
                           seed=config.seed, freeze_lower=config.freeze_lower,
                           weight_decay=config.weight_decay or None)  # None: no decay, as ktrain reports it
+    learner.model.set_compile(config.compile)
     return preproc, learner
 
 

@@ -15,6 +15,10 @@ back if they validate better than the weights at the stop.
 Steps: progress events, the ETA and ``step_losses`` count optimizer steps; with gradient accumulation above 1
 one optimizer step is ``accumulation_steps`` batches (learning-rate schedules still advance per batch, as Keras'
 schedules see every batch). ``history.history["learning_rate"]`` holds the learning rate at each epoch's end.
+Each step's loss stays on the device and is read in chunks (:class:`kdemo.modeling.step.StepLog`: at least once a
+second and at each epoch's end), so a step costs no host synchronisation; the progress events of the steps since the
+last read then arrive together, in order, and a stop asked for from one of them takes effect after the batch in
+flight.
 
 After every fit the optimizer state, gradients and cached allocator blocks are released, so memory returns to
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
@@ -121,9 +125,15 @@ class FitLoopMixin:
         """Rows per optimizer step: ``batch_size * accumulation_steps``."""
         return self.batch_size * self.accumulation_steps
 
-    def release_training_memory(self) -> None:
+    def release_training_memory(self, *, full_collect: bool = True) -> None:
         """Free what training holds beyond the model: Adam's moments, accumulated and per-parameter gradients,
-        and cached allocator blocks. The next fit builds a fresh optimizer anyway."""
+        and cached allocator blocks. The next fit builds a fresh optimizer anyway.
+
+        Args:
+            full_collect: Run a full garbage collection (see :func:`kdemo.memory.release_memory`); after a fit that
+                ended normally on a CPU the young generations are enough, after an error the traceback's frames
+                may hold activations in cycles.
+        """
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "reset_state"):
             optimizer.reset_state()
@@ -131,7 +141,7 @@ class FitLoopMixin:
             value = getattr(variable, "value", None)
             if getattr(value, "grad", None) is not None:
                 value.grad = None
-        release_memory(self.model.device_type)
+        release_memory(self.model.device_type, full_collect=full_collect)
 
     def _back_off(self, exc: BaseException) -> None:
         """Halve the batch after an out-of-memory error, or raise TrainingError when it is already 1 (the caller
@@ -188,10 +198,14 @@ class FitLoopMixin:
         broadcast_weights([w.value for w in self.model.weights])  # every rank starts from rank 0's weights
         while True:
             train = self._train_batches(class_weight)
+            failed = True
             try:
-                return self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
-                                      verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder,
-                                      plan=plan, resume_state=resume_state, checkpoint_every_s=checkpoint_every_s)
+                history = self._fit_once(lr, epochs, train, schedule_for(train), callbacks=callbacks, steps_per_epoch=steps_per_epoch,
+                                         verbose=verbose, progress=progress, progress_every=progress_every,
+                                         checkpoint_folder=checkpoint_folder, plan=plan, resume_state=resume_state,
+                                         checkpoint_every_s=checkpoint_every_s)
+                failed = False
+                return history
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -203,7 +217,7 @@ class FitLoopMixin:
                     ) from exc
                 self._back_off(exc)
             finally:
-                self.release_training_memory()
+                self.release_training_memory(full_collect=failed)
 
     def _fit_once(self, lr, epochs, train: BatchSequence, schedule, *, callbacks, steps_per_epoch, verbose, progress,
                   progress_every, checkpoint_folder, plan=None, resume_state=None,

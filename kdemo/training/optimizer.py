@@ -94,6 +94,8 @@ class FusedAdamW(keras.optimizers.Optimizer):
         self._grad_sums: list[torch.Tensor] | None = None
         self._had_grad: list[bool] = []
         self._micro_steps = 0
+        self._seen = _Seen()  # a plain holder: Keras' optimizer tracks lists assigned to its attributes
+        self._host_lr: float | None = float(learning_rate) if isinstance(learning_rate, (int, float)) else None
         #: Called with the parameters before every update (accumulation included); data-parallel runs set it to a
         #: :class:`kdemo.distributed.gradients.GradientSync` that averages ``param.grad`` over the ranks.
         self.gradient_sync = None
@@ -195,19 +197,21 @@ class FusedAdamW(keras.optimizers.Optimizer):
         """
         if trainable_variables is None:
             trainable_variables = self._trainable_variables
-        trainable_variables = list(trainable_variables)
+        if not isinstance(trainable_variables, list):
+            trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
-        elif len(trainable_variables) != len(self._params) or any(
+        elif trainable_variables is not self._seen.variables and (len(trainable_variables) != len(self._params) or any(
             v.value is not p for v, p in zip(trainable_variables, self._params)
-        ):
+        )):
             # The set of trainable variables changed (freeze/unfreeze): rebuild the torch optimizer. Compared by
             # identity: `==` on tensors is elementwise and raises for lists of same length but other tensors.
             self._build_torch(trainable_variables)
+        self._seen.variables = trainable_variables  # the same list again (kdemo's step caches it): no re-check
         if self.gradient_sync is not None:
             self.gradient_sync(self._params)
         if self.gradient_accumulation_steps and not self._accumulate():
-            self._iterations.assign_add(1)  # Keras counts every batch; `iterations` divides by the accumulation steps
+            self._count_batch()  # Keras counts every batch; `iterations` divides by the accumulation steps
             return
         if not isinstance(self._learning_rate, keras.Variable):
             self._lr_tensor.fill_(float(keras.ops.convert_to_numpy(self.learning_rate)))
@@ -218,7 +222,24 @@ class FusedAdamW(keras.optimizers.Optimizer):
         self._torch_opt.step()
         if self.gradient_accumulation_steps:
             self._finish_accumulation()
-        self._iterations.assign_add(1)
+        self._count_batch()
+
+    def _count_batch(self) -> None:
+        """``_iterations += 1`` in place on the device (Keras' ``assign_add`` costs several ops per step)."""
+        with torch.no_grad():
+            self._iterations.value.add_(1)
+
+    @property
+    def learning_rate(self):
+        """The learning rate per optimizer step (Keras' property; a variable, or a schedule's value)."""
+        return self._get_current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        keras.optimizers.Optimizer.learning_rate.fset(self, learning_rate)
+        # A Python number set by a schedule callback is also kept on the host, so reading it back (progress
+        # events, ktrain's per-step trace) needs no device read.
+        self._host_lr = float(learning_rate) if isinstance(learning_rate, (int, float)) else None
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exclude variables from weight decay (Keras' method; replaces the matrices-only default).
@@ -240,3 +261,21 @@ class FusedAdamW(keras.optimizers.Optimizer):
         config = super().get_config()
         config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
         return config
+
+
+class _Seen:
+    """The variable list of the last ``apply`` (kept out of Keras' attribute tracking)."""
+
+    variables: list | None = None
+
+
+def host_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The optimizer's current learning rate as a Python float, per optimizer step.
+
+    :class:`FusedAdamW` keeps the last number a schedule callback set on the host, so this reads no device memory
+    (on a GPU a read of the learning-rate variable is a host synchronisation); other optimizers are read.
+    """
+    host = getattr(optimizer, "_host_lr", None)
+    if host is not None:
+        return host
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import keras
 
+from kdemo.training.optimizer import host_learning_rate
+
 
 class CyclicMomentum(keras.callbacks.Callback):
     """Set ``beta_1`` before each batch from where the learning rate sits in its cycle.
@@ -38,6 +40,6 @@ class CyclicMomentum(keras.callbacks.Callback):
             return
         high = float(self.peak())
         low = high / self.div_factor
-        lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        lr = host_learning_rate(optimizer)  # no device read with FusedAdamW
         frac = min(max((lr - low) / max(high - low, 1e-30), 0.0), 1.0)
         optimizer.beta_1 = self.max_momentum - frac * (self.max_momentum - self.min_momentum)

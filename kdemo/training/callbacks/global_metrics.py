@@ -24,7 +24,9 @@ class GlobalMetrics(keras.callbacks.Callback):
     and early stopping see the values of a one-process run. Must come before the callbacks that read the logs.
     Validation (``val_*``): every rank validates on the whole split, and at the end of each epoch all ranks take rank
     0's values, so that decisions made from them (early stopping, plateau cuts, best weights) are the same everywhere
-    (a rank that decided otherwise would wait on the others' all-reduce until the time-out).
+    (a rank that decided otherwise would wait on the others' all-reduce until the time-out). The model's step log
+    (:class:`~kdemo.modeling.step.StepLog`) is read after every batch here (the all-reduce syncs anyway), and its
+    last loss, the rank's own, becomes the global batch's loss (the loss tracker's global increment per row).
 
     Args:
         train: The rank's training batches (for each batch's weight factor).
@@ -35,22 +37,29 @@ class GlobalMetrics(keras.callbacks.Callback):
         self.train = train
         self._previous: torch.Tensor | None = None
 
-    def _variables(self) -> tuple[list, list[int], int | None]:
-        """The metrics' state variables, their sizes, and the flat position of the loss tracker's total."""
-        variables, total_at = [], None
+    def _variables(self) -> tuple[list, list[int], int | None, int | None]:
+        """The metrics' state variables, their sizes, and the flat positions of the loss tracker's total and count."""
+        variables, total_at, count_at = [], None, None
         for metric in self.model.metrics:
             if metric.name == "loss" and isinstance(metric, keras.metrics.Mean):
-                total_at = len(variables) + [id(v) for v in metric.variables].index(id(metric.total))
+                ids = [id(v) for v in metric.variables]
+                total_at, count_at = len(variables) + ids.index(id(metric.total)), len(variables) + ids.index(id(metric.count))
             variables.extend(metric.variables)
         sizes = [int(np.prod(v.shape)) for v in variables]
         flat_total = None if total_at is None else sum(sizes[:total_at])
-        return variables, sizes, flat_total
+        flat_count = None if count_at is None else sum(sizes[:count_at])
+        return variables, sizes, flat_total, flat_count
+
+    def on_train_begin(self, logs=None):
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None:
+            step_log.every_step = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self._previous = None  # Keras has just reset the metrics
 
     def on_train_batch_end(self, batch, logs=None):
-        variables, sizes, total_at = self._variables()
+        variables, sizes, total_at, count_at = self._variables()
         if not variables:
             return
         now = torch.from_numpy(np.concatenate(
@@ -62,7 +71,11 @@ class GlobalMetrics(keras.callbacks.Callback):
             increment.zero_()  # a rank without rows this batch (its stand-in row has weight 0)
         elif total_at is not None:
             increment[total_at] /= scale
-        self._previous = previous + sum_across_ranks(increment)
+        summed = sum_across_ranks(increment)
+        self._previous = previous + summed
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None and step_log.losses and total_at is not None and summed[count_at] > 0:
+            step_log.losses[-1] = float(summed[total_at] / summed[count_at])  # the global batch's loss
         for variable, value in zip(variables, torch.split(self._previous, sizes)):
             variable.assign(value.numpy().reshape(variable.shape).astype(variable.dtype))
         if logs is not None:

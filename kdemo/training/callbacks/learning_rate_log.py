@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kdemo.training.optimizer import host_learning_rate
+
 
 class LearningRateLogger(keras.callbacks.Callback):
     """Add ``logs["learning_rate"]`` at the end of every epoch, so ``history.history["learning_rate"]`` exists.
@@ -15,4 +17,4 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = host_learning_rate(self.model.optimizer)

@@ -14,7 +14,9 @@ class LRFinder(keras.callbacks.Callback):
     """Raise the learning rate exponentially each batch and record the loss; stop once the loss diverges.
 
     Leslie N. Smith, "Cyclical Learning Rates for Training Neural Networks" (2015, https://arxiv.org/abs/1506.01186),
-    as in ktrain's ``LRFinder``. The per-batch loss is recovered exactly from Keras' running epoch mean (:class:`StepLossReader`).
+    as in ktrain's ``LRFinder``. Each batch's loss is read right after it (the model's
+:attr:`~kdemo.modeling.step.StepLog.every_step`; the test is short), or, for a model without a step log, recovered
+exactly from Keras' running epoch mean (:class:`StepLossReader`).
 
     Args:
         start_lr: Learning rate of the first batch, per optimizer step.
@@ -43,6 +45,16 @@ class LRFinder(keras.callbacks.Callback):
         self._best = math.inf
         self._reader = StepLossReader()
 
+    def on_train_begin(self, logs=None):
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None:
+            step_log.every_step = True  # the stopping rule needs each step's loss at once
+
+    def on_train_end(self, logs=None):
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None:
+            step_log.every_step = False
+
     def on_epoch_begin(self, epoch, logs=None):
         self._reader.reset()
 
@@ -50,7 +62,8 @@ class LRFinder(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = exponential_lr(len(self.lrs), self.start_lr, self.lr_mult)
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = self._reader.read(self.model, logs)
+        step_log = getattr(self.model, "step_log", None)
+        loss = step_log.losses[-1] if step_log is not None else self._reader.read(self.model, logs)
         self.lrs.append(exponential_lr(len(self.lrs), self.start_lr, self.lr_mult))
         self.losses.append(loss)
         step = len(self.losses)

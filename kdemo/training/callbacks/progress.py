@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import keras
 
 from kdemo.training.callbacks.step_loss import StepLossReader
+from kdemo.training.optimizer import host_learning_rate
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,11 @@ class ProgressEvent:
 class ProgressReporter(keras.callbacks.Callback):
     """Call ``fn(ProgressEvent)`` every ``every_n_steps`` optimizer steps and at the end of each epoch.
 
-    The exact loss of each batch is recovered from Keras' running epoch mean (:class:`StepLossReader`, exact with
-    unequal batch sizes). With gradient accumulation (the optimizer's ``gradient_accumulation_steps``, Keras'
+    The exact loss of each batch comes from the model's :class:`~kdemo.modeling.step.StepLog`, which keeps the
+    losses on the device and reads them in chunks (at least once a second, and at each epoch's end): the events of
+    the steps since the last read are then sent together, in order, so no host read happens on the other steps.
+    For a model without a step log the loss is recovered per batch from Keras' running epoch mean
+    (:class:`StepLossReader`, exact with unequal batch sizes). With gradient accumulation (the optimizer's ``gradient_accumulation_steps``, Keras'
     semantics) an optimizer step is that many batches, counted across epochs as the optimizer counts them; its loss
     is the unweighted mean of its batches' losses (the objective whose averaged gradient the update used). Batches
     of an incomplete last group, which Keras never applies, are not counted. The loss of every optimizer step is
@@ -72,12 +76,14 @@ class ProgressReporter(keras.callbacks.Callback):
         self._accumulation = 1
         self._group: list[float] = []
         self._since_report: list[float] = []
+        self._read_upto = 0
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
         self._first_step = len(self.step_losses)  # a resumed fit starts with the earlier steps' losses
         self._accumulation = int(getattr(self.model.optimizer, "gradient_accumulation_steps", None) or 1)
         self._group = []
+        self._read_upto = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -88,11 +94,24 @@ class ProgressReporter(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self._start
         done = step - self._first_step  # steps run by this fit, whose time `elapsed` measures
         eta = elapsed / done * (self.total_steps - step) if done > 0 else 0.0
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        lr = host_learning_rate(self.model.optimizer)
         return ProgressEvent(self._epoch, self.epochs, step, self.total_steps, loss, lr, elapsed, max(eta, 0.0), phase, logs)
 
+    def _new_losses(self, logs) -> list[float]:
+        """Batch losses that arrived since the last call (possibly none, possibly many)."""
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is None:
+            return [self._reader.read(self.model, logs)]
+        new = step_log.losses[self._read_upto:]
+        self._read_upto = len(step_log.losses)
+        return new
+
     def on_train_batch_end(self, batch, logs=None):
-        self._group.append(self._reader.read(self.model, logs))
+        for loss in self._new_losses(logs):
+            self._add(loss, logs)
+
+    def _add(self, batch_loss: float, logs) -> None:
+        self._group.append(batch_loss)
         if len(self._group) < self._accumulation:
             return
         loss = self._group[0] if self._accumulation == 1 else sum(self._group) / self._accumulation
@@ -100,9 +119,26 @@ class ProgressReporter(keras.callbacks.Callback):
         self.step_losses.append(loss)
         self._since_report.append(loss)
         if self.fn is not None and len(self.step_losses) % self.every_n_steps == 0:
-            self.fn(self._event(sum(self._since_report) / len(self._since_report), "train", dict(logs)))
+            self.fn(self._event(sum(self._since_report) / len(self._since_report), "train", dict(logs or {})))
             self._since_report = []
 
+    def catch_up(self, logs: dict | None = None) -> list[float]:
+        """Read the step losses still on the device now (one host read) and send their events.
+
+        Call it before using :attr:`step_losses` mid-epoch (e.g. a checkpoint callback placed after this one):
+        between the step log's reads it lags the batches done by up to a second of steps.
+
+        Returns:
+            :attr:`step_losses`, complete up to the last finished batch.
+        """
+        step_log = getattr(self.model, "step_log", None)
+        if step_log is not None:
+            step_log.flush()
+            for loss in self._new_losses(logs):
+                self._add(loss, logs)
+        return self.step_losses
+
     def on_epoch_end(self, epoch, logs=None):
+        self.catch_up(logs)  # the epoch's last steps, read now
         if self.fn is not None:
             self.fn(self._event(float((logs or {}).get("loss", float("nan"))), "epoch_end", dict(logs or {})))

@@ -64,6 +64,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self._batch = self.start[1] if epoch == self.start[0] else 0
 
     def _write(self, epoch: int, batch: int, finished: bool = False, rng: dict | None = None) -> None:
+        self._catch_up()
         state = TrainingState(
             plan=self.plan, epoch=epoch, batch=batch, step=len(self.reporter.step_losses),
             schedule_step=int(getattr(self.schedule, "step", 0)), step_losses=list(self.reporter.step_losses),
@@ -81,7 +82,14 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         if not mid_group and time.monotonic() - self._last >= self.every_s and self._batch < len(self.train):
             self._write(self._epoch, self._batch)
 
+    def _catch_up(self) -> None:
+        # the reporter reads the step losses from the device in chunks: read the ones still pending first
+        catch_up = getattr(self.reporter, "catch_up", None)
+        if catch_up is not None:
+            catch_up()
+
     def on_epoch_end(self, epoch, logs=None):
+        self._catch_up()
         if self._batch < len(self.train):  # stopped part-way: Keras still ends the epoch; the order is this epoch's
             if not self.written or self.written[-1] != (epoch, self._batch):
                 self._write(epoch, self._batch, rng=self._rng_after_batch)

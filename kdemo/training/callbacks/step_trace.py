@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kdemo.training.optimizer import host_learning_rate
+
 
 class StepTrace(keras.callbacks.Callback):
     """Read the optimizer's learning rate and Adam's ``beta_1`` before each training batch.
@@ -30,10 +32,10 @@ class StepTrace(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
-        self.lrs.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        self.lrs.append(host_learning_rate(optimizer))  # no device read with FusedAdamW
         beta_1 = getattr(optimizer, "beta_1", None)
         if beta_1 is not None:
-            self.momenta.append(float(keras.ops.convert_to_numpy(beta_1)))
+            self.momenta.append(beta_1 if isinstance(beta_1, float) else float(keras.ops.convert_to_numpy(beta_1)))
         self.iterations.append(len(self.lrs))
 
     def store(self, history: keras.callbacks.History) -> keras.callbacks.History:
