@@ -105,7 +105,16 @@ def test_resume_after_a_crash_mid_epoch_equals_the_uninterrupted_run(data, refer
     _assert_same_run(resumed, reference)
 
 
-def test_a_stopped_run_resumes_to_the_planned_end(data, reference, tmp_path):
+def _read_every_step(monkeypatch):
+    """Progress events then arrive right after their step (the fast step reads losses in chunks otherwise), so
+    that a Stop asked for at step N lands after step N."""
+    from kdemo.modeling.step import StepLog
+
+    monkeypatch.setattr(StepLog, "due", lambda self: True)
+
+
+def test_a_stopped_run_resumes_to_the_planned_end(data, reference, tmp_path, monkeypatch):
+    _read_every_step(monkeypatch)
     learner = _learner(data)
 
     def progress(event):
@@ -130,8 +139,10 @@ def test_resume_refuses_a_finished_run_and_a_missing_checkpoint(data, reference,
         learner.resume(str(tmp_path))
 
 
-def test_kdemo_train_resumes_a_stopped_run_through_the_run_owner(tiny_bert_dir, tmp_path):
+def test_kdemo_train_resumes_a_stopped_run_through_the_run_owner(tiny_bert_dir, tmp_path, monkeypatch):
     import threading
+
+    _read_every_step(monkeypatch)
 
     import kdemo
     from kdemo import TrainConfig
