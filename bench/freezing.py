@@ -2,7 +2,7 @@
 as ktrain and Trainer) and with the lowest third of the blocks and the embeddings frozen (``FAST_FREEZE_LOWER``).
 
 Usage:
-    python -m bench.freezing [--datasets sst2 ag_news sms_spam goemotions] [--repeats 1]
+    python -m bench.freezing [--datasets sst2 ag_news sms_spam goemotions conll2003] [--repeats 1]
 
 For each dataset (rows drawn with seed 0 from ``../shared/data/<name>/train.csv``, scored on its test file):
 ``fit_onecycle(1e-4, 1)`` at batch 32 on the embedded all-MiniLM-L6-v2, once with ``freeze_lower=0`` and once
@@ -10,11 +10,9 @@ with ``freeze_lower=FAST_FREEZE_LOWER`` (1/3). Single-label data is scored by ac
 (multi-label, labels joined by ``|``, lr 3e-4 as in ``bench.parity``) by micro- and macro-F1 at the thresholds
 tuned on 10 % of its training rows. With ``--repeats N`` the two runs alternate N times and the medians are kept.
 
-CoNLL-2003 (token classification) is not here yet.
-TODO(lead): once the NER code (``kdemo.text.ner``: ``entities_from_conll2003``, ``sequence_tagger``) is merged, add a
-``conll2003`` entry: ``entities_from_conll2003("../shared/data/conll2003/train.txt", val_filepath=".../dev.txt")``,
-``get_learner(sequence_tagger(...), freeze_lower=...)``, ``fit_onecycle(1e-4, 1)``, scored by seqeval micro-F1 on
-``test.txt``.
+CoNLL-2003 (token classification): the first 4,000 sentences of ``train.txt`` (``read_token_file``),
+``NERPreprocessor`` (maxlen 128) + ``sequence_tagger``, ``fit_onecycle(1e-4, 1)`` at batch 32, scored by seqeval's
+strict IOB2 entity micro-F1 (and macro-F1 over the four types) on ``test.txt``.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import kdemo  # noqa: F401  (sets KERAS_BACKEND)
 from bench.common import SHARED_DATA, machine, print_table, timer, write_json
 from kdemo.training.learner import FAST_FREEZE_LOWER
 
-ROWS = {"sst2": 8000, "ag_news": 4000, "sms_spam": 2000, "goemotions": 3000}
+ROWS = {"sst2": 8000, "ag_news": 4000, "sms_spam": 2000, "goemotions": 3000, "conll2003": 4000}
 MULTI_LABEL = {"goemotions"}
 
 
@@ -39,8 +37,32 @@ def _labels(name: str, frame: pd.DataFrame):
     return frame.label.astype(str).tolist()
 
 
+def run_conll(rows: int, freeze_lower: float) -> dict:
+    """CoNLL-2003: the first ``rows`` training sentences, scored by entity F1 on the test split."""
+    from kdemo import get_learner
+    from kdemo.text import sequence_tagger
+    from kdemo.text.ner import NERPreprocessor, read_token_file
+
+    root = SHARED_DATA / "conll2003"
+    train, test = read_token_file(root / "train.txt"), read_token_file(root / "test.txt")
+    torch.manual_seed(0)
+    preproc = NERPreprocessor(None, maxlen=128)
+    trn = preproc.preprocess_train(train.words[:rows], train.tags[:rows])
+    tst = preproc.preprocess_test(test.words, test.tags)
+    learner = get_learner(sequence_tagger("bilstm-transformer", preproc), train_data=trn, batch_size=32, freeze_lower=freeze_lower)
+    out = {"dataset": "conll2003", "rows": rows, "freeze_lower": round(freeze_lower, 3), "frozen_blocks": learner.frozen_blocks}
+    with timer(out, "train_s"):
+        learner.fit_onecycle(1e-4, 1, verbose=0)
+    report = learner.validation_report(val_data=tst)
+    out.update(score="entity_f1", value=report.f1, macro_f1=report.macro_f1)
+    return out
+
+
 def run(name: str, rows: int, freeze_lower: float) -> dict:
     from kdemo import Transformer, get_learner
+
+    if name == "conll2003":
+        return run_conll(rows, freeze_lower)
 
     root = SHARED_DATA / name
     train = pd.read_csv(root / "train.csv").sample(n=rows, random_state=0).reset_index(drop=True)
