@@ -442,9 +442,13 @@ def test_reconnecting_loads_the_model_lazily_outside_the_stores_lock(tmp_path, t
         return load_predictor(folder)
 
     monkeypatch.setattr(session_module, "load_predictor", slow_load)
+    restoring = []  # is the store's lock held while the session's files are read back?
+    real_restore = store.restore_session
+    monkeypatch.setattr(store, "restore_session", lambda s: restoring.append(restarted._lock.locked()) or real_restore(s))
     assert restarted.attach(_request("a2"), key) == key  # reconnect: nothing loaded yet
     back = restarted.get(_request("a2"))
-    assert calls == [] and back.job.state == FINISHED
+    assert calls == [] and restoring == [False] and back.job.state == FINISHED
+    assert restarted.attach(_request("a3"), key) == key and restarted.get(_request("a3")) is back  # a second page
 
     got = []
     readers = [threading.Thread(target=lambda: got.append(back.require_predictor())) for _ in range(2)]

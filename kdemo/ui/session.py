@@ -236,17 +236,27 @@ class SessionStore:
         return self.root / store.folder_name(key)
 
     def _new(self, key: str) -> Session:
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-        if self.persistent:
-            workdir = self._folder(key)
-            workdir.mkdir(exist_ok=True)
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root))
-        session = Session(key=key, workdir=workdir)
-        restored = self.persistent and store.restore_session(session)
+        session = self._restored(key) if self.persistent else None
+        if session is None:
+            if self.root is not None:
+                self.root.mkdir(parents=True, exist_ok=True)
+            if self.persistent:
+                workdir = self._folder(key)
+                workdir.mkdir(exist_ok=True)
+            else:
+                workdir = Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root))
+            session = Session(key=key, workdir=workdir)
+            log_event("session_created", owner=session.owner)
         self._sessions[key] = session
-        log_event("session_restored" if restored else "session_created", owner=session.owner)
+        return session
+
+    def _restored(self, key: str) -> Session | None:
+        """The session saved under ``key``'s folder, read back (files only, its model loads on first use), or None.
+        Touches nothing of the store's maps: :meth:`attach` calls it without the store's lock."""
+        session = Session(key=key, workdir=self._folder(key))
+        if not store.restore_session(session):
+            return None
+        log_event("session_restored", owner=session.owner)
         return session
 
     def _on_disk(self, key: str) -> bool:
@@ -292,11 +302,18 @@ class SessionStore:
         """
         page = getattr(request, "session_hash", None) or "no-session"
         self.sweep()
+        valid = isinstance(key, str) and _KEY.match(key) is not None
+        restored = None
+        if valid:
+            with self._lock:
+                known = key in self._sessions
+            if not known and self._on_disk(key):  # back after a restart: its files are read without the lock
+                restored = self._restored(key)
         with self._lock:
-            if isinstance(key, str) and _KEY.match(key) and key in self._sessions:
+            if valid and key in self._sessions:  # also when another page of it came back meanwhile
                 session = self._sessions[key]
-            elif isinstance(key, str) and _KEY.match(key) and self._on_disk(key):  # back after a restart
-                session = self._new(key)
+            elif restored is not None:
+                session = self._sessions[key] = restored
             else:
                 key = secrets.token_urlsafe(32)
                 early = self._sessions.pop(page, None)  # calls made by this page before it attached
