@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
+from kdemo.data.tables import read_table
 from kdemo.errors import KdemoError
 from kdemo.evaluation.report import classification_metrics
 from kdemo.jobs import FINISHED, INTERRUPTED, RUNNING, Job
@@ -199,14 +201,24 @@ def _frames():
         "label_id": pd.array([1, None, 0, 1], dtype="Int64"), "kind": pd.Categorical(["a", "b", "a", "b"], ["b", "a"]),
     })
     plain.attrs["kdemo_read"] = {"file": "reviews.csv", "encoding": "utf-8"}
+    uploaded = read_table(_csv("text,label,stars\nthe movie was great,positive,5\n,negative,1\nok,,3\n"))
+    assert (uploaded.dtypes == object).all()  # read_table's columns: object columns of strings, NaN when empty
     mixed = plain.assign(label=pd.Series([1, "pos", 2.5, None], dtype=object),  # JSONL with mixed label types
                          labels=[["joy"], ["anger", "joy"], [], ["fear"]])  # multi-label lists
     mixed.index = pd.Index([7, 3, 9, 1], name="row")
-    return {"parquet": plain, "split": plain.iloc[[3, 1]], "json": mixed,
+    return {"parquet": plain, "split": plain.iloc[[3, 1]], "uploaded": uploaded, "json": mixed,
             "int names": pd.DataFrame({0: ["a", "b"], 1: [1, 2]})}
 
 
-@pytest.mark.parametrize("name", list(_frames()))
+def _csv(text: str):
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "upload.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["parquet", "split", "uploaded", "json", "int names"])
 def test_tables_of_every_dtype_come_back_equal(tmp_path, name):
     table = _frames()[name]
     first = _persistent(tmp_path)
@@ -214,7 +226,7 @@ def test_tables_of_every_dtype_come_back_equal(tmp_path, name):
     session = first.get(_request("p"))
     session.train_df, session.val_df = table, table.iloc[:1]
     first.persist(session)
-    suffix = ".parquet" if name in ("parquet", "split") else ".json"
+    suffix = ".parquet" if name in ("parquet", "split", "uploaded") else ".json"
     assert sorted(p.name for p in session.workdir.iterdir()) == sorted(["session.json", f"train{suffix}", f"val{suffix}"])
 
     back = _persistent(tmp_path)

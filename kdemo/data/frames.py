@@ -1,8 +1,9 @@
 """Saving tables exactly without pickles: Parquet, or JSON for what Parquet would change.
 
 :func:`write_frame` writes a DataFrame as ``<stem>.parquet`` (pyarrow) when Parquet gives it back unchanged: string
-column names and no ``object`` columns (pandas 3 keeps text in ``str`` columns; an ``object`` column holds mixed
-values such as ``1`` and ``"pos"``, which Parquet refuses, or lists, which come back as NumPy arrays). Any other
+column names, and ``object`` columns only of strings (what :func:`kdemo.data.tables.read_table` gives; they come
+back as ``object`` columns, a missing value as NaN). An ``object`` column of mixed values such as ``1`` and
+``"pos"`` (Parquet refuses it) or of lists (they would come back as NumPy arrays) makes the table JSON: any other
 table is written as ``<stem>.json`` by :func:`frame_to_dict`: the values, each column's dtype, the index and
 ``df.attrs``. Floats keep all their digits in both (JSON through Python's ``repr``, not ``DataFrame.to_json``, whose
 ``double_precision`` stops at 15). Writes are atomic (:mod:`kdemo.atomic`).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from kdemo.atomic import write_bytes, write_text
 
@@ -80,10 +82,13 @@ def frame_from_dict(data: dict) -> pd.DataFrame:
 
 
 def parquet_safe(df: pd.DataFrame) -> bool:
-    """Whether Parquet gives ``df`` back unchanged: unique string column names and no ``object`` column."""
+    """Whether Parquet gives ``df`` back unchanged: unique string column names, ``object`` columns only of
+    strings (missing values allowed)."""
     names = list(df.columns)
-    return (all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
-            and not any(t == object for t in df.dtypes))
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        return False
+    return all(pd.api.types.infer_dtype(df[name], skipna=True) == "string"
+               for name, dtype in zip(names, df.dtypes) if dtype == object)
 
 
 def write_frame(folder: str | Path, stem: str, df: pd.DataFrame) -> Path:
@@ -111,7 +116,11 @@ def read_frame(folder: str | Path, stem: str) -> pd.DataFrame | None:
     """The table :func:`write_frame` wrote as ``folder/<stem>``, or None when there is none."""
     folder = Path(folder)
     if (folder / f"{stem}{PARQUET}").is_file():
-        return pd.read_parquet(io.BytesIO((folder / f"{stem}{PARQUET}").read_bytes()), engine="pyarrow")
+        data = io.BytesIO((folder / f"{stem}{PARQUET}").read_bytes())
+        columns = (pq.read_schema(data).pandas_metadata or {}).get("columns", [])
+        df = pd.read_parquet(data, engine="pyarrow")
+        text = [c["name"] for c in columns if c.get("numpy_type") == "object" and c["name"] in df.columns]
+        return df.astype(dict.fromkeys(text, object)) if text else df  # pandas 3 reads them as ``str``
     if (folder / f"{stem}{JSON}").is_file():
         return frame_from_dict(json.loads((folder / f"{stem}{JSON}").read_text(encoding="utf-8")))
     return None
