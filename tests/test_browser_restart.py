@@ -230,6 +230,8 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
         assert after == before, (before, after)
         assert after_file == before_file, (before_file, after_file)
         assert (folder / store.MODEL_DIR / "model.safetensors").stat().st_mtime == model_mtime
+        assert (folder / "train.parquet").is_file() and (folder / store.RESULT_FILE).is_file()
+        assert not list(data_dir.rglob("*.pkl"))  # no pickles: tables Parquet, records JSON, models safetensors
         log = (tmp_path / "server-3.log").read_text()
         assert '"event": "started"' not in log  # no job ran in the third server
     finally:

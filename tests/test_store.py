@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
+from kdemo.data.tables import read_table
 from kdemo.errors import KdemoError
+from kdemo.evaluation.report import classification_metrics
 from kdemo.jobs import FINISHED, INTERRUPTED, RUNNING, Job
 from kdemo.run.config import TrainConfig
 from kdemo.ui import store
@@ -69,7 +72,8 @@ def test_a_finished_job_and_its_model_come_back(tmp_path, tiny_bert_dir):
     predictor = load_predictor_from_tiny(tiny_bert_dir)
     predictor.save(session.workdir / store.MODEL_DIR)
     job = Job(lambda job: None, epochs=1, total_steps=5, step_losses=[0.5] * 5)
-    job.result = {"report": "a report", "top_losses": pd.DataFrame({"row": [1]}), "num_layers": 2, "num_heads": 2}
+    report = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0], ["negative", "positive"])
+    job.result = {"report": report, "top_losses": pd.DataFrame({"row": [1]}), "num_layers": 2, "num_heads": 2}
     first.persist(session)
     first.persist_job(session, job, FINISHED)
 
@@ -77,7 +81,7 @@ def test_a_finished_job_and_its_model_come_back(tmp_path, tiny_bert_dir):
     back.attach(_request("q"), key)
     restored = back.get(_request("q"))
     assert restored.job.state == FINISHED and restored.job.result["num_layers"] == 2
-    assert restored.report == "a report"
+    assert restored.report.to_dict() == report.to_dict()
     texts = ["the movie was great fun", "awful boring"]
     assert restored.require_predictor().predict_proba(texts).tolist() == \
         load_predictor(session.workdir / store.MODEL_DIR).predict_proba(texts).tolist()
@@ -185,3 +189,294 @@ def test_the_train_tab_resumes_a_stopped_run_after_a_restart(tmp_path, tiny_bert
         STORE._sessions.clear()
         STORE._pages.clear()
         STORE.root, STORE.persistent = saved
+
+
+# ---------------------------------------------------------------- no pickles: Parquet / JSON files
+
+def _frames():
+    """Tables of every dtype an upload gives, and ones Parquet would change (written as JSON instead)."""
+    plain = pd.DataFrame({
+        "text": ["good film", "bad", None, "ok"], "label": ["pos", "neg", "neg", "pos"], "stars": [5, 1, 2, 3],
+        "score": [0.1, float("nan"), 1 / 3, 2.5e-17], "flag": [True, False, True, True],
+        "label_id": pd.array([1, None, 0, 1], dtype="Int64"), "kind": pd.Categorical(["a", "b", "a", "b"], ["b", "a"]),
+    })
+    plain.attrs["kdemo_read"] = {"file": "reviews.csv", "encoding": "utf-8"}
+    uploaded = read_table(_csv("text,label,stars\nthe movie was great,positive,5\n,negative,1\nok,,3\n"))
+    assert (uploaded.dtypes == object).all()  # read_table's columns: object columns of strings, NaN when empty
+    mixed = plain.assign(label=pd.Series([1, "pos", 2.5, None], dtype=object),  # JSONL with mixed label types
+                         labels=[["joy"], ["anger", "joy"], [], ["fear"]])  # multi-label lists
+    mixed.index = pd.Index([7, 3, 9, 1], name="row")
+    return {"parquet": plain, "split": plain.iloc[[3, 1]], "uploaded": uploaded, "json": mixed,
+            "int names": pd.DataFrame({0: ["a", "b"], 1: [1, 2]})}
+
+
+def _csv(text: str):
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "upload.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["parquet", "split", "uploaded", "json", "int names"])
+def test_tables_of_every_dtype_come_back_equal(tmp_path, name):
+    table = _frames()[name]
+    first = _persistent(tmp_path)
+    key = first.attach(_request("p"), None)
+    session = first.get(_request("p"))
+    session.train_df, session.val_df = table, table.iloc[:1]
+    first.persist(session)
+    suffix = ".parquet" if name in ("parquet", "split", "uploaded") else ".json"
+    assert sorted(p.name for p in session.workdir.iterdir()) == sorted(["session.json", f"train{suffix}", f"val{suffix}"])
+
+    back = _persistent(tmp_path)
+    back.attach(_request("q"), key)
+    restored = back.get(_request("q"))
+    pd.testing.assert_frame_equal(restored.train_df, table, check_exact=True)
+    pd.testing.assert_frame_equal(restored.val_df, table.iloc[:1], check_exact=True)
+    assert restored.train_df.attrs == table.attrs
+    if name == "json":
+        assert restored.train_df["labels"].iloc[1] == ["anger", "joy"] and restored.train_df["label"].iloc[0] == 1
+
+    session.val_df = None  # a removed table is removed from the store too
+    first.persist(session)
+    assert not any(p.name.startswith("val.") for p in session.workdir.iterdir())
+
+
+def _reports():
+    import numpy as np
+
+    from kdemo.evaluation.ner import ner_metrics
+    from kdemo.evaluation.report import multilabel_metrics, regression_metrics
+
+    return {
+        "single_label": classification_metrics([0, 1, 2, 1, 0], [0, 2, 2, 1, 1], ["neg", "neu", "pos"]),
+        "multi_label": multilabel_metrics(np.array([[1, 0], [0, 1], [1, 1]]), np.array([[0.9, 0.2], [0.3, 0.7], [0.6, 0.4]]),
+                                          ["joy", "fear"], [0.5, 0.35]),
+        "regression": regression_metrics(np.array([1.0, 2.0, 3.3]), np.array([1.1, 2.2, 2.9])),
+        "ner": ner_metrics([["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG"]], [["B-PER", "I-PER", "O", "O"], ["B-LOC"]]),
+    }
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label", "regression", "ner"])
+def test_a_job_result_is_json_and_comes_back_equal(tmp_path, task):
+    import numpy as np
+
+    report = _reports()[task]
+    top = pd.DataFrame({"row": [3, 1], "text": ["awful, just awful", "fine"], "true": ["neg", "pos"],
+                        "predicted": ["pos", "neg"], "loss": [2.0000000000000004, 1 / 3]})
+    first = _persistent(tmp_path)
+    key = first.attach(_request("p"), None)
+    session = first.get(_request("p"))
+    job = Job(lambda job: None, epochs=1, total_steps=4, step_losses=[0.9, 0.7, 0.6, 0.5])
+    job.result = {"report": report, "top_losses": top, "num_layers": 2, "num_heads": 4}
+    first.persist(session)
+    first.persist_job(session, job, FINISHED)
+    saved = json.loads((session.workdir / store.RESULT_FILE).read_text())
+    assert saved["report_type"] == type(report).__name__ and saved["num_heads"] == 4
+
+    back = _persistent(tmp_path)
+    back.attach(_request("q"), key)
+    result = back.get(_request("q")).job.result
+    assert type(result["report"]) is type(report)
+    for name, value in vars(report).items():
+        got = getattr(result["report"], name)
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(got, value, check_exact=True)
+        elif isinstance(value, np.ndarray):
+            assert got.dtype == value.dtype and np.array_equal(got, value)
+        else:
+            assert got == value or (np.isnan(value) and np.isnan(got)), name
+    pd.testing.assert_frame_equal(result["top_losses"], top, check_exact=True)
+    assert (result["num_layers"], result["num_heads"]) == (2, 4)
+
+
+def test_nothing_is_pickled(tmp_path):
+    first = _persistent(tmp_path)
+    first.attach(_request("p"), None)
+    session = first.get(_request("p"))
+    session.train_df, session.val_df = _frames()["parquet"], _frames()["json"]
+    first.persist(session)
+    job = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
+    job.result = {"report": _reports()["single_label"], "top_losses": pd.DataFrame({"row": [1], "loss": [0.5]}),
+                  "num_layers": 2, "num_heads": 2}
+    first.persist_job(session, job, FINISHED)
+    assert sorted(p.name for p in session.workdir.iterdir()) == \
+        ["job.json", "job_result.json", "session.json", "train.parquet", "val.json"]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path  # a pickle's protocol marker
+    assert not hasattr(store, "pickle")
+
+
+_UNPICKLED = []
+
+
+class _Trap:
+    """Unpickling this calls :func:`_sprung`: proof that an old pickle was opened."""
+
+    def __reduce__(self):
+        return (_sprung, ())
+
+
+def _sprung():
+    _UNPICKLED.append(True)
+    return pd.DataFrame({"text": ["from a pickle"], "label": ["x"]})
+
+
+def test_old_pickles_are_ignored_never_unpickled(tmp_path):
+    import pickle
+
+    first = _persistent(tmp_path)
+    key = first.attach(_request("p"), None)
+    session = first.get(_request("p"))
+    session.data_name, session.task = "reviews.csv", "single_label"
+    first.persist(session)
+    finished = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
+    first.persist_job(session, finished, FINISHED)
+    for name in store.LEGACY_FILES:  # what an earlier version left
+        (session.workdir / name).write_bytes(pickle.dumps(_Trap()))
+
+    back = _persistent(tmp_path)
+    back.attach(_request("q"), key)
+    restored = back.get(_request("q"))
+    assert not _UNPICKLED
+    assert restored.data_name == "reviews.csv" and restored.train_df is None and restored.val_df is None
+    assert restored.job.state == FINISHED and restored.job.result is None and restored.report is None
+    back.persist(restored)  # the next save deletes them
+    assert not list(restored.workdir.glob("*.pkl")) and not _UNPICKLED
+
+
+# ---------------------------------------------------------------- a model loaded in the Predict tab
+
+def _saved_predictor(folder, class_names):
+    from kdemo.inference.predictor import get_predictor
+    from kdemo.text.preprocessor import Transformer
+
+    preproc = Transformer(str(folder), maxlen=16, class_names=class_names)
+    predictor = get_predictor(preproc.get_classifier(), preproc)
+    return predictor
+
+
+def test_a_model_loaded_in_the_predict_tab_comes_back_after_a_restart(tmp_path, tiny_bert_dir):
+    """A trained model, then a model loaded by folder: after a restart the session predicts with the loaded one."""
+    from kdemo.ui import predict_tab
+    from kdemo.ui.session import STORE
+
+    loaded_dir = tmp_path / "elsewhere" / "sentiment-model"
+    _saved_predictor(tiny_bert_dir, ["bad", "good"]).save(loaded_dir)
+    saved = STORE.root, STORE.persistent
+    STORE.open(tmp_path / "data")
+    try:
+        page = _request("load-page")
+        key = STORE.attach(page, None)
+        session = STORE.get(page)
+        _saved_predictor(tiny_bert_dir, ["negative", "positive"]).save(session.workdir / store.MODEL_DIR)
+        trained = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
+        trained.result = {"report": _reports()["single_label"], "top_losses": pd.DataFrame({"row": [1]}),
+                          "num_layers": 2, "num_heads": 2}
+        STORE.persist(session)
+        STORE.persist_job(session, trained, FINISHED)
+        (session.workdir / store.CHECKPOINT_DIR).mkdir()
+
+        status, _, _ = predict_tab.load_model(str(loaded_dir), None, page)
+        assert "Loaded" in status and session.predictor.get_classes() == ["bad", "good"]
+        assert json.loads((session.workdir / store.SESSION_FILE).read_text())["loaded_model"] == str(loaded_dir)
+        assert not (session.workdir / store.JOB_FILE).exists() and not (session.workdir / store.RESULT_FILE).exists()
+        assert not (session.workdir / store.CHECKPOINT_DIR).exists()
+        texts = ["the movie was great fun", "awful boring"]
+        expected = session.predictor.predict_proba(texts).tolist()
+
+        STORE._sessions.clear()  # a restart: nothing in memory
+        STORE._pages.clear()
+        again = _request("after-restart")
+        assert STORE.attach(again, key) == key
+        back = STORE.get(again)
+        assert back is not session and back.job is None and back.report is None
+        assert back.loaded_model == str(loaded_dir)
+        assert back.require_predictor().get_classes() == ["bad", "good"]
+        assert back.predictor.predict_proba(texts).tolist() == expected
+    finally:
+        STORE._sessions.clear()
+        STORE._pages.clear()
+        STORE.root, STORE.persistent = saved
+
+
+def test_a_new_training_replaces_the_loaded_model_in_the_store(tmp_path):
+    from kdemo.ui.session import STORE
+    from kdemo.ui.train_job import make_config, training_job
+
+    saved = STORE.root, STORE.persistent
+    STORE.open(tmp_path)
+    try:
+        STORE.attach(_request("p"), None)
+        session = STORE.get(_request("p"))
+        STORE.record_loaded_model(session, " org/model ")
+        assert json.loads((session.workdir / store.SESSION_FILE).read_text())["loaded_model"] == "org/model"
+        session.train_df, session.task = pd.DataFrame({"text": ["good", "bad"] * 4, "label": ["pos", "neg"] * 4}), "single_label"
+        session.set_columns("text", ["label"])
+        training_job(session, make_config(session, "", 16, 2, 1e-3, 1, "fp32", 0.25))  # built, never run
+        assert session.loaded_model is None
+        assert json.loads((session.workdir / store.SESSION_FILE).read_text())["loaded_model"] is None
+    finally:
+        STORE._sessions.clear()
+        STORE._pages.clear()
+        STORE.root, STORE.persistent = saved
+
+
+# ---------------------------------------------------------------- reconnecting never waits for a model
+
+def test_reconnecting_loads_the_model_lazily_outside_the_stores_lock(tmp_path, tiny_bert_dir, monkeypatch):
+    import threading
+
+    from kdemo.inference.predictor import load_predictor
+    from kdemo.ui import session as session_module
+
+    first = _persistent(tmp_path)
+    key = first.attach(_request("a"), None)
+    session = first.get(_request("a"))
+    _saved_predictor(tiny_bert_dir, ["negative", "positive"]).save(session.workdir / store.MODEL_DIR)
+    job = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
+    job.result = {"report": _reports()["single_label"], "top_losses": pd.DataFrame({"row": [1]}), "num_layers": 2,
+                  "num_heads": 2}
+    first.persist(session)
+    first.persist_job(session, job, FINISHED)
+    texts = ["the movie was great fun"]
+    expected = load_predictor(session.workdir / store.MODEL_DIR).predict_proba(texts).tolist()
+
+    restarted = _persistent(tmp_path)
+    calls, release, loading = [], threading.Event(), threading.Event()
+
+    def slow_load(folder):
+        calls.append(restarted._lock.locked())  # is the store's global lock held while the model loads?
+        loading.set()
+        assert release.wait(30)
+        return load_predictor(folder)
+
+    monkeypatch.setattr(session_module, "load_predictor", slow_load)
+    restoring = []  # is the store's lock held while the session's files are read back?
+    real_restore = store.restore_session
+    monkeypatch.setattr(store, "restore_session", lambda s: restoring.append(restarted._lock.locked()) or real_restore(s))
+    assert restarted.attach(_request("a2"), key) == key  # reconnect: nothing loaded yet
+    back = restarted.get(_request("a2"))
+    assert calls == [] and restoring == [False] and back.job.state == FINISHED
+    assert restarted.attach(_request("a3"), key) == key and restarted.get(_request("a3")) is back  # a second page
+
+    got = []
+    readers = [threading.Thread(target=lambda: got.append(back.require_predictor())) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        assert loading.wait(30)
+        other = []  # another session reconnects while A's model is loading: it must not wait for it
+        meanwhile = threading.Thread(target=lambda: other.append(restarted.attach(_request("b"), None)))
+        meanwhile.start()
+        meanwhile.join(10)
+        assert not meanwhile.is_alive() and other and other[0] != key
+    finally:
+        release.set()
+        for t in readers:
+            t.join(60)
+    assert calls == [False]  # loaded once, without the store's lock
+    assert len(got) == 2 and got[0] is got[1]
+    assert got[0].predict_proba(texts).tolist() == expected

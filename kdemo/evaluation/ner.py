@@ -83,6 +83,22 @@ class NERReport:
             "entity_confusion": {"labels": self.confusion_labels, "matrix": self.entity_confusion.tolist()},
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> NERReport:
+        """The report :meth:`to_dict` wrote (e.g. read back from JSON), equal to the original."""
+        keys = ["precision", "recall", "f1-score", "support"]
+        per_type = pd.DataFrame.from_records(data["per_type"], columns=None if data["per_type"] else ["type", *keys])
+        per_type = per_type.set_index("type").rename_axis(None)
+        per_type["support"] = per_type["support"].astype(int)
+        size = len(data["entity_types"]) + 1
+        return cls(
+            precision=float(data["precision"]), recall=float(data["recall"]), f1=float(data["f1"]),
+            macro_f1=float(data["macro_f1"]), accuracy=float(data["accuracy"]), per_type=per_type,
+            entity_types=list(data["entity_types"]),
+            entity_confusion=np.asarray(data["entity_confusion"]["matrix"], dtype=np.int64).reshape(size, size),
+            num_rows=int(data["num_rows"]), num_entities=int(data["num_entities"]),
+        )
+
 
 def strict_spans(tag_sequences: Sequence[Sequence[str]]) -> list[dict[tuple[int, int], str]]:
     """Per sentence, ``{(start_word, end_word_exclusive): type}`` of its entities under strict IOB2."""

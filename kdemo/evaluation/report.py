@@ -54,6 +54,26 @@ class ClassificationReport:
             "confusion_matrix": self.confusion_matrix.tolist(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassificationReport:
+        """The report :meth:`to_dict` wrote (e.g. read back from JSON), equal to the original."""
+        return cls(
+            accuracy=float(data["accuracy"]),
+            macro_f1=float(data["macro_f1"]),
+            per_class=_table(data["per_class"], "class"),
+            confusion_matrix=np.asarray(data["confusion_matrix"], dtype=np.int64).reshape(
+                len(data["class_names"]), len(data["class_names"])),
+            class_names=list(data["class_names"]),
+            num_rows=int(data["num_rows"]),
+        )
+
+
+def _table(records: list[dict], key: str) -> pd.DataFrame:
+    """A per-class table from ``to_dict``'s records: indexed by the ``key`` column (unnamed), ``support`` as int."""
+    table = pd.DataFrame.from_records(records).set_index(key).rename_axis(None)
+    table["support"] = table["support"].astype(int)
+    return table
+
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> ClassificationReport:
     """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
@@ -125,6 +145,19 @@ class MultiLabelReport:
             "class_names": self.class_names,
             "per_label": self.per_label.reset_index(names="label").to_dict(orient="records"),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MultiLabelReport:
+        """The report :meth:`to_dict` wrote (e.g. read back from JSON), equal to the original."""
+        return cls(
+            micro_f1=float(data["micro_f1"]),
+            macro_f1=float(data["macro_f1"]),
+            subset_accuracy=float(data["subset_accuracy"]),
+            per_label=_table(data["per_label"], "label"),
+            thresholds=[float(t) for t in data["thresholds"]],
+            class_names=list(data["class_names"]),
+            num_rows=int(data["num_rows"]),
+        )
 
 
 def tune_thresholds(
@@ -214,9 +247,29 @@ class RegressionReport:
     def __str__(self) -> str:
         return f"MAE {self.mae:.4f}  RMSE {self.rmse:.4f}  R² {self.r2:.4f}  ({self.num_rows} rows)"
 
-    def to_dict(self) -> dict:
-        """JSON-ready form (without the per-row values)."""
-        return {"mae": self.mae, "rmse": self.rmse, "r2": self.r2, "num_rows": self.num_rows}
+    def to_dict(self, values: bool = False) -> dict:
+        """JSON-ready form.
+
+        Args:
+            values: Also write ``y_true`` and ``y_pred`` (lists of ``num_rows`` floats), so that :meth:`from_dict`
+                gives back the whole report (the app's store); False (model cards, records) leaves them out.
+        """
+        out = {"mae": self.mae, "rmse": self.rmse, "r2": self.r2, "num_rows": self.num_rows}
+        if values:
+            out.update(y_true=self.y_true.tolist(), y_pred=self.y_pred.tolist())
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RegressionReport:
+        """The report :meth:`to_dict` wrote; without its per-row values, ``y_true`` and ``y_pred`` are empty."""
+        return cls(
+            mae=float(data["mae"]),
+            rmse=float(data["rmse"]),
+            r2=float(data["r2"]),
+            y_true=np.asarray(data.get("y_true", []), dtype=np.float64),
+            y_pred=np.asarray(data.get("y_pred", []), dtype=np.float64),
+            num_rows=int(data["num_rows"]),
+        )
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionReport:

@@ -57,6 +57,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab pushes it
         session.predictor, session.learner, session.report, session.preproc = predictor, None, None, None
         session.job = None
+        STORE.record_loaded_model(session, source)  # a restart brings this model back, not an older trained one
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     kind = "tags (token classification)" if _is_token_model(predictor) else "classes"

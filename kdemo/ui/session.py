@@ -31,6 +31,7 @@ import pandas as pd
 
 from kdemo.data.limits import format_bytes
 from kdemo.errors import KdemoError
+from kdemo.inference.predictor import load_predictor
 from kdemo.jobs import Job, JobQueue, log_event, owner_digest
 from kdemo.ui import store
 
@@ -107,8 +108,10 @@ class Session:
     use_class_weight: bool = False
     preproc: Any = None
     learner: Any = None
-    predictor: Any = None
     report: Any = None
+    #: The Hub id or folder of the model loaded in the Predict tab, while that is the session's model (None for a
+    #: model trained here); recorded in the store so that a restart brings the loaded model back.
+    loaded_model: str | None = None
     #: The last finished run's :class:`~kdemo.run.result.TrainResult` (its record and ``training_params.json``).
     result: Any = None
     #: The last training job of this session, queued, running or ended.
@@ -123,6 +126,38 @@ class Session:
     pages: set[str] = field(default_factory=set)
     last_seen: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The trained or loaded predictor (see :attr:`predictor`), and the saved one not loaded yet.
+    _predictor: Any = field(default=None, repr=False)
+    _pending_model: Path | None = field(default=None, repr=False)
+    #: Held while the pending predictor loads: one load per session, and no other session waits for it.
+    _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def predictor(self):
+        """The trained or loaded predictor, or None. A session restored after a restart loads its saved predictor
+        here, on first use (:meth:`defer_predictor`), under this session's own lock: reconnecting never waits for a
+        model, and other sessions never wait for this one's."""
+        if self._pending_model is not None:
+            with self._model_lock:
+                folder = self._pending_model
+                if folder is not None:
+                    try:
+                        self._predictor = load_predictor(folder)
+                    except (OSError, ValueError, RuntimeError, KdemoError) as exc:  # a damaged folder: go on without
+                        log_event("model_restore_failed", owner=self.owner, error=f"{type(exc).__name__}: {exc}")
+                        self._predictor = None
+                    self._pending_model = None
+        return self._predictor
+
+    @predictor.setter
+    def predictor(self, value) -> None:
+        with self._model_lock:  # a load in progress ends first; the new value wins
+            self._pending_model, self._predictor = None, value
+
+    def defer_predictor(self, folder: Path) -> None:
+        """Make the predictor saved in ``folder`` the session's, loaded on the first read of :attr:`predictor`."""
+        with self._model_lock:
+            self._pending_model, self._predictor = Path(folder), None
 
     @property
     def owner(self) -> str:
@@ -223,17 +258,27 @@ class SessionStore:
         return self.root / store.folder_name(key)
 
     def _new(self, key: str) -> Session:
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-        if self.persistent:
-            workdir = self._folder(key)
-            workdir.mkdir(exist_ok=True)
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root))
-        session = Session(key=key, workdir=workdir)
-        restored = self.persistent and store.restore_session(session)
+        session = self._restored(key) if self.persistent else None
+        if session is None:
+            if self.root is not None:
+                self.root.mkdir(parents=True, exist_ok=True)
+            if self.persistent:
+                workdir = self._folder(key)
+                workdir.mkdir(exist_ok=True)
+            else:
+                workdir = Path(tempfile.mkdtemp(prefix="kdemo-session-", dir=self.root))
+            session = Session(key=key, workdir=workdir)
+            log_event("session_created", owner=session.owner)
         self._sessions[key] = session
-        log_event("session_restored" if restored else "session_created", owner=session.owner)
+        return session
+
+    def _restored(self, key: str) -> Session | None:
+        """The session saved under ``key``'s folder, read back (files only, its model loads on first use), or None.
+        Touches nothing of the store's maps: :meth:`attach` calls it without the store's lock."""
+        session = Session(key=key, workdir=self._folder(key))
+        if not store.restore_session(session):
+            return None
+        log_event("session_restored", owner=session.owner)
         return session
 
     def _on_disk(self, key: str) -> bool:
@@ -242,6 +287,15 @@ class SessionStore:
     def persist(self, session: Session) -> None:
         """Write the session's data choices and tables to the store (nothing without a data folder)."""
         if self.persistent:
+            store.save_session(session)
+
+    def record_loaded_model(self, session: Session, source: str) -> None:
+        """Record that the session's model is now the one loaded from ``source`` (a Hub id or folder) and saved in
+        its ``model`` folder: its training job, result and checkpoints are forgotten, in the store too, so that a
+        restart brings back this model (see :func:`kdemo.ui.store.forget_job`)."""
+        session.loaded_model = source.strip()
+        if self.persistent:
+            store.forget_job(session)
             store.save_session(session)
 
     def persist_job(self, session: Session, job: Job, state: str | None = None) -> None:
@@ -270,11 +324,18 @@ class SessionStore:
         """
         page = getattr(request, "session_hash", None) or "no-session"
         self.sweep()
+        valid = isinstance(key, str) and _KEY.match(key) is not None
+        restored = None
+        if valid:
+            with self._lock:
+                known = key in self._sessions
+            if not known and self._on_disk(key):  # back after a restart: its files are read without the lock
+                restored = self._restored(key)
         with self._lock:
-            if isinstance(key, str) and _KEY.match(key) and key in self._sessions:
+            if valid and key in self._sessions:  # also when another page of it came back meanwhile
                 session = self._sessions[key]
-            elif isinstance(key, str) and _KEY.match(key) and self._on_disk(key):  # back after a restart
-                session = self._new(key)
+            elif restored is not None:
+                session = self._sessions[key] = restored
             else:
                 key = secrets.token_urlsafe(32)
                 early = self._sessions.pop(page, None)  # calls made by this page before it attached

@@ -5,16 +5,20 @@
 
     DIR/browser_secret                 the key of the browser's encrypted session-key storage (stable across restarts)
     DIR/sessions/<digest>/session.json data choices: file name, columns, task, class weights, last activity
-    DIR/sessions/<digest>/train.pkl    the uploaded training table (and val.pkl, the validation table)
+    DIR/sessions/<digest>/train.parquet  the uploaded training table (and val.parquet, the validation table; .json
+                                       instead for a table Parquet would change, see kdemo.data.frames)
     DIR/sessions/<digest>/job.json     the last training job: config, state, step losses, validation points, notes
-    DIR/sessions/<digest>/job_result.pkl  the finished job's report, top losses and model sizes
-    DIR/sessions/<digest>/model/       the trained predictor folder (kdemo.load_predictor, transformers.pipeline)
+    DIR/sessions/<digest>/job_result.json  the finished job's report, top losses and model sizes
+    DIR/sessions/<digest>/model/       the trained or loaded predictor folder (kdemo.load_predictor,
+                                       transformers.pipeline); ``session.json`` says which (``loaded_model``)
     DIR/sessions/<digest>/checkpoint/  the running job's checkpoints (resume/ and epoch-N/), deleted once it finishes
 
 ``<digest>`` is a SHA-256 digest of the session key, which only the owning browser holds: the server can find a
 session's folder from its key, and nothing on disk leads back to a key. Every file is written with
 :mod:`kdemo.atomic` (a kill leaves the old or the new version). The Hugging Face token is never written: it is
-not part of a session. The pickles are written and read by this server only (never uploaded files).
+not part of a session. Nothing is pickled: tables are Parquet (or JSON), records JSON, models safetensors; the
+``*.pkl`` files of an earlier version are never read (a session saved by it comes back without its tables and
+report) and are deleted at the session's next save.
 
 A session whose folder has not been touched for ``idle_timeout_s`` is deleted by the store's sweep, also after a
 restart; the per-session disk cap counts the whole folder.
@@ -24,27 +28,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import pickle
 import secrets
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from kdemo.atomic import write_bytes, write_text
+from kdemo.atomic import write_text
+from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove_frame, write_frame
+from kdemo.evaluation.ner import NERReport
+from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
 from kdemo.training.checkpoint_state import RESUME_DIR, read_state
 
-SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.pkl"
-TABLE_FILES = {"train_df": "train.pkl", "val_df": "val.pkl"}
+SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"
+#: The session's tables: attribute -> file stem (``<stem>.parquet`` or ``<stem>.json``, see kdemo.data.frames).
+TABLE_FILES = {"train_df": "train", "val_df": "val"}
+#: Pickles written by an earlier version: never read, deleted at the session's next save.
+LEGACY_FILES = ("train.pkl", "val.pkl", "job_result.pkl")
+#: The validation reports a job result may hold, by class name (how ``job_result.json`` names them).
+REPORTS = {cls.__name__: cls for cls in (ClassificationReport, MultiLabelReport, RegressionReport, NERReport)}
+#: Version of ``job_result.json``'s layout.
+RESULT_VERSION = 1
 #: Sub-folders of a session's folder: the trained predictor and the running job's checkpoints.
 MODEL_DIR, CHECKPOINT_DIR = "model", "checkpoint"
 #: The session fields kept in ``session.json``.
 FIELDS = ("data_name", "text_column", "label_column", "label_columns", "text_pair_column", "task", "use_class_weight",
-          "class_weight_offer", "last_seen")
+          "class_weight_offer", "last_seen", "loaded_model")
+
+log = logging.getLogger("kdemo.store")
 
 
 def _writable(folder: Path) -> bool:
@@ -90,15 +104,17 @@ def save_session(session) -> None:
     """Write the session's choices (``session.json``) and, when they changed, its tables, atomically."""
     folder = Path(session.workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    for attr, name in TABLE_FILES.items():
+    for attr, stem in TABLE_FILES.items():
         table = getattr(session, attr)
         if session.saved_tables.get(attr) is table:
             continue
         if table is None:
-            (folder / name).unlink(missing_ok=True)
+            remove_frame(folder, stem)
         else:
-            write_bytes(folder / name, pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL))
+            write_frame(folder, stem, table)
         session.saved_tables[attr] = table
+    for name in LEGACY_FILES:
+        (folder / name).unlink(missing_ok=True)
     data = {name: getattr(session, name) for name in FIELDS}
     if data["class_weight_offer"] is not None:
         data["class_weight_offer"] = {str(k): v for k, v in data["class_weight_offer"].items()}
@@ -123,13 +139,65 @@ def save_job(session, job: Job, state: str | None = None) -> None:
               "val_points": [list(p) for p in job.val_points], "notes": list(job.notes), "phase": job.phase,
               "elapsed_s": job.elapsed_s, "error": str(error) if error is not None else None, "saved_at": time.time()}
     if state in (FINISHED, STOPPED) and job.result is not None:
-        write_bytes(folder / RESULT_FILE, pickle.dumps(job.result, protocol=pickle.HIGHEST_PROTOCOL))
+        write_text(folder / RESULT_FILE, json.dumps(result_to_dict(job.result)))
     write_text(folder / JOB_FILE, json.dumps(record))
 
 
-def _read_pickle(path: Path):
-    with open(path, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - written by this server into its own data folder, never uploaded
+def forget_job(session) -> None:
+    """Delete the session's saved training job, its result and its checkpoints (a model loaded in the Predict tab
+    replaced the trained one)."""
+    folder = Path(session.workdir)
+    for name in (JOB_FILE, RESULT_FILE):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def result_to_dict(result: dict) -> dict:
+    """A finished job's result (:func:`kdemo.ui.train_job.job_result`) in JSON-ready form.
+
+    Args:
+        result: ``{"report": <a report of kdemo.evaluation>, "top_losses": DataFrame, "num_layers", "num_heads"}``.
+
+    Returns:
+        ``{"version", "report_type" (class name), "report" (its ``to_dict``, with a regression's per-row values),
+        "top_losses" (:func:`kdemo.data.frames.frame_to_dict`), "num_layers", "num_heads"}``.
+    """
+    report = result.get("report")
+    if isinstance(report, RegressionReport):
+        form = report.to_dict(values=True)  # the Train tab's figure plots them
+    else:
+        form = report.to_dict() if report is not None else None
+    top = result.get("top_losses")
+    return {"version": RESULT_VERSION, "report_type": type(report).__name__ if report is not None else None,
+            "report": form, "top_losses": frame_to_dict(top) if top is not None else None,
+            "num_layers": int(result["num_layers"]), "num_heads": int(result["num_heads"])}
+
+
+def result_from_dict(data: dict) -> dict:
+    """The job result :func:`result_to_dict` wrote.
+
+    Raises:
+        ValueError: If the report type is unknown or the layout is newer than this version reads.
+    """
+    if data.get("version", 0) > RESULT_VERSION:
+        raise ValueError(f"Expected a job result of version <= {RESULT_VERSION}. Received: {data.get('version')}.")
+    kind = data.get("report_type")
+    if kind is not None and kind not in REPORTS:
+        raise ValueError(f"Expected a report type among {sorted(REPORTS)}. Received: {kind!r}.")
+    report = REPORTS[kind].from_dict(data["report"]) if kind is not None else None
+    top = frame_from_dict(data["top_losses"]) if data.get("top_losses") is not None else None
+    return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"]}
+
+
+def _read_result(path: Path) -> dict | None:
+    """The saved job result, or None when it is missing or cannot be read (the job then shows no report)."""
+    if not path.is_file():
+        return None
+    try:
+        return result_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring an unreadable job result %s: %s", path, exc)
+        return None
 
 
 def restore_job(folder: Path) -> Job | None:
@@ -148,8 +216,8 @@ def restore_job(folder: Path) -> Job | None:
     job.started_at = job.ended_at - record["elapsed_s"]
     if state == FAILED:
         job.error = RuntimeError(record["error"] or "failed")
-    if state in (FINISHED, STOPPED) and (folder / RESULT_FILE).is_file():
-        job.result = _read_pickle(folder / RESULT_FILE)
+    if state in (FINISHED, STOPPED):
+        job.result = _read_result(folder / RESULT_FILE)
     if job.state not in (FINISHED, STOPPED, FAILED, CANCELLED, INTERRUPTED):
         job.state = INTERRUPTED
     job.done_event.set()
@@ -159,10 +227,13 @@ def restore_job(folder: Path) -> Job | None:
 def restore_session(session) -> bool:
     """Fill a new :class:`~kdemo.ui.session.Session` from its folder (after a restart).
 
+    Only files are read here: the saved predictor is loaded on its first use
+    (:meth:`~kdemo.ui.session.Session.defer_predictor`), so that reconnecting, done under the session store's lock,
+    never waits for a model.
+
     Returns:
         Whether the folder held a saved session.
     """
-    from kdemo.inference.predictor import load_predictor
     from kdemo.run.config import TrainConfig
 
     folder = Path(session.workdir)
@@ -176,18 +247,19 @@ def restore_session(session) -> bool:
     if session.class_weight_offer is not None:
         session.class_weight_offer = {int(k): float(v) for k, v in session.class_weight_offer.items()}
     session.train_config = TrainConfig.from_dict(data["train_config"]) if data.get("train_config") else None
-    for attr, name in TABLE_FILES.items():
-        table = _read_pickle(folder / name) if (folder / name).is_file() else None
-        setattr(session, attr, table if isinstance(table, pd.DataFrame) else None)
+    for attr, stem in TABLE_FILES.items():
+        setattr(session, attr, read_frame(folder, stem))
         session.saved_tables[attr] = getattr(session, attr)
     session.job = job = restore_job(folder)
     if job is not None and job.state == INTERRUPTED and (folder / CHECKPOINT_DIR / RESUME_DIR).is_dir():
         state = read_state(folder / CHECKPOINT_DIR)  # the curve and the status show where Resume starts from
         job.step_losses, job.val_points = list(state.step_losses), [tuple(p) for p in state.val_points]
         job.epoch = state.epoch
-    if (folder / MODEL_DIR).is_dir() and session.job is not None and session.job.state in (FINISHED, STOPPED):
-        session.predictor = load_predictor(folder / MODEL_DIR)
-        session.report = (session.job.result or {}).get("report")
+    trained = session.job is not None and session.job.state in (FINISHED, STOPPED)
+    loaded = session.job is None and session.loaded_model is not None  # a model loaded in the Predict tab
+    if (folder / MODEL_DIR).is_dir() and (trained or loaded):
+        session.defer_predictor(folder / MODEL_DIR)
+        session.report = (session.job.result or {}).get("report") if trained else None
     return True
 
 

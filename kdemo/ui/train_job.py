@@ -142,7 +142,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
 
     data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
     checkpoint = session.workdir / CHECKPOINT_DIR
-    session.train_config = cfg
+    session.train_config, session.loaded_model = cfg, None  # this run's model replaces a loaded one
     STORE.persist(session)
     resume_from = None
     if resume and (checkpoint / RESUME_DIR).is_dir():
