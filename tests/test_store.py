@@ -480,3 +480,27 @@ def test_reconnecting_loads_the_model_lazily_outside_the_stores_lock(tmp_path, t
     assert calls == [False]  # loaded once, without the store's lock
     assert len(got) == 2 and got[0] is got[1]
     assert got[0].predict_proba(texts).tolist() == expected
+
+
+def test_a_token_file_comes_back_after_a_restart(tmp_path):
+    from kdemo.ui import data_tab, token_views
+
+    fixture = Path(__file__).parent / "fixtures" / "ner_news.conll"
+    first = _persistent(tmp_path)
+    key = first.attach(_request("page-1"), None)
+    session = first.get(_request("page-1"))
+    token_views.load_token_data(session, str(fixture), None, 0.1)
+    session.data_name = "my news.conll"
+    first.persist(session)
+    sentences = len(session.token_corpus.words)
+
+    restarted = _persistent(tmp_path)
+    assert restarted.attach(_request("page-2"), key) == key
+    back = restarted.get(_request("page-2"))
+    assert back.is_token_data and back.task == "token_classification"
+    assert back.token_file == session.token_file and back.token_file.is_file() and back.token_val_file is None
+    assert back.token_corpus.words == session.token_corpus.words and back.token_corpus.tags == session.token_corpus.tags
+    outputs = data_tab.restore(back, 0.1)  # the reloaded page's Data tab
+    assert len(outputs) == 11 and back.data_name == "my news.conll" and back.doctor_report is not None
+    assert f"{sentences} sentences" in outputs[3]  # the summary
+    assert back.token_file.parent == back.workdir / "data"  # the copy was read in place, not copied onto itself

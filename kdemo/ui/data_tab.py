@@ -253,6 +253,13 @@ def restore(session: Session, val_pct: float) -> tuple:
     """The Data tab's outputs for a session that already has data (a reloaded page, or a browser back after a
     restart): as :func:`load_data`'s, then the second-text menu and its note; ``gr.update()`` (no change) for
     all of them without data."""
+    if session.is_token_data:  # a token file: read again from the session's copy (its original name kept)
+        name = session.data_name
+        val_file = str(session.token_val_file) if session.token_val_file else None
+        outputs = token_views.load_token_data(session, str(session.token_file), val_file, val_pct,
+                                              tokenizer=_default_tokenizer(), preview_rows=PREVIEW_ROWS)
+        session.data_name = name
+        return (*outputs, gr.update(choices=[("(none: single texts)", "")], value=""), "")
     if session.train_df is None or session.text_column not in session.train_df.columns:
         return tuple(gr.update() for _ in range(11))
     if session.doctor_report is not None:  # a reload: the report of this session's data is still in memory

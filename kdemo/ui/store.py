@@ -41,6 +41,7 @@ from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove
 from kdemo.evaluation.ner import NERReport
 from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
+from kdemo.text.ner.formats import read_token_file
 from kdemo.training.checkpoint_state import RESUME_DIR, read_state
 
 SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"
@@ -119,7 +120,29 @@ def save_session(session) -> None:
     if data["class_weight_offer"] is not None:
         data["class_weight_offer"] = {str(k): v for k, v in data["class_weight_offer"].items()}
     data["train_config"] = session.train_config.to_dict() if session.train_config is not None else None
+    # a token file lives in the session's folder already (its copy is what a token run trains on): its place
+    data["ner_files"] = [_relative(folder, session.token_file), _relative(folder, session.token_val_file)]
     write_text(folder / SESSION_FILE, json.dumps(data))
+
+
+def _relative(folder: Path, path) -> str | None:
+    """``path`` relative to the session's folder (None for no file, or for one outside the folder)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _restore_token_files(session, folder: Path, names) -> None:
+    """Read the session's token file copies back (the corpus is parsed again; the doctor runs on the next page)."""
+    train_name, val_name = (list(names or []) + [None, None])[:2]
+    if not train_name or not (folder / train_name).is_file():
+        return
+    session.token_file = folder / train_name
+    session.token_val_file = folder / val_name if val_name and (folder / val_name).is_file() else None
+    session.token_corpus = read_token_file(session.token_file)
 
 
 def save_job(session, job: Job, state: str | None = None) -> None:
@@ -250,6 +273,7 @@ def restore_session(session) -> bool:
     for attr, stem in TABLE_FILES.items():
         setattr(session, attr, read_frame(folder, stem))
         session.saved_tables[attr] = getattr(session, attr)
+    _restore_token_files(session, folder, data.get("ner_files"))
     session.job = job = restore_job(folder)
     if job is not None and job.state == INTERRUPTED and (folder / CHECKPOINT_DIR / RESUME_DIR).is_dir():
         state = read_state(folder / CHECKPOINT_DIR)  # the curve and the status show where Resume starts from

@@ -41,7 +41,8 @@ def keep_copy(path: str | Path, folder: Path, name: str) -> Path:
     """Copy an uploaded file into the session's folder (Gradio's own copies are deleted after a while)."""
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{name}{Path(path).suffix or '.txt'}"
-    shutil.copyfile(path, dest)
+    if Path(path).resolve() != dest.resolve():  # a session restored after a restart reads its own copy again
+        shutil.copyfile(path, dest)
     return dest
 
 
