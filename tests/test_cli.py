@@ -147,11 +147,15 @@ def test_cli_trains_minilm_on_sms_spam(tmp_path):
     assert accuracy >= 0.9
 
 
-def test_train_resume_continues_a_stopped_run(tiny_bert_dir, tmp_path, capsys):
+def test_train_resume_continues_a_stopped_run(tiny_bert_dir, tmp_path, capsys, monkeypatch):
     """``--checkpoint-folder`` writes resumable checkpoints; ``--resume`` continues a stopped run to its end."""
     import threading
 
     from conftest import sentiment_frame
+
+    from kdemo.modeling.step import StepLog
+
+    monkeypatch.setattr(StepLog, "due", lambda self: True)  # every step's event right after it: Stop lands at step 20
 
     data, ckpt = tmp_path / "reviews.csv", tmp_path / "ckpt"
     sentiment_frame(120).to_csv(data, index=False)
