@@ -140,7 +140,8 @@ class Predictor(ExportMixin):
         first, second = (text, None) if isinstance(text, str) else text
         enc = self.tokenizer(first, second, truncation=True, max_length=self.maxlen, return_tensors="pt")
         device = next(self.model.parameters()).device
-        self.model.eval()
+        if self.model.training:  # eval() walks every sub-module: only when a fit left the shared model in train mode
+            self.model.eval()
         autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
             return self.model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
