@@ -10,7 +10,10 @@ Trainer: the same checkpoint, sentences, tag list, batch, epochs and LR; first-s
 ``DataCollatorForTokenClassification`` (dynamic padding), ``train_sampling_strategy="group_by_length"``, bf16
 where the CPU has it, 10 % linear warmup then linear decay (``warmup_steps=0.1``), no in-loop evaluation.
 Both are scored on ``test.txt`` with seqeval's strict IOB2 entity F1 (:func:`kdemo.evaluation.ner.ner_metrics`).
-Training wall time excludes tokenization and model loading (reported as ``prep_s``).
+Training wall time excludes tokenization and model loading (reported as ``prep_s``). Both report their optimizer
+steps and one epoch's real and padded tokens (Trainer's from its own ``LengthGroupedSampler``; below ~6,400
+sentences HF uses fewer than 50 batches per sorted mega-batch, ``min(n // (4 * batch), 50)``, so it pads more than
+kdemo there; on all of CoNLL-2003 both sort mega-batches of 50 batches).
 
 ``--lr-find`` first runs kdemo's LR finder on the same data and prints its suggestions (the weights are restored,
 so the timed run is unaffected).
