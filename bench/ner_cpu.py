@@ -10,7 +10,10 @@ Trainer: the same checkpoint, sentences, tag list, batch, epochs and LR; first-s
 ``DataCollatorForTokenClassification`` (dynamic padding), ``train_sampling_strategy="group_by_length"``, bf16
 where the CPU has it, 10 % linear warmup then linear decay (``warmup_steps=0.1``), no in-loop evaluation.
 Both are scored on ``test.txt`` with seqeval's strict IOB2 entity F1 (:func:`kdemo.evaluation.ner.ner_metrics`).
-Training wall time excludes tokenization and model loading (reported as ``prep_s``).
+Training wall time excludes tokenization and model loading (reported as ``prep_s``). Both report their optimizer
+steps and one epoch's real and padded tokens (Trainer's from its own ``LengthGroupedSampler``; below ~6,400
+sentences HF uses fewer than 50 batches per sorted mega-batch, ``min(n // (4 * batch), 50)``, so it pads more than
+kdemo there; on all of CoNLL-2003 both sort mega-batches of 50 batches).
 
 ``--lr-find`` first runs kdemo's LR finder on the same data and prints its suggestions (the weights are restored,
 so the timed run is unaffected).
@@ -65,7 +68,9 @@ def run_kdemo(words, tags, test_words, test_tags, tag_names, *, lr: float, epoch
         learner.fit_onecycle(lr, epochs, verbose=0)
     with timer(out, "eval_s"):
         report = learner.validation_report(val_data=tst)
-    real, padded = learner._train_batches().padded_tokens()
+    batches = learner._train_batches()
+    real, padded = batches.padded_tokens()  # one epoch
+    out["optimizer_steps"] = len(batches) * epochs
     out.update(test_f1=report.f1, test_precision=report.precision, test_recall=report.recall,
                sentences_per_s=len(words) * epochs / out["train_s"], padded_tokens=padded, real_tokens=real,
                per_type_f1={t: float(report.per_type.loc[t, "f1-score"]) for t in report.entity_types})
@@ -116,6 +121,10 @@ def run_trainer(words, tags, test_words, test_tags, tag_names, *, lr: float, epo
         trainer = Trainer(model=model, args=args, train_dataset=trn, data_collator=DataCollatorForTokenClassification(tok))
     with timer(out, "train_s"):
         trainer.train()
+    # transformers 5's Trainer._get_eval_sampler also applies LengthGroupedSampler to predict() when
+    # train_sampling_strategy="group_by_length": the predictions would come back shuffled against ``tst`` (this was
+    # the bench's F1 0.04). Predict in dataset order.
+    trainer.args.train_sampling_strategy = "sequential"
     with timer(out, "eval_s"):
         pred = trainer.predict(tst)
     ids = np.argmax(pred.predictions, axis=-1)
@@ -126,6 +135,12 @@ def run_trainer(words, tags, test_words, test_tags, tag_names, *, lr: float, epo
         n_words = len(test_words[row])
         predicted.append((tags_of_row + ["O"] * n_words)[:n_words])  # words cut by truncation count as "O"
     report = ner_metrics(test_tags, predicted)
+    train_lengths = [len(row["input_ids"]) for row in trn]
+    sampler = trainer._get_train_sampler(trn)  # the same length grouping as in train(): padded tokens per batch
+    order = list(sampler) if sampler is not None else range(len(trn))
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    out.update(padded_tokens=sum(len(b) * max(train_lengths[j] for j in b) for b in batches),  # one epoch
+               real_tokens=sum(train_lengths), optimizer_steps=trainer.state.global_step)
     out.update(test_f1=report.f1, test_precision=report.precision, test_recall=report.recall,
                sentences_per_s=len(words) * epochs / out["train_s"],
                per_type_f1={t: float(report.per_type.loc[t, "f1-score"]) for t in report.entity_types})
@@ -154,7 +169,7 @@ def main() -> None:
     print(f"\nCoNLL-2003, {len(words)} training sentences, {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}; "
           f"test = {len(test_words)} sentences")
     print_table(rows, ["system", "train_s", "sentences_per_s", "test_f1", "test_precision", "test_recall",
-                       "time_vs_trainer", "prep_s", "eval_s"])
+                       "time_vs_trainer", "optimizer_steps", "padded_tokens", "real_tokens", "prep_s", "eval_s"])
     if not args.skip_trainer:
         print(f"\nkdemo/Trainer training time ratio: {rows[0]['time_vs_trainer']:.3f} (issue 13: <= 1.0)")
         print(f"kdemo test entity F1: {rows[0]['test_f1']:.4f}; Trainer: {rows[1]['test_f1']:.4f} "

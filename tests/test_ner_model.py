@@ -82,6 +82,31 @@ def test_masked_accuracy_counts_only_labelled_tokens():
 
 
 # ---------------------------------------------------------------------------------------------- seqeval report
+def test_fast_step_paths_equal_keras_loss_and_metric():
+    from kdemo.modeling.fast_losses import torch_loss_for
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 4, requires_grad=True)
+    labels = torch.tensor([[-100, 0, 3, -100, 1, -100], [-100, 2, 2, -100, -100, -100], [-100] * 6])
+    for weights in (None, [0.5, 2.0, 1.0, 3.0]):
+        loss = MaskedSparseCrossentropy(weights)
+        fast = torch_loss_for(loss)
+        expected = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, 4), labels.reshape(-1), ignore_index=-100,
+            weight=None if weights is None else torch.tensor(weights))
+        assert fast(labels, logits, None).item() == pytest.approx(float(expected), rel=1e-6)
+        assert loss(labels, logits).item() == pytest.approx(float(expected), rel=1e-6)
+    empty = torch_loss_for(MaskedSparseCrossentropy([1.0, 2.0, 1.0, 1.0]))(labels[2:], logits[2:], None)
+    empty.backward()
+    assert float(empty) == 0.0 and not torch.isnan(logits.grad).any() and float(logits.grad.abs().sum()) == 0.0
+    keras_metric, fast_metric = MaskedTokenAccuracy(), MaskedTokenAccuracy()
+    for i in range(3):
+        keras_metric.update_state(labels[i:i + 1], logits[i:i + 1].detach())
+        assert fast_metric.torch_update(labels[i:i + 1], logits[i:i + 1].detach())
+    assert float(fast_metric.result()) == pytest.approx(float(keras_metric.result()))
+    assert float(fast_metric.total.value) == 5.0
+
+
 def test_ner_metrics_on_a_hand_made_case():
     true = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
     pred = [["B-PER", "I-PER", "O", "B-ORG"], ["I-ORG", "O"]]  # strict IOB2: a lone I-ORG is no entity
@@ -131,6 +156,8 @@ def test_training_lowers_the_loss_and_validate_reports_entities(token_data, caps
     assert len(top) == 2 and top[0][1] >= top[1][1] and top[0][2] == val.tags[top[0][0]]
     learner.view_top_losses(1)
     assert "loss:" in capsys.readouterr().out
+    state = learner.model._step_state  # the training step used the token loss' and accuracy's torch paths
+    assert state.fast_loss is not None and state.fast_metrics is not None
     assert list(learner.top_losses_table(2).columns) == ["row", "text", "true", "predicted", "loss"]
 
 

@@ -48,8 +48,12 @@ def torch_loss_for(loss: object) -> LossFn | None:
     Returns:
         The function (it returns None for inputs it does not cover, e.g. other shapes), or None when ``loss`` is
         not one it reproduces: ``SparseCategoricalCrossentropy(from_logits=True)`` without ``ignore_class`` and
-        ``MeanSquaredError()``, each with Keras' default reduction.
+        ``MeanSquaredError()``, each with Keras' default reduction, and kdemo's losses that have a ``torch_loss``
+        method (``MaskedSparseCrossentropy``, which computes its value itself).
     """
+    torch_loss = getattr(loss, "torch_loss", None)  # kdemo's own torch-native losses (the token classifier's)
+    if torch_loss is not None and type(loss).__module__.startswith("kdemo."):
+        return torch_loss
     if getattr(loss, "reduction", None) != "sum_over_batch_size":
         return None
     kwargs = getattr(loss, "_fn_kwargs", None)
@@ -95,6 +99,8 @@ def torch_metrics_update(compile_metrics) -> Callable[[torch.Tensor, torch.Tenso
     if weighted or len(lists) != 1:  # one output with unweighted metrics (Keras' MetricsList)
         return None
     metrics = list(getattr(lists[0], "metrics", None) or [])
+    if len(metrics) == 1 and type(metrics[0]).__module__.startswith("kdemo.") and hasattr(metrics[0], "torch_update"):
+        return metrics[0].torch_update  # kdemo's own metrics with an in-place torch update (token accuracy)
     if len(metrics) != 1 or not isinstance(metrics[0], keras.metrics.MeanMetricWrapper):
         return None
     metric = metrics[0]

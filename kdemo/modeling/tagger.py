@@ -59,12 +59,30 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         self.tag_weights = None if tag_weights is None else [float(w) for w in tag_weights]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        return self.torch_loss(y_true, y_pred, sample_weight)
+
+    def torch_loss(self, y_true, y_pred, sample_weight=None) -> torch.Tensor:
+        """The loss as one torch expression, with no host synchronisation (the training step's fast path calls it
+        directly, see :func:`kdemo.modeling.fast_losses.torch_loss_for`). ``sample_weight`` is ignored.
+
+        A batch without labelled tokens gives 0 (and a zero gradient), not NaN.
+        """
         logits = y_pred.float().reshape(-1, y_pred.shape[-1])
         target = torch.as_tensor(y_true, device=logits.device).long().reshape(-1)
-        weight = None if self.tag_weights is None else torch.tensor(self.tag_weights, device=logits.device)
-        if not bool((target != IGNORE_INDEX).any()):
-            return logits.sum() * 0.0  # a batch without labelled tokens: no gradient, no NaN
-        return torch.nn.functional.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
+        valid = target != IGNORE_INDEX
+        safe = torch.where(valid, target, 0)
+        per_token = torch.nn.functional.cross_entropy(logits, safe, reduction="none")
+        weight = valid.to(per_token.dtype)
+        if self.tag_weights is not None:
+            weight = weight * self._weight_tensor(logits.device)[safe]
+        denom = weight.sum()
+        return (per_token * weight).sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+    def _weight_tensor(self, device) -> torch.Tensor:
+        cached = getattr(self, "_weights_on", None)
+        if cached is None or cached.device != torch.device(device):
+            cached = self._weights_on = torch.tensor(self.tag_weights, dtype=torch.float32, device=device)
+        return cached
 
     def call(self, y_true, y_pred):
         return self(y_true, y_pred)
@@ -87,6 +105,16 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
         hits = (y_pred.argmax(dim=-1) == target) & mask
         self.correct.assign(self.correct.value + hits.sum().float())
         self.total.assign(self.total.value + mask.sum().float())
+
+    def torch_update(self, y_true, y_pred) -> bool:
+        """``update_state`` as in-place torch adds, without Keras' ``assign`` (the training step's fast path, see
+        :func:`kdemo.modeling.fast_losses.torch_metrics_update`). Returns True (the update is done)."""
+        target = torch.as_tensor(y_true, device=y_pred.device).long()
+        mask = target != IGNORE_INDEX
+        with torch.no_grad():
+            self.correct.value.add_(((y_pred.argmax(dim=-1) == target) & mask).sum().float())
+            self.total.value.add_(mask.sum().float())
+        return True
 
     def result(self):
         return self.correct.value / torch.clamp(self.total.value, min=1.0)
