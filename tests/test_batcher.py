@@ -224,3 +224,22 @@ def test_shared_model_is_freed_with_its_last_predictor(tiny_bert_dir):
     del b
     gc.collect()
     assert ref() is None
+
+
+def test_folders_of_symlinks_are_hashed_by_what_they_point_to(tiny_bert_dir, tmp_path):
+    """A Hub download is a snapshot folder of symlinks into the cache's blobs: two different models must not share
+    a digest (and so a module) because their folders hold only symlinks."""
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_bert_dir, other)
+    (other / "kdemo.json").write_text('{"maxlen": 16}', encoding="utf-8")
+    snapshots = []
+    for source in (tiny_bert_dir, other):
+        snapshot = tmp_path / "snapshots" / source.name
+        snapshot.mkdir(parents=True)
+        for path in source.iterdir():
+            if path.is_file():
+                (snapshot / path.name).symlink_to(path.resolve())
+        snapshots.append(snapshot)
+    assert folder_digest(snapshots[0]) == folder_digest(tiny_bert_dir)
+    assert folder_digest(snapshots[0]) != folder_digest(snapshots[1])
+    assert load_shared(snapshots[0]).model is not load_shared(snapshots[1]).model

@@ -23,6 +23,7 @@ import threading
 import weakref
 from pathlib import Path
 
+from kdemo.inference.ner_predictor import NERPredictor
 from kdemo.inference.predictor import Predictor, load_predictor
 
 _LOCK = threading.Lock()
@@ -32,7 +33,8 @@ _CHUNK = 1 << 20
 
 
 def folder_digest(folder: str | os.PathLike) -> str:
-    """SHA-256 of a folder's regular files: their relative paths and contents, in sorted order.
+    """SHA-256 of a folder's files (symlinks followed, as in a Hub download): their relative paths and contents, in
+    sorted order.
 
     Args:
         folder: A predictor folder.
@@ -42,7 +44,8 @@ def folder_digest(folder: str | os.PathLike) -> str:
     """
     root = Path(folder)
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+    # a Hub download is a folder of symlinks into the cache's blobs: hash what they point to (is_file follows them)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         with open(path, "rb") as f:
             while chunk := f.read(_CHUNK):
@@ -60,7 +63,7 @@ def _alive(digest: str) -> Predictor | None:
     return refs[0]()
 
 
-def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> Predictor:
+def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> Predictor | NERPredictor:
     """:func:`~kdemo.inference.predictor.load_predictor`, sharing the module with predictors of the same content.
 
     Args:
@@ -81,8 +84,12 @@ def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> Predictor:
         predictor = load_predictor(folder, batch_size=batch_size)
     else:
         predictor = copy.copy(template)  # shares model and tokenizer; own labels, thresholds and settings below
-        predictor.meta, predictor.thresholds = dict(template.meta), list(template.thresholds)
-        predictor.class_names, predictor.batch_size, predictor._preproc = list(template.class_names), int(batch_size), None
+        predictor.meta, predictor.class_names = dict(template.meta), list(template.class_names)
+        predictor.batch_size = int(batch_size)
+        if hasattr(template, "thresholds"):  # a classifier's (an NERPredictor has none)
+            predictor.thresholds = list(template.thresholds)
+        if hasattr(template, "_preproc"):
+            predictor._preproc = None
     with _LOCK:
         _LIVE.setdefault(digest, []).append(weakref.ref(predictor))
     return predictor
