@@ -1,4 +1,4 @@
-"""Many users at once: N gradio_client sessions, each with a MiniLM loaded, calling ``/predict`` in a loop.
+"""Many users at once: N sessions, each with a MiniLM loaded, calling ``/predict`` in a loop.
 
 Usage:
     python -m bench.serve_load [--clients 16 64] [--mode burst|loop] [--client http|gradio] [--seconds 20]
