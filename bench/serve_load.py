@@ -1,18 +1,27 @@
-"""Many users at once: N gradio_client sessions, each with a MiniLM loaded, calling ``/predict`` in a loop.
+"""Many users at once: N sessions, each with a MiniLM loaded, calling ``/predict`` in a loop.
 
 Usage:
-    python -m bench.serve_load [--clients 16 64] [--mode burst|loop] [--seconds 20] [--procs 2] [--train-rows 2000]
-        [--model-dir DIR]
+    python -m bench.serve_load [--clients 16 64] [--mode burst|loop] [--client http|gradio] [--seconds 20]
+        [--procs 2] [--train-rows 2000] [--model-dir DIR]
 
 Starts the app as a subprocess (``python app.py --port P``; with ``--data-dir`` in a temporary folder when the
 app has that option), saves a MiniLM predictor folder (all-MiniLM-L6-v2 with a 2-class head; speed does not
 depend on training; ``--model-dir`` uses a fine-tuned folder instead), and for each client count N:
 
-1. opens N sessions (``gradio_client.Client``, spread over ``--procs`` client processes so that the clients' own
-   Python does not serialise on one GIL), each loading the folder through ``/load_model``;
-2. **idle**: all N call ``/predict`` with SST-2 test sentences in a closed loop for ``--seconds``;
+1. opens N sessions (``gradio_client.Client``), each loading the folder through ``/load_model``;
+2. **idle**: all N call ``/predict`` with SST-2 test sentences for ``--seconds``;
 3. **training**: another session uploads ``--train-rows`` SST-2 rows and starts a 1-epoch MiniLM training
    through ``/train``; once it runs, the N clients loop again for ``--seconds``; the training must then finish.
+
+``--client http`` (default): the timed ``/predict`` calls are raw HTTP, as the browser's own JavaScript client
+makes them, from one process with all N clients as asyncio coroutines on one ``httpx.AsyncClient``; each call
+uses its session's ``session_hash`` (the one its ``gradio_client`` loaded the model with, so the same per-session
+model). The request follows the event's config: a queued event (``queue`` true) is ``POST
+/gradio_api/queue/join`` (``data``, ``fn_index``, ``trigger_id``, ``session_hash``) then ``GET
+/gradio_api/queue/data?session_hash=...`` (Server-Sent Events) up to its ``process_completed`` message; an event
+with ``queue=False`` is one ``POST /gradio_api/run/predict`` with the same body. ``--client gradio``: the timed
+calls are ``gradio_client.Client.predict`` from threads spread over ``--procs`` client processes (heavier: about
+50 ms of client CPU per prediction, on the server's cores).
 
 ``--mode burst`` (default) fires all N requests at the same moment once every ``--period`` seconds (the issue's
 "16 firing at once"); ``--mode loop`` runs closed loops (each client calls again as soon as it is answered: the
@@ -25,6 +34,9 @@ machine): 16 clients p95 <= 0.25 s idle and <= 0.5 s while training, 0 errors, t
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -116,15 +128,23 @@ def _client_proc(url: str, folder: str, n: int, texts: list[str], args: dict, ph
     """
     from gradio_client import Client
 
-    clients = [Client(url, verbose=False) for _ in range(n)]
-    for c in clients:
+    def open_session(_) -> Client:
+        c = Client(url, verbose=False)
         status = c.predict(folder, api_name="/load_model")[0]
         if "Loaded" not in status:
             raise SystemExit(f"/load_model failed: {status}")
+        return c
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # the server loads (hashes) the folder per session
+        clients = list(pool.map(open_session, range(n)))
+    endpoint = _predict_endpoint(url) if args["client"] == "http" else None
     for phase in range(phases):
         barrier.wait()
         cpu0 = time.process_time()
-        lat, errors = _run_phase(clients, texts, args)
+        if endpoint is None:
+            lat, errors = _run_phase(clients, texts, args)
+        else:
+            lat, errors = asyncio.run(_run_phase_http(url, endpoint, [c.session_hash for c in clients], texts, args))
         results.put((phase, lat, errors, time.process_time() - cpu0))
     for c in clients:
         c.close()
@@ -167,6 +187,91 @@ def _run_phase(clients: list, texts: list[str], args: dict) -> tuple[list[float]
     return lat, errors
 
 
+def _predict_endpoint(url: str) -> dict:
+    """The ``/predict`` event as the page's config describes it: its ``fn_index``, trigger and whether it is queued."""
+    import httpx
+
+    config = httpx.get(url + "config", timeout=60).json()
+    dep = next(d for d in config["dependencies"] if d.get("api_name") == "predict")
+    return {"fn_index": dep["id"], "trigger_id": dep["targets"][0][0], "queue": dep.get("queue") is not False,
+            "prefix": config.get("api_prefix", "/gradio_api").strip("/")}
+
+
+def _check_label(out) -> str | None:
+    """None if ``out`` is ``/predict``'s answer (the gr.Label value with both classes), else what is wrong."""
+    try:
+        label = out["data"][0]
+        if {c["label"] for c in label["confidences"]} == set(CLASSES):
+            return None
+    except (KeyError, IndexError, TypeError):
+        pass
+    return f"unexpected answer {str(out)[:120]}"
+
+
+async def _call_http(http, url: str, ep: dict, session_hash: str, text: str) -> str | None:
+    """One ``/predict`` call as the browser makes it; returns None, or the error."""
+    body = {"data": [text, ""], "event_data": None, "fn_index": ep["fn_index"], "trigger_id": ep["trigger_id"],
+            "session_hash": session_hash}
+    base = url + ep["prefix"]
+    if not ep["queue"]:  # queue=False: the browser posts to /run/<api_name> and gets the outputs in the answer
+        r = await http.post(f"{base}/run/predict", json=body)
+        if r.status_code != 200:
+            return f"HTTP {r.status_code}: {r.text[:120]}"
+        return _check_label(r.json())
+    r = await http.post(f"{base}/queue/join", json=body)
+    if r.status_code != 200:
+        return f"HTTP {r.status_code}: {r.text[:120]}"
+    event_id = r.json()["event_id"]
+    async with http.stream("GET", f"{base}/queue/data", params={"session_hash": session_hash}) as stream:
+        async for line in stream.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            msg = json.loads(line[5:])
+            if msg.get("msg") == "process_completed" and msg.get("event_id") == event_id:
+                if not msg.get("success"):
+                    return f"failed: {str(msg.get('output'))[:120]}"
+                return _check_label(msg["output"])
+            if msg.get("msg") in ("close_stream", "unexpected_error"):
+                return f"stream ended: {str(msg)[:120]}"
+    return "stream ended without process_completed"
+
+
+async def _run_phase_http(url: str, ep: dict, hashes: list[str], texts: list[str], args: dict) -> tuple[list[float], list[str]]:
+    """:func:`_run_phase` with raw HTTP: every session is a coroutine on one ``httpx.AsyncClient``."""
+    import httpx
+
+    lat: list[float] = []
+    errors: list[str] = []
+    n = len(hashes)
+    limits = httpx.Limits(max_connections=2 * n + 8, max_keepalive_connections=2 * n + 8)
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+        begin = time.time() + 0.2
+        end = begin + args["seconds"]
+        period = args["period_s"]
+
+        async def client(i: int) -> None:
+            k = i
+            while time.time() < end:
+                if args["mode"] == "burst":
+                    round_start = begin + period * max(0, int(np.ceil((time.time() - begin) / period)))
+                    if round_start >= end:
+                        break
+                    await asyncio.sleep(max(0.0, round_start - time.time()))
+                t0 = loop.time()
+                try:
+                    err = await _call_http(http, url, ep, hashes[i], texts[k % len(texts)])
+                except Exception as exc:  # noqa: BLE001 - counted
+                    err = f"{type(exc).__name__}: {str(exc)[:120]}"
+                lat.append(loop.time() - t0)
+                if err:
+                    errors.append(err)
+                k += n
+
+        await asyncio.gather(*(client(i) for i in range(n)))
+    return lat, errors
+
+
 def _start_training(url: str, rows: int) -> object:
     """A separate session uploads ``rows`` SST-2 rows and starts a 1-epoch MiniLM training; returns its client."""
     import pandas as pd
@@ -203,10 +308,10 @@ def _wait_training(trainer, timeout_s: float = 900.0) -> tuple[bool, str]:
 def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: list[str]) -> list[dict]:
     """Both phases for ``n`` clients; one row per phase."""
     ctx = mp.get_context("spawn")
-    procs_n = max(1, min(args.procs, n))
+    procs_n = 1 if args.client == "http" else max(1, min(args.procs, n))
     barrier, results = ctx.Barrier(procs_n + 1), ctx.Queue()
     shares = [n // procs_n + (i < n % procs_n) for i in range(procs_n)]
-    opts = {"seconds": args.seconds, "mode": args.mode, "period_s": args.period}
+    opts = {"seconds": args.seconds, "mode": args.mode, "period_s": args.period, "client": args.client}
     procs = [ctx.Process(target=_client_proc, args=(url, str(folder), k, texts, opts, 2, barrier, results))
              for k in shares]
     for p in procs:
@@ -225,7 +330,7 @@ def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: li
             client_cpu += part_cpu
         wall = time.perf_counter() - t0
         rss1, cpu1 = _proc_stat(server_pid)
-        row = {"clients": n, "mode": args.mode, "phase": phase, "requests": len(lat), "errors": len(errors),
+        row = {"clients": n, "mode": args.mode, "client": args.client, "phase": phase, "requests": len(lat), "errors": len(errors),
                "p50_s": float(np.percentile(lat, 50)) if lat else float("nan"),
                "p95_s": float(np.percentile(lat, 95)) if lat else float("nan"),
                "max_s": max(lat) if lat else float("nan"), "predictions_per_s": len(lat) / max(args.seconds, wall - 0.2),
@@ -251,7 +356,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["burst", "loop"], default="burst",
                         help="burst: all clients fire at once every --period seconds; loop: closed loops")
     parser.add_argument("--period", type=float, default=1.0, help="seconds between bursts (burst mode)")
-    parser.add_argument("--procs", type=int, default=2, help="client processes (the clients' threads are spread)")
+    parser.add_argument("--client", choices=["http", "gradio"], default="http",
+                        help="http: raw HTTP as the browser, N coroutines in one process; gradio: gradio_client threads")
+    parser.add_argument("--procs", type=int, default=2, help="--client gradio: client processes (threads are spread)")
     parser.add_argument("--train-rows", type=int, default=2000, help="SST-2 rows the training session uploads")
     parser.add_argument("--model-dir", default=None, help="a fine-tuned predictor folder (default: MiniLM, 2-class head)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
@@ -272,10 +379,10 @@ def main() -> None:
         server.wait(30)
         shutil.rmtree(work, ignore_errors=True)  # sessions' folders (one model copy each), the MiniLM folder
     print()
-    print_table(rows, ["clients", "mode", "phase", "requests", "errors", "p50_s", "p95_s", "max_s", "predictions_per_s",
+    print_table(rows, ["clients", "mode", "client", "phase", "requests", "errors", "p50_s", "p95_s", "max_s", "predictions_per_s",
                        "server_cpu_ms_per_prediction", "client_cpu_ms_per_prediction", "server_rss_mib",
                        "training_finished"])
-    write_json(f"serve_load_{args.mode}", {"machine": machine(), "args": vars(args), "data_dir": bool(data_dir), "rows": rows})
+    write_json(f"serve_load_{args.mode}" + ("" if args.client == "http" else "_gradio"), {"machine": machine(), "args": vars(args), "data_dir": bool(data_dir), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -133,6 +133,40 @@ def test_concurrency_settings_of_the_events():
     demo = build_app()
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     assert fns["predict"].concurrency_limit is None  # waits in the micro-batcher, holding no thread
+    assert fns["predict"].queue is False  # the page posts to /gradio_api/run/predict: no queue event, no SSE stream
+    assert demo.analytics_enabled is False
     heavy = [fns[name] for name in ("attention_views", "attention", "attention_compare", "explain")]
     assert {fn.concurrency_id for fn in heavy} == {"attention-explain"}  # one shared slot for all sessions
     assert {fn.concurrency_limit for fn in heavy} == {1}
+
+
+def test_raw_http_predict_keeps_each_sessions_model(server, model_dirs):
+    """The browser's request for the queue=False /predict (POST /gradio_api/run/predict with the page's
+    session_hash) is answered by that session's model; a session without a model gets the error, not a guess."""
+    import httpx
+
+    a, b, empty = Client(server, verbose=False), Client(server, verbose=False), Client(server, verbose=False)
+    try:
+        a.predict(str(model_dirs["bert"]), api_name="/load_model")
+        b.predict(str(model_dirs["distil"]), api_name="/load_model")
+        config = httpx.get(server + "config", timeout=30).json()
+        dep = next(d for d in config["dependencies"] if d.get("api_name") == "predict")
+        assert dep["queue"] is False
+
+        def post(client, text):
+            body = {"data": [text, ""], "event_data": None, "fn_index": dep["id"], "trigger_id": dep["targets"][0][0],
+                    "session_hash": client.session_hash}
+            return httpx.post(server + "gradio_api/run/predict", json=body, timeout=60)
+
+        for client, classes, ref in ((a, {"neg", "pos"}, "bert"), (b, {"bad", "good"}, "distil")):
+            r = post(client, "a witty , gorgeous film")
+            assert r.status_code == 200, r.text
+            got = _probs(r.json()["data"][0])
+            assert set(got) == classes
+            expected = load_from_hub(str(model_dirs[ref])).predict_proba("a witty , gorgeous film")
+            np.testing.assert_allclose([got[c] for c in sorted(classes)], expected, atol=1e-5)
+        r = post(empty, "good")
+        assert r.status_code == 500 and "model" in r.text.lower()
+    finally:
+        for c in (a, b, empty):
+            c.close()

@@ -60,7 +60,8 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     if data_dir is not None:
         STORE.open(data_dir)
         secret = browser_secret(Path(data_dir))  # the same after a restart: browsers can still read their key
-    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
+    # analytics off: no per-event telemetry thread and request to Gradio's servers (a cost on every /predict)
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
                 f"# {TITLE}\nUpload labelled texts, fine-tune a Hugging Face model with ktrain's recipe "
