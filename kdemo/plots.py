@@ -113,7 +113,7 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                         color="white" if matrix[i, j] > threshold else "black", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_title("Confusion matrix (validation)")
+    fig.suptitle("Confusion matrix (validation)")  # centred on the figure: an axes title was clipped on small ones
     return with_cjk_fonts(fig)
 
 

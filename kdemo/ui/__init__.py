@@ -13,7 +13,7 @@ from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
-TITLE = "kdemo: fine-tune a transformer text classifier"
+TITLE = "kdemo: fine-tune a transformer for text classification or named entities"
 MAX_FILE_SIZE = "50mb"
 #: Events running at once per event of the other tabs (data, export, push); training is limited separately,
 #: /predict has no limit (its requests wait in the micro-batcher, kdemo.ui.predict_tab.BATCHER) and attention /
@@ -64,8 +64,9 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
-                f"# {TITLE}\nUpload labelled texts, fine-tune a Hugging Face model with ktrain's recipe "
-                "(LR finder, one-cycle), predict, look at per-head attention, and push to the Hub.",
+                f"# {TITLE}\nUpload labelled texts (or a CoNLL/BIO file of tagged words), fine-tune a Hugging Face "
+                "model with ktrain's recipe (LR finder, one-cycle), predict, look at per-head attention, and push to "
+                "the Hub.",
             )
             auth.login_button()  # only on a Space with hf_oauth: true; elsewhere the Hub tab takes a token
         with gr.Tab("Data"):
