@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -75,6 +76,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def launched_app_client(tmp_path_factory, name: str = "gradio-tmp", **launch_kwargs):
+    """Launch the app on a free local port and yield a connected ``gradio_client.Client`` (the Gradio test-suite
+    'connect' pattern); the app and the client are closed afterwards."""
+    from gradio_client import Client
+
+    from kdemo.ui import build_app
+
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp(name))
+    demo = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs)
+    client = Client(url, verbose=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        demo.close()
 
 
 def train_via_api(client, *settings, timeout: float = 300.0):

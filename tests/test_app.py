@@ -8,27 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import train_via_api
+from conftest import launched_app_client, train_via_api
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-
-from kdemo.ui import build_app
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     """Launch the app on a free local port and yield a connected client (the Gradio test-suite 'connect' pattern)."""
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-tmp"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="50mb")
-    c = Client(url, verbose=False)
-    try:
+    with launched_app_client(tmp_path_factory, "gradio-tmp", max_file_size="50mb") as c:
         yield c
-    finally:
-        c.close()
-        demo.close()
 
 
 def _health(client) -> None:

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import train_via_api
+from conftest import launched_app_client, train_via_api
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hub_server import WRITE_TOKEN, running_hub
 from tiny_models import build_tiny_model
 from transformers import pipeline
-
-from kdemo.ui import build_app
 
 CONLL = Path(__file__).parent / "fixtures" / "ner_news.conll"
 SENTENCE = "Peter Novak visited Lisbon on Monday ."
@@ -44,17 +42,8 @@ def tiny_ner_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, one_torch_thread):
-    import os
-
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-ner"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="50mb")
-    c = Client(url, verbose=False)
-    try:
+    with launched_app_client(tmp_path_factory, "gradio-ner", max_file_size="50mb") as c:
         yield c
-    finally:
-        c.close()
-        demo.close()
 
 
 @pytest.fixture

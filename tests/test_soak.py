@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from gradio_client import Client
+from conftest import launched_app_client
 
 from bench.soak import soak
-from kdemo.ui import build_app
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, one_torch_thread):
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-tmp"))
-    demo = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    c = Client(url, verbose=False)
-    try:
+    with launched_app_client(tmp_path_factory, "gradio-tmp") as c:
         yield c
-    finally:
-        c.close()
-        demo.close()
 
 
 def _check(out: dict) -> None:

@@ -174,6 +174,15 @@ def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
         raise _load_failure(source, exc) from exc
 
 
+def head_kwargs(names) -> dict:
+    """``from_pretrained`` arguments for a fresh output head with one output per name: ``num_labels``,
+    ``id2label``/``label2id`` with the real names, and ``ignore_mismatched_sizes`` (a head of another size is
+    re-initialised)."""
+    names = [str(n) for n in names]
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}, "ignore_mismatched_sizes": True}
+
+
 def load_sequence_classifier(
     source: str, class_names: Sequence[str] | None = None, *, task: str = SINGLE_LABEL
 ) -> transformers.PreTrainedModel:
@@ -198,16 +207,7 @@ def load_sequence_classifier(
     """
     if Path(source).is_dir():
         require_safetensors(Path(source), source)
-    kwargs = {}
-    if class_names is not None:
-        names = [str(c) for c in class_names]
-        kwargs = {
-            "num_labels": len(names),
-            "id2label": dict(enumerate(names)),
-            "label2id": {name: i for i, name in enumerate(names)},
-            "problem_type": PROBLEM_TYPES[task],
-            "ignore_mismatched_sizes": True,
-        }
+    kwargs = {} if class_names is None else {**head_kwargs(class_names), "problem_type": PROBLEM_TYPES[task]}
     try:
         with _quiet_transformers():
             model = _from_pretrained(AutoModelForSequenceClassification, source, use_safetensors=True, **kwargs)

@@ -22,6 +22,7 @@ from kdemo.modeling.classifier import (
     _from_pretrained,
     _load_failure,
     _quiet_transformers,
+    head_kwargs,
     resolve_model_source,
 )
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy, require_safetensors
@@ -165,11 +166,7 @@ def load_token_classifier(source: str, tag_names: Sequence[str] | None = None) -
     """
     if Path(source).is_dir():
         require_safetensors(Path(source), source)
-    kwargs = {}
-    if tag_names is not None:
-        names = [str(t) for t in tag_names]
-        kwargs = {"num_labels": len(names), "id2label": dict(enumerate(names)),
-                  "label2id": {n: i for i, n in enumerate(names)}, "ignore_mismatched_sizes": True}
+    kwargs = {} if tag_names is None else head_kwargs(tag_names)
     try:
         with _quiet_transformers():
             model = _from_pretrained(AutoModelForTokenClassification, source, use_safetensors=True, **kwargs)
