@@ -205,12 +205,29 @@ def load_sequence_classifier(
     Raises:
         ModelError: If the checkpoint cannot be loaded, or a local folder has no safetensors weights.
     """
+    kwargs = {} if class_names is None else {**head_kwargs(class_names), "problem_type": PROBLEM_TYPES[task]}
+    return load_checkpoint(AutoModelForSequenceClassification, source, **kwargs)
+
+
+def load_checkpoint(auto_class, source: str, **kwargs) -> transformers.PreTrainedModel:
+    """Load an HF checkpoint with ``auto_class`` (safetensors only), its load errors turned into :class:`ModelError`.
+
+    Args:
+        auto_class: A transformers ``AutoModelFor…`` class.
+        source: Output of :func:`resolve_model_source`: a local folder or a Hub id.
+        **kwargs: More ``from_pretrained`` arguments (e.g. :func:`head_kwargs`).
+
+    Returns:
+        The HF model in eval mode, on the CPU.
+
+    Raises:
+        ModelError: If the checkpoint cannot be loaded, or a local folder has no safetensors weights.
+    """
     if Path(source).is_dir():
         require_safetensors(Path(source), source)
-    kwargs = {} if class_names is None else {**head_kwargs(class_names), "problem_type": PROBLEM_TYPES[task]}
     try:
         with _quiet_transformers():
-            model = _from_pretrained(AutoModelForSequenceClassification, source, use_safetensors=True, **kwargs)
+            model = _from_pretrained(auto_class, source, use_safetensors=True, **kwargs)
     except ModelError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

@@ -9,7 +9,6 @@ position (later sub-words, special tokens, padding) holds ``-100``, which the lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import torch
@@ -19,13 +18,11 @@ from transformers import AutoModelForTokenClassification
 from kdemo.errors import ModelError
 from kdemo.modeling.classifier import (
     HFClassifier,
-    _from_pretrained,
-    _load_failure,
-    _quiet_transformers,
     head_kwargs,
+    load_checkpoint,
     resolve_model_source,
 )
-from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy, require_safetensors
+from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import TOKEN_CLASSIFICATION
 
 #: The label of positions that carry no tag (later sub-words, special tokens, padding).
@@ -164,17 +161,7 @@ def load_token_classifier(source: str, tag_names: Sequence[str] | None = None) -
     Raises:
         ModelError: If the checkpoint cannot be loaded, or a local folder has no safetensors weights.
     """
-    if Path(source).is_dir():
-        require_safetensors(Path(source), source)
-    kwargs = {} if tag_names is None else head_kwargs(tag_names)
-    try:
-        with _quiet_transformers():
-            model = _from_pretrained(AutoModelForTokenClassification, source, use_safetensors=True, **kwargs)
-    except ModelError:
-        raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise _load_failure(source, exc) from exc
-    return model.eval()
+    return load_checkpoint(AutoModelForTokenClassification, source, **({} if tag_names is None else head_kwargs(tag_names)))
 
 
 def print_sequence_taggers() -> None:
