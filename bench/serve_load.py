@@ -2,7 +2,7 @@
 
 Usage:
     python -m bench.serve_load [--clients 16 64] [--mode burst|loop] [--client http|gradio] [--seconds 20]
-        [--procs 2] [--train-rows 2000] [--model-dir DIR]
+        [--procs 2] [--train-rows 2000] [--model-dir DIR] [--phases idle training]
 
 Starts the app as a subprocess (``python app.py --port P``; with ``--data-dir`` in a temporary folder when the
 app has that option), saves a MiniLM predictor folder (all-MiniLM-L6-v2 with a 2-class head; speed does not
@@ -312,12 +312,12 @@ def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: li
     barrier, results = ctx.Barrier(procs_n + 1), ctx.Queue()
     shares = [n // procs_n + (i < n % procs_n) for i in range(procs_n)]
     opts = {"seconds": args.seconds, "mode": args.mode, "period_s": args.period, "client": args.client}
-    procs = [ctx.Process(target=_client_proc, args=(url, str(folder), k, texts, opts, 2, barrier, results))
+    procs = [ctx.Process(target=_client_proc, args=(url, str(folder), k, texts, opts, len(args.phases), barrier, results))
              for k in shares]
     for p in procs:
         p.start()
     rows = []
-    for phase in ("idle", "training"):
+    for phase in args.phases:
         trainer = _start_training(url, args.train_rows) if phase == "training" else None
         barrier.wait(timeout=600)  # every session has loaded its model; all fire together
         _, cpu0 = _proc_stat(server_pid)  # after the loading (16 models hashed and saved), not before
@@ -362,6 +362,8 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=2000, help="SST-2 rows the training session uploads")
     parser.add_argument("--model-dir", default=None, help="a fine-tuned predictor folder (default: MiniLM, 2-class head)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--phases", nargs="+", choices=["idle", "training"], default=["idle", "training"],
+                        help="phases to run, in order")
     args = parser.parse_args()
     texts = __import__("pandas").read_csv(SHARED_DATA / "sst2" / "test.csv").text.tolist()
     work = Path(tempfile.mkdtemp(prefix="kdemo-serve-load-"))

@@ -141,16 +141,22 @@ class JobQueue:
         nice: Niceness added to the worker thread (Linux, 0-19; 0 leaves it): a web server runs training at a
             lower CPU priority so that predictions of other sessions are served first when both want the cores.
             Threads the job starts afterwards (torch's intra-op pool) inherit it.
+        threads: Intra-op torch threads of the worker thread (``torch.set_num_threads`` at its start), or None to
+            keep what it inherits. A new thread starts with the count last set by *any* thread, so a server whose
+            prediction thread runs on one thread would otherwise train on one thread too.
 
     Raises:
-        ValueError: If ``nice`` is outside 0-19.
+        ValueError: If ``nice`` is outside 0-19 or ``threads`` < 1.
     """
 
-    def __init__(self, name: str = "kdemo-device", *, nice: int = 0):
+    def __init__(self, name: str = "kdemo-device", *, nice: int = 0, threads: int | None = None):
         if not 0 <= nice <= 19:
             raise ValueError(f"Expected nice between 0 and 19. Received: nice={nice!r}.")
+        if threads is not None and threads < 1:
+            raise ValueError(f"Expected threads >= 1 or None. Received: threads={threads!r}.")
         self.name = name
         self.nice = int(nice)
+        self.threads = threads
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: Job | None = None
         self._cond = threading.Condition()
@@ -214,6 +220,10 @@ class JobQueue:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
             except OSError as exc:
                 log.warning("could not lower the job thread's priority: %s", exc)
+        if self.threads is not None:
+            import torch  # only a queue that asks for it needs torch
+
+            torch.set_num_threads(self.threads)  # this thread's intra-op pool (see the class docstring)
         while True:
             with self._cond:
                 while not self._waiting:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdemo.data.dataset import BatchSequence, TextDataset, length_grouped_batches, steps_for
+from kdemo.data.dataset import BatchSequence, TextDataset, length_grouped_batches, padding_aware_batches, steps_for
 
 
 def _skewed_lengths(n: int = 1003, seed: int = 0) -> np.ndarray:
@@ -51,6 +51,51 @@ def test_batch_sizes_training():
 def test_batch_sizes_eval():
     batches = length_grouped_batches(_skewed_lengths(1003), 8, rng=None)
     assert [len(b) for b in batches] == [8] * 125 + [3]
+
+
+def _split_cost(lengths, batches, overhead):
+    return sum(overhead + len(b) * lengths[b].max() for b in batches)
+
+
+def _cheapest_split_by_brute_force(sorted_lengths, max_batch, overhead):
+    """Every way to cut a sorted list into contiguous batches (2**(n-1) of them)."""
+    n, best = len(sorted_lengths), float("inf")
+    for cuts in range(2 ** (n - 1)):
+        bounds = [0] + [i + 1 for i in range(n - 1) if cuts >> i & 1] + [n]
+        sizes = np.diff(bounds)
+        if sizes.max() > max_batch:
+            continue
+        best = min(best, sum(overhead + (b - a) * sorted_lengths[a] for a, b in zip(bounds, bounds[1:])))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_padding_aware_batches_find_the_cheapest_split(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 70, size=11)
+    overhead, max_batch = float(rng.choice([0, 5, 20, 60])), int(rng.choice([3, 4, 11]))
+    batches = padding_aware_batches(lengths, max_batch, overhead)
+    flat = np.concatenate(batches)
+    assert np.array_equal(np.sort(flat), np.arange(len(lengths)))  # every row once
+    assert max(len(b) for b in batches) <= max_batch
+    assert all(lengths[a].min() >= lengths[b].max() for a, b in zip(batches, batches[1:]))  # longest rows first
+    sorted_lengths = np.sort(lengths)[::-1]
+    assert _split_cost(lengths, batches, overhead) == _cheapest_split_by_brute_force(sorted_lengths, max_batch, overhead)
+
+
+def test_padding_aware_batches_between_the_two_extremes():
+    lengths = _skewed_lengths(1003)
+    full = padding_aware_batches(lengths, 8, overhead_tokens=1e9)  # a forward pass costs more than any padding:
+    assert len(full) == len(length_grouped_batches(lengths, 8, rng=None)) == steps_for(1003, 8)  # fewest batches
+    no_overhead = padding_aware_batches(lengths, 8, overhead_tokens=0)  # only padding counts: no padded token
+    assert all(len(set(lengths[b])) == 1 for b in no_overhead)
+    middle = padding_aware_batches(lengths, 8, overhead_tokens=20)
+    assert _split_cost(lengths, middle, 20) < _split_cost(lengths, full, 20)
+    assert padding_aware_batches(np.array([], dtype=np.int64), 8, 20) == []
+    with pytest.raises(ValueError, match="max_batch_size >= 1"):
+        padding_aware_batches(lengths, 0, 20)
+    with pytest.raises(ValueError, match="overhead_tokens >= 0"):
+        padding_aware_batches(lengths, 8, -1)
 
 
 def test_longest_batch_comes_first_in_training():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -127,6 +128,49 @@ def test_training_jobs_run_at_a_lower_cpu_priority():
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the rest of the process keeps its priority
     with pytest.raises(ValueError, match="nice"):
         JobQueue(nice=25)
+
+
+def test_training_keeps_its_threads_and_predictions_make_way_for_it():
+    """A new thread starts with the intra-op thread count last set by any thread: after the prediction worker set 1,
+    a training thread would train on one core. The device queue sets its own count; the predictions use one
+    thread only while a job runs or waits."""
+    import threading as th
+
+    import torch
+
+    from kdemo.jobs import Job, JobQueue
+    from kdemo.ui import predict_tab
+    from kdemo.ui.session import DEVICE_QUEUE
+
+    assert DEVICE_QUEUE.threads == predict_tab.IDLE_PREDICT_THREADS  # torch's default, read at import
+    seen = []
+    setter = th.Thread(target=torch.set_num_threads, args=(1,))  # what the prediction worker does
+    setter.start()
+    setter.join()
+    try:
+        inherited = JobQueue(name="test-inherit").submit(Job(lambda job: torch.get_num_threads()))
+        assert inherited.wait(30)  # one after the other: a thread reads the global count when it first needs it
+        own = JobQueue(name="test-threads", threads=3).submit(Job(lambda job: torch.get_num_threads()))
+        assert own.wait(30)
+        assert (inherited.result, own.result) == (1, 3)
+    finally:
+        torch.set_num_threads(predict_tab.IDLE_PREDICT_THREADS)  # the global count that new threads inherit
+    with pytest.raises(ValueError, match="threads"):
+        JobQueue(threads=0)
+
+    assert len(DEVICE_QUEUE) == 0 and predict_tab.predict_threads() == predict_tab.IDLE_PREDICT_THREADS
+    release = th.Event()
+    job = DEVICE_QUEUE.submit(Job(lambda job: (seen.append(predict_tab.predict_threads()), release.wait(30))))
+    try:
+        deadline = time.time() + 30
+        while not seen:
+            assert time.time() < deadline
+            time.sleep(0.01)
+        assert seen == [1] and predict_tab.predict_threads() == 1
+    finally:
+        release.set()
+        assert job.wait(30)
+    assert predict_tab.predict_threads() == predict_tab.IDLE_PREDICT_THREADS
 
 
 def test_concurrency_settings_of_the_events():

@@ -200,6 +200,51 @@ def length_grouped_batches(
     return batches
 
 
+def padding_aware_batches(lengths: np.ndarray, max_batch_size: int, overhead_tokens: float) -> list[np.ndarray]:
+    """Split length-sorted rows into batches that minimise padded tokens plus a fixed cost per forward pass.
+
+    One padded batch of every row wastes compute on padding (on a CPU, a forward pass costs about the same per
+    padded token whatever the batch size), while one row per batch pays the per-call cost of a forward pass each
+    time. With rows sorted by length, longest first, the batch ``[i, j)`` costs ``overhead_tokens + (j - i) *
+    lengths[i]``; dynamic programming over the split points finds the cheapest split into contiguous batches of at
+    most ``max_batch_size`` rows (exact, O(num_rows * max_batch_size)).
+
+    Args:
+        lengths: Token count of each row, shape ``(num_rows,)``.
+        max_batch_size: Most rows per batch (bounds memory as ``length_grouped_batches``' ``batch_size`` does).
+        overhead_tokens: The fixed cost of one forward pass, in padded tokens (on this 2-core CPU, MiniLM: about
+            3.5 ms per call and 0.2 ms per token on one thread, so about 20; see ``bench/RESULTS.md``). 0 gives
+            the least padding; a large value gives full batches, as :func:`length_grouped_batches`.
+
+    Returns:
+        A list of index arrays, one per batch, longest rows first; every row appears once.
+
+    Raises:
+        ValueError: If ``max_batch_size`` < 1 or ``overhead_tokens`` < 0.
+    """
+    if max_batch_size < 1 or overhead_tokens < 0:
+        raise ValueError("Expected max_batch_size >= 1 and overhead_tokens >= 0. "
+                         f"Received: max_batch_size={max_batch_size}, overhead_tokens={overhead_tokens}.")
+    lengths = np.asarray(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    sorted_len = lengths[order].astype(np.float64)
+    n = len(order)
+    best = np.zeros(n + 1)  # best[j]: cheapest cost of rows [0, j)
+    start = np.zeros(n + 1, dtype=np.int64)  # where the last batch of that split begins
+    for j in range(1, n + 1):
+        first = max(0, j - max_batch_size)
+        starts = np.arange(first, j)
+        costs = best[first:j] + overhead_tokens + (j - starts) * sorted_len[first:j]
+        k = int(np.argmin(costs))
+        best[j], start[j] = costs[k], first + k
+    batches = []
+    j = n
+    while j > 0:
+        batches.append(order[start[j] : j])
+        j = int(start[j])
+    return batches[::-1]
+
+
 class BatchSequence(keras.utils.PyDataset):
     """A ``keras.utils.PyDataset`` of dynamically padded batches of a :class:`TextDataset` (or of a token dataset,
     whose ``batch_labels(idx)`` pads the tag ids of each window to the batch; see :func:`batch_labels`).

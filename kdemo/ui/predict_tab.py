@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import gradio as gr
+import torch
 
 from kdemo.data.limits import check_text
 from kdemo.data.tables import read_info, read_table
@@ -18,16 +19,23 @@ from kdemo.tasks import Task
 from kdemo.ui import token_views
 from kdemo.ui.auth import folder_policy, on_spaces, token_for
 from kdemo.ui.errors import user_errors
-from kdemo.ui.session import STORE
+from kdemo.ui.session import DEVICE_QUEUE, STORE
 
-#: Intra-op torch threads of the prediction worker. One: on a 2-core server the other core is busy with Gradio's
-#: per-request Python (and, while a session trains, with training); two OpenMP threads on a busy machine wait on
-#: each other at every parallel region (bench/serve_load.py, 2 looping clients, nothing training, on the shared
-#: machine at load 8: p50 0.67 s and 3.3 predictions/s with 2 threads; 0.20 s and 9.8/s with 1).
-PREDICT_THREADS = 1
+#: Intra-op torch threads of the prediction worker while no training runs: torch's default (the cores), since an
+#: idle server's other threads need little CPU (bench/serve_load.py, 16 bursting raw-HTTP clients, idle 2-core
+#: machine: see bench/RESULTS.md).
+IDLE_PREDICT_THREADS = torch.get_num_threads()
+
+
+def predict_threads() -> int:
+    """Intra-op threads for the next batch of predictions: one while a training job runs or waits on
+    :data:`~kdemo.ui.session.DEVICE_QUEUE` (its thread uses the cores; two OpenMP pools on two busy cores wait on
+    each other at every parallel region), else :data:`IDLE_PREDICT_THREADS`."""
+    return 1 if len(DEVICE_QUEUE) else IDLE_PREDICT_THREADS
+
 
 #: Every session's single-text predictions go through this one micro-batcher (see :mod:`kdemo.inference.batcher`).
-BATCHER = MicroBatcher(threads=PREDICT_THREADS)
+BATCHER = MicroBatcher(threads=predict_threads)
 
 
 @user_errors

@@ -28,6 +28,7 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+import torch
 
 from kdemo.data.limits import format_bytes
 from kdemo.errors import KdemoError
@@ -417,4 +418,6 @@ class SessionStore:
 
 STORE = SessionStore()
 #: The device's job queue: one training or LR-finder job runs at a time, the others wait in order.
-DEVICE_QUEUE = JobQueue(nice=10)  # training yields the cores to other sessions' predictions (kdemo.jobs)
+#: Training yields the cores to other sessions' predictions (``nice``), and trains on torch's default intra-op
+#: threads, however many the prediction thread uses (kdemo.jobs).
+DEVICE_QUEUE = JobQueue(nice=10, threads=torch.get_num_threads())
