@@ -1,4 +1,4 @@
-"""Matplotlib figures: LR finder, loss curve, confusion matrix. Usable in notebooks and in ``gr.Plot``."""
+"""Matplotlib figures: LR finder, loss curve, confusion matrix, length histogram. Usable in notebooks and in ``gr.Plot``."""
 
 from __future__ import annotations
 
@@ -161,6 +161,36 @@ def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figur
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return with_cjk_fonts(fig)
+
+
+def length_histogram_figure(counts: Sequence[int], edges: Sequence[float], suggested_maxlen: int | None, *,
+                            unit: str, item: str = "text", count_label: str = "rows", maxlen_note: str = "") -> Figure:
+    """Histogram of text (or sentence) lengths with the suggested ``maxlen`` marked, as the data doctor shows it.
+
+    Args:
+        counts: Rows per bin, shape ``(num_bins,)``.
+        edges: Bin edges in ``unit``, shape ``(num_bins + 1,)`` (as ``np.histogram`` returns them).
+        suggested_maxlen: The maxlen to mark with a dashed line, or None for no line.
+        unit: What a length counts, e.g. ``"sub-word tokens"``, ``"words"``.
+        item: What one row is (``"text"``, ``"sentence"``), for the x axis and the title.
+        count_label: The y axis label (``"rows"``, ``"sentences"``).
+        maxlen_note: Text after the maxlen in the legend, e.g. ``" (covers 95 %)"``.
+
+    Returns:
+        The figure.
+    """
+    edges = np.asarray(edges, dtype=float)
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4f46e5", alpha=0.8)
+    if suggested_maxlen:
+        ax.axvline(suggested_maxlen, color="#dc2626", linestyle="--", label=f"suggested maxlen {suggested_maxlen}{maxlen_note}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"{item} length ({unit})")
+    ax.set_ylabel(count_label)
+    ax.set_title(f"{item.capitalize()} lengths")
     ax.grid(alpha=0.3)
     return with_cjk_fonts(fig)
 

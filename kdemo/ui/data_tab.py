@@ -7,7 +7,6 @@ import functools
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -18,6 +17,7 @@ from kdemo.data.labels import guess_label_columns
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError, KdemoError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
+from kdemo.plots import length_histogram_figure
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
 from kdemo.text.ner.formats import looks_like_token_file
 from kdemo.ui import token_views
@@ -45,19 +45,8 @@ def length_figure(report: DataReport) -> Figure | None:
     """Histogram of text lengths with the suggested maxlen marked (None when there are no lengths)."""
     if not report.length_hist_counts:
         return None
-    edges = np.asarray(report.length_hist_edges)
-    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
-    ax = fig.subplots()
-    ax.bar(edges[:-1], report.length_hist_counts, width=np.diff(edges), align="edge", color="#4f46e5", alpha=0.8)
-    if report.suggested_maxlen:
-        ax.axvline(report.suggested_maxlen, color="#dc2626", linestyle="--",
-                   label=f"suggested maxlen {report.suggested_maxlen} (covers 95 %)")
-        ax.legend(fontsize=8)
-    ax.set_xlabel(f"text length ({report.length_unit})")
-    ax.set_ylabel("rows")
-    ax.set_title("Text lengths")
-    ax.grid(alpha=0.3)
-    return fig
+    return length_histogram_figure(report.length_hist_counts, report.length_hist_edges, report.suggested_maxlen,
+                                   unit=report.length_unit, maxlen_note=" (covers 95 %)")
 
 
 def _counts_table(report: DataReport) -> pd.DataFrame:

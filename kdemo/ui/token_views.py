@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from kdemo.errors import DataError
-from kdemo.plots import confusion_matrix_figure
+from kdemo.plots import confusion_matrix_figure, length_histogram_figure
 from kdemo.tasks import TASKS, Task
 from kdemo.text.ner.doctor import diagnose_tokens
 from kdemo.text.ner.formats import read_token_file
@@ -81,17 +81,8 @@ def length_figure(lengths: np.ndarray, suggested_maxlen: int | None, unit: str) 
     """Histogram of sentence lengths with the suggested maxlen marked (None without sentences)."""
     if not len(lengths):
         return None
-    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
-    ax = fig.subplots()
-    ax.hist(lengths, bins=min(40, max(5, int(np.sqrt(len(lengths))))), color="#4f46e5", alpha=0.8)
-    if suggested_maxlen:
-        ax.axvline(suggested_maxlen, color="#dc2626", linestyle="--", label=f"suggested maxlen {suggested_maxlen}")
-        ax.legend(fontsize=8)
-    ax.set_xlabel(f"sentence length ({unit})")
-    ax.set_ylabel("sentences")
-    ax.set_title("Sentence lengths")
-    ax.grid(alpha=0.3)
-    return fig
+    counts, edges = np.histogram(lengths, bins=min(40, max(5, int(np.sqrt(len(lengths))))))
+    return length_histogram_figure(counts, edges, suggested_maxlen, unit=unit, item="sentence", count_label="sentences")
 
 
 def counts_table(diagnosis) -> pd.DataFrame:
