@@ -92,5 +92,6 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)}, bf16 {'yes' if bf16_supported(device) else 'no'})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads, bf16 {'yes' if cpu_has_bf16() else 'no'})"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'' if threads == 1 else 's'}, bf16 {'yes' if cpu_has_bf16() else 'no'})"
     return device.type

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, requires_chromium
 from conftest import sentiment_frame
@@ -31,8 +32,11 @@ pytestmark = [requires_chromium, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = Path(__file__).resolve().parent / ".screens"
 EPOCHS = 3
-ROWS = 4000  # 3600 training rows (10 % held out): 225 steps per epoch at batch 16, about 10 s on one CPU thread
-STEPS = 225
+# 28,800 training rows (10 % held out): 1,800 steps per epoch at batch 16, 4-6 s on one CPU thread with the tiny
+# model (with 4,000 rows an epoch took under a second and the kill meant for epoch 2 landed after epoch 3)
+ROWS = 32000
+NOISE = 0.2  # share of rows whose label is flipped: a clear text then gets about 80 %, not 100 %
+STEPS = 1800
 TOTAL = EPOCHS * STEPS
 #: A clear text and ones without sentiment words (probabilities away from 0 % and 100 %, so a change would show).
 TEXTS = ["the movie was great superb fun", "the movie was", "the plot of the story"]
@@ -146,7 +150,10 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
 
     SCREENS.mkdir(exist_ok=True)
     data_dir, csv = tmp_path / "store", tmp_path / "movies.csv"
-    sentiment_frame(ROWS).to_csv(csv, index=False)
+    frame = sentiment_frame(ROWS)
+    noisy = np.random.default_rng(1).random(ROWS) < NOISE  # flipped labels keep the probabilities off 0 % and 100 %
+    frame.loc[noisy, "label"] = frame.loc[noisy, "label"].map({"positive": "negative", "negative": "positive"})
+    frame.to_csv(csv, index=False)
     server = Server(data_dir, _free_port(), tmp_path)
     server.start()
     try:
@@ -162,7 +169,7 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             page.locator("#batch-size input").press("Tab")
             page.locator("#epochs input[type=number]").fill(str(EPOCHS))
             page.locator("#epochs input[type=number]").press("Enter")
-            page.locator("#lr input").fill("0.002")
+            page.locator("#lr input").fill("0.0005")
             page.locator("#lr input").press("Tab")
             page.get_by_text("fp32", exact=True).click()
             page.locator("#train-btn").click()
@@ -224,6 +231,7 @@ def test_sigkill_restart_resume_and_predict(tiny_bert_dir, tmp_path):
             status.get_by_text("Finished").wait_for(timeout=30_000)
             assert not resume.is_visible()
             after = [_predict(page, server.url, text) for text in TEXTS]
+            page.screenshot(path=str(SCREENS / "restart_4a_label_after_second_restart.png"), full_page=True)
             after_file = _predict_file(page, server.url, texts_csv, folder)
             page.screenshot(path=str(SCREENS / "restart_4_predicts_after_second_restart.png"), full_page=True)
             browser.close()

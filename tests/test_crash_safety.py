@@ -45,14 +45,20 @@ PAUSE = 0.02  # seconds the child sleeps at each phase of its save (widens the p
 
 CHILD = textwrap.dedent('''
     """Zygote for tests/test_crash_safety.py: load predictor B once, fork one saving child per trial."""
-    import os, signal, sys, time
+    import os, signal, sys, threading, time
     os.environ["KERAS_BACKEND"] = "torch"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["HF_HUB_OFFLINE"] = "1"
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    import errno, torch
+    import errno, torch, tqdm
     torch.set_num_threads(1)
+    # no threads at fork time: tqdm's monitor thread (started by the first progress bar, e.g. "Loading weights")
+    # may hold tqdm's lock when the zygote forks, and the child's next bar ("Writing model shards") would wait on
+    # it forever (a rare hang of this test's helper)
+    tqdm.tqdm.monitor_interval = 0
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
     from kdemo import atomic
     from kdemo.inference.predictor import load_predictor
 
@@ -106,6 +112,7 @@ CHILD = textwrap.dedent('''
     print("ready", flush=True)
     for line in iter(sys.stdin.readline, ""):
         mode, dest, status = line.split()
+        assert threading.active_count() == 1, threading.enumerate()  # forking a threaded process can deadlock
         pid = os.fork()
         if pid == 0:
             try:
