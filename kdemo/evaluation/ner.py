@@ -19,7 +19,7 @@ import transformers
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.scheme import IOB2, Entities
 
-from kdemo.data.dataset import length_grouped_batches
+from kdemo.modeling.batched import inference_batches
 
 #: The row and column of the entity confusion matrix for "no entity with this span" (missed or spurious).
 NO_ENTITY = "O"
@@ -156,7 +156,7 @@ def ner_metrics(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]
 
 def window_logits(hf_model: transformers.PreTrainedModel, data, *, batch_size: int = 64,
                   precision: str = "fp32") -> list[np.ndarray]:
-    """Logits of every window of a token dataset.
+    """Logits of every window of a token dataset, batched by :func:`kdemo.modeling.batched.inference_batches`.
 
     Args:
         hf_model: A token-classification module (put in eval mode here).
@@ -172,7 +172,7 @@ def window_logits(hf_model: transformers.PreTrainedModel, data, *, batch_size: i
     out: list[np.ndarray | None] = [None] * len(data)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
-        for idx in length_grouped_batches(data.lengths, batch_size, rng=None):
+        for idx in inference_batches(data.lengths, batch_size, device):
             batch = {k: torch.from_numpy(v).to(device) for k, v in data.collate(idx).items()}
             logits = hf_model(**batch).logits.float().cpu().numpy()
             for row, i in enumerate(idx):

@@ -15,6 +15,25 @@ from kdemo.data.dataset import TextDataset, length_grouped_batches, padding_awar
 CPU_FORWARD_OVERHEAD_TOKENS = 20
 
 
+def inference_batches(lengths: np.ndarray, batch_size: int, device: torch.device) -> list[np.ndarray]:
+    """Row indices per forward pass for inference: length-sorted, split where padding costs more on a CPU.
+
+    Args:
+        lengths: Token count of each row (or window), shape ``(num_rows,)``.
+        batch_size: Most rows per forward pass.
+        device: Where the forward passes run. On a CPU, a forward pass costs about the same per padded token at any
+            batch size, so the sorted rows are split where padding would cost more than another call
+            (:func:`~kdemo.data.dataset.padding_aware_batches` with :data:`CPU_FORWARD_OVERHEAD_TOKENS`); on an
+            accelerator every batch but the last holds ``batch_size`` rows.
+
+    Returns:
+        A list of index arrays, longest rows first; every row appears once.
+    """
+    if device.type == "cpu":
+        return padding_aware_batches(lengths, batch_size, CPU_FORWARD_OVERHEAD_TOKENS)
+    return length_grouped_batches(lengths, batch_size, rng=None)
+
+
 def predict_logits(
     hf_model: transformers.PreTrainedModel,
     data: TextDataset,
@@ -45,11 +64,7 @@ def predict_logits(
     out = np.empty((len(data), hf_model.config.num_labels), dtype=np.float32)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
-        if device.type == "cpu":
-            batches = padding_aware_batches(data.lengths, batch_size, CPU_FORWARD_OVERHEAD_TOKENS)
-        else:
-            batches = length_grouped_batches(data.lengths, batch_size, rng=None)
-        for idx in batches:
+        for idx in inference_batches(data.lengths, batch_size, device):
             batch = {k: torch.from_numpy(v).to(device) for k, v in data.collate(idx).items()}
             out[idx] = hf_model(**batch).logits.float().cpu().numpy()
     return out
