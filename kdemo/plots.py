@@ -160,6 +160,7 @@ def regression_figure(y_true: Sequence[float], y_pred: Sequence[float]) -> Figur
     ax.plot([lo, hi], [lo, hi], "--", color="#dc2626", label="perfect")
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
+    ax.set_title("Predicted vs true (validation)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return with_cjk_fonts(fig)

@@ -364,7 +364,7 @@ def build() -> dict:
         class_weight_note = gr.Markdown()
     with gr.Row():
         doctor = gr.Markdown(elem_id="data-doctor")
-        lengths = gr.Plot(label="Text lengths")
+        lengths = gr.Plot(label="Text lengths", show_label=False)  # the figure has its title
     entities = gr.HighlightedText(label="Entities in the first sentences", visible=False, show_legend=True,
                                   color_map=token_views.ENTITY_COLORS, combine_adjacent=False, elem_id="data-entities")
     with gr.Row():

@@ -320,14 +320,14 @@ def build(data: dict, attention: dict) -> dict:
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
         resume_btn = gr.Button("Resume", variant="primary", elem_id="resume-btn", visible=False)
     with gr.Row():
-        lr_plot = gr.Plot(label="LR finder")
+        lr_plot = gr.Plot(label="LR finder", show_label=False)  # the figures carry their titles: a label would cover them
         loss_plot = gr.Plot(label="Training loss")
     lr_text = gr.Markdown()
     status = gr.Markdown(elem_id="train-status")
     report_md = gr.Markdown(elem_id="train-report")
     with gr.Row():
         per_class = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Per-class metrics", interactive=False)
-        confusion = gr.Plot(label="Confusion matrix / predicted vs true")
+        confusion = gr.Plot(label="Confusion matrix / predicted vs true", show_label=False)
     top_losses = gr.Dataframe(
         pd.DataFrame(columns=TOP_LOSS_COLUMNS), label=f"Top losses: the {TOP_LOSSES} validation rows the model gets most wrong", interactive=False, wrap=True,
         elem_id="top-losses",
