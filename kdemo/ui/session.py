@@ -209,7 +209,8 @@ class Session:
         if self.busy:
             raise KdemoError("Training is still running. Wait for it to finish or press Stop in the Train tab.")
         if self.predictor is None:
-            raise KdemoError("No trained model yet. Train one in the Train tab first.")
+            raise KdemoError("Expected a model. Received: none yet in this session. Train one in the Train tab, or "
+                             "load a fine-tuned model (Hub id or local folder) at the top of the Predict tab.")
         return self.predictor
 
     def require_disk_room(self, limit_bytes: int) -> None:
