@@ -70,6 +70,63 @@ def test_a_rank_with_an_empty_slice_gets_one_row_of_weight_zero():
     assert len(labels) == 1 and weights.tolist() == [0.0]
 
 
+class _TokenData:
+    """A token dataset's surface: lengths, per-token labels padded with -100, and inputs."""
+
+    def __init__(self, labels: list[np.ndarray]):
+        self.rows = labels
+        self.lengths = np.asarray([len(r) for r in labels])
+
+    def batch_labels(self, idx):
+        out = np.full((len(idx), max(self.lengths[idx])), -100, dtype=np.int64)
+        for k, i in enumerate(idx):
+            out[k, : self.lengths[i]] = self.rows[i]
+        return out
+
+    def collate(self, idx):
+        return {"input_ids": np.zeros((len(idx), max(self.lengths[idx])), dtype=np.int64)}
+
+    def __len__(self):
+        return len(self.rows)
+
+
+@pytest.mark.parametrize("tag_weights", [None, [0.5, 2.0, 3.0]], ids=["unweighted", "tag-weights"])
+def test_token_batches_split_so_the_ranks_losses_average_to_the_global_token_mean(tag_weights):
+    """A token loss is a mean over labelled tokens; sentences hold different numbers of them. Each rank's loss,
+    scaled by its sample weights, must average over the ranks to the loss of the whole batch in one process."""
+    import torch
+
+    from kdemo.modeling.tagger import MaskedSparseCrossentropy
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in rng.integers(2, 14, size=23):  # some positions unlabelled (-100: later sub-words, special tokens)
+        row = rng.integers(0, 3, size=n)
+        row[rng.random(n) < 0.3] = -100
+        rows.append(row)
+    data = _TokenData(rows)
+    loss = MaskedSparseCrossentropy(tag_weights)
+    world = 3
+    seqs = [ShardedBatchSequence(data, 8, rank=r, world_size=world, shuffle=False, tag_weights=tag_weights)
+            for r in range(world)]
+    logits = {i: torch.from_numpy(rng.normal(size=(len(r), 3)).astype(np.float32)) for i, r in enumerate(rows)}
+
+    def padded(idx, width):
+        return torch.stack([torch.nn.functional.pad(logits[int(i)], (0, 0, 0, width - len(rows[int(i)]))) for i in idx])
+
+    for b in range(len(seqs[0])):
+        full = seqs[0]._batches[b]
+        width = int(max(data.lengths[full]))
+        whole = float(loss(torch.from_numpy(data.batch_labels(full)), padded(full, width)))
+        parts = []
+        for r, seq in enumerate(seqs):
+            _, labels, weights = seq[b]
+            idx = shard(full, r, world) if len(shard(full, r, world)) else full[:1]
+            parts.append(float(loss(torch.from_numpy(labels), padded(idx, labels.shape[1]), torch.from_numpy(weights))))
+        assert np.mean(parts) == pytest.approx(whole, rel=1e-5)
+        assert sum(seq.loss_share(b) * len(shard(full, r, world)) for r, seq in enumerate(seqs)) == pytest.approx(len(full))
+
+
 def test_class_weights_are_kept_and_scaled():
     data = _dataset(8)
     seq = ShardedBatchSequence(data, 8, rank=0, world_size=2, shuffle=True, seed=0, class_weight={0: 1.0, 1: 3.0})
@@ -242,3 +299,44 @@ def test_a_stop_on_one_rank_stops_every_rank_after_the_same_batch(ddp_setup, tmp
     assert "rank 0 trained 5 steps, stopped=True" in proc.stdout
     assert "rank 1 trained 5 steps, stopped=True" in proc.stdout
     assert kdemo.load_predictor(tmp_path / "model").predict(["the movie was great"])[0] in ("negative", "positive")
+
+
+@pytest.fixture(scope="module")
+def ddp_token_setup(tmp_path_factory):
+    """A tiny BERT without dropout that knows the CoNLL fixture's words, and a token-classification run of it."""
+    from test_ner_app import CONLL, fixture_words
+
+    root = tmp_path_factory.mktemp("ddp-ner")
+    model = build_tiny_model(root / "tiny", "bert", extra_words=fixture_words())
+    config = json.loads((model / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    (model / "config.json").write_text(json.dumps(config))
+    run = kdemo.TrainConfig(train_file=str(CONLL), model_name=str(model), task="token_classification",
+                            batch_size=16, epochs=2, lr=3e-3, precision="fp32")
+    (root / "run.json").write_text(json.dumps(run.to_dict()))
+    return root
+
+
+def test_two_ranks_train_the_same_token_model_as_one_process(ddp_token_setup, tmp_path, one_torch_thread, capsys):
+    """Sentences of a global batch hold different numbers of labelled tokens, so each rank's token mean must be
+    weighted by its share of the batch's tokens (not of its sentences) for N ranks to match one process."""
+    root = ddp_token_setup
+    single = tmp_path / "single"
+    assert main(["train", "--config", str(root / "run.json"), "--out", str(single), "--progress-jsonl"]) == 0
+    one = _events(capsys.readouterr().out)
+    work = tmp_path / "ddp"
+    work.mkdir()
+    proc = subprocess.run([*TORCHRUN, "-m", "kdemo", "train", "--config", str(root / "run.json"), "--out", "multi",
+                           "--progress-jsonl"], cwd=work, env=_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    a, b = load_file(single / "model.safetensors"), load_file(work / "multi" / "model.safetensors")
+    base = load_file(root / "tiny" / "model.safetensors")
+    shared = [k for k in a if k in base and a[k].shape == base[k].shape]  # not the new tag head
+    assert max(float(np.abs(a[k] - base[k]).max()) for k in shared) > 1e-3  # training moved the weights
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
+    two = _events(proc.stdout)
+    train_one = [f["loss"] for f in one if f["phase"] == "train"]
+    assert [f["loss"] for f in two if f["phase"] == "train"] == pytest.approx(train_one, abs=1e-4)
+    p1, p2 = kdemo.load_predictor(single), kdemo.load_predictor(work / "multi")
+    sentence = "Peter Novak visited Lisbon on Monday ."
+    assert p1.predict(sentence) == p2.predict(sentence)

@@ -61,7 +61,11 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
 
     def torch_loss(self, y_true, y_pred, sample_weight=None) -> torch.Tensor:
         """The loss as one torch expression, with no host synchronisation (the training step's fast path calls it
-        directly, see :func:`kdemo.modeling.fast_losses.torch_loss_for`). ``sample_weight`` is ignored.
+        directly, see :func:`kdemo.modeling.fast_losses.torch_loss_for`).
+
+        ``sample_weight`` (one per sentence, shape ``(batch,)``, or None) multiplies each of its tokens' terms in the
+        sum but not the count it is divided by, as Keras' ``sum_over_batch_size`` does for rows: data parallelism
+        scales a rank's loss with it (:mod:`kdemo.distributed.sharding`).
 
         A batch without labelled tokens gives 0 (and a zero gradient), not NaN.
         """
@@ -74,7 +78,11 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         if self.tag_weights is not None:
             weight = weight * self._weight_tensor(logits.device)[safe]
         denom = weight.sum()
-        return (per_token * weight).sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
+        numerator = per_token * weight
+        if sample_weight is not None:
+            rows = torch.as_tensor(sample_weight, device=numerator.device).to(numerator.dtype).reshape(-1, 1)
+            numerator = numerator.reshape(rows.shape[0], -1) * rows
+        return numerator.sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
 
     def _weight_tensor(self, device) -> torch.Tensor:
         cached = getattr(self, "_weights_on", None)

@@ -136,7 +136,8 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
         seed = self.seed + self._fit_calls
         if self.dist.is_distributed:  # this rank's slice of the global batches one process would see
             return ShardedBatchSequence(self.train_data, self.batch_size, rank=self.dist.rank, world_size=self.dist.world_size,
-                                        shuffle=True, seed=seed, class_weight=class_weight)
+                                        shuffle=True, seed=seed, class_weight=class_weight,
+                                        tag_weights=getattr(self.model, "tag_weights", None))
         return BatchSequence(self.train_data, self.batch_size, shuffle=True, seed=seed, class_weight=class_weight)
 
     def _val_batches(self) -> BatchSequence | None:

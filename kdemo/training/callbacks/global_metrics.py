@@ -15,9 +15,10 @@ class GlobalMetrics(keras.callbacks.Callback):
     """After each batch, make every rank's metric states (the ``loss`` tracker, accuracy, …) those of the global
     batch, and the logs with them.
 
-    Each rank updated its states with its slice only. Its loss was computed with sample weights scaled by ``s =
-    n_rank * world_size / n_global`` (:class:`~kdemo.distributed.sharding.ShardedBatchSequence`), so the ``loss``
-    tracker's total grew by ``s`` times the slice's own loss sum: that increment is divided by ``s``. The compiled
+    Each rank updated its states with its slice only. Its loss was computed with sample weights scaled so that
+    the ranks' losses average to the global batch's loss (:class:`~kdemo.distributed.sharding.ShardedBatchSequence`),
+    so the ``loss`` tracker's total grew by that scaled loss times the slice's rows: the increment is multiplied by
+    ``n_global / (world_size * n_rank)`` (``ShardedBatchSequence.loss_share``). The compiled
     metrics (``compile(metrics=...)``) ignore sample weights, and the tracker counts rows, so their increments are
     used as they are. The increments are summed over the ranks and added to the previous global states: the result
     is what one process holds after the whole batch, so the logs, ``step_losses``, the progress events, the history
@@ -66,11 +67,11 @@ class GlobalMetrics(keras.callbacks.Callback):
             [np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64).reshape(-1) for v in variables]))
         previous = torch.zeros_like(now) if self._previous is None else self._previous
         increment = now - previous
-        scale = self.train.weight_scale(batch)
-        if scale == 0:
+        share = self.train.loss_share(batch)
+        if share == 0:
             increment.zero_()  # a rank without rows this batch (its stand-in row has weight 0)
         elif total_at is not None:
-            increment[total_at] /= scale
+            increment[total_at] *= share
         summed = sum_across_ranks(increment)
         self._previous = previous + summed
         step_log = getattr(self.model, "step_log", None)
