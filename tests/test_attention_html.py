@@ -102,9 +102,9 @@ def test_model_view_mosaic_tiles_are_the_heads_and_gaps_are_blank():
     att = _att(num_layers=3, num_heads=4, rows=5, cols=5)
     mosaic = model_view_mosaic(att)
     assert mosaic.shape == (3 * 6 - 1, 4 * 6 - 1)
-    for l in range(3):
+    for layer in range(3):
         for h in range(4):
-            np.testing.assert_array_equal(mosaic[l * 6: l * 6 + 5, h * 6: h * 6 + 5], att[l, h])
+            np.testing.assert_array_equal(mosaic[layer * 6: layer * 6 + 5, h * 6: h * 6 + 5], att[layer, h])
     assert np.isnan(mosaic[5]).all() and np.isnan(mosaic[:, 5]).all()
 
 

@@ -50,9 +50,9 @@ def test_merge_keeps_rows_summing_to_one_and_batches_over_leading_axes():
     merged = merge_word_pieces(att, groups)
     assert merged.shape == (2, 3, 4, 4) and merged.dtype == np.float32
     np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-6)
-    for l in range(2):
+    for layer in range(2):
         for h in range(3):
-            np.testing.assert_allclose(merged[l, h], merge_word_pieces(att[l, h], groups), atol=1e-7)
+            np.testing.assert_allclose(merged[layer, h], merge_word_pieces(att[layer, h], groups), atol=1e-7)
 
 
 def test_merge_with_one_token_per_word_is_the_identity():
@@ -90,7 +90,7 @@ def test_rollout_one_layer_is_half_attention_half_identity():
 
 def test_rollout_multiplies_layers_in_order():
     att = _att(num_layers=3)
-    mixed = [0.5 * att[l].astype(np.float64).mean(axis=0) + 0.5 * np.eye(6) for l in range(3)]
+    mixed = [0.5 * att[layer].astype(np.float64).mean(axis=0) + 0.5 * np.eye(6) for layer in range(3)]
     rollout = attention_rollout(att)
     assert rollout.shape == (3, 6, 6)
     np.testing.assert_allclose(rollout[1], mixed[1] @ mixed[0], atol=1e-12)
@@ -151,9 +151,9 @@ def test_head_change_zero_for_same_one_for_disjoint():
 def test_head_change_is_mean_total_variation():
     a, b = _att(seed=1), _att(seed=2)
     change = head_change(a, b)
-    l, h = 1, 2
-    expected = np.mean([0.5 * np.abs(b[l, h, i].astype(float) - a[l, h, i]).sum() for i in range(6)])
-    assert change[l, h] == pytest.approx(expected, abs=1e-9)
+    layer, h = 1, 2
+    expected = np.mean([0.5 * np.abs(b[layer, h, i].astype(float) - a[layer, h, i]).sum() for i in range(6)])
+    assert change[layer, h] == pytest.approx(expected, abs=1e-9)
     assert ((change > 0) & (change < 1)).all()
     with pytest.raises(ValueError, match=r"same shape"):
         head_change(a, a[:, :2])

@@ -142,7 +142,9 @@ def test_randomising_the_classifier_changes_the_attributions(method, trained):
     a, b = first.scores, other.scores
     relative_change = np.linalg.norm(a / np.linalg.norm(a) - b / np.linalg.norm(b))
     assert relative_change > 0.3, relative_change
-    rank = lambda v: np.argsort(np.argsort(v))
+    def rank(v):
+        return np.argsort(np.argsort(v))
+
     assert np.corrcoef(rank(a), rank(b))[0, 1] < 0.8
 
 

@@ -105,7 +105,9 @@ def test_sessions_loading_the_same_folder_share_one_model(server, model_dirs):
     try:
         for c in (a, b):
             c.predict(str(model_dirs["distil"]), api_name="/load_model")
-        get = lambda c: STORE.get(type("Request", (), {"session_hash": c.session_hash})()).predictor
+        def get(c):
+            return STORE.get(type("Request", (), {"session_hash": c.session_hash})()).predictor
+
         pa, pb = get(a), get(b)
         assert pa is not pb and pa.model is pb.model
         np.testing.assert_allclose(list(_probs(a.predict("fun", "", api_name="/predict")).values()),

@@ -202,7 +202,8 @@ def _frames():
     })
     plain.attrs["kdemo_read"] = {"file": "reviews.csv", "encoding": "utf-8"}
     uploaded = read_table(_csv("text,label,stars\nthe movie was great,positive,5\n,negative,1\nok,,3\n"))
-    assert (uploaded.dtypes == object).all()  # read_table's columns: object columns of strings, NaN when empty
+    # read_table's columns: object columns of strings, NaN when empty
+    assert uploaded.dtypes.map(pd.api.types.is_object_dtype).all()
     mixed = plain.assign(label=pd.Series([1, "pos", 2.5, None], dtype=object),  # JSONL with mixed label types
                          labels=[["joy"], ["anger", "joy"], [], ["fear"]])  # multi-label lists
     mixed.index = pd.Index([7, 3, 9, 1], name="row")

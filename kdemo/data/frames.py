@@ -88,7 +88,7 @@ def parquet_safe(df: pd.DataFrame) -> bool:
     if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
         return False
     return all(pd.api.types.infer_dtype(df[name], skipna=True) == "string"
-               for name, dtype in zip(names, df.dtypes) if dtype == object)
+               for name, dtype in zip(names, df.dtypes) if pd.api.types.is_object_dtype(dtype))
 
 
 def write_frame(folder: str | Path, stem: str, df: pd.DataFrame) -> Path:

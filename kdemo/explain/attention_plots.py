@@ -154,7 +154,8 @@ def plot_model_view(att: np.ndarray, *, title: str = "All heads", vmax: float = 
     im = ax.imshow(mosaic, cmap=CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
     r, c = att.shape[2] + 1, att.shape[3] + 1
     ax.set_xticks([h * c + (c - 2) / 2 for h in range(num_heads)], [f"H{h + 1}" for h in range(num_heads)], fontsize=8)
-    ax.set_yticks([l * r + (r - 2) / 2 for l in range(num_layers)], [f"L{l + 1}" for l in range(num_layers)], fontsize=8)
+    ax.set_yticks([layer * r + (r - 2) / 2 for layer in range(num_layers)],
+                  [f"L{layer + 1}" for layer in range(num_layers)], fontsize=8)
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
@@ -181,7 +182,7 @@ def plot_token_strips(tokens: Sequence[str], cls_rows: np.ndarray, rollout_row: 
     fig = Figure(figsize=(width, 1.2 + 0.32 * (num_layers + 1) + 1.4), layout="constrained")
     top, bottom = fig.subplots(2, 1, height_ratios=[num_layers, 1.6], sharex=True)
     im = top.imshow(cls_rows, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto")
-    top.set_yticks(range(num_layers), [f"layer {l + 1}" for l in range(num_layers)], fontsize=8)
+    top.set_yticks(range(num_layers), [f"layer {layer + 1}" for layer in range(num_layers)], fontsize=8)
     top.set_title("Attention of the first token ([CLS]) per layer, mean over heads")
     fig.colorbar(im, ax=top, shrink=0.9)
     im2 = bottom.imshow(rollout_row[None, :], cmap=CMAP, vmin=0.0, vmax=float(max(rollout_row.max(), 1e-12)), aspect="auto")
@@ -210,10 +211,11 @@ def plot_head_change(change: np.ndarray) -> Figure:
     top = float(max(change.max(), 1e-12))
     im = ax.imshow(change, cmap="magma", vmin=0.0, vmax=top)
     ax.set_xticks(range(num_heads), [f"H{h + 1}" for h in range(num_heads)], fontsize=8)
-    ax.set_yticks(range(num_layers), [f"L{l + 1}" for l in range(num_layers)], fontsize=8)
+    ax.set_yticks(range(num_layers), [f"L{layer + 1}" for layer in range(num_layers)], fontsize=8)
     if num_heads * num_layers <= 300:
-        for (l, h), v in np.ndenumerate(change):
-            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 * top else "black")
+        for (layer, h), v in np.ndenumerate(change):
+            ax.text(h, layer, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if v < 0.6 * top else "black")
     ax.set_title("Change of each head after fine-tuning (mean total-variation distance of attention rows, 0–1)")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return with_cjk_fonts(fig)

@@ -127,7 +127,9 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self):
-        put = lambda name, value: object.__setattr__(self, name, value)
+        def put(name: str, value) -> None:
+            object.__setattr__(self, name, value)
+
         for name in ("train_file", "val_file", "data_name", "text_column", "text_pair_column"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):

@@ -230,7 +230,7 @@ def compare(text: str, text_pair: str, merge_words: bool, request: gr.Request):
         base=base.att, head_change=change,
     )
     top = np.dstack(np.unravel_index(np.argsort(change, axis=None)[::-1][:3], change.shape))[0]
-    moved = ", ".join(f"layer {l + 1} head {h + 1} ({change[l, h]:.2f})" for l, h in top)
+    moved = ", ".join(f"layer {layer + 1} head {h + 1} ({change[layer, h]:.2f})" for layer, h in top)
     summary = (
         f"Base checkpoint **{base_name}**. Mean change over all heads **{change.mean():.3f}** (0 = attends exactly "
         f"as before, 1 = entirely different tokens). Most moved: {moved}."

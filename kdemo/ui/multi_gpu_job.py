@@ -67,7 +67,8 @@ def _write_table(df, stem: Path) -> str:
     path = stem.with_suffix(".parquet")
     try:
         df.to_parquet(path, index=False)
-    except Exception:  # pyarrow's ArrowInvalid / ArrowTypeError: a column it cannot type
+    except (ValueError, TypeError, NotImplementedError):  # pyarrow's ArrowInvalid / ArrowTypeError /
+        # ArrowNotImplementedError (subclasses of these): a column it cannot type
         path.unlink(missing_ok=True)
         path = stem.with_suffix(".jsonl")
         df.to_json(path, orient="records", lines=True, force_ascii=False)
