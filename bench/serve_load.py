@@ -20,8 +20,10 @@ model). The request follows the event's config: a queued event (``queue`` true) 
 /gradio_api/queue/join`` (``data``, ``fn_index``, ``trigger_id``, ``session_hash``) then ``GET
 /gradio_api/queue/data?session_hash=...`` (Server-Sent Events) up to its ``process_completed`` message; an event
 with ``queue=False`` is one ``POST /gradio_api/run/predict`` with the same body. ``--client gradio``: the timed
-calls are ``gradio_client.Client.predict`` from threads spread over ``--procs`` client processes (heavier: about
-50 ms of client CPU per prediction, on the server's cores).
+calls are ``gradio_client.Client.predict`` from threads spread over ``--procs`` client processes. Those clients
+are made with ``ssl_verify=False``: the server is plain ``http://`` on localhost, so no certificate is ever checked,
+but with gradio_client's default (``--ssl-verify``) every ``predict`` posts through a new ``httpx`` client that loads
+the CA bundle, about 45 ms of CPU per prediction on the server's own cores.
 
 ``--mode burst`` (default) fires all N requests at the same moment once every ``--period`` seconds (the issue's
 "16 firing at once"); ``--mode loop`` runs closed loops (each client calls again as soon as it is answered: the
@@ -129,7 +131,7 @@ def _client_proc(url: str, folder: str, n: int, texts: list[str], args: dict, ph
     from gradio_client import Client
 
     def open_session(_) -> Client:
-        c = Client(url, verbose=False)
+        c = Client(url, verbose=False, ssl_verify=args["ssl_verify"])
         status = c.predict(folder, api_name="/load_model")[0]
         if "Loaded" not in status:
             raise SystemExit(f"/load_model failed: {status}")
@@ -282,7 +284,7 @@ def _start_training(url: str, rows: int) -> object:
     df = pd.read_csv(SHARED_DATA / "sst2" / "train.csv").sample(frac=1.0, random_state=0).head(rows)
     path = Path(tempfile.mkdtemp()) / "sst2_slice.csv"
     df.to_csv(path, index=False)
-    trainer = Client(url, verbose=False)
+    trainer = Client(url, verbose=False, ssl_verify=False)  # plain http on localhost: no CA bundle per request
     trainer.predict(handle_file(str(path)), None, 0.1, api_name="/load_data")
     trainer.predict(DEFAULT_MODEL_ID, 64, 32, 1e-4, 1, "auto", 0.1, False, api_name="/train")
     deadline = time.time() + 300
@@ -311,7 +313,8 @@ def run_clients(url: str, server_pid: int, folder: Path, n: int, args, texts: li
     procs_n = 1 if args.client == "http" else max(1, min(args.procs, n))
     barrier, results = ctx.Barrier(procs_n + 1), ctx.Queue()
     shares = [n // procs_n + (i < n % procs_n) for i in range(procs_n)]
-    opts = {"seconds": args.seconds, "mode": args.mode, "period_s": args.period, "client": args.client}
+    opts = {"seconds": args.seconds, "mode": args.mode, "period_s": args.period, "client": args.client,
+            "ssl_verify": args.ssl_verify}
     procs = [ctx.Process(target=_client_proc, args=(url, str(folder), k, texts, opts, len(args.phases), barrier, results))
              for k in shares]
     for p in procs:
@@ -358,6 +361,9 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=1.0, help="seconds between bursts (burst mode)")
     parser.add_argument("--client", choices=["http", "gradio"], default="http",
                         help="http: raw HTTP as the browser, N coroutines in one process; gradio: gradio_client threads")
+    parser.add_argument("--ssl-verify", action="store_true",
+                        help="gradio_client's default ssl_verify=True: each of its requests builds an httpx client "
+                             "that loads the CA bundle (~45 ms of CPU), even for the plain-http local server")
     parser.add_argument("--procs", type=int, default=2, help="--client gradio: client processes (threads are spread)")
     parser.add_argument("--train-rows", type=int, default=2000, help="SST-2 rows the training session uploads")
     parser.add_argument("--model-dir", default=None, help="a fine-tuned predictor folder (default: MiniLM, 2-class head)")
