@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -213,12 +214,13 @@ def _events(stdout: str) -> list[dict]:
     return [f for f in map(parse_progress_line, stdout.splitlines()) if f]
 
 
-def _train_one_and_two_ranks(root, tmp_path, capsys, timeout: int):
+def _train_one_and_two_ranks(root, tmp_path, capsys, timeout: int) -> SimpleNamespace:
     """Train ``root/run.json`` in this process and with 2 torchrun ranks.
 
     Returns:
-        ``(single, multi, base, one_events, proc)``: the two trained weights and the initial ones (name → array),
-        the single process's progress events and the torchrun process.
+        A namespace: ``single`` (the one-process model folder), ``work`` (torchrun's working directory; its model
+        is ``work / "multi"``), ``a``, ``b`` and ``base`` (the one-process, two-rank and initial weights, name →
+        array), ``one`` (the one-process progress events) and ``proc`` (the finished torchrun process).
     """
     single = tmp_path / "single"
     assert main(["train", "--config", str(root / "run.json"), "--out", str(single), "--progress-jsonl"]) == 0
@@ -228,14 +230,15 @@ def _train_one_and_two_ranks(root, tmp_path, capsys, timeout: int):
     proc = subprocess.run([*TORCHRUN, "-m", "kdemo", "train", "--config", str(root / "run.json"), "--out", "multi",
                            "--progress-jsonl"], cwd=work, env=_env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    a, b = load_file(single / "model.safetensors"), load_file(work / "multi" / "model.safetensors")
-    return a, b, load_file(root / "tiny" / "model.safetensors"), one, proc
+    return SimpleNamespace(single=single, work=work, one=one, proc=proc, a=load_file(single / "model.safetensors"),
+                           b=load_file(work / "multi" / "model.safetensors"),
+                           base=load_file(root / "tiny" / "model.safetensors"))
 
 
 def test_two_ranks_train_the_same_model_as_one_process(ddp_setup, tmp_path, one_torch_thread, capsys):
     root = ddp_setup
-    a, b, base, one, proc = _train_one_and_two_ranks(root, tmp_path, capsys, timeout=120)
-    single, work = tmp_path / "single", tmp_path / "ddp"
+    run = _train_one_and_two_ranks(root, tmp_path, capsys, timeout=120)
+    single, work, one, proc, a, b, base = run.single, run.work, run.one, run.proc, run.a, run.b, run.base
     moved = max(float(np.abs(a[k] - base[k]).max()) for k in a if k in base)
     assert moved > 1e-3  # training changed the weights far more than the tolerance
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
@@ -332,8 +335,8 @@ def test_two_ranks_train_the_same_token_model_as_one_process(ddp_token_setup, tm
     """Sentences of a global batch hold different numbers of labelled tokens, so each rank's token mean must be
     weighted by its share of the batch's tokens (not of its sentences) for N ranks to match one process."""
     root = ddp_token_setup
-    a, b, base, one, proc = _train_one_and_two_ranks(root, tmp_path, capsys, timeout=180)
-    single, work = tmp_path / "single", tmp_path / "ddp"
+    run = _train_one_and_two_ranks(root, tmp_path, capsys, timeout=180)
+    single, work, one, proc, a, b, base = run.single, run.work, run.one, run.proc, run.a, run.b, run.base
     shared = [k for k in a if k in base and a[k].shape == base[k].shape]  # not the new tag head
     assert max(float(np.abs(a[k] - base[k]).max()) for k in shared) > 1e-3  # training moved the weights
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-4
