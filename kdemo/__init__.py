@@ -43,7 +43,7 @@ from kdemo.text.ner import (  # noqa: E402
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
 
-__version__ = "0.1.0"
+from kdemo._version import __version__  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL_ID",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdemo import atomic
+import kdemo.atomic as atomic
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure
 from kdemo.tasks import Task
 

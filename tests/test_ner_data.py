@@ -419,13 +419,13 @@ def test_diagnose_tokens_counts_entities_lengths_and_names_problems(tokenizer):
     assert not diagnosis.subwords_estimated and diagnosis.subwords_per_sentence["max"] > 6
     assert diagnosis.suggested_maxlen % 8 == 0 and diagnosis.suggested_maxlen >= diagnosis.subwords_per_sentence["max"]
     assert diagnosis.windowed_sentences >= 1
-    assert any("split into windows" in p and "line 1" in p for p in diagnosis.problems)
-    assert any(p.startswith("line 4: 'I-LOC' follows 'O'") for p in diagnosis.problems)
-    assert any("'PER' has only 1 entities (the first on line 1)" in p for p in diagnosis.problems)
+    assert any("split into windows" in p and "line 1" in p for p in (q.message for q in diagnosis.problems))
+    assert any(p.startswith("line 4: 'I-LOC' follows 'O'") for p in (q.message for q in diagnosis.problems))
+    assert any("'PER' has only 1 entities (the first on line 1)" in p for p in (q.message for q in diagnosis.problems))
     assert diagnosis.preview[0] == [("John", "PER"), ("lives", None), ("in", None), ("Berlin", "LOC")]
     assert diagnosis.preview[1] == [("The", None), ("United", "ORG"), ("Nations", "ORG")]
     assert diagnosis.preview_lines == [1, 6, 10]
-    md = diagnosis.markdown()
+    md = diagnosis.to_markdown()
     assert "**3 sentences, 10 words, 5 entities**" in md and "| LOC | 3 | 60.0% |" in md and "Suggested maxlen" in md
     assert json.loads(json.dumps(diagnosis.to_dict()))["entity_counts"] == {"LOC": 3, "PER": 1, "ORG": 1}
 
@@ -434,10 +434,10 @@ def test_diagnose_tokens_reports_scheme_unlabelled_files_and_estimates_without_t
     from kdemo.text.ner import diagnose_tokens
 
     iob1 = diagnose_tokens(read_token_file(FIXTURES / "iob1.txt"))
-    assert iob1.scheme == "IOB1" and iob1.subwords_estimated and "converted to BIO" in iob1.markdown()
-    assert any("IOB1" in p for p in iob1.problems)
+    assert iob1.scheme == "IOB1" and iob1.subwords_estimated and "converted to BIO" in iob1.to_markdown()
+    assert any("IOB1" in p for p in (q.message for q in iob1.problems))
     words = diagnose_tokens(FIXTURES / "words_only.txt")
-    assert words.num_entities == 0 and "no tags" in words.problems[0]
+    assert words.num_entities == 0 and "no tags" in words.problems[0].message
     assert words.preview[0] == [("John", None), ("lives", None), ("in", None), ("Berlin", None)]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, try_to_load_from_cache
 
-from kdemo import atomic
+import kdemo.atomic as atomic
 from kdemo.data.languages import detect_language
 from kdemo.errors import HubError
 from kdemo.hub import card_sections as sections
@@ -55,7 +55,7 @@ def framework_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from kdemo import __version__
+    from kdemo._version import __version__
 
     return {
         "kdemo": __version__, "transformers": transformers.__version__, "keras": keras.__version__,

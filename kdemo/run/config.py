@@ -70,7 +70,7 @@ class TrainConfig:
         seed: Seed of the split, the head's initialisation, dropout and the batch order.
         task: ``"single_label"``, ``"multi_label"``, ``"regression"`` or ``"token_classification"`` (named
             entities; ``train_file`` is then a CoNLL/BIO text file or JSONL of tokens and tags); None detects it
-            from the file (:func:`kdemo.text.ner.formats.looks_like_token_file`) or the labels.
+            from the file (:func:`kdemo.data.token_files.looks_like_token_file`) or the labels.
         model_name: Hub id or local folder of the checkpoint (default: the embedded all-MiniLM-L6-v2).
         maxlen: Maximum tokens per text (special tokens included); None picks the length covering 95 % of texts.
         batch_size: Training rows per optimizer step (the global batch).

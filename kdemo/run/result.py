@@ -9,14 +9,13 @@ from pathlib import Path
 
 import keras
 
-from kdemo import atomic
+import kdemo.atomic as atomic
 from kdemo.device import describe_device, resolve_precision
 from kdemo.distributed.context import current
 from kdemo.hub.card import PARAMS_FILE, framework_versions, without_local_paths, write_model_card
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
 from kdemo.run.config import CONFIG_VERSION, TrainConfig
-from kdemo.tasks import Task
 
 #: The optimizer every run uses (see :class:`kdemo.training.optimizer.FusedAdamW`).
 OPTIMIZER = "AdamW (torch fused kernel)"
@@ -55,7 +54,7 @@ def training_params(config: TrainConfig, *, data, preproc, learner, record: Trai
         "optimizer": f"{OPTIMIZER}, weight decay {config.weight_decay:g}",
         "batch_size": int(learner.batch_size),
         "gradient_accumulation_steps": int(learner.accumulation_steps),
-        "class_weight": config.class_weight if learner.task in (Task.SINGLE_LABEL, Task.TOKEN_CLASSIFICATION) else None,
+        "class_weight": config.class_weight if learner.spec.class_weight else None,
         "frozen": (f"embeddings and the lowest {frozen} of {num_blocks(learner.model)} blocks" if frozen
                    else "nothing (every layer trained)"),
         "train_rows": record.train_rows,

@@ -14,132 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 
-from kdemo.data.columns import guess_columns
 from kdemo.data.dataset import steps_for
 from kdemo.data.languages import analyse_languages
-from kdemo.data.tables import read_table
 from kdemo.distributed.context import setup
 from kdemo.distributed.gradients import any_rank
-from kdemo.errors import DataError, TrainingError
+from kdemo.errors import TrainingError
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.record import TrainingRecord
 from kdemo.run.config import AUTOFIT, ONE_CYCLE, SGDR, TrainConfig
+from kdemo.run.data import RunData
+from kdemo.run.pipeline import prepare, read_data
 from kdemo.run.result import TrainResult, training_params
-from kdemo.run.tokens import TokenRunData, is_token_run, prepare_tokens, read_token_data
-from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
-from kdemo.text.loaders import texts_from_df
-from kdemo.text.preprocessor import Transformer
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
 from kdemo.training.checkpoint_state import read_state
 from kdemo.training.learner import Learner, get_learner
 from kdemo.training.schedules import sgdr_cycle_epochs
-
-#: Characters of the first training text kept as the model card's widget example.
-EXAMPLE_CHARS = 200
-
-
-@dataclass(frozen=True)
-class RunData:
-    """The tables of a run and the columns chosen, after guessing what the config left open.
-
-    Attributes:
-        train_df: Training rows.
-        val_df: Validation rows, or None to split ``config.val_pct`` off the training rows.
-        text_column: Column with the texts.
-        label_columns: Label column(s).
-        text_pair_column: Column with the second texts of sentence pairs, or None.
-        data_name: Display name of the data.
-    """
-
-    train_df: pd.DataFrame
-    val_df: pd.DataFrame | None
-    text_column: str
-    label_columns: tuple[str, ...]
-    text_pair_column: str | None
-    data_name: str | None
-
-
-def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None,
-              val_df: pd.DataFrame | None = None) -> RunData | TokenRunData:
-    """The run's tables (given, or read from ``config.train_file``/``val_file``) and its columns (given or guessed).
-
-    A token-classification run (``config.task``, or a training file that looks like CoNLL/BIO or tokens-and-tags
-    JSONL) reads its sentences instead (:class:`~kdemo.run.tokens.TokenRunData`).
-
-    Args:
-        config: The run's settings (files, columns).
-        train_df: Training table instead of ``config.train_file``.
-        val_df: Validation table instead of ``config.val_file``.
-
-    Returns:
-        The :class:`RunData` (or :class:`~kdemo.run.tokens.TokenRunData`).
-
-    Raises:
-        DataError: If no data is given, a file cannot be read, or a column is missing.
-    """
-    if train_df is None and is_token_run(config):
-        return read_token_data(config)
-    if train_df is None:
-        if config.train_file is None:
-            raise DataError("Expected training data: a train_file in the config or a DataFrame. Received: neither.")
-        train_df = read_table(config.train_file)
-        if val_df is None and config.val_file is not None:
-            val_df = read_table(config.val_file)
-    text_column, labels = config.text_column, config.label_columns
-    if text_column is None or not labels:
-        guessed_text, guessed_label = guess_columns(train_df)
-        text_column = text_column or guessed_text
-        labels = labels or ((guessed_label,) if guessed_label else ())
-    if not labels:
-        raise DataError(
-            f"Expected a label column. Received: a table with columns {list(train_df.columns)} and none that looks "
-            "like labels. Name it (label_columns=, --label-column)."
-        )
-    for column in (text_column, config.text_pair_column, *labels):
-        if column is not None and column not in train_df.columns:
-            raise DataError(f"Expected a column {column!r}. Received: columns {list(train_df.columns)}. Check the name.")
-    return RunData(train_df, val_df, text_column, tuple(labels), config.text_pair_column, config.data_name)
-
-
-def prepare(config: TrainConfig, data: RunData | TokenRunData, *, policy: FolderPolicy = DEFAULT_POLICY,
-            verbose: int = 0) -> tuple[Transformer, Learner]:
-    """Tokenize the data and build a fresh classifier and learner for ``config`` (also used by the LR finder).
-
-    The seed is set before the model is built, so that the same config gives the same initial head.
-
-    Args:
-        config: The run's settings.
-        data: From :func:`read_data`.
-        policy: Which local model folders ``config.model_name`` may name (the app passes the session's).
-        verbose: 1 prints a summary of the data.
-
-    Returns:
-        ``(preproc, learner)``.
-
-    Raises:
-        DataError: If the columns or labels cannot be used (rows named).
-        ModelError: If the model cannot be loaded or is refused by ``policy``.
-    """
-    if isinstance(data, TokenRunData):  # preproc is then a NERPreprocessor
-        return prepare_tokens(config, data, policy=policy, verbose=verbose)
-    torch.manual_seed(config.seed)
-    trn, val, preproc = texts_from_df(
-        data.train_df, data.text_column, list(data.label_columns), val_df=data.val_df, val_pct=config.val_pct,
-        model_name=config.model_name, maxlen=config.maxlen, random_state=config.seed, verbose=verbose,
-        task=config.task, text_pair_column=data.text_pair_column, policy=policy,
-    )
-    preproc.precision = config.precision
-    torch.manual_seed(config.seed)
-    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=config.batch_size,
-                          seed=config.seed, freeze_lower=config.freeze_lower,
-                          weight_decay=config.weight_decay or None)  # None: no decay, as ktrain reports it
-    learner.model.set_compile(config.compile)
-    return preproc, learner
-
 
 def planned_steps(config: TrainConfig, learner: Learner) -> int:
     """Optimizer steps the run plans, counted as the fit loop counts them.
@@ -163,7 +55,7 @@ def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEven
     returns the Keras ``History``."""
     if resume:
         return learner.resume(checkpoint_folder, verbose=0, progress=progress, checkpoint_every_s=checkpoint_every_s)
-    class_weight = config.class_weight if learner.task in (SINGLE_LABEL, TOKEN_CLASSIFICATION) else None
+    class_weight = config.class_weight if learner.spec.class_weight else None
     common = {"class_weight": class_weight, "verbose": 0, "progress": progress}
     if config.schedule == ONE_CYCLE:
         return learner.fit_onecycle(config.lr, config.epochs, checkpoint_folder=checkpoint_folder,
@@ -177,12 +69,13 @@ def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEven
 def train(
     config: TrainConfig,
     *,
+    data: RunData | None = None,
     train_df: pd.DataFrame | None = None,
     val_df: pd.DataFrame | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop=None,
     policy: FolderPolicy = DEFAULT_POLICY,
-    on_prepared: Callable[[Transformer, Learner], None] | None = None,
+    on_prepared: Callable[[object, Learner], None] | None = None,
     verbose: int = 0,
     checkpoint_folder: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
@@ -192,6 +85,8 @@ def train(
 
     Args:
         config: The run's settings (see :class:`~kdemo.run.config.TrainConfig`).
+        data: The run's data as a door already read it (:func:`kdemo.run.pipeline.read_data`): then no file is
+            read again. None reads ``config``'s files (or the tables given).
         train_df: Training table, instead of ``config.train_file`` (the app passes the uploaded table).
         val_df: Validation table, instead of ``config.val_file``.
         progress: Called with a :class:`~kdemo.training.callbacks.ProgressEvent` after every optimizer step and at
@@ -236,10 +131,10 @@ def train(
         checkpoint_folder = resume_from
         resumed = read_state(resume_from)  # before any work: a missing checkpoint fails fast
     setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
-    data = read_data(config, train_df, val_df)
+    if data is None:
+        data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)
-    tokens = isinstance(data, TokenRunData)
-    texts = data.texts() if tokens else data.train_df[data.text_column].astype(str).tolist()
+    texts = data.texts()
     languages = analyse_languages(texts, preproc.tokenizer)  # a sample of rows: the card's language, the coverage
     warning = languages.warning(config.model_name)
     if on_prepared is not None:
@@ -262,12 +157,11 @@ def train(
     report = learner.validation_report()
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    first = texts[0] if tokens else data.train_df[data.text_column].iloc[0]
-    meta = {"metrics": metrics, "example": str(first)[:EXAMPLE_CHARS], "dataset_name": data.data_name,
+    meta = {"metrics": metrics, "example": data.example(), "dataset_name": data.data_name,
             "languages": languages.main_languages}
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
                              languages=languages, seconds=time.monotonic() - started)
-    notices = ([warning] if warning else []) + (list(data.warnings) if tokens else []) + list(learner.notices)
+    notices = ([warning] if warning else []) + list(data.warnings) + list(learner.notices)
     return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
                        record=record, params=params, learner=learner)

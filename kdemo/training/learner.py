@@ -15,7 +15,7 @@ from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.modeling import freezing as layers
 from kdemo.modeling.classifier import HFClassifier, compile_classifier
-from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION
+from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION, TaskSpec, spec_for
 from kdemo.training.callbacks import OneCycle, ProgressEvent
 from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
@@ -105,6 +105,11 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
     def task(self) -> str:
         """The model's task: ``"single_label"``, ``"multi_label"`` or ``"regression"``."""
         return self.model.task
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The :class:`~kdemo.tasks.TaskSpec` of the model's task."""
+        return spec_for(self.model.task)
 
     # ------------------------------------------------------------------ plumbing
     def _class_weight(self, class_weight: ClassWeight) -> dict[int, float] | None:

@@ -19,7 +19,7 @@ from kdemo.errors import DataError, KdemoError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.plots import length_histogram_figure
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
-from kdemo.text.ner.formats import looks_like_token_file
+from kdemo.data.token_files import looks_like_token_file
 from kdemo.ui import token_views
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session

@@ -96,9 +96,9 @@ class Session:
     #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
     task: str | None = None
     #: The data doctor's last :class:`~kdemo.data.doctor.DataReport` (a token file's
-    #: :class:`~kdemo.text.ner.doctor.TokenDiagnosis`).
+    #: :class:`~kdemo.data.token_doctor.TokenDiagnosis`).
     doctor_report: Any = None
-    #: A token-classification file's sentences (:class:`~kdemo.text.ner.formats.TokenCorpus`); None for tables.
+    #: A token-classification file's sentences (:class:`~kdemo.data.token_files.TokenCorpus`); None for tables.
     token_corpus: Any = None
     #: The session's copy of the uploaded token file (and of its validation file): what a token run trains on.
     token_file: Path | None = None

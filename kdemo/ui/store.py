@@ -41,7 +41,7 @@ from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove
 from kdemo.evaluation.ner import NERReport
 from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
-from kdemo.text.ner.formats import read_token_file
+from kdemo.data.token_files import read_token_file
 from kdemo.training.checkpoint_state import RESUME_DIR, read_state
 
 SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from kdemo.errors import DataError
 from kdemo.plots import confusion_matrix_figure, length_histogram_figure
 from kdemo.tasks import TASKS, Task
-from kdemo.text.ner.doctor import diagnose_tokens
-from kdemo.text.ner.formats import read_token_file
+from kdemo.data.token_doctor import diagnose_tokens
+from kdemo.data.token_files import read_token_file
 
 #: The token task's value in the Data tab's task radio (offered for token files only).
 TOKEN_TASK = Task.TOKEN_CLASSIFICATION.value
@@ -47,7 +47,7 @@ def keep_copy(path: str | Path, folder: Path, name: str) -> Path:
 
 
 def read_corpus(path: str | Path, *, encoding: str | None = None):
-    """Read a token file (:func:`kdemo.text.ner.formats.read_token_file`), refusing one without tags.
+    """Read a token file (:func:`kdemo.data.token_files.read_token_file`), refusing one without tags.
 
     Raises:
         DataError: If the file cannot be read, or has words but no tags.
@@ -60,7 +60,7 @@ def read_corpus(path: str | Path, *, encoding: str | None = None):
 
 
 def diagnose(corpus, tokenizer=None):
-    """The token data doctor's diagnosis (:func:`kdemo.text.ner.doctor.diagnose_tokens`)."""
+    """The token data doctor's diagnosis (:func:`kdemo.data.token_doctor.diagnose_tokens`)."""
     return diagnose_tokens(corpus, tokenizer=tokenizer)
 
 
@@ -242,7 +242,7 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
     return (
         preview_table(corpus, preview_rows), gr.update(choices=[], value=None, visible=False),
         gr.update(choices=[], value=[], visible=False),
-        text, counts_table(diagnosis), diagnosis.markdown(), figure,
+        text, counts_table(diagnosis), diagnosis.to_markdown(), figure,
         gr.update(choices=task_choices(True), value=TOKEN_TASK), gr.update(visible=False, value=False),
     )
 

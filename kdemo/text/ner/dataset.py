@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kdemo.data.subwords import batch_encode
 from kdemo.errors import DataError
 
 #: Label of positions the loss ignores (special tokens, non-first sub-words, padding); PyTorch's ``ignore_index``.
@@ -279,27 +280,6 @@ def _tag_ids(tags, class_names, line_numbers) -> list[np.ndarray]:
                             f"{exc.args[0]!r} in {_where(s, line_numbers)}. Fix the tag or add it to the training "
                             "data (or class_names=).") from None
     return out
-
-
-def batch_encode(tokenizer, words: Sequence[Sequence[str]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One batch call of the fast tokenizer on sentences of words, special tokens included, nothing truncated.
-
-    Returns:
-        ``(input_ids, word_ids)``: per sentence, int64 ``(num_tokens,)`` token ids and word indices (-1 for special
-        tokens).
-    """
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "sequence longer than the model's maximum": windows handle that
-    try:
-        enc = tokenizer(words, is_split_into_words=True, add_special_tokens=True, truncation=False,
-                        return_attention_mask=False, return_token_type_ids=False)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    ids = [np.asarray(i, dtype=np.int64) for i in enc["input_ids"]]
-    wids = [np.asarray([-1 if w is None else w for w in enc.word_ids(i)], dtype=np.int64) for i in range(len(ids))]
-    return ids, wids
 
 
 def _encode(tokenizer, words, warnings, line_numbers):

@@ -10,7 +10,7 @@ Differences from ktrain, on purpose:
 
 - The validation split is reproducible: ``random_state=42`` by default (ktrain's ``train_test_split`` has none).
 - Tags are checked and converted to BIO (IOB1, BIOES and IO are recognised), lone ``I-`` tags are repaired, and
-  every problem names its line (:mod:`kdemo.text.ner.formats`); the warnings are printed with ``verbose``.
+  every problem names its line (:mod:`kdemo.data.token_files`); the warnings are printed with ``verbose``.
 - Sentences longer than ``maxlen`` are split into windows, never truncated (:mod:`kdemo.text.ner.dataset`).
 """
 
@@ -27,9 +27,9 @@ from kdemo.data.encodings import detect_and_decode
 from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.text.ner.dataset import TokenDataset
-from kdemo.text.ner.formats import TokenCorpus, read_token_file
+from kdemo.data.token_files import TokenCorpus, read_token_file
 from kdemo.text.ner.preprocessor import NERPreprocessor, class_names_for
-from kdemo.text.ner.schemes import normalize_tags, split_tag
+from kdemo.data.tag_schemes import normalize_tags, split_tag
 
 #: ktrain's defaults.
 MAXLEN = 128

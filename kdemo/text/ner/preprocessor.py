@@ -12,7 +12,7 @@ from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import Task
 from kdemo.text.ner.dataset import TokenDataset, encode_sentences
-from kdemo.text.ner.schemes import OUTSIDE, normalize_tags, split_tag
+from kdemo.data.tag_schemes import OUTSIDE, normalize_tags, split_tag
 
 # Han, Hiragana, Katakana, Hangul: scripts written without spaces between words.
 _NOSPACE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -157,7 +157,7 @@ class NERPreprocessor:
         """Tokenize labelled training sentences; fixes the tag list if it is not known yet.
 
         Tags in IOB1, BIOES or IO are converted to BIO and lone ``I-`` tags repaired
-        (:func:`kdemo.text.ner.schemes.normalize_tags`); the dataset's ``warnings`` say so.
+        (:func:`kdemo.data.tag_schemes.normalize_tags`); the dataset's ``warnings`` say so.
 
         Args:
             words: Words per sentence, ``(num_sentences, num_words)`` (ragged).
@@ -211,7 +211,7 @@ class NERPreprocessor:
         Raises:
             DataError: If the file cannot be read as token data (the line is named) or a tag is unknown.
         """
-        from kdemo.text.ner.formats import read_token_file
+        from kdemo.data.token_files import read_token_file
 
         corpus = read_token_file(filepath, encoding=encoding)
         ds = self.preprocess_test(corpus.words, corpus.tags, line_numbers=corpus.line_numbers)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from kdemo.data.encodings import detect_and_decode
 from kdemo.errors import DataError
-from kdemo.text.ner.schemes import OUTSIDE, normalize_tags, split_tag
+from kdemo.data.tag_schemes import OUTSIDE, normalize_tags, split_tag
 
 #: Bytes read by :func:`looks_like_token_file`.
 SNIFF_BYTES = 65536

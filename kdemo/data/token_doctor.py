@@ -1,7 +1,7 @@
 """The data doctor for token-classification files: entity counts, lengths, scheme problems, a highlighted preview.
 
 :func:`diagnose_tokens` changes nothing; it reports what a person should know before training on a
-:class:`~kdemo.text.ner.formats.TokenCorpus`: how many entities of each type there are (and which types are too rare
+:class:`~kdemo.data.token_files.TokenCorpus`: how many entities of each type there are (and which types are too rare
 to learn), how long the sentences are in words and in the model's sub-word tokens (with a ``maxlen`` suggestion),
 which sentences will be split into windows, the file's tag scheme and every repair with its line number.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from kdemo.data.dataset import maxlen_covering
-from kdemo.text.ner.dataset import batch_encode
-from kdemo.text.ner.formats import TokenCorpus, read_token_file
-from kdemo.text.ner.schemes import entity_spans
+from kdemo.data.doctor import Problem
+from kdemo.data.subwords import batch_encode
+from kdemo.data.token_files import TokenCorpus, read_token_file
+from kdemo.data.tag_schemes import entity_spans
 
 #: Entities of a type below which the doctor warns that the type is too rare to learn.
 RARE_ENTITIES = 10
@@ -50,7 +51,11 @@ class TokenDiagnosis:
             maximum, 512).
         maxlen: The maxlen the windows were counted for, or None.
         windowed_sentences: Sentences longer than ``maxlen`` (split into windows when tokenized).
-        problems: Messages, each naming the line, most important first.
+        problems: What to look at, each naming its line, most important first (the same :class:`Problem` as the
+            table doctor's).
+        length_unit: ``"sub-word tokens"`` (with a tokenizer) or ``"words"``.
+        length_hist_counts, length_hist_edges: Histogram of sentence lengths in ``length_unit``,
+            ``len(edges) == len(counts) + 1`` (what the Data tab draws, without tokenizing again).
         preview: The first sentences as ``[(word, entity type or None), ...]`` (``gr.HighlightedText``'s input).
         preview_lines: The line of each preview sentence.
     """
@@ -67,7 +72,10 @@ class TokenDiagnosis:
     suggested_maxlen: int
     maxlen: int | None = None
     windowed_sentences: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: tuple[Problem, ...] = ()
+    length_unit: str = "words"
+    length_hist_counts: tuple[int, ...] = ()
+    length_hist_edges: tuple[float, ...] = ()
     preview: list[list[tuple[str, str | None]]] = field(default_factory=list)
     preview_lines: list[int] = field(default_factory=list)
 
@@ -75,7 +83,12 @@ class TokenDiagnosis:
         """JSON-able dict of every attribute (tuples become lists)."""
         return asdict(self)
 
-    def markdown(self, max_problems: int = 20) -> str:
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems that stop training."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    def to_markdown(self, max_problems: int = 20) -> str:
         """A Markdown summary: counts, lengths, the maxlen suggestion, the entity table and the problems."""
         est = " (estimated: no tokenizer)" if self.subwords_estimated else ""
         out = [f"**{self.num_sentences:,} sentences, {self.num_tokens:,} words, {self.num_entities:,} entities** "
@@ -94,7 +107,7 @@ class TokenDiagnosis:
             out += [f"| {kind} | {n:,} | {n / self.num_entities:.1%} |" for kind, n in self.entity_counts.items()]
         if self.problems:
             out.append(f"\n**Problems ({len(self.problems)})**\n")
-            out += [f"- {p}" for p in self.problems[:max_problems]]
+            out += [f"- {p.message}" for p in self.problems[:max_problems]]
             if len(self.problems) > max_problems:
                 out.append(f"- … and {len(self.problems) - max_problems} more.")
         else:
@@ -114,7 +127,7 @@ def diagnose_tokens(corpus: TokenCorpus | str | Path, *, tokenizer=None, maxlen:
 
     Args:
         corpus: A :class:`TokenCorpus`, or the path of a token file (read with
-            :func:`~kdemo.text.ner.formats.read_token_file`).
+            :func:`~kdemo.data.token_files.read_token_file`).
         tokenizer: The model's fast tokenizer, to count sub-word tokens and unknown tokens; None estimates
             :data:`TOKENS_PER_WORD` sub-words per word.
         maxlen: Tokens per window the data will be tokenized with; sentences above it are counted and named.
@@ -129,7 +142,7 @@ def diagnose_tokens(corpus: TokenCorpus | str | Path, *, tokenizer=None, maxlen:
     if not isinstance(corpus, TokenCorpus):
         corpus = read_token_file(corpus)
     lines = corpus.line_numbers
-    problems: list[str] = []
+    problems: list[Problem] = []
     spans = [entity_spans(t) for t in corpus.tags] if corpus.tags is not None else [[] for _ in corpus.words]
     entity_counts = dict(Counter(kind for sentence in spans for kind, _, _ in sentence).most_common())
     tag_counts = dict(Counter(t for sentence in corpus.tags or [] for t in sentence).most_common())
@@ -145,34 +158,41 @@ def diagnose_tokens(corpus: TokenCorpus | str | Path, *, tokenizer=None, maxlen:
     suggested = maxlen_covering(subwords, coverage=COVERAGE, cap=cap)
 
     if corpus.tags is None:
-        problems.append("The file has words but no tags: it can be predicted on, not trained on. Add a tag after "
-                        "each word (word TAB tag).")
+        problems.append(Problem("missing_label", "error", "The file has words but no tags: it can be predicted on, "
+                                "not trained on. Add a tag after each word (word TAB tag)."))
     elif not entity_counts:
-        problems.append("Every tag is 'O': there is no entity to learn. Check the tag column (tag_column=).")
+        problems.append(Problem("too_few_classes", "warning",
+                                "Every tag is 'O': there is no entity to learn. Check the tag column (tag_column=)."))
     for kind, n in entity_counts.items():
         if n < RARE_ENTITIES:
             first = next(s for s, sentence in enumerate(spans) if any(k == kind for k, _, _ in sentence))
             start = next(a for k, a, _ in spans[first] if k == kind)
-            problems.append(f"Entity type {kind!r} has only {n} entities (the first on line "
-                            f"{_line(corpus, first, start)}): too few to learn it well; add examples or merge it.")
+            problems.append(Problem("rare_entity", "warning", f"Entity type {kind!r} has only {n} entities (the first "
+                                    f"on line {_line(corpus, first, start)}): too few to learn it well; add examples "
+                                    "or merge it.", rows=(int(lines[first]),)))
     windowed = 0
     if maxlen is not None:
         over = np.flatnonzero(subwords > maxlen)
         windowed = len(over)
         if windowed:
             worst = int(over[np.argmax(subwords[over])])
-            problems.append(f"{windowed} sentences are longer than maxlen={maxlen} sub-word tokens and will be split "
-                            f"into windows at word boundaries (the first on line {lines[over[0]]}, the longest on line "
-                            f"{lines[worst]} with {subwords[worst]} tokens); maxlen={suggested} keeps "
-                            f"{COVERAGE:.0%} whole.")
+            problems.append(Problem("truncated", "info", f"{windowed} sentences are longer than maxlen={maxlen} sub-word "
+                                    f"tokens and will be split into windows at word boundaries (the first on line "
+                                    f"{lines[over[0]]}, the longest on line {lines[worst]} with {subwords[worst]} "
+                                    f"tokens); maxlen={suggested} keeps {COVERAGE:.0%} whole.",
+                                    rows=tuple(int(lines[i]) for i in over)))
     if unk_share > UNK_WARN:
-        problems.append(f"{unk_share:.0%} of the sub-word tokens are unknown to this tokenizer: the model cannot read "
-                        "much of this text. Choose a model for its language (a multilingual one such as "
-                        "xlm-roberta-base).")
+        problems.append(Problem("language_coverage", "warning", f"{unk_share:.0%} of the sub-word tokens are unknown "
+                                "to this tokenizer: the model cannot read much of this text. Choose a model for its "
+                                "language (a multilingual one such as xlm-roberta-base)."))
     for s, w in empty[:10]:
-        problems.append(f"Line {_line(corpus, s, w)}: the word {corpus.words[s][w]!r} makes no sub-word token; it "
-                        "is read as the unknown token.")
-    problems += corpus.warnings
+        problems.append(Problem("empty_token", "info", f"Line {_line(corpus, s, w)}: the word {corpus.words[s][w]!r} "
+                                "makes no sub-word token; it is read as the unknown token."))
+    problems += [Problem("file_note", "info", warning) for warning in corpus.warnings]
+    # the histogram the Data tab draws: sub-word tokens with a tokenizer, else words
+    lengths = subwords if tokenizer is not None else words
+    counts, edges = (np.histogram(lengths, bins=min(40, max(5, int(np.sqrt(len(lengths)))))) if len(lengths)
+                     else (np.zeros(0, np.int64), np.zeros(0)))
 
     preview = []
     for s in range(min(preview_sentences, len(corpus.words))):
@@ -185,7 +205,9 @@ def diagnose_tokens(corpus: TokenCorpus | str | Path, *, tokenizer=None, maxlen:
         num_entities=sum(entity_counts.values()), entity_counts=entity_counts, tag_counts=tag_counts,
         scheme=corpus.scheme, words_per_sentence=_stats(words), subwords_per_sentence=_stats(subwords),
         subwords_estimated=tokenizer is None, suggested_maxlen=suggested, maxlen=maxlen, windowed_sentences=windowed,
-        problems=problems, preview=preview, preview_lines=lines[: len(preview)],
+        problems=tuple(problems), length_unit="sub-word tokens" if tokenizer is not None else "words",
+        length_hist_counts=tuple(map(int, counts)), length_hist_edges=tuple(map(float, edges)),
+        preview=preview, preview_lines=lines[: len(preview)],
     )
 
 

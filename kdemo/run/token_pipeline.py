@@ -1,12 +1,10 @@
-"""The token-classification (NER) side of a training run: token files instead of tables.
-
-:func:`kdemo.run.train.read_data` and :func:`kdemo.run.train.prepare` hand token runs to this module; the rest of the
-run (fit, validation report, record, predictor, ``training_params.json``) is shared with the table tasks.
-"""
+"""The run pipeline of token classification (NER): token files (CoNLL/BIO, JSONL of tokens and tags) instead of
+tables. The rest of the run (fit, validation report, record, predictor, ``training_params.json``) is shared with the
+table tasks (:mod:`kdemo.run.train`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,8 +13,9 @@ from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.modeling.tagger import sequence_tagger
 from kdemo.run.config import TrainConfig
-from kdemo.tasks import TOKEN_CLASSIFICATION
-from kdemo.text.ner.formats import TokenCorpus, looks_like_token_file, read_token_file
+from kdemo.data.token_files import TokenCorpus, read_token_file
+from kdemo.run.data import RunData
+from kdemo.tasks import spec_for
 from kdemo.text.ner.preprocessor import NERPreprocessor
 from kdemo.training.learner import Learner, get_learner
 
@@ -25,42 +24,31 @@ DEFAULT_TOKEN_MAXLEN = 128
 
 
 @dataclass(frozen=True)
-class TokenRunData:
-    """The sentences of a token-classification run (the counterpart of :class:`kdemo.run.train.RunData`).
+class TokenRunData(RunData):
+    """The sentences of a token-classification run.
 
     Attributes:
         train: Training sentences (words and BIO tags).
         val: Validation sentences, or None to split ``config.val_pct`` of the training sentences off.
-        data_name: Display name of the data.
-        text_column: Always None (token files have no columns); kept so ``training_params.json`` has one schema.
-        text_pair_column: Always None.
-        label_columns: Always empty.
-        warnings: The files' repairs and conversions (scheme, lone ``I-`` tags…), each naming its line.
+        train_file, val_file: The files they were read from (what a torchrun worker reads again), or None.
     """
 
-    train: TokenCorpus
-    val: TokenCorpus | None
-    data_name: str | None
-    text_column: None = None
-    text_pair_column: None = None
-    label_columns: tuple[str, ...] = ()
-    warnings: list[str] = field(default_factory=list)
+    train: TokenCorpus | None = None
+    val: TokenCorpus | None = None
+    train_file: str | None = None
+    val_file: str | None = None
 
     def texts(self) -> list[str]:
         """The training sentences as texts (words joined by spaces), e.g. for language detection."""
         return [" ".join(words) for words in self.train.words]
 
-
-def is_token_run(config: TrainConfig) -> bool:
-    """Whether ``config`` is a token-classification run: its task says so, or (task None) its training file looks
-    like a CoNLL/BIO or tokens-and-tags JSONL file."""
-    if config.task is not None:
-        return config.task == TOKEN_CLASSIFICATION
-    return config.train_file is not None and looks_like_token_file(config.train_file)
+    def config_fields(self) -> dict:
+        """As :meth:`RunData.config_fields`, with the token files (a token run's config names its files)."""
+        return {**super().config_fields(), "train_file": self.train_file, "val_file": self.val_file}
 
 
 def read_token_data(config: TrainConfig) -> TokenRunData:
-    """Read the run's token files (``config.train_file`` and ``val_file``).
+    """Read the run's token files (``config.train_file`` and ``val_file``), once.
 
     Raises:
         DataError: If there is no training file or a file cannot be read (the message names the line).
@@ -73,7 +61,9 @@ def read_token_data(config: TrainConfig) -> TokenRunData:
         raise DataError(f"Expected tags in {config.train_file!r} (the last column). Received: words only.")
     val = read_token_file(config.val_file) if config.val_file is not None else None
     warnings = list(train.warnings) + (list(val.warnings) if val is not None else [])
-    return TokenRunData(train, val, config.data_name, warnings=warnings)
+    return TokenRunData(spec=spec_for(config.task or "token_classification"), data_name=config.data_name,
+                        warnings=tuple(warnings), train=train, val=val, train_file=str(config.train_file),
+                        val_file=None if config.val_file is None else str(config.val_file))
 
 
 def _split(corpus: TokenCorpus, val_pct: float, seed: int) -> tuple[list[int], list[int]]:
@@ -120,3 +110,23 @@ def prepare_tokens(config: TrainConfig, data: TokenRunData, *, policy: FolderPol
                           train_data=trn, val_data=val, batch_size=config.batch_size, seed=config.seed,
                           freeze_lower=config.freeze_lower, weight_decay=config.weight_decay or None)
     return preproc, learner
+
+
+class TokenPipeline:
+    """Read token files; split, window and tokenize the sentences; build the token classifier and its learner."""
+
+    def read(self, config: TrainConfig, train_df=None, val_df=None) -> TokenRunData:
+        """See :func:`read_token_data` (token runs have no tables: ``train_df``/``val_df`` must be None).
+
+        Raises:
+            DataError: If a table is passed, or a file cannot be read (the message names the line).
+        """
+        if train_df is not None or val_df is not None:
+            raise DataError("Expected token files (CoNLL/BIO or JSONL of tokens and tags) for token classification. "
+                            "Received: a table. Give the file as train_file.")
+        return read_token_data(config)
+
+    def prepare(self, config: TrainConfig, data: TokenRunData, *, policy: FolderPolicy = DEFAULT_POLICY,
+                verbose: int = 0) -> tuple[NERPreprocessor, Learner]:
+        """See :func:`prepare_tokens`."""
+        return prepare_tokens(config, data, policy=policy, verbose=verbose)

@@ -1,69 +1,14 @@
-"""The supervised tasks kdemo trains (:class:`Task`), and how labels of each are recognised and encoded.
-
-* ``single_label``: one class per text (softmax over classes, cross-entropy).
-* ``multi_label``: any number of classes per text (one sigmoid per class, binary cross-entropy).
-* ``regression``: one number per text (one output, mean squared error).
-* ``token_classification``: one BIO tag per word (named entities; softmax over tags per token, cross-entropy on
-  the first sub-word of each word). Its data are token files, not tables (see :mod:`kdemo.text.ner`).
-"""
+"""How the labels of a table's tasks are recognised (:func:`infer_task`, ktrain's rules) and encoded (multi-hot,
+regression targets, positive weights)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 
 import numpy as np
 
 from kdemo.errors import DataError
-
-
-class Task(enum.StrEnum):
-    """A supervised task. String-valued: a member equals its value (``Task.REGRESSION == "regression"``), prints
-    and JSON-serialises as it (``json.dumps(Task.MULTI_LABEL) == '"multi_label"'``), and ``Task("regression")``
-    parses one."""
-
-    SINGLE_LABEL = "single_label"
-    MULTI_LABEL = "multi_label"
-    REGRESSION = "regression"
-    TOKEN_CLASSIFICATION = "token_classification"
-
-    def __repr__(self) -> str:
-        # Messages of the form "Received: task='regression'" read the same for a member and for its string.
-        return repr(self.value)
-
-
-# Module-level aliases of the members, for existing imports.
-SINGLE_LABEL = Task.SINGLE_LABEL
-MULTI_LABEL = Task.MULTI_LABEL
-REGRESSION = Task.REGRESSION
-TOKEN_CLASSIFICATION = Task.TOKEN_CLASSIFICATION
-#: The text-classification tasks (one prediction per text or sentence pair), the ones a table's label column holds.
-TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
-
-#: transformers' ``config.problem_type`` for each task (what ``pipeline`` reads to pick softmax/sigmoid/none).
-PROBLEM_TYPES = {
-    SINGLE_LABEL: "single_label_classification",
-    MULTI_LABEL: "multi_label_classification",
-    REGRESSION: "regression",
-}
-
-
-def check_task(task: str) -> Task:
-    """Return ``task`` as a :class:`Task` if it names one.
-
-    Args:
-        task: A :class:`Task` or its value (``"single_label"``, ``"multi_label"``, ``"regression"``,
-            ``"token_classification"``; the Hub's ``"token-classification"`` is accepted too).
-
-    Raises:
-        DataError: Otherwise.
-    """
-    if isinstance(task, str) and task.strip().lower() == "token-classification":
-        return TOKEN_CLASSIFICATION  # the Hub's and the CLI's spelling
-    try:
-        return Task(task)
-    except ValueError:
-        raise DataError(f"Expected task to be one of {[t.value for t in Task]}. Received: task={task!r}.") from None
+from kdemo.tasks.task import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task
 
 
 def infer_task(y, class_names: Sequence[str] | None = None) -> Task:
