@@ -7,10 +7,11 @@ the doors (the app, the CLI, Python) hand that to :func:`train`.
 
 from kdemo.run.config import TrainConfig
 from kdemo.run.data import RunData
+from kdemo.run.lr_find import LRFindResult, lr_find
 from kdemo.run.pipeline import pipeline_for, prepare, read_data
 from kdemo.run.result import TrainResult
 from kdemo.run.train import planned_steps, train
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter
 
-__all__ = ["ProgressEvent", "ProgressReporter", "RunData", "TrainConfig", "TrainResult", "pipeline_for",
+__all__ = ["LRFindResult", "ProgressEvent", "ProgressReporter", "RunData", "TrainConfig", "TrainResult", "lr_find", "pipeline_for",
            "planned_steps", "prepare", "read_data", "train"]
