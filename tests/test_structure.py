@@ -1,5 +1,6 @@
 """The package's shape, read from the code: no import cycles (module or subpackage level), at most 12 modules
-directly in ``kdemo/``, gradio imported only under ``kdemo/ui/``, and every public name ``import kdemo`` promises.
+directly in ``kdemo/``, gradio imported only under ``kdemo/ui/``, the UI a client of the library's front, the task
+axis in one home (``kdemo/tasks/`` and each task's own modules), and every public name ``import kdemo`` promises.
 
 Imports are read with :mod:`ast` (module-level and function-level ones alike); nothing is imported to check.
 """
@@ -7,6 +8,7 @@ Imports are read with :mod:`ast` (module-level and function-level ones alike); n
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,7 @@ def _graph() -> dict[str, set[str]]:
     for module in MODULES:
         for name in _imports(module):
             dep = _resolve(name) if name.startswith("kdemo") else None
-            if dep is None or dep == module or dep == "kdemo":
+            if dep is None or dep == module:
                 continue
             if module.count(".") >= 2 and dep == module.rpartition(".")[0]:
                 continue  # a subpackage's __init__ re-exporting its children is not a cycle of concepts
@@ -165,3 +167,49 @@ def test_public_names_stay_importable(name):
     import kdemo
 
     assert hasattr(kdemo, name) and name in kdemo.__all__
+
+
+#: The entry points, which may import the root package ``kdemo`` (its public API); nothing below the root may.
+ENTRY_POINTS = ("kdemo.cli", "kdemo.__main__")
+
+
+def test_no_module_below_the_root_imports_the_root_package():
+    """``from kdemo import x`` inside the package runs ``kdemo/__init__.py`` (which imports everything) and hides a
+    dependency on every layer; a module imports the module it needs (``import kdemo.atomic as atomic``)."""
+    offenders = sorted(m for m in MODULES if m not in ("kdemo", *ENTRY_POINTS) and "kdemo" in _graph()[m])
+    assert offenders == []
+
+
+#: What ``kdemo/ui`` may import: the library's front (runs, predictors, explanations, the Hub, data readers and
+#: doctors, the task specs, reports) and the shared utilities; never training, modeling, text or distributed internals.
+UI_MAY_IMPORT = {"run", "inference", "explain", "hub", "data", "tasks", "evaluation", "ui", "errors", "jobs", "plots",
+                 "atomic", "device", "memory", "record", "fonts"}
+
+
+def test_the_ui_is_a_client_of_the_library_front():
+    offenders = sorted(f"{m} -> {d}" for m in MODULES if m.startswith("kdemo.ui") for d in _graph()[m]
+                       if d != "kdemo" and d.split(".")[1] not in UI_MAY_IMPORT)
+    assert offenders == []
+
+
+#: A line that branches on one particular task (the names of the task, its predicates and its types).
+TASK_BRANCH = re.compile(r"TOKEN_CLASSIFICATION|QUESTION_ANSWERING|is_token_\w+|"
+                         r"isinstance\([^)]*(NERPredictor|TokenRunData|QAPredictor)|looks_like_token_file\(")
+#: A task's own modules (its reader, pipeline, evaluator, predictor, view), where naming it is the point.
+TASK_OWN = re.compile(r"(^|/)(tasks|ner|token|tokens|tagger|qa|question)[^/]*(/|\.py$)|_token|_ner|_qa|token_|ner_|qa_")
+#: Files outside the task home that still name a particular task; this list may only shrink (at most 5).
+TASK_NAMING_FILES: set[str] = set()
+
+
+def test_the_task_axis_has_one_home():
+    """Outside ``kdemo/tasks/`` and each task's own modules, code asks the task's spec instead of branching on it
+    (the same measure as ``shared/hooks/task_home.py``; import lines and comments are not counted)."""
+    naming = set()
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+                 if not line.lstrip().startswith(("#", "import ", "from "))]
+        if not TASK_OWN.search(rel) and any(TASK_BRANCH.search(line) for line in lines):
+            naming.add(rel)
+    assert len(TASK_NAMING_FILES) <= 5
+    assert naming <= TASK_NAMING_FILES, sorted(naming - TASK_NAMING_FILES)
