@@ -14,7 +14,8 @@ from kdemo.data.labels import LABEL_NAME_HINTS, missing_labels
 from kdemo.data.tables import format_rows, row_numbers
 from kdemo.errors import DataError
 
-__all__ = ["TEXT_NAME_HINTS", "ColumnCheck", "check_columns", "check_texts", "guess_columns", "split_train_val"]
+__all__ = ["TEXT_NAME_HINTS", "ColumnCheck", "check_columns", "check_texts", "guess_columns", "require_columns",
+           "split_train_val"]
 
 TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "body", "document", "comment", "description")
 
@@ -62,6 +63,32 @@ class ColumnCheck:
 
     num_rows: int
     class_counts: dict[str, int]
+
+
+def require_columns(df: pd.DataFrame, text_column: str | None, label_columns, text_pair_column: str | None = None,
+                    *, table: str = "training") -> None:
+    """Check that the chosen columns exist in ``df`` and play one role each: the one check every door runs (the
+    Data tab, the doctor, the run's pipeline).
+
+    Args:
+        df: The table.
+        text_column: The text column.
+        label_columns: One label column or several.
+        text_pair_column: The second-text column of sentence pairs, or None.
+        table: The table's name in messages (``"training"``, ``"validation"``).
+
+    Raises:
+        DataError: If a column is missing (the message lists the table's columns), or the text column is also a
+            label or second-text column.
+    """
+    labels = [label_columns] if isinstance(label_columns, str) else list(label_columns or [])
+    missing = [c for c in (text_column, text_pair_column, *labels) if c is not None and c not in df.columns]
+    if missing:
+        raise DataError(f"Expected a column {missing[0]!r}. Received: the columns {missing} in the {table} table are "
+                        f"missing; it has {list(df.columns)}. Check the names.")
+    if text_column is not None and (text_column in labels or text_column == text_pair_column):
+        raise DataError(f"Expected different text, second-text and label columns. Received: {text_column!r} for "
+                        "more than one role.")
 
 
 def check_columns(df: pd.DataFrame, text_column: str, label_column: str) -> ColumnCheck:

@@ -17,6 +17,7 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.batch_size import available_memory_bytes, suggest_batch_size
+from kdemo.data.columns import require_columns
 from kdemo.data.labels import detect_task, find_label_issues, parse_labels
 from kdemo.data.languages import analyse_languages, language_name
 from kdemo.data.lengths import length_findings
@@ -331,10 +332,8 @@ def diagnose(
     """
     cols = [label_columns] if isinstance(label_columns, str) else list(label_columns)
     for name, frame in (("training", train_df), ("validation", val_df)):
-        missing = [c for c in [text_column, *cols] if frame is not None and c not in frame.columns]
-        if missing:
-            raise DataError(f"Expected the columns {missing} in the {name} table. Received columns: "
-                            f"{list(frame.columns)}. Pick columns from this list.")
+        if frame is not None:
+            require_columns(frame, text_column, cols, table=name)
     detected = detect_task(train_df, cols)
     task = check_task(task) if task else detected
     texts = as_text(train_df[text_column])
