@@ -25,7 +25,8 @@ from huggingface_hub.errors import (
 
 from kdemo.atomic import atomic_file
 from kdemo.errors import HubError, ModelError
-from kdemo.hub.card import card_settings, check_card, write_model_card
+from kdemo.hub.card import check_card, write_model_card
+from kdemo.hub.folder import META_FILE, card_settings
 from kdemo.modeling.sources import hub_id_problem, shown
 
 __all__ = [
@@ -132,8 +133,8 @@ def push_to_hub(
     if not (folder / "config.json").exists():
         raise HubError(f"Expected a saved predictor folder (with config.json). Received: {str(folder)!r}.")
     try:
-        settings = card_settings(folder)
-        if (folder / "kdemo.json").exists() and (settings.get("repo_id") != repo_id or not (folder / "README.md").exists()):
+        settings = card_settings(folder)  # card.json: what the folder's card was written for
+        if (folder / META_FILE).exists() and (settings.get("repo_id") != repo_id or not (folder / "README.md").exists()):
             write_model_card(folder, repo_id=repo_id, endpoint=endpoint, dataset_id=settings.get("dataset_id"),
                              example=settings.get("example"))
         api = HfApi(endpoint=endpoint, token=token, library_name="kdemo")
