@@ -14,6 +14,14 @@ from hub_server import CLOSED_PORT, isolate_hf_client
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
 
 from kdemo import HubError, ModelError, Transformer, get_predictor
+from kdemo.errors import (
+    HubAuthError,
+    HubConflictError,
+    HubNetworkError,
+    HubNotFoundError,
+    HubRateLimitError,
+    HubServerError,
+)
 from kdemo.hub import push as hub
 from kdemo.hub.card import write_model_card
 from kdemo.hub.push import export_zip, hub_error, push_to_hub, validate_repo_id
@@ -161,6 +169,27 @@ def test_push_http_errors_become_clear_hub_errors(folder, monkeypatch, status, m
     assert TOKEN not in str(info.value)  # server text is quoted with the token scrubbed
     assert "Your model folder is unchanged" in str(info.value)
     assert (folder / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, HubError), (401, HubAuthError), (403, HubAuthError), (404, HubNotFoundError), (409, HubConflictError),
+     (429, HubRateLimitError), (500, HubServerError), (503, HubServerError), (418, HubError)],
+)
+def test_push_http_errors_are_typed_by_status(folder, monkeypatch, status, kind):
+    """As huggingface_hub's errors: the type and ``status``/``repo_id`` tell a 401 from a 409, not the message."""
+    monkeypatch.setattr(hub.HfApi, "create_repo", lambda self, *a, **k: (_ for _ in ()).throw(_http_error(status)))
+    with pytest.raises(HubError) as info:
+        push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
+    assert type(info.value) is kind
+    assert info.value.status == status and info.value.repo_id == "someone/sentiment-tiny"
+
+
+def test_unreachable_hub_is_a_network_error(folder):
+    with pytest.raises(HubNetworkError) as info:
+        push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
+    assert info.value.status is None and info.value.repo_id == "someone/sentiment-tiny"
+    assert isinstance(info.value, HubError)  # existing `except HubError` keeps catching it
 
 
 def test_lfs_upload_failures_are_unwrapped(folder, monkeypatch):
