@@ -89,9 +89,12 @@ def read_json(path: str | os.PathLike) -> dict | None:
 
 def make_publishable(folder: str | os.PathLike) -> list[Path]:
     """Give the folder's ``kdemo.json`` and ``training_params.json`` their publishable form where they still name a
-    local path: folders saved by a writer that did not apply :func:`without_local_paths` (older kdemo versions).
+    local path (``local:<name>``, :func:`without_local_paths`).
 
-    A folder kdemo writes now holds no local path, so this rewrites nothing there.
+    ``TrainResult.save`` writes ``training_params.json`` publishable already; a predictor's ``write`` still writes
+    ``kdemo.json`` as its ``meta`` holds it (a base model given as a local folder keeps its path), and folders
+    written by older kdemo versions may name paths too. Where a folder names none, this rewrites nothing; once every
+    writer applies :func:`without_local_paths`, it only migrates older folders.
 
     Args:
         folder: The saved folder.
