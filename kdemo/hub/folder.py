@@ -21,6 +21,15 @@ and what a push uploads. Each fact has one owner, the file that writes it first;
 
 Nothing in a folder names a local path: data files and a base model given as a folder are written as
 ``local:<name>`` (:func:`without_local_paths`).
+
+Facts still written more than once, because a reader or a test of that file needs them there: the class names in
+``config.json`` (``id2label``), ``kdemo.json`` (``load_predictor``), ``training_params.json`` ``resolved``
+(tests/test_run.py) and ``training_results.json`` (:class:`~kdemo.record.TrainingRecord`'s field, the balance
+table's order); the task in ``config.json`` (``problem_type``), ``kdemo.json``, ``training_params.json``
+(``config``, ``resolved``) and ``training_results.json``; the validation metrics in ``kdemo.json``,
+``training_params.json`` and ``training_results.json`` (``evaluation``). All are written once, at save time, by
+the same run; afterwards nothing copies one file into another, but for the ``training_params.json`` the card
+writes once into a folder saved without a run.
 """
 
 from __future__ import annotations
