@@ -44,7 +44,7 @@ def _counts(labels, class_names: list[str], layout: str) -> dict[str, int]:
 
 
 def _target_stats(labels, layout: str) -> dict[str, float]:
-    """Count, mean, standard deviation, minimum and maximum of a target (the ``"target"`` label layout); {} otherwise."""
+    """Count, mean, standard deviation, minimum and maximum of a target (``"target"`` label layout); {} otherwise."""
     if labels is None or layout != "target":
         return {}
     y = np.asarray(labels, dtype=np.float64).reshape(-1)

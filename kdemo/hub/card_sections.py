@@ -10,7 +10,7 @@ from huggingface_hub import EvalResult
 
 from kdemo.record import TrainingRecord
 from kdemo.tasks import TaskSpec
-from kdemo.tasks.spec import CLASSIFICATION_METRICS, ENTITY_METRICS
+from kdemo.tasks.spec import CLASSIFICATION_METRICS
 
 #: Hyperparameters shown in the card, in this order: (key in kdemo.json "training", label, always shown).
 HYPERPARAMETERS = [
@@ -28,11 +28,6 @@ HYPERPARAMETERS = [
     ("stopped_early", "stopped early by the user", False),
     ("device", "hardware", False),
 ]
-
-#: Card metrics of the table tasks and of entity tagging (the tables live in the task specs:
-#: ``TaskSpec.card_metrics``); kept here under their former names.
-METRICS = CLASSIFICATION_METRICS
-TOKEN_METRICS = ENTITY_METRICS
 
 EPOCH_COLUMNS = [
     ("loss", "training loss"), ("accuracy", "training accuracy"), ("mae", "training MAE"),
@@ -165,7 +160,7 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
         dataset_id: Hub dataset id, or None for the user's own data.
         dataset_name: Name shown for the dataset.
         task_type: The pipeline task (the spec's ``pipeline_tag``).
-        table: The known metrics (:func:`metrics_table`); default :data:`METRICS`.
+        table: The known metrics (:func:`metrics_table`); default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`.
 
     Returns:
         One ``EvalResult`` per known metric present, or None when there is none.
@@ -177,7 +172,7 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
     results = [
         EvalResult(metric_type=kind, metric_name=name, metric_value=round(float(metrics[key]), 4), metric_config=config,
                    **common)
-        for key, (kind, name, config, _) in (table or METRICS).items()
+        for key, (kind, name, config, _) in (table or CLASSIFICATION_METRICS).items()
         if isinstance(metrics.get(key), (int, float))
     ]
     return results or None
@@ -188,13 +183,13 @@ def metric_rows(metrics: dict, table: dict | None = None, unit: str = "rows") ->
 
     Args:
         metrics: The folder's validation metrics.
-        table: The known metrics (default :data:`METRICS`).
+        table: The known metrics (default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`).
         unit: What one validation example is (the spec's ``unit``: ``"rows"``, ``"sentences"``).
 
     Returns:
         The rows, values formatted to 4 decimals (counts as integers).
     """
-    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or METRICS).items()
+    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or CLASSIFICATION_METRICS).items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:
         rows.append((unit, str(int(metrics["num_rows"]))))
@@ -236,13 +231,14 @@ def score_line(metrics: dict, table: dict | None = None, unit: str = "rows") -> 
 
     Args:
         metrics: The folder's validation metrics.
-        table: The known metrics (default :data:`METRICS`).
+        table: The known metrics (default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`).
         unit: What one validation example is (the spec's ``unit``).
 
     Returns:
         The sentence, or '' when no known metric is present.
     """
-    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in (table or METRICS).items()
+    table = table or CLASSIFICATION_METRICS
+    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in table.items()
              if isinstance(metrics.get(key), (int, float))]
     if not parts:
         return ""

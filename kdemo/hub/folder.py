@@ -58,7 +58,7 @@ FILE_KEYS = frozenset({"train_file", "val_file"})
 
 
 def is_local_path(name: str) -> bool:
-    """Whether a model name is a local folder (``local:…``, ``.``/``~``-relative, absolute or existing), not a Hub id."""
+    """Whether a model name is a local folder (``local:…``, ``.``/``~``-relative, absolute, existing): no Hub id."""
     return name.startswith((LOCAL_PREFIX, ".", "~")) or Path(name).is_absolute() or Path(name).exists()
 
 

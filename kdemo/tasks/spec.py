@@ -142,7 +142,8 @@ SPECS: dict[Task, TaskSpec] = {
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
-        class_weight=False, label_layout="target", card_summary="A text regression model that predicts {targets} from a text",
+        class_weight=False, label_layout="target",
+        card_summary="A text regression model that predicts {targets} from a text",
         card_call='function_to_apply="none"', card_call_comment="the predicted value", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
