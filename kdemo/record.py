@@ -16,7 +16,7 @@ import numpy as np
 
 import kdemo.atomic as atomic
 from kdemo.plots import confusion_matrix_figure, loss_curve_figure
-from kdemo.tasks import Task
+from kdemo.tasks import Task, TaskSpec, spec_for
 
 RECORD_FILE = "training_results.json"
 CURVE_FILE = "training_curve.png"
@@ -24,12 +24,13 @@ CONFUSION_FILE = "confusion_matrix.png"
 _DPI = 110
 
 
-def _counts(labels, class_names: list[str], task: str) -> dict[str, int]:
-    """Rows per class (single-label), rows carrying each label (multi-label), words per tag (token classification:
-    the labelled first sub-words of every window), or {} (regression, no labels)."""
-    if labels is None or task == Task.REGRESSION:
+def _counts(labels, class_names: list[str], layout: str) -> dict[str, int]:
+    """Examples per class, by the task's label layout (``TaskSpec.label_layout``): rows per class (``"class"``), rows
+    carrying each label (``"multi_hot"``), words per tag (``"word_tags"``: the labelled first sub-words of every
+    window), or {} (``"target"``, or no labels)."""
+    if labels is None or layout == "target":
         return {}
-    if task == Task.TOKEN_CLASSIFICATION:
+    if layout == "word_tags":
         ids = np.concatenate([np.asarray(w, dtype=np.int64) for w in labels]) if len(labels) else np.zeros(0, np.int64)
         counts = np.bincount(ids[ids >= 0], minlength=len(class_names))
         return {name: int(n) for name, n in zip(class_names, counts)}
@@ -42,9 +43,9 @@ def _counts(labels, class_names: list[str], task: str) -> dict[str, int]:
     return {name: int(n) for name, n in zip(class_names, counts)}
 
 
-def _target_stats(labels, task: str) -> dict[str, float]:
-    """Count, mean, standard deviation, minimum and maximum of a regression target; {} otherwise."""
-    if labels is None or task != Task.REGRESSION:
+def _target_stats(labels, layout: str) -> dict[str, float]:
+    """Count, mean, standard deviation, minimum and maximum of a target (``"target"`` label layout); {} otherwise."""
+    if labels is None or layout != "target":
         return {}
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     if not y.size:
@@ -66,7 +67,8 @@ class TrainingRecord:
 
     Attributes:
         class_names: Label names in id order (for regression: the target's name).
-        task: ``"single_label"``, ``"multi_label"`` or ``"regression"``.
+        task: The task's value (``"single_label"``, ``"multi_label"``, ``"regression"``, ``"token_classification"``);
+            :attr:`spec` is its :class:`~kdemo.tasks.TaskSpec`.
         epochs: One dict per finished epoch: ``epoch`` (1-based), ``step`` (optimizer steps so far) and the Keras
             History values of that epoch (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ...).
         step_losses: Training loss of every optimizer step.
@@ -74,10 +76,11 @@ class TrainingRecord:
         total_steps: Optimizer steps planned (more than ``len(step_losses)`` when stopped early).
         train_rows: Rows in the training split (sentences for token classification).
         val_rows: Rows in the validation split.
-        train_counts: Training rows per class (multi-label: rows carrying each label; token classification: words
-            per tag; regression: empty).
+        train_counts: Training examples per class, by the spec's ``label_layout`` (rows per class, rows carrying each
+            label, words per tag; empty for a target).
         val_counts: Validation rows per class, likewise.
-        target_stats: Regression only: ``{"train": {...}, "validation": {...}}`` with rows, mean, std, min, max.
+        target_stats: Targets only (``label_layout`` ``"target"``): ``{"train": {...}, "validation": {...}}`` with
+            rows, mean, std, min, max.
         evaluation: The validation report's ``to_dict()`` (classification, multi-label or regression), or None.
     """
 
@@ -93,6 +96,11 @@ class TrainingRecord:
     val_counts: dict[str, int] = field(default_factory=dict)
     target_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     evaluation: dict | None = None
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The :class:`~kdemo.tasks.TaskSpec` of :attr:`task`."""
+        return spec_for(self.task)
 
     @classmethod
     def from_learner(cls, learner, report=None, *, val_points=None, total_steps: int | None = None) -> TrainingRecord:
@@ -123,7 +131,9 @@ class TrainingRecord:
         if val_points is None:
             val_points = [(int(r["step"]), r["val_loss"]) for r in epochs if "val_loss" in r]
         val_labels = getattr(getattr(learner, "val_data", None), "labels", None)
-        stats = {"train": _target_stats(learner.train_data.labels, task), "validation": _target_stats(val_labels, task)}
+        layout = spec_for(task).label_layout
+        stats = {"train": _target_stats(learner.train_data.labels, layout),
+                 "validation": _target_stats(val_labels, layout)}
         return cls(
             class_names=class_names,
             task=task,
@@ -133,8 +143,8 @@ class TrainingRecord:
             total_steps=int(total_steps) if total_steps else len(step_losses) or None,
             train_rows=_rows(learner.train_data),
             val_rows=_rows(getattr(learner, "val_data", None)),
-            train_counts=_counts(learner.train_data.labels, class_names, task),
-            val_counts=_counts(val_labels, class_names, task),
+            train_counts=_counts(learner.train_data.labels, class_names, layout),
+            val_counts=_counts(val_labels, class_names, layout),
             target_stats={k: v for k, v in stats.items() if v},
             evaluation=report.to_dict() if report is not None else None,
         )

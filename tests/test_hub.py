@@ -14,6 +14,14 @@ from hub_server import CLOSED_PORT, isolate_hf_client
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
 
 from kdemo import HubError, ModelError, Transformer, get_predictor
+from kdemo.errors import (
+    HubAuthError,
+    HubConflictError,
+    HubNetworkError,
+    HubNotFoundError,
+    HubRateLimitError,
+    HubServerError,
+)
 from kdemo.hub import push as hub
 from kdemo.hub.card import write_model_card
 from kdemo.hub.push import export_zip, hub_error, push_to_hub, validate_repo_id
@@ -112,11 +120,9 @@ def test_push_writes_a_card_for_the_repo_and_keeps_the_rest(folder):
         push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
     after = _snapshot(folder)
     assert 'model="someone/sentiment-tiny"' in after["README.md"].decode()
-    assert {k: v for k, v in after.items() if k not in ("README.md", "training_params.json", "kdemo.json")} == \
-        {k: v for k, v in before.items() if k != "kdemo.json"}
-    meta_before, meta_after = json.loads(before["kdemo.json"]), json.loads(after["kdemo.json"])
-    assert meta_after.pop("card") == {"repo_id": "someone/sentiment-tiny", "dataset_id": None, "example": None}
-    assert meta_after == meta_before  # only the record of what the card was written for is added
+    assert {k: v for k, v in after.items() if k not in ("README.md", "training_params.json", "card.json")} == before
+    # only the record of what the card was written for is added, in a file of its own: kdemo.json is left as it is
+    assert json.loads(after["card.json"]) == {"repo_id": "someone/sentiment-tiny", "dataset_id": None, "example": None}
     write_model_card(folder, repo_id="old/name")  # a card written for another repo is rewritten before pushing
     with pytest.raises(HubError, match="Could not reach"):
         push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
@@ -163,6 +169,27 @@ def test_push_http_errors_become_clear_hub_errors(folder, monkeypatch, status, m
     assert TOKEN not in str(info.value)  # server text is quoted with the token scrubbed
     assert "Your model folder is unchanged" in str(info.value)
     assert (folder / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, HubError), (401, HubAuthError), (403, HubAuthError), (404, HubNotFoundError), (409, HubConflictError),
+     (429, HubRateLimitError), (500, HubServerError), (503, HubServerError), (418, HubError)],
+)
+def test_push_http_errors_are_typed_by_status(folder, monkeypatch, status, kind):
+    """As huggingface_hub's errors: the type and ``status``/``repo_id`` tell a 401 from a 409, not the message."""
+    monkeypatch.setattr(hub.HfApi, "create_repo", lambda self, *a, **k: (_ for _ in ()).throw(_http_error(status)))
+    with pytest.raises(HubError) as info:
+        push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
+    assert type(info.value) is kind
+    assert info.value.status == status and info.value.repo_id == "someone/sentiment-tiny"
+
+
+def test_unreachable_hub_is_a_network_error(folder):
+    with pytest.raises(HubNetworkError) as info:
+        push_to_hub(folder, "someone/sentiment-tiny", token=TOKEN)
+    assert info.value.status is None and info.value.repo_id == "someone/sentiment-tiny"
+    assert isinstance(info.value, HubError)  # existing `except HubError` keeps catching it
 
 
 def test_lfs_upload_failures_are_unwrapped(folder, monkeypatch):

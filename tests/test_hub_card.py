@@ -18,6 +18,7 @@ from PIL import Image
 
 from kdemo import DEFAULT_MODEL_ID, HubError, get_learner, get_predictor, texts_from_df
 from kdemo.hub.card import PARAMS_FILE, check_card, framework_versions, write_model_card
+from kdemo.hub.folder import card_settings
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, RECORD_FILE, TrainingRecord
 
 EPOCHS = 2
@@ -207,6 +208,27 @@ def test_card_images_and_files_are_in_the_folder(card_folder, trained):
     params = json.loads((card_folder / PARAMS_FILE).read_text())
     assert params["lr"] == 2e-3 and params["seed"] == 0 and params["maxlen"] == 32
     assert "model_name" not in params  # the local training folder is not published
+
+
+def test_writing_the_card_changes_no_other_file(card_folder):
+    """One saved-folder schema: the card reads kdemo.json and training_params.json and writes README.md and card.json
+    (what it was written for); a second card, for another repo, leaves every other file byte for byte."""
+    assert json.loads((card_folder / "card.json").read_text()) == {
+        "repo_id": "alice/sentiment-tiny", "dataset_id": "stanfordnlp/sst2", "example": None}
+    assert "card" not in json.loads((card_folder / "kdemo.json").read_text())
+    before = {p.name: p.read_bytes() for p in card_folder.iterdir() if p.name not in ("README.md", "card.json")}
+    write_model_card(card_folder, repo_id="bob/other", example="a fine film")
+    after = {p.name: p.read_bytes() for p in card_folder.iterdir() if p.name not in ("README.md", "card.json")}
+    assert after == before
+    assert json.loads((card_folder / "card.json").read_text()) == {
+        "repo_id": "bob/other", "dataset_id": None, "example": "a fine film"}
+    assert card_settings(card_folder)["repo_id"] == "bob/other"
+
+
+def test_card_settings_of_an_older_folder_are_read_from_kdemo_json(tmp_path):
+    (tmp_path / "kdemo.json").write_text(json.dumps({"card": {"repo_id": "old/name", "example": "hi"}}))
+    assert card_settings(tmp_path) == {"repo_id": "old/name", "example": "hi"}
+    assert card_settings(tmp_path / "missing") == {}
 
 
 def test_card_and_files_hold_no_local_paths(card_folder, tiny_bert_dir, tmp_path):

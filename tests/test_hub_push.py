@@ -20,6 +20,7 @@ from huggingface_hub import HfApi, constants
 from transformers import pipeline
 
 from kdemo import HubError, ModelError, get_learner, get_predictor, texts_from_df
+from kdemo.errors import HubAuthError, HubConflictError, HubNetworkError
 from kdemo.hub.card import write_model_card
 from kdemo.hub.push import push_to_hub
 from kdemo.inference.hub_models import load_from_hub
@@ -184,6 +185,24 @@ def test_push_errors_are_clear_and_leave_everything_intact(local_hub, folder, to
     assert all(t not in str(info.value) for t in TOKENS)
     assert _snapshot(folder) == before
     assert not local_hub.repos.get(repo_id) or not local_hub.repos[repo_id].commits  # nothing was committed
+
+
+def test_push_errors_from_the_hub_are_typed(local_hub, folder):
+    """The Hub's answers become typed errors carrying the status and the repo id (no message parsing needed)."""
+    with pytest.raises(HubAuthError) as info:
+        push_to_hub(folder, "alice/x", token="hf_not_a_valid_token_00")
+    assert (info.value.status, info.value.repo_id) == (401, "alice/x")
+    with pytest.raises(HubAuthError) as info:
+        push_to_hub(folder, "alice/x", token=READ_TOKEN)
+    assert info.value.status == 403
+    local_hub.fail(409, route="commit", error="A conflicting commit is in progress")
+    with pytest.raises(HubConflictError) as info:
+        push_to_hub(folder, "alice/x", token=WRITE_TOKEN)
+    assert info.value.status == 409
+    local_hub.stop()
+    with pytest.raises(HubNetworkError) as info:
+        push_to_hub(folder, "alice/x", token=WRITE_TOKEN)
+    assert info.value.status is None and isinstance(info.value, HubError)
 
 
 def test_a_read_only_token_cannot_update_an_existing_repo(local_hub, folder):

@@ -8,8 +8,11 @@ validation results (shown on the page), and a ``widget`` example taken from the 
 was fine-tuned on what, the label map, class balance, hyperparameters, per-epoch results, the confusion matrix and
 training curve (image files in the repo), framework versions and a copy-paste ``pipeline()`` snippet.
 
-Every fact comes from the folder itself (``kdemo.json``, ``training_results.json``), so the card, the zip and the
-pushed repo agree. Local paths and tokens never enter the card.
+Every fact comes from the folder itself (``kdemo.json``, ``training_params.json``, ``training_results.json``; which
+file owns which fact: :mod:`kdemo.hub.folder`), and every task fact from the task's
+:class:`~kdemo.tasks.TaskSpec` (:func:`kdemo.tasks.folder_spec`), so the card, the zip and the pushed repo agree
+and no task is named here. Writing the card writes ``README.md`` and ``card.json`` (what it was written for) and
+leaves the folder's other files as they are. Local paths and tokens never enter the card.
 """
 
 from __future__ import annotations
@@ -26,26 +29,29 @@ import kdemo.atomic as atomic
 from kdemo.data.languages import detect_language
 from kdemo.errors import HubError
 from kdemo.hub import card_sections as sections
+from kdemo.hub.folder import (
+    CARD_KEY,
+    FILE_KEYS,
+    LOCAL_PREFIX,
+    META_FILE,
+    PARAMS_FILE,
+    PATH_KEYS,
+    card_settings,
+    make_publishable,
+    read_json,
+    without_local_paths,
+    write_card_settings,
+)
+from kdemo.hub.folder import is_local_path as _is_local_path
 from kdemo.record import CONFUSION_FILE, CURVE_FILE, TrainingRecord
-from kdemo.tasks import Task
+from kdemo.tasks import SPECS, folder_spec
 
-#: The file a saved run keeps its definition and outcome in (written by ``TrainResult.save``, read back by
-#: ``TrainConfig.from_json`` and by the card).
-PARAMS_FILE = "training_params.json"
-#: Entry of ``kdemo.json`` recording what the card was written for (see :func:`card_settings`).
-CARD_KEY = "card"
-DEFAULT_EXAMPLE = "This is a great movie!"
-#: Widget example of a token model whose folder records no training sentence.
-DEFAULT_TOKEN_EXAMPLE = "John Smith works for Acme Corp in Berlin."
+__all__ = [
+    "CARD_KEY", "FILE_KEYS", "LOCAL_PREFIX", "PARAMS_FILE", "PATH_KEYS", "base_model_license", "card_settings",
+    "check_card", "framework_versions", "without_local_paths", "write_model_card",
+]
+
 _NOT_PUBLISHED = {"model_name"}  # shown as base_model; as a local folder it would leak a path
-_TASK_ALIASES = {"single_label_classification": Task.SINGLE_LABEL, "multi_label_classification": Task.MULTI_LABEL}
-
-
-LOCAL_PREFIX = "local:"  # marks a local folder reduced to its name in kdemo.json (Hub ids never contain ":")
-
-
-def _is_local_path(name: str) -> bool:
-    return name.startswith((LOCAL_PREFIX, ".", "~")) or Path(name).is_absolute() or Path(name).exists()
 
 
 def framework_versions() -> dict[str, str]:
@@ -100,37 +106,6 @@ def base_model_license(base_model: str | None, *, endpoint: str | None = None) -
     return getattr(info.card_data, "license", None) if info.card_data else None
 
 
-#: Keys whose values name local files or folders (data files, a base model given as a folder).
-PATH_KEYS = frozenset({"base_model", "model_name", "train_file", "val_file"})
-#: Keys whose values are always data files: published by name only, whatever the path looks like.
-FILE_KEYS = frozenset({"train_file", "val_file"})
-
-
-def without_local_paths(value, key: str | None = None):
-    """Publishable copy of a JSON-like value (``kdemo.json``, ``training_params.json``): the values of
-    :data:`PATH_KEYS` that name a local file or folder become ``local:<last component>`` (recursively).
-
-    Data files (:data:`FILE_KEYS`) always do, relative paths included; a model name does when it is a path (absolute,
-    ``~``, ``.`` or an existing folder) and stays as it is when it is a Hub id. Other values (class names such as
-    ``"/r/news"``, column names) are never touched.
-
-    Args:
-        value: The JSON-like value.
-        key: The key ``value`` is stored under (for recursion).
-
-    Returns:
-        The copy.
-    """
-    if isinstance(value, dict):
-        return {k: without_local_paths(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_local_paths(v, key) for v in value]
-    if isinstance(value, str) and key in PATH_KEYS and not value.startswith(LOCAL_PREFIX):
-        if key in FILE_KEYS or _is_local_path(value):
-            return LOCAL_PREFIX + Path(value.rstrip("/\\")).name
-    return value
-
-
 #: What the card shows of a run's ``training_params.json`` (:func:`kdemo.run.result.training_params`).
 _RUN_CONFIG_KEYS = ("lr", "epochs", "batch_size", "seed", "val_pct", "weight_decay", "freeze_lower", "early_stopping",
                     "reduce_on_plateau")
@@ -158,33 +133,11 @@ def _hyperparameters(meta: dict, run: dict | None = None) -> dict:
 
 
 def _run_params(folder: Path) -> dict | None:
-    """The folder's ``training_params.json`` if it holds a run (written by ``TrainResult.save``), made publishable."""
-    path = folder / PARAMS_FILE
-    try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The folder's ``training_params.json`` if it holds a run (written by ``TrainResult.save``), publishable."""
+    run = read_json(folder / PARAMS_FILE)
+    if run is None or not isinstance(run.get("config"), dict):
         return None
-    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
-        return None
-    public = without_local_paths(run)
-    if public != run:
-        atomic.write_text(path, json.dumps(public, indent=2, default=str))
-    return public
-
-
-def card_settings(folder: str | os.PathLike) -> dict:
-    """What the folder's card was last written for: ``{"repo_id", "dataset_id", "example"}`` ({} before any card).
-
-    :func:`kdemo.hub.push.push_to_hub` writes the card again, with the same dataset and example, only when it was
-    written for another repo (its snippets would point elsewhere); a card written for the pushed repo, maybe edited
-    by hand, is pushed as it is.
-    """
-    try:
-        meta = json.loads((Path(folder) / "kdemo.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    settings = meta.get(CARD_KEY) if isinstance(meta, dict) else None
-    return dict(settings) if isinstance(settings, dict) else {}
+    return without_local_paths(run)
 
 
 def write_model_card(
@@ -199,17 +152,20 @@ def write_model_card(
     """Write ``README.md`` (the model card) into a saved predictor folder.
 
     The card reads the folder's facts: ``kdemo.json``, the run's ``training_params.json`` (written by
-    :meth:`kdemo.run.result.TrainResult.save`) and ``training_results.json``. Local paths in ``kdemo.json`` and
-    ``training_params.json`` (e.g. the training folder of a local base model) are reduced to the folder's name, so
-    the folder can be published as it is. A folder saved without a run gets a ``training_params.json`` holding
-    the hyperparameters its ``kdemo.json`` records.
+    :meth:`kdemo.run.result.TrainResult.save`) and ``training_results.json``, and the task's facts from its
+    :class:`~kdemo.tasks.TaskSpec` (:func:`kdemo.tasks.folder_spec`). It writes ``README.md`` and ``card.json`` (what
+    it was written for, :func:`~kdemo.hub.folder.card_settings`), and ``training_params.json`` only where the folder
+    has none (a folder saved without a run: the hyperparameters its ``kdemo.json`` records). It rewrites no other
+    file, except a folder written by an older kdemo whose JSON files still name a local path
+    (:func:`~kdemo.hub.folder.make_publishable`: those paths become ``local:<name>``, so the folder can be
+    published as it is).
 
     Args:
         folder: A folder written by :meth:`kdemo.Predictor.save`, optionally with a
             :class:`~kdemo.record.TrainingRecord` saved in it.
         repo_id: Hub repo the card describes (used in the snippets); defaults to the folder name.
         example: Example text for the Hub widget and the snippets; defaults to the one saved at training time
-            (the first training text).
+            (``kdemo.json``'s ``example``: the first training text), else the task's ``default_example``.
         dataset_id: Hub id of the training dataset (e.g. ``"stanfordnlp/sst2"``) for the ``datasets`` metadata;
             None when the data is your own file.
         endpoint: Hub URL used to look up the base model's license when it is not found locally.
@@ -219,57 +175,51 @@ def write_model_card(
 
     Returns:
         The written ``huggingface_hub.ModelCard``; it passes :func:`check_card`. ``repo_id``, ``dataset_id`` and
-        ``example`` are recorded in ``kdemo.json`` (:func:`card_settings`).
+        ``example`` are recorded in ``card.json`` (:func:`card_settings`).
 
     Raises:
         HubError: If the folder has no ``kdemo.json``.
     """
     folder = Path(folder)
-    meta_path = folder / "kdemo.json"
-    if not meta_path.exists():
+    if not (folder / META_FILE).exists():
         raise HubError(
             f"Expected a saved predictor folder (with kdemo.json). Received: {str(folder)!r}. "
             "Save the predictor with predictor.save(folder) first."
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    public = without_local_paths(meta)
-    public[CARD_KEY] = {"repo_id": repo_id or folder.name, "dataset_id": (dataset_id or "").strip() or None,
-                        "example": (example or "").strip() or None}
-    if public != meta:
-        atomic.write_text(meta_path, json.dumps(public, indent=2, default=str))
+    make_publishable(folder)
+    meta = without_local_paths(read_json(folder / META_FILE) or {})
+    spec = folder_spec(meta, read_json(folder / "config.json") or {})
     record = TrainingRecord.load(folder)
-    task = _TASK_ALIASES.get(meta.get("task"), meta.get("task")) or Task.SINGLE_LABEL
-    token = task == Task.TOKEN_CLASSIFICATION
-    pipeline_tag = sections.PIPELINE_TAGS.get(task, "text-classification")
+    settings = {"repo_id": repo_id or folder.name, "dataset_id": (dataset_id or "").strip() or None,
+                "example": (example or "").strip() or None}
     metrics = meta.get("metrics") or {}
     base_model = meta.get("base_model") or None
     local_base = None
     if base_model and _is_local_path(base_model):
         base_model, local_base = None, Path(base_model.removeprefix(LOCAL_PREFIX)).name  # no Hub link, no path
-    repo_id = repo_id or folder.name
+    repo_id = settings["repo_id"]
     name = repo_id.split("/")[-1]
     if languages is None:
         languages = meta.get("languages") or ([detect_language(meta["example"])] if meta.get("example") else [])
     languages = [c for c in dict.fromkeys(languages) if c] or None
-    example = (example or meta.get("example") or (DEFAULT_TOKEN_EXAMPLE if token else DEFAULT_EXAMPLE)).strip()
-    dataset_id = (dataset_id or "").strip() or None
+    example = (example or meta.get("example") or spec.default_example).strip()
+    dataset_id = settings["dataset_id"]
     data_file = meta.get("dataset_name") or None
     class_names = [str(c) for c in meta.get("class_names", [])]
-    known = sections.metrics_table(task)
-    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data", pipeline_tag,
-                                         known)
+    known = sections.metrics_table(spec)
+    eval_results = sections.eval_results(metrics, dataset_id, dataset_id or data_file or "custom data",
+                                         spec.pipeline_tag, known)
     data = ModelCardData(
         language=languages,
         library_name="transformers",
-        pipeline_tag=pipeline_tag,
+        pipeline_tag=spec.pipeline_tag,
         base_model=base_model,
         license=base_model_license(base_model, endpoint=endpoint),
         datasets=[dataset_id] if dataset_id else None,
         metrics=sorted({r.metric_type for r in eval_results}) if eval_results else None,
         eval_results=eval_results,
         model_name=name,
-        tags=[pipeline_tag, "kdemo", "keras", "pytorch"] + (["multi-label"] if task == Task.MULTI_LABEL else [])
-        + (["ner"] if token else []),
+        tags=[spec.pipeline_tag, "kdemo", "keras", "pytorch", *spec.card_tags],
         widget=[{"text": example}],
     )
     run = _run_params(folder)
@@ -284,31 +234,31 @@ def write_model_card(
         data_text = f"`{sections.cell(data_file)}`" if data_file else "the user's data"
     rows_text = ""
     if record and record.train_rows:
-        unit = "sentences" if token else "rows"
-        rows_text = f" ({record.train_rows} training {unit}, {record.val_rows} validation {unit})"
+        rows_text = f" ({record.train_rows} training {spec.unit}, {record.val_rows} validation {spec.unit})"
     balance_header, balance = sections.balance_table(record)
     per_class_header, per_class = sections.per_class_table(record.evaluation if record else None)
-    entity_types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")}) if token else []
+    entity_types = sections.entity_types(class_names) if spec.entity_types else []
     epoch_header, epochs = sections.epoch_table(record)
     card = ModelCard.from_template(
         data,
         template_str=sections.CARD_TEMPLATE,
         title=sections.cell(name),
-        summary=sections.summary(task, [sections.cell(c) for c in class_names], base_text, data_text, rows_text),
-        score_line=sections.score_line(metrics, known),
+        summary=sections.summary(spec, [sections.cell(c) for c in class_names], base_text, data_text, rows_text),
+        score_line=sections.score_line(metrics, known, spec.unit),
         repo_id=repo_id,
         example=example,
-        call_args='function_to_apply="none"' if task == Task.REGRESSION else "top_k=None",
-        call_comment="the predicted value" if task == Task.REGRESSION else "every class with its score",
-        task_words=sections.TASK_WORDS.get(task, task),
-        token=token,
+        pipeline_tag=spec.pipeline_tag,
+        call_args=spec.card_call,
+        call_comment=spec.card_call_comment,
+        task_words=spec.card_words,
+        tags=spec.label_layout == "word_tags",
+        entities=spec.entity_types,
         entity_types=[sections.cell(t) for t in entity_types],
         labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
-        balance_title={Task.REGRESSION: "Target distribution", Task.TOKEN_CLASSIFICATION: "Tag balance (words per tag)"}
-        .get(task, "Class balance"),
+        balance_title=spec.balance_title,
         balance_header=balance_header,
         balance=balance,
-        metric_rows=sections.metric_rows(metrics, known),
+        metric_rows=sections.metric_rows(metrics, known, spec.unit),
         per_class_header=per_class_header,
         per_class=per_class,
         confusion_image=CONFUSION_FILE if (folder / CONFUSION_FILE).exists() else None,
@@ -319,10 +269,11 @@ def write_model_card(
         maxlen=meta.get("maxlen", "maxlen"),
         versions=sorted(framework_versions().items()),
     )
-    if run is None:  # a folder saved without a run (Predictor.save): its hyperparameters, as kdemo.json holds them
+    if not (folder / PARAMS_FILE).exists():  # a folder saved without a run: its hyperparameters, as kdemo.json has them
         atomic.write_text(folder / PARAMS_FILE, json.dumps(params, indent=2, default=str))
     atomic.write_text(folder / "README.md", str(card))  # what card.save writes, but never half a file
     check_card(folder / "README.md")
+    write_card_settings(folder, **settings)
     return card
 
 
@@ -352,9 +303,9 @@ def check_card(path: str | os.PathLike) -> ModelCard:
     problems = []
     if data.library_name != "transformers":
         problems.append(f"library_name is {data.library_name!r}, expected 'transformers'")
-    if data.pipeline_tag not in ("text-classification", "token-classification"):
-        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected 'text-classification' or "
-                        "'token-classification'")
+    pipeline_tags = sorted({spec.pipeline_tag for spec in SPECS.values()})
+    if data.pipeline_tag not in pipeline_tags:
+        problems.append(f"pipeline_tag is {data.pipeline_tag!r}, expected {' or '.join(map(repr, pipeline_tags))}")
     widget = data.to_dict().get("widget")
     if not (isinstance(widget, list) and widget and isinstance(widget[0], dict) and widget[0].get("text")):
         problems.append("widget needs one {text: ...} example")

@@ -1,4 +1,5 @@
-"""The model card's template and the tables in it, built from ``kdemo.json`` and the training record.
+"""The model card's template and the tables in it, built from ``kdemo.json``, the training record and the task's
+:class:`~kdemo.tasks.TaskSpec` (its words, metrics, label layout): no task is named here.
 
 Pure functions: facts in, markdown-ready rows out. :mod:`kdemo.hub.card` assembles them into the card.
 """
@@ -8,7 +9,8 @@ from __future__ import annotations
 from huggingface_hub import EvalResult
 
 from kdemo.record import TrainingRecord
-from kdemo.tasks import Task
+from kdemo.tasks import TaskSpec
+from kdemo.tasks.spec import CLASSIFICATION_METRICS
 
 #: Hyperparameters shown in the card, in this order: (key in kdemo.json "training", label, always shown).
 HYPERPARAMETERS = [
@@ -27,41 +29,11 @@ HYPERPARAMETERS = [
     ("device", "hardware", False),
 ]
 
-#: Validation metrics kdemo reports: key in kdemo.json "metrics" → (model-index type, model-index name, config,
-#: name in the card's text).
-METRICS = {
-    "accuracy": ("accuracy", "Accuracy", None, "accuracy"),
-    "macro_f1": ("f1", "Macro F1", "macro", "macro-F1"),
-    "micro_f1": ("f1", "Micro F1", "micro", "micro-F1"),
-    "subset_accuracy": ("accuracy", "Subset accuracy", "subset", "subset accuracy"),
-    "mae": ("mae", "MAE", None, "MAE"),
-    "rmse": ("rmse", "RMSE", None, "RMSE"),
-    "r2": ("r_squared", "R²", None, "R²"),
-}
-#: The same for token classification: entity-level scores (seqeval, strict BIO) and the word-level tag accuracy.
-TOKEN_METRICS = {
-    "f1": ("f1", "Entity F1 (micro)", "micro", "entity F1"),
-    "precision": ("precision", "Entity precision (micro)", "micro", "entity precision"),
-    "recall": ("recall", "Entity recall (micro)", "micro", "entity recall"),
-    "macro_f1": ("f1", "Entity macro F1", "macro", "entity macro-F1"),
-    "accuracy": ("accuracy", "Token accuracy", "token", "token accuracy"),
-}
-
 EPOCH_COLUMNS = [
     ("loss", "training loss"), ("accuracy", "training accuracy"), ("mae", "training MAE"),
     ("val_loss", "validation loss"), ("val_accuracy", "validation accuracy"), ("val_mae", "validation MAE"),
     ("lr", "learning rate (end of epoch)"),
 ]
-
-TASK_WORDS = {
-    Task.SINGLE_LABEL: "single-label classification (softmax over the classes)",
-    Task.MULTI_LABEL: "multi-label classification (one sigmoid per label; a text can carry several labels)",
-    Task.REGRESSION: "regression (one number per text)",
-    Task.TOKEN_CLASSIFICATION: ("token classification (named entities: one BIO tag per word; an entity is a `B-` tag "
-                                "followed by `I-` tags of the same type)"),
-}
-#: The ``pipeline()`` task name of each kdemo task (the card's ``pipeline_tag`` and snippets).
-PIPELINE_TAGS = {Task.TOKEN_CLASSIFICATION: "token-classification"}
 
 CARD_TEMPLATE = """\
 ---
@@ -78,11 +50,11 @@ CARD_TEMPLATE = """\
 
 ```python
 from transformers import pipeline
-{% if token %}
-ner = pipeline("token-classification", model="{{ repo_id }}", aggregation_strategy="simple")
+{% if entities %}
+ner = pipeline("{{ pipeline_tag }}", model="{{ repo_id }}", aggregation_strategy="simple")
 ner({{ example | tojson }})  # one dict per entity: entity_group, score, word, start, end
 {% else %}
-clf = pipeline("text-classification", model="{{ repo_id }}", truncation=True)
+clf = pipeline("{{ pipeline_tag }}", model="{{ repo_id }}", truncation=True)
 clf({{ example | tojson }}, {{ call_args }})  # {{ call_comment }}
 {% endif %}```
 
@@ -93,17 +65,17 @@ The repo may be private (kdemo pushes private repos by default): log in first (`
 from kdemo import load_from_hub
 
 predictor = load_from_hub("{{ repo_id }}")
-{% if token %}predictor.predict({{ example | tojson }}, merge_tokens=True, return_offsets=True)
+{% if tags %}predictor.predict({{ example | tojson }}, merge_tokens=True, return_offsets=True)
 {% else %}predictor.predict_proba({{ example | tojson }})
 {% endif %}```
 
-## {% if token %}Tag list{% else %}Label map{% endif %}
+## {% if tags %}Tag list{% else %}Label map{% endif %}
 
 Task: {{ task_words }}.
 {% if entity_types %}
 Entity types: {{ entity_types | join(', ') }}.
 {% endif %}
-| id | {% if token %}tag{% else %}label{% endif %} |
+| id | {% if tags %}tag{% else %}label{% endif %} |
 |---:|---|
 {% for i, name in labels %}| {{ i }} | {{ name }} |
 {% endfor %}
@@ -123,7 +95,7 @@ Entity types: {{ entity_types | join(', ') }}.
 | {{ per_class_header | join(' | ') }} |
 |---|{% for _ in per_class_header[1:] %}---:|{% endfor %}
 {% for row in per_class %}| {{ row | join(' | ') }} |
-{% endfor %}{% endif %}{% if confusion_image and token %}
+{% endfor %}{% endif %}{% if confusion_image and entities %}
 ![Confusion matrix of entity types on the validation split (rows: true type, columns: predicted type; O: no entity)]({{ confusion_image }})
 {% elif confusion_image %}
 ![Confusion matrix on the validation split (rows: true class, columns: predicted class)]({{ confusion_image }})
@@ -149,9 +121,9 @@ Machine-readable copies: `training_params.json` (hyperparameters){% if epochs %}
 
 ## Limitations
 
-{% if token %}- Sentences longer than {{ maxlen }} sub-word tokens are split into windows at word boundaries (never cut).
-- Entities are scored at the entity level (seqeval, strict BIO): a wrong boundary or type counts as a miss.
-{% else %}- Texts longer than {{ maxlen }} tokens are truncated before classification.
+{% if tags %}- Sentences longer than {{ maxlen }} sub-word tokens are split into windows at word boundaries (never cut).
+{% if entities %}- Entities are scored at the entity level (seqeval, strict BIO): a wrong boundary or type counts as a miss.
+{% endif %}{% else %}- Texts longer than {{ maxlen }} tokens are truncated before classification.
 {% endif %}
 - The scores above come from a held-out part of the training data; check the model on your own data before relying
   on it.
@@ -167,9 +139,16 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def metrics_table(task: str) -> dict:
-    """The metrics a card shows for ``task``: :data:`TOKEN_METRICS` for token classification, else :data:`METRICS`."""
-    return TOKEN_METRICS if task == Task.TOKEN_CLASSIFICATION else METRICS
+def metrics_table(spec: TaskSpec) -> dict:
+    """The metrics a card shows for a task: its spec's ``card_metrics``.
+
+    Args:
+        spec: The task's spec (:func:`kdemo.tasks.spec_for`).
+
+    Returns:
+        Key in ``kdemo.json`` "metrics" → (model-index type, model-index name, config, name in the card's text).
+    """
+    return dict(spec.card_metrics)
 
 
 def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
@@ -180,8 +159,11 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
         metrics: The folder's numeric validation metrics (``kdemo.json`` ``"metrics"``).
         dataset_id: Hub dataset id, or None for the user's own data.
         dataset_name: Name shown for the dataset.
-        task_type: The pipeline task (``"text-classification"`` or ``"token-classification"``).
-        table: The known metrics (:func:`metrics_table`); default :data:`METRICS`.
+        task_type: The pipeline task (the spec's ``pipeline_tag``).
+        table: The known metrics (:func:`metrics_table`); default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`.
+
+    Returns:
+        One ``EvalResult`` per known metric present, or None when there is none.
     """
     common = {
         "task_type": task_type, "task_name": task_type.replace("-", " ").title(),
@@ -190,47 +172,76 @@ def eval_results(metrics: dict, dataset_id: str | None, dataset_name: str,
     results = [
         EvalResult(metric_type=kind, metric_name=name, metric_value=round(float(metrics[key]), 4), metric_config=config,
                    **common)
-        for key, (kind, name, config, _) in (table or METRICS).items()
+        for key, (kind, name, config, _) in (table or CLASSIFICATION_METRICS).items()
         if isinstance(metrics.get(key), (int, float))
     ]
     return results or None
 
 
-def metric_rows(metrics: dict, table: dict | None = None) -> list[tuple[str, str]]:
-    """``(name, value)`` rows of the card's evaluation table: the known metrics present (of ``table``, default
-    :data:`METRICS`), then the row count."""
-    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or METRICS).items()
+def metric_rows(metrics: dict, table: dict | None = None, unit: str = "rows") -> list[tuple[str, str]]:
+    """``(name, value)`` rows of the card's evaluation table: the known metrics present, then the example count.
+
+    Args:
+        metrics: The folder's validation metrics.
+        table: The known metrics (default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`).
+        unit: What one validation example is (the spec's ``unit``: ``"rows"``, ``"sentences"``).
+
+    Returns:
+        The rows, values formatted to 4 decimals (counts as integers).
+    """
+    rows = [(text, f"{float(metrics[key]):.4f}") for key, (_, _, _, text) in (table or CLASSIFICATION_METRICS).items()
             if isinstance(metrics.get(key), (int, float))]
     if rows and metrics.get("num_rows") is not None:
-        rows.append(("sentences" if table is TOKEN_METRICS else "rows", str(int(metrics["num_rows"]))))
+        rows.append((unit, str(int(metrics["num_rows"]))))
     if rows and metrics.get("num_entities") is not None:
         rows.append(("entities", str(int(metrics["num_entities"]))))
     return rows
 
 
-def summary(task: str, class_names: list[str], base_text: str, data_text: str, rows_text: str) -> str:
-    """The card's opening sentence: what was fine-tuned on what."""
+def entity_types(class_names: list[str]) -> list[str]:
+    """The entity types of BIO tags (``B-PER``, ``I-PER`` → ``PER``), sorted; other names are left out."""
+    return sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")})
+
+
+def summary(spec: TaskSpec, class_names: list[str], base_text: str, data_text: str, rows_text: str) -> str:
+    """The card's opening sentence: what was fine-tuned on what.
+
+    Args:
+        spec: The task's spec; its ``card_summary`` says what the model does.
+        class_names: The class names (markdown-escaped).
+        base_text: The base model, as markdown.
+        data_text: The training data, as markdown.
+        rows_text: The split sizes in parentheses, or ''.
+
+    Returns:
+        One sentence of markdown.
+    """
     names = ", ".join(class_names[:20]) + (", …" if len(class_names) > 20 else "")
-    types = sorted({c.split("-", 1)[1] for c in class_names if c[:2] in ("B-", "I-")})
-    what = {
-        Task.TOKEN_CLASSIFICATION: (f"A token classifier (named-entity recognition) that finds {len(types)} entity "
-                                    f"types ({', '.join(types)}) with {len(class_names)} BIO tags"),
-        Task.MULTI_LABEL: f"A multi-label text classifier that tags texts with any of {len(class_names)} labels ({names})",
-        Task.REGRESSION: f"A text regression model that predicts {', '.join(class_names) or 'a number'} from a text",
-    }.get(task, f"A text classifier that sorts texts into {len(class_names)} classes ({names})")
+    types = entity_types(class_names) if spec.entity_types else []
+    what = spec.card_summary.format(num_labels=len(class_names), names=names, num_types=len(types),
+                                    types=", ".join(types), targets=", ".join(class_names) or "a number")
     return (
         f"{what}, fine-tuned from {base_text} on {data_text}{rows_text} with kdemo: "
         f"[ktrain](https://github.com/amaiya/ktrain)'s recipe (one-cycle learning-rate policy) on Keras 3 with PyTorch."
     )
 
 
-def score_line(metrics: dict, table: dict | None = None) -> str:
-    """One sentence with the headline validation scores (of ``table``, default :data:`METRICS`), or ''."""
-    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in (table or METRICS).items()
+def score_line(metrics: dict, table: dict | None = None, unit: str = "rows") -> str:
+    """One sentence with the headline validation scores, or ''.
+
+    Args:
+        metrics: The folder's validation metrics.
+        table: The known metrics (default :data:`~kdemo.tasks.spec.CLASSIFICATION_METRICS`).
+        unit: What one validation example is (the spec's ``unit``).
+
+    Returns:
+        The sentence, or '' when no known metric is present.
+    """
+    table = table or CLASSIFICATION_METRICS
+    parts = [f"{text} **{float(metrics[key]):.4f}**" for key, (_, _, _, text) in table.items()
              if isinstance(metrics.get(key), (int, float))]
     if not parts:
         return ""
-    unit = "sentences" if table is TOKEN_METRICS else "rows"
     rows = f" ({int(metrics['num_rows'])} {unit})" if metrics.get("num_rows") is not None else ""
     return f"On its validation split{rows} it reaches {', '.join(parts)}."
 
@@ -251,17 +262,26 @@ def hyperparameter_rows(params: dict) -> list[tuple[str, str]]:
 
 
 def balance_table(record: TrainingRecord | None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the class-balance table (target statistics for regression)."""
+    """Header and rows of the class-balance table: target statistics where the record has them (a ``"target"``
+    label layout), words per tag for ``"word_tags"``, else rows per class (see ``TaskSpec.label_layout``).
+
+    Args:
+        record: The training record, or None.
+
+    Returns:
+        The header and the rows ([], [] when nothing is recorded).
+    """
     if record is None:
         return [], []
-    if record.task == Task.REGRESSION:
+    layout = record.spec.label_layout
+    if layout == "target":
         splits = [s for s in ("train", "validation") if s in record.target_stats]
         rows = [[stat] + [f"{record.target_stats[s][stat]:.4g}" for s in splits]
                 for stat in ("rows", "mean", "std", "min", "max")]
         return (["target statistic"] + [f"{s} split" for s in splits], rows) if splits else ([], [])
     if not record.train_counts:
         return [], []
-    if record.task == Task.TOKEN_CLASSIFICATION:  # words per tag (first sub-words), shares of the split's words
+    if layout == "word_tags":  # words per tag (first sub-words), shares of the split's words
         n_train = max(1, sum(record.train_counts.values()))
         n_val = max(1, sum(record.val_counts.values()))
         header = ["tag", "training words", "training share", "validation words", "validation share"]

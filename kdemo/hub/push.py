@@ -24,8 +24,9 @@ from huggingface_hub.errors import (
 )
 
 from kdemo.atomic import atomic_file
-from kdemo.errors import HubError, ModelError
-from kdemo.hub.card import card_settings, check_card, write_model_card
+from kdemo.errors import HubError, HubNetworkError, KdemoError, ModelError, hub_error_type
+from kdemo.hub.card import check_card, write_model_card
+from kdemo.hub.folder import META_FILE, card_settings
 from kdemo.modeling.sources import hub_id_problem, shown
 
 __all__ = [
@@ -89,7 +90,7 @@ def validate_repo_id(repo_id: str) -> str:
     if problem:
         raise HubError(
             "Expected a repo id like 'your-username/sst2-minilm' (letters, digits, '-', '_', '.'). "
-            f"Received: {shown(repo_id)}: {problem}."
+            f"Received: {shown(repo_id)}: {problem}.", repo_id=repo_id or None,
         )
     return repo_id
 
@@ -122,18 +123,22 @@ def push_to_hub(
         The URL of the commit.
 
     Raises:
-        HubError: On a malformed repo id, no or bad token (401), no write access (403), a name conflict (409), an
-            invalid name or card (400), rate limiting (429), a Hub outage (5xx), or no network. The local folder is
+        HubError: On a malformed repo id, or an invalid name or card (400); its subclasses on no or bad token (401)
+            or no write access (403): :class:`~kdemo.errors.HubAuthError`; a name conflict (409):
+            :class:`~kdemo.errors.HubConflictError`; rate limiting (429): :class:`~kdemo.errors.HubRateLimitError`;
+            a Hub outage (5xx): :class:`~kdemo.errors.HubServerError`; no network:
+            :class:`~kdemo.errors.HubNetworkError`. Each carries ``status`` and ``repo_id``. The local folder is
             left intact in every case.
     """
     repo_id = validate_repo_id(repo_id)
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
     folder = Path(folder)
     if not (folder / "config.json").exists():
-        raise HubError(f"Expected a saved predictor folder (with config.json). Received: {str(folder)!r}.")
+        raise HubError(f"Expected a saved predictor folder (with config.json). Received: {str(folder)!r}.",
+                       repo_id=repo_id)
     try:
-        settings = card_settings(folder)
-        if (folder / "kdemo.json").exists() and (settings.get("repo_id") != repo_id or not (folder / "README.md").exists()):
+        settings = card_settings(folder)  # card.json: what the folder's card was written for
+        if (folder / META_FILE).exists() and (settings.get("repo_id") != repo_id or not (folder / "README.md").exists()):
             write_model_card(folder, repo_id=repo_id, endpoint=endpoint, dataset_id=settings.get("dataset_id"),
                              example=settings.get("example"))
         api = HfApi(endpoint=endpoint, token=token, library_name="kdemo")
@@ -164,7 +169,12 @@ def _scrub(text: str, token) -> str:
 
 
 def hub_error(exc: BaseException, repo_id: str, *, endpoint: str, token=None, action: str = "push") -> BaseException:
-    """Translate an exception from huggingface_hub into a :class:`HubError` that says what to do.
+    """Translate an exception from huggingface_hub into a :class:`~kdemo.errors.HubError` that says what to do.
+
+    The error is typed by the HTTP status (:func:`kdemo.errors.hub_error_type`: :class:`~kdemo.errors.HubAuthError`
+    for 401/403, :class:`~kdemo.errors.HubNotFoundError` for 404, :class:`~kdemo.errors.HubConflictError` for 409,
+    :class:`~kdemo.errors.HubRateLimitError` for 429, :class:`~kdemo.errors.HubServerError` for 5xx,
+    :class:`~kdemo.errors.HubNetworkError` without an answer) and carries ``status`` and ``repo_id``.
 
     Args:
         exc: The exception raised by the client.
@@ -174,8 +184,8 @@ def hub_error(exc: BaseException, repo_id: str, *, endpoint: str, token=None, ac
         action: ``"push"`` or ``"load"``, for the wording.
 
     Returns:
-        A :class:`HubError` (or :class:`~kdemo.errors.ModelError` for loading); ``exc`` itself when it is already
-        a kdemo error or not a Hub problem at all.
+        A :class:`~kdemo.errors.HubError` (or :class:`~kdemo.errors.ModelError` for loading); ``exc`` itself when it
+        is already a kdemo error or not a Hub problem at all.
     """
     cause = _root_cause(exc)
     after = _KEEP_LOCAL if action == "push" else "Check the id, or load a local folder instead."
@@ -183,55 +193,64 @@ def hub_error(exc: BaseException, repo_id: str, *, endpoint: str, token=None, ac
         return cause
     if isinstance(cause, ValueError) and "Invalid metadata in README.md" in str(cause):
         details = " ".join(str(cause).split())[:300]
-        return HubError(f"The Hub rejected the model card's metadata ({details}). {after}")
+        return HubError(f"The Hub rejected the model card's metadata ({details}). {after}", status=400, repo_id=repo_id)
     if isinstance(cause, HFValidationError):
-        return HubError(f"Expected a valid repo id like 'your-username/my-model'. Received: {repo_id!r}.")
+        return HubError(f"Expected a valid repo id like 'your-username/my-model'. Received: {repo_id!r}.",
+                        repo_id=repo_id)
     if isinstance(cause, HfHubHTTPError):
-        response = getattr(cause, "response", None)
-        status = getattr(response, "status_code", None)
-        server = ""
-        if response is not None:
-            try:
-                body = response.json()
-                server = _scrub(body.get("error", "") if isinstance(body, dict) else "", token)
-            except Exception:  # noqa: BLE001 - the body is optional detail
-                server = ""
-        detail = f": {server}" if server else ""
-        if action == "load" and isinstance(cause, GatedRepoError):
-            return ModelError(
-                f"{repo_id!r} is a gated model ({status}). Accept its terms on its Hub page, then sign in (or paste "
-                "a token) to load it."
-            )
-        if action == "load" and (status in (403, 404) or (status == 401 and not isinstance(token, str))):
-            return ModelError(
-                f"Expected a model id on the Hub. Received: {repo_id!r}, which does not exist or is private "
-                f"({status}). Check the spelling; for a private model sign in or paste a token with read access."
-            )
-        messages = {
-            400: f"The Hub refused the request for {repo_id!r} (400 Bad Request{detail}). If the name is the problem, "
-            "use letters, digits, '-', '_' and '.' only, at most 96 characters.",
-            401: "The Hub rejected the token (401 Unauthorized): it is missing, invalid, expired or revoked. "
-            f"Expected a Hugging Face access token{' with write access' if action == 'push' else ''} "
-            "(https://huggingface.co/settings/tokens): paste a new one, or sign in again.",
-            403: f"The token has no write access to {repo_id!r} (403 Forbidden{detail}). Use a token with the write "
-            "permission, and a namespace you own (your username or an organisation where you can write).",
-            409: f"The repo name {repo_id!r} conflicts with an existing repo (409 Conflict{detail}). "
-            "Choose another name.",
-            429: "The Hub is rate-limiting requests (429 Too Many Requests). Wait a minute and try again.",
-        }
-        if status in messages:
-            return HubError(f"{messages[status]} {after}")
-        if isinstance(status, int) and status >= 500:
-            return HubError(f"The Hub had a server error ({status}). Try again in a few minutes. {after}")
-        return HubError(f"The Hub answered with an error ({status}){detail}. {after}")
+        return _http_error(cause, repo_id, token=token, action=action, after=after)
     if isinstance(cause, (LocalEntryNotFoundError, *NETWORK_ERRORS)):
         if action == "load":
             return ModelError(
                 f"Could not download {repo_id!r}: the Hugging Face Hub at {endpoint} cannot be reached and the model "
                 "is not in the local cache. Check the network, or load a local folder."
             )
-        return HubError(
+        return HubNetworkError(
             f"Could not reach the Hugging Face Hub at {endpoint} ({type(cause).__name__}): this machine seems to be "
-            f"offline, or the Hub is down. {_KEEP_LOCAL}"
+            f"offline, or the Hub is down. {_KEEP_LOCAL}", repo_id=repo_id,
         )
     return exc
+
+
+def _http_error(cause: HfHubHTTPError, repo_id: str, *, token, action: str, after: str) -> KdemoError:
+    """The kdemo error of an HTTP error answer (see :func:`hub_error`)."""
+    response = getattr(cause, "response", None)
+    status = getattr(response, "status_code", None)
+    server = ""
+    if response is not None:
+        try:
+            body = response.json()
+            server = _scrub(body.get("error", "") if isinstance(body, dict) else "", token)
+        except Exception:  # noqa: BLE001 - the body is optional detail
+            server = ""
+    detail = f": {server}" if server else ""
+    if action == "load" and isinstance(cause, GatedRepoError):
+        return ModelError(
+            f"{repo_id!r} is a gated model ({status}). Accept its terms on its Hub page, then sign in (or paste "
+            "a token) to load it."
+        )
+    if action == "load" and (status in (403, 404) or (status == 401 and not isinstance(token, str))):
+        return ModelError(
+            f"Expected a model id on the Hub. Received: {repo_id!r}, which does not exist or is private "
+            f"({status}). Check the spelling; for a private model sign in or paste a token with read access."
+        )
+    messages = {
+        400: f"The Hub refused the request for {repo_id!r} (400 Bad Request{detail}). If the name is the problem, "
+        "use letters, digits, '-', '_' and '.' only, at most 96 characters.",
+        401: "The Hub rejected the token (401 Unauthorized): it is missing, invalid, expired or revoked. "
+        f"Expected a Hugging Face access token{' with write access' if action == 'push' else ''} "
+        "(https://huggingface.co/settings/tokens): paste a new one, or sign in again.",
+        403: f"The token has no write access to {repo_id!r} (403 Forbidden{detail}). Use a token with the write "
+        "permission, and a namespace you own (your username or an organisation where you can write).",
+        409: f"The repo name {repo_id!r} conflicts with an existing repo (409 Conflict{detail}). "
+        "Choose another name.",
+        429: "The Hub is rate-limiting requests (429 Too Many Requests). Wait a minute and try again.",
+    }
+    if status in messages:
+        message = messages[status]
+    elif isinstance(status, int) and status >= 500:
+        message = f"The Hub had a server error ({status}). Try again in a few minutes."
+    else:
+        message = f"The Hub answered with an error ({status}){detail}."
+    return hub_error_type(status if isinstance(status, int) else None)(f"{message} {after}", status=status,
+                                                                         repo_id=repo_id)

@@ -63,6 +63,17 @@ class TaskSpec:
         class_weight: Whether ``class_weight`` applies (per class or per tag).
         default_example: The card's widget example when the folder records no training text.
         aliases: Other spellings :func:`spec_for` accepts (the Hub's ``token-classification``).
+        label_layout: How one example's labels are held: ``"class"`` (one class id per row), ``"multi_hot"`` (one
+            0/1 per class), ``"target"`` (one number; no class counts, target statistics instead) or ``"word_tags"``
+            (one tag id per word: class balance counts words, windows split long sentences).
+        entity_types: Whether the class names are BIO tags of entity types (``B-PER``): the card lists the types,
+            groups the pipeline's output into entities (``aggregation_strategy``) and scores entities.
+        card_summary: The card's opening words, a :meth:`str.format` string over ``num_labels``, ``names`` (the
+            first 20 class names), ``num_types``, ``types`` (the entity types) and ``targets`` (the target names,
+            else "a number").
+        card_call: Arguments of the card's ``pipeline`` call snippet, and ``card_call_comment`` what it returns.
+        card_call_comment: See ``card_call``.
+        card_tags: Hub tags the card adds for the task (beside ``pipeline_tag``, ``kdemo``, ``keras``, ``pytorch``).
         pipeline: ``"module:Class"`` of the run pipeline (:mod:`kdemo.run.pipeline`): read, prepare, split, texts.
         evaluator: ``"module:Class"`` of the Learner's evaluation strategy (``validate``, ``top_losses``, …).
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
@@ -85,6 +96,12 @@ class TaskSpec:
     pipeline: str = ""
     evaluator: str = ""
     predictor: str = ""
+    label_layout: str = "class"
+    entity_types: bool = False
+    card_summary: str = "A text classifier that sorts texts into {num_labels} classes ({names})"
+    card_call: str = "top_k=None"
+    card_call_comment: str = "every class with its score"
+    card_tags: tuple[str, ...] = ()
 
     def load(self, role: str):
         """The class named by ``pipeline``, ``evaluator`` or ``predictor``, imported on first use.
@@ -119,11 +136,15 @@ SPECS: dict[Task, TaskSpec] = {
         MULTI_LABEL, title="multi-label classification",
         card_words="multi-label classification (one sigmoid per label; a text can carry several labels)",
         problem_type="multi_label_classification", label_word="label", balance_title="Class balance",
-        class_weight=False, **_TABLE_COMMON),
+        class_weight=False, label_layout="multi_hot",
+        card_summary="A multi-label text classifier that tags texts with any of {num_labels} labels ({names})",
+        card_tags=("multi-label",), **_TABLE_COMMON),
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
-        class_weight=False, **_TABLE_COMMON),
+        class_weight=False, label_layout="target",
+        card_summary="A text regression model that predicts {targets} from a text",
+        card_call='function_to_apply="none"', card_call_comment="the predicted value", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
         card_words=("token classification (named entities: one BIO tag per word; an entity is a `B-` tag followed "
@@ -134,7 +155,10 @@ SPECS: dict[Task, TaskSpec] = {
         default_example="John Smith works for Acme Corp in Berlin.", aliases=("token-classification",),
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
-        predictor="kdemo.inference.ner_predictor:NERPredictor"),
+        predictor="kdemo.inference.ner_predictor:NERPredictor", label_layout="word_tags", entity_types=True,
+        card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
+                      "with {num_labels} BIO tags"),
+        card_tags=("ner",)),
 }
 
 #: The tasks of a table's label column (one prediction per text or sentence pair), detected from the labels.

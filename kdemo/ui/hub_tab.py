@@ -10,9 +10,9 @@ from kdemo.data.limits import check_text
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import write_model_card
 from kdemo.hub.push import export_zip, hub_endpoint, push_to_hub, validate_repo_id
-from kdemo.modeling.sources import shown
 from kdemo.record import CONFUSION_FILE, CURVE_FILE
-from kdemo.tasks import Task
+from kdemo.run.models import shown
+from kdemo.tasks import spec_for
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE
@@ -32,15 +32,6 @@ def _preview(content: str) -> str:
     return f"**Metadata (YAML header of README.md)**\n\n```yaml\n{header.strip()}\n```\n\n{body}"
 
 
-def _first_sentence(corpus, max_chars: int = 200) -> str:
-    """The first training sentence with an entity (else the first one), words joined by spaces."""
-    tags = corpus.tags or [[]] * len(corpus.words)
-    for words, sentence_tags in zip(corpus.words, tags):
-        if any(t != "O" for t in sentence_tags):
-            return " ".join(map(str, words))[:max_chars]
-    return " ".join(map(str, corpus.words[0]))[:max_chars] if corpus.words else ""
-
-
 @user_errors
 def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
     """Write the model card, its images and ``training_params.json`` into the model folder, and zip it.
@@ -48,7 +39,9 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
     Args:
         repo_id: ``user/name`` the card is written for; empty uses the folder name.
         dataset_id: Optional Hub dataset id for the card's ``datasets`` metadata.
-        example: Optional widget example; empty uses the first training text.
+        example: Optional widget example; empty uses the one the model folder records (the first training text,
+            :meth:`kdemo.run.data.RunData.example`), else the task's ``default_example``
+            (:func:`kdemo.hub.card.write_model_card` decides).
 
     Returns:
         The zip's path (exactly what a push uploads), the card preview (markdown) and the card's images.
@@ -66,8 +59,6 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
         )
     example = check_text((example or "").strip(), what="the widget example",
                          hint="Use one short sentence: the Hub runs it in the model page's widget.")
-    if not example and session.is_token_data and getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:
-        example = _first_sentence(session.token_corpus)  # the widget shows a real training sentence
     if not (folder / "config.json").exists():  # the train job and the Predict tab's loader both save it there
         predictor.save(folder)
     card = write_model_card(folder, repo_id=card_repo, example=example or None,
@@ -88,7 +79,7 @@ def push(repo_id: str, token: str, private: bool, oauth_token: gr.OAuthToken | N
         Markdown with the repo and commit links.
     """
     session = STORE.get(request)
-    session.require_predictor()
+    spec = spec_for(session.require_predictor().task)
     try:
         repo_id = validate_repo_id(repo_id)
         endpoint = hub_endpoint()
@@ -98,9 +89,8 @@ def push(repo_id: str, token: str, private: bool, oauth_token: gr.OAuthToken | N
         _LAST_ERROR[getattr(request, "session_hash", None) or ""] = str(exc)
         raise
     visibility = "private: only you (and your organisation) can see it" if private else "public"
-    token = getattr(session.predictor, "task", None) == Task.TOKEN_CLASSIFICATION
-    use = (f'pipeline("token-classification", model="{repo_id}", aggregation_strategy="simple")' if token
-           else f'pipeline("text-classification", model="{repo_id}")')
+    grouping = ', aggregation_strategy="simple"' if spec.entity_types else ""  # one result per entity, not per word
+    use = f'pipeline("{spec.pipeline_tag}", model="{repo_id}"{grouping})'
     return (
         f"✅ Pushed to [{repo_id}]({endpoint}/{repo_id}) ({visibility}); "
         f"commit [{url.rsplit('/', 1)[-1][:8]}]({url}).\n\n"
