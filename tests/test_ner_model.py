@@ -19,7 +19,7 @@ from kdemo.inference.entities_csv import COLUMNS, entities_table
 from kdemo.inference.ner_merge import simple_entities
 from kdemo.modeling.tagger import HFTokenClassifier, MaskedSparseCrossentropy, MaskedTokenAccuracy
 from kdemo.text.ner import NERPreprocessor
-from kdemo.training.tokens import tag_weights
+from kdemo.training.token_evaluator import tag_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
