@@ -188,14 +188,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
         """
         self._check_lr_epochs(lr, epochs)
 
-        def schedule_for(train):
-            total = batches_per_epoch(train, steps_per_epoch) * int(epochs)
-            return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
-
         cw = self._class_weight(class_weight)
         plan = {"method": "fit_onecycle", "lr": float(lr), "epochs": int(epochs), "pct_start": pct_start,
                 "cycle_momentum": cycle_momentum, "max_momentum": max_momentum, "min_momentum": min_momentum,
                 "class_weight": {str(k): v for k, v in cw.items()} if cw else None}
+
+        def schedule_for(train):
+            return OneCycle.from_plan(plan, batches_per_epoch(train, steps_per_epoch) * int(epochs))
         return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=callbacks,
                                 steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
                                 checkpoint_folder=checkpoint_folder, plan=plan, checkpoint_every_s=checkpoint_every_s)
