@@ -121,23 +121,14 @@ class Predictor(ExportMixin, BasePredictor):
                    thresholds=meta.get("thresholds"))
 
     def _dataset(self, texts: Sequence) -> TextDataset:
-        pairs = None
-        if all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
-            pairs = [t[1] for t in texts]
-            texts = [t[0] for t in texts]
-        bad = [i + 1 for i, t in enumerate(list(texts) + list(pairs or [])) if not isinstance(t, str)]
+        """The texts (or ``(text_a, text_b)`` pairs) tokenized by :attr:`preproc`, as the training data was."""
+        texts = list(texts)
+        pairs = all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts)
+        flat = [t[0] for t in texts] + [t[1] for t in texts] if pairs else texts
+        bad = [i + 1 for i, t in enumerate(flat) if not isinstance(t, str)]
         if bad:
             raise DataError(f"Expected texts as strings (or (text_a, text_b) pairs). Received: non-text values at rows {bad[:10]}.")
-        enc = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.maxlen, padding=False, return_attention_mask=False)
-        types = enc.get("token_type_ids") if pairs is not None else None
-        return TextDataset(
-            texts=list(texts),
-            input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
-            labels=None,
-            class_names=self.class_names,
-            token_type_ids=None if types is None else [np.asarray(t, dtype=np.int64) for t in types],
-            pad_token_id=int(self.tokenizer.pad_token_id or 0),
-        )
+        return self.preproc.preprocess(texts)
 
     @staticmethod
     def _is_single(texts) -> bool:
