@@ -282,3 +282,18 @@ def test_get_learner_bad_arguments(data):
     with pytest.raises(TrainingError, match="validation data"):
         no_val.validate()
     assert no_val.predict(val).shape == (len(val), 2)
+
+
+def test_the_evaluator_comes_from_the_spec_and_follows_set_model(trained, data, tmp_path):
+    from kdemo.training.validation import TableEvaluator
+
+    learner = trained[0]
+    assert type(learner.evaluator) is learner.spec.load("evaluator") is TableEvaluator
+    assert learner.evaluator.learner is learner
+    learner.save_model(tmp_path / "m")
+    fresh = _learner(data)
+    fresh.load_model(tmp_path / "m")  # no preprocessor: the model reloads itself, of the same kind and task
+    assert fresh.model.task == learner.model.task and fresh.evaluator.model is fresh.model
+    np.testing.assert_allclose(fresh.predict(), learner.predict(), atol=1e-5)
+    with pytest.raises(TrainingError, match="labelled training data"):  # anything that cannot collate batches
+        get_learner(data[2].get_classifier(), train_data=np.zeros((3, 4)))

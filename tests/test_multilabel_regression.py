@@ -377,3 +377,12 @@ def test_class_weight_is_refused_for_multilabel_and_regression(multilabel, regre
         for cw in ("balanced", {0: 1.0, 1: 2.0}):
             with pytest.raises(TrainingError, match="single-label"):
                 learner.fit_onecycle(LR, 1, verbose=0, class_weight=cw)
+
+
+def test_a_pair_reads_with_the_tokenizers_own_separator(pair_model_dir):
+    from types import SimpleNamespace
+
+    preproc = Transformer(str(pair_model_dir), maxlen=32)
+    assert preproc.pair_text("a", "b") == "a [SEP] b"
+    preproc.tokenizer = SimpleNamespace(sep_token="</s>")  # a RoBERTa-style separator
+    assert preproc.pair_text("a", "b") == "a </s> b"

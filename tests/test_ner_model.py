@@ -13,13 +13,13 @@ from conftest import SHARED_DATA
 
 import kdemo
 from kdemo.cli import main
-from kdemo.errors import TrainingError
+from kdemo.errors import DataError, TrainingError
 from kdemo.evaluation.ner import NERReport, ner_metrics
 from kdemo.inference.entities_csv import COLUMNS, entities_table
 from kdemo.inference.ner_merge import simple_entities
 from kdemo.modeling.tagger import HFTokenClassifier, MaskedSparseCrossentropy, MaskedTokenAccuracy
 from kdemo.text.ner import NERPreprocessor
-from kdemo.training.tokens import tag_weights
+from kdemo.training.token_evaluator import tag_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -312,3 +312,30 @@ def test_run_reads_jsonl_token_files_with_a_validation_file(tiny_bert_dir, tmp_p
     assert result.record.train_rows == 24 and result.record.val_rows == 6
     assert result.params["resolved"]["class_names"] == result.predictor.get_classes()
     assert result.report.num_rows == 6
+
+
+def test_the_token_to_explain_is_the_first_entitys_first_token(trained):
+    predictor = trained.predictor
+    index, note = predictor.token_to_explain("the movie with actor story")
+    assert index == 4 and note == " for token `actor` (position 4; the first entity (PER))"
+    assert predictor.explain_target("the movie with actor story") == (index, note)
+    attribution, same = predictor.target_attributions("the movie with actor story", method="grad_x_input")
+    assert same == note and attribution.label == "B-PER" and len(attribution.scores) == 7
+    assert predictor.token_to_explain("the movie was good")[0] == 1  # no entity: the first token after [CLS]
+    with pytest.raises(DataError, match="one text"):
+        predictor.target_attributions("the movie", "a second text")
+
+
+def test_the_learner_and_predictor_of_a_tagger_come_from_its_spec(token_data, trained, tmp_path):
+    from kdemo.inference.base import BasePredictor
+    from kdemo.training.token_evaluator import TokenEvaluator
+
+    trn, _, preproc = token_data
+    learner = kdemo.get_learner(kdemo.sequence_tagger("bilstm", preproc, precision="fp32"), train_data=trn, batch_size=16)
+    assert type(learner.evaluator) is learner.spec.load("evaluator") is TokenEvaluator
+    balanced = learner.balanced_class_weight()
+    assert list(balanced.values()) == pytest.approx(tag_weights("balanced", trn))
+    predictor = kdemo.get_predictor(learner.model, preproc)
+    assert isinstance(predictor, BasePredictor) and predictor.spec.pipeline_tag == "token-classification"
+    loaded = kdemo.load_predictor(trained.predictor.save(tmp_path / "ner"))
+    assert type(loaded) is type(trained.predictor) and loaded.spec is trained.predictor.spec

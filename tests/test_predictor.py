@@ -209,3 +209,36 @@ def test_attention_restores_train_mode(predictor):
 def test_attention_rejects_empty_text(predictor, text):
     with pytest.raises(DataError, match="non-empty text"):
         predictor.attention(text)
+
+
+def test_a_table_predictor_explains_its_predicted_class(predictor):
+    assert predictor.explain_target(TEXTS[0]) == (None, "")
+    attribution, note = predictor.target_attributions(TEXTS[0], method="grad_x_input")
+    assert note == "" and attribution.label == predictor.predict(TEXTS[0])
+    pair, _ = predictor.target_attributions("a witty film", "a dull plot", method="grad_x_input")
+    assert "[SEP]" in pair.tokens[1:-1]  # the second text reaches the model
+
+
+def test_predict_tokenizes_through_the_preprocessor(predictor, monkeypatch):
+    calls = []
+    real = predictor.preproc.preprocess
+    monkeypatch.setattr(predictor.preproc, "preprocess", lambda texts: calls.append(list(texts)) or real(texts))
+    probs = predictor.predict_proba(TEXTS[:2])
+    assert calls == [TEXTS[:2]] and probs.shape == (2, 2)
+    with pytest.raises(DataError, match="rows \\[2\\]"):
+        predictor.predict_proba(["a text", ("a", "pair")])
+
+
+def test_predictor_spec_and_the_class_load_predictor_picks(predictor, saved, tmp_path):
+    from kdemo.inference.base import BasePredictor
+
+    assert isinstance(predictor, BasePredictor) and predictor.spec.problem_type == "single_label_classification"
+    assert json.loads((saved / "kdemo.json").read_text())["problem_type"] == predictor.spec.problem_type
+    old = json.loads((saved / "kdemo.json").read_text())
+    old["task"] = "single_label_classification"  # what older folders recorded
+    for f in saved.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "kdemo.json").write_text(json.dumps(old))
+    assert load_predictor(tmp_path).task == predictor.task
+    (tmp_path / "kdemo.json").unlink()
+    assert type(load_predictor(tmp_path)) is Predictor  # no kdemo.json: the architecture decides

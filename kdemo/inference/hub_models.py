@@ -1,9 +1,10 @@
-"""Loading a fine-tuned classifier from the Hugging Face Hub (or a local folder) as a ready predictor."""
+"""Loading a fine-tuned classifier or token classifier from the Hugging Face Hub (or a local folder) as a ready
+predictor."""
 
 from __future__ import annotations
 
 from kdemo.hub.download import classifier_folder
-from kdemo.inference.predictor import Predictor, load_predictor
+from kdemo.inference.base import BasePredictor, load_predictor
 from kdemo.inference.shared_models import load_shared
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 
@@ -18,8 +19,9 @@ def load_from_hub(
     use_cache_offline: bool = True,
     policy: FolderPolicy = DEFAULT_POLICY,
     share: bool = False,
-) -> Predictor:
-    """Load any sequence-classification checkpoint from the Hub or a local folder, ready to predict (no training).
+) -> BasePredictor:
+    """Load any sequence- or token-classification checkpoint from the Hub or a local folder, ready to predict (no
+    training).
 
     Only ``config.json``, safetensors weights, tokenizer files and ``kdemo.json`` are downloaded; pickled weights
     and custom code are never fetched or run. Access is checked with ``token`` on every call, even when the files
@@ -40,11 +42,13 @@ def load_from_hub(
             model hold one copy and their predictions batch together).
 
     Returns:
-        The :class:`~kdemo.Predictor`.
+        The predictor of the checkpoint's task (:func:`kdemo.tasks.folder_spec`): a :class:`~kdemo.Predictor` for
+        a sequence classifier or regressor, a :class:`~kdemo.NERPredictor` for a token classifier (both
+        :class:`~kdemo.inference.base.BasePredictor`).
 
     Raises:
         ModelError: If the id is malformed, unknown, private without a token, gated, unreachable offline and not
-            cached, or not a safetensors sequence-classification checkpoint; if the folder is refused by
+            cached, or not a safetensors sequence- or token-classification checkpoint; if the folder is refused by
             ``policy`` or asks for custom code.
     """
     folder = classifier_folder(source, token=token, revision=revision, endpoint=endpoint,

@@ -9,31 +9,27 @@ aggregation_strategy="simple")``, which returns the same entities and scores as
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import transformers
 
-from kdemo.atomic import atomic_folder
-from kdemo.distributed.context import current
 from kdemo.errors import DataError, ModelError
 from kdemo.evaluation.ner import window_logits
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
+from kdemo.inference.base import META_FILE, RESERVED, BasePredictor, check_text
 from kdemo.inference.ner_merge import simple_entities, softmax
 from kdemo.modeling.classifier import load_tokenizer
 from kdemo.modeling.tagger import HFTokenClassifier, load_token_classifier
 from kdemo.tasks import TOKEN_CLASSIFICATION
 from kdemo.text.ner.preprocessor import NERPreprocessor
 
-#: kdemo's own settings file in a predictor folder.
-META_FILE = "kdemo.json"
+__all__ = ["META_FILE", "NERPredictor"]
 
 
-class NERPredictor:
+class NERPredictor(BasePredictor):
     """Tag the words of sentences and find their entities (ktrain's ``NERPredictor``).
 
     Args:
@@ -66,6 +62,34 @@ class NERPredictor:
     def get_classes(self) -> list[str]:
         """Tag names in id order."""
         return list(self.class_names)
+
+    @classmethod
+    def from_model(cls, model: HFTokenClassifier, preproc: NERPreprocessor, batch_size: int = 32, *,
+                   meta: dict | None = None) -> NERPredictor:
+        """A predictor sharing the weights of a trained :class:`~kdemo.modeling.tagger.HFTokenClassifier`."""
+        info = {"base_model": preproc.model_name, **(meta or {})}
+        return cls(model.hf_model, preproc, batch_size=batch_size, meta=info)
+
+    @classmethod
+    def load(cls, path: Path, meta: dict, batch_size: int = 32, *, backend: str = "torch") -> NERPredictor:
+        """Load a token-classifier folder (from :meth:`save` or any local token-classification checkpoint).
+
+        Raises:
+            ModelError: If ``backend`` is not ``"torch"``, or the weights are not safetensors or cannot be loaded.
+        """
+        from kdemo.device import get_device
+
+        if backend != "torch":
+            raise ModelError(f"Expected backend 'torch' for a token classifier. Received: backend={backend!r}.")
+        model = load_token_classifier(str(path))
+        tokenizer = load_tokenizer(str(path))
+        settings = dict(meta.get("preprocessor") or {})
+        settings.setdefault("class_names", meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)])
+        settings.setdefault("maxlen", meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512) or 512, 512))
+        settings.setdefault("model_name", meta.get("base_model"))
+        model.to(get_device())
+        return cls(model, NERPreprocessor.from_dict(settings, tokenizer), batch_size=batch_size,
+                   meta={k: v for k, v in meta.items() if k not in RESERVED})
 
     # ------------------------------------------------------------------ prediction
     def _word_probabilities(self, sentences: list[list[str]]) -> list[np.ndarray]:
@@ -156,9 +180,7 @@ class NERPredictor:
     # ------------------------------------------------------------------ explanations
     def attention(self, text: str) -> AttentionMaps:
         """Attention maps of every layer and head for one text (see :func:`kdemo.explain.attention.compute_attention`)."""
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
-        return compute_attention(self.model, self.tokenizer, text, None, maxlen=self.maxlen)
+        return compute_attention(self.model, self.tokenizer, check_text(text), None, maxlen=self.maxlen)
 
     def attributions(self, text: str, token_index: int = 1, method: str = "ig", steps: int = 50, *,
                      target: int | None = None) -> Attribution:
@@ -175,65 +197,49 @@ class NERPredictor:
         Returns:
             :class:`kdemo.explain.attributions.Attribution` (``label`` is the tag explained).
         """
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
-        return explain(self.model, self.tokenizer, text, None, method=method, steps=steps, target=target,
+        return explain(self.model, self.tokenizer, check_text(text), None, method=method, steps=steps, target=target,
                        class_names=self.class_names, maxlen=self.maxlen, token_index=token_index)
 
-    # ------------------------------------------------------------------ saving
-    def save(self, fpath: str | os.PathLike) -> Path:
-        """Write the predictor folder in one atomic step (see :meth:`kdemo.Predictor.save`).
+    def token_to_explain(self, text: str) -> tuple[int, str]:
+        """The token whose tag :meth:`target_attributions` explains: the first token of the first predicted entity
+        (else the first token after ``[CLS]``).
+
+        Args:
+            text: The text.
 
         Returns:
-            The folder's path.
+            ``(token_index, note)``: the position in ``attention(text).tokens`` (special tokens counted) and a
+            markdown phrase naming the token (e.g. `` for token `peter` (position 1; the first entity (PER))``).
         """
-        dest = Path(fpath).expanduser().resolve()
-        if not current().is_main:
-            return dest
-        with atomic_folder(dest) as tmp:
-            self.write(tmp)
-        return dest
+        entities = self.predict(check_text(text), merge_tokens=True)
+        encoded = self.tokenizer(text, truncation=True, max_length=self.maxlen, return_offsets_mapping=True)
+        offsets, ids = encoded["offset_mapping"], encoded["input_ids"]
+        index = 1
+        if entities:
+            start = int(entities[0]["start"])
+            index = next((i for i, (a, b) in enumerate(offsets) if b > a and b > start), 1)
+        token = self.tokenizer.convert_ids_to_tokens([ids[index]])[0] if index < len(ids) else "?"
+        where = f"the first entity ({entities[0]['entity_group']})" if entities else "no entity found: the first token"
+        return index, f" for token `{token}` (position {index}; {where})"
 
-    def write(self, folder: str | os.PathLike) -> None:
-        """Write ``save_pretrained`` model and tokenizer plus ``kdemo.json`` into an existing folder."""
-        folder = Path(folder)
-        self.tokenizer.model_max_length = self.maxlen  # the pipeline truncates at it, as kdemo windows
-        meta = {"format": "kdemo-predictor", "format_version": 1, "class_names": self.class_names,
-                "maxlen": self.maxlen, "task": str(self.task), "preprocessor": self.preproc.to_dict(), **self.meta}
-        self.model.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    def explain_target(self, text: str) -> tuple[int, str]:
+        """:meth:`token_to_explain`: a token's tag is what a token classifier predicts."""
+        return self.token_to_explain(text)
 
+    def target_attributions(self, text: str, text_pair: str | None = None, *, method: str = "ig", steps: int = 50):
+        """Attributions of the tag of :meth:`token_to_explain`'s token, with its phrase (see
+        :meth:`kdemo.inference.base.BasePredictor.target_attributions`).
 
-def is_token_folder(meta: dict, config: dict) -> bool:
-    """Whether a predictor folder holds a token classifier (``kdemo.json``'s task, or the HF architecture)."""
-    if meta.get("task") in (str(TOKEN_CLASSIFICATION), "token-classification"):
-        return True
-    return any(str(a).endswith("ForTokenClassification") for a in config.get("architectures") or [])
+        Raises:
+            DataError: If the text is empty or a second text is given (a token classifier tags one text).
+        """
+        if text_pair:
+            raise DataError("Expected one text for a token-classification model. Received: a second text too. "
+                            "Leave the second text empty.")
+        index, note = self.token_to_explain(text)
+        return self.attributions(text, token_index=index, method=method, steps=steps), note
 
+    def _meta_fields(self) -> dict:
+        """The preprocessor's settings (word splitting, windows), to rebuild it on load."""
+        return {"preprocessor": self.preproc.to_dict()}
 
-def get_ner_predictor(model: HFTokenClassifier, preproc: NERPreprocessor, batch_size: int = 32, *,
-                      meta: dict | None = None) -> NERPredictor:
-    """A :class:`NERPredictor` sharing the weights of a trained :class:`~kdemo.modeling.tagger.HFTokenClassifier`."""
-    info = {"base_model": preproc.model_name, **(meta or {})}
-    return NERPredictor(model.hf_model, preproc, batch_size=batch_size, meta=info)
-
-
-def load_ner_predictor(path: Path, meta: dict, batch_size: int = 32) -> NERPredictor:
-    """Load a token-classifier folder (from :meth:`NERPredictor.save` or any local token-classification checkpoint).
-
-    Raises:
-        ModelError: If the folder's weights are not safetensors or cannot be loaded.
-    """
-    from kdemo.device import get_device
-
-    model = load_token_classifier(str(path))
-    tokenizer = load_tokenizer(str(path))
-    settings = dict(meta.get("preprocessor") or {})
-    settings.setdefault("class_names", meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)])
-    settings.setdefault("maxlen", meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512) or 512, 512))
-    settings.setdefault("model_name", meta.get("base_model"))
-    model.to(get_device())
-    reserved = ("class_names", "maxlen", "format", "format_version", "task", "problem_type", "thresholds", "preprocessor")
-    return NERPredictor(model, NERPreprocessor.from_dict(settings, tokenizer), batch_size=batch_size,
-                        meta={k: v for k, v in meta.items() if k not in reserved})

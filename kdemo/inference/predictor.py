@@ -8,8 +8,6 @@ A saved predictor folder holds ``save_pretrained`` files (``config.json`` with r
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,27 +16,21 @@ import numpy as np
 import torch
 import transformers
 
-from kdemo.atomic import atomic_folder, recover
 from kdemo.data.dataset import TextDataset
-from kdemo.distributed.context import current
 from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain
+from kdemo.inference.base import META_FILE, RESERVED, BasePredictor, check_text, get_predictor, load_predictor
 from kdemo.inference.export import ExportMixin
-from kdemo.inference.ner_predictor import (
-    META_FILE,
-    NERPredictor,
-    get_ner_predictor,
-    is_token_folder,
-    load_ner_predictor,
-)
 from kdemo.modeling.batched import predict_logits
 from kdemo.modeling.classifier import HFClassifier, load_sequence_classifier, load_tokenizer
-from kdemo.tasks import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, check_task
+from kdemo.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_task, folder_spec
 from kdemo.text.preprocessor import Transformer
 
+__all__ = ["META_FILE", "Predictor", "get_predictor", "load_predictor"]
 
-class Predictor(ExportMixin):
+
+class Predictor(ExportMixin, BasePredictor):
     """Classify texts with a fine-tuned model (ktrain's ``TextPredictor``).
 
     Args:
@@ -87,24 +79,56 @@ class Predictor(ExportMixin):
         """Label names in id order (the columns of :meth:`predict_proba`)."""
         return list(self.class_names)
 
+    @classmethod
+    def from_model(cls, model: HFClassifier, preproc: Transformer, batch_size: int = 32, *,
+                   meta: dict | None = None) -> Predictor:
+        """A predictor sharing the weights of a trained classifier, with ``preproc`` as its :attr:`preproc` (see
+        :func:`~kdemo.inference.base.get_predictor`)."""
+        info = {"base_model": preproc.model_name, **(meta or {})}
+        predictor = cls(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen,
+                        batch_size=batch_size, meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
+        predictor._preproc = preproc
+        return predictor
+
+    @classmethod
+    def load(cls, path: Path, meta: dict, batch_size: int = 32, *, backend: str = "torch") -> Predictor:
+        """Load a sequence-classification folder (see :meth:`kdemo.inference.base.BasePredictor.load`); with
+        ``backend="onnx"`` its ``model.onnx`` runs on ONNX Runtime.
+
+        Raises:
+            ModelError: If ``backend="onnx"`` and the folder has no ``model.onnx``.
+        """
+        from kdemo.device import get_device
+
+        if backend == "onnx":
+            from transformers import AutoConfig
+
+            from kdemo.inference.onnx import ONNX_FILE, OnnxSequenceClassifier
+
+            if not (path / ONNX_FILE).exists():
+                raise ModelError(f"Expected {ONNX_FILE} in {str(path)!r}. Run predictor.export_onnx(folder) first.")
+            model = OnnxSequenceClassifier(path / ONNX_FILE, AutoConfig.from_pretrained(str(path)))
+        else:
+            model = load_sequence_classifier(str(path))
+            model.to(get_device())
+        names = meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+        tokenizer = load_tokenizer(str(path))
+        maxlen = meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512), 512)
+        config = {"problem_type": model.config.problem_type, "architectures": model.config.architectures}
+        task = folder_spec(meta, config).task  # older folders stored the problem type as the task
+        extra = {k: v for k, v in meta.items() if k not in RESERVED}
+        return cls(model, tokenizer, names, maxlen, batch_size=batch_size, meta=extra, task=task,
+                   thresholds=meta.get("thresholds"))
+
     def _dataset(self, texts: Sequence) -> TextDataset:
-        pairs = None
-        if all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts):
-            pairs = [t[1] for t in texts]
-            texts = [t[0] for t in texts]
-        bad = [i + 1 for i, t in enumerate(list(texts) + list(pairs or [])) if not isinstance(t, str)]
+        """The texts (or ``(text_a, text_b)`` pairs) tokenized by :attr:`preproc`, as the training data was."""
+        texts = list(texts)
+        pairs = all(isinstance(t, (tuple, list)) and len(t) == 2 for t in texts)
+        flat = [t[0] for t in texts] + [t[1] for t in texts] if pairs else texts
+        bad = [i + 1 for i, t in enumerate(flat) if not isinstance(t, str)]
         if bad:
             raise DataError(f"Expected texts as strings (or (text_a, text_b) pairs). Received: non-text values at rows {bad[:10]}.")
-        enc = self.tokenizer(list(texts), pairs, truncation=True, max_length=self.maxlen, padding=False, return_attention_mask=False)
-        types = enc.get("token_type_ids") if pairs is not None else None
-        return TextDataset(
-            texts=list(texts),
-            input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
-            labels=None,
-            class_names=self.class_names,
-            token_type_ids=None if types is None else [np.asarray(t, dtype=np.int64) for t in types],
-            pad_token_id=int(self.tokenizer.pad_token_id or 0),
-        )
+        return self.preproc.preprocess(texts)
 
     @staticmethod
     def _is_single(texts) -> bool:
@@ -204,9 +228,7 @@ class Predictor(ExportMixin):
             :class:`kdemo.explain.attention.AttentionMaps`; it unpacks as ``tokens, att`` with ``att`` float32 of shape
             ``(num_layers, num_heads, seq_len, seq_len)``; see :func:`kdemo.explain.attention.compute_attention`.
         """
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
-        return compute_attention(self.model, self.tokenizer, text, text_pair or None, maxlen=self.maxlen)
+        return compute_attention(self.model, self.tokenizer, check_text(text), text_pair or None, maxlen=self.maxlen)
 
     def explain(self, doc: str, truncate_len: int = 512, all_targets: bool = False, n_samples: int = 2500, *,
                 method: str = "ig", steps: int = 50, text_pair: str | None = None):
@@ -247,154 +269,11 @@ class Predictor(ExportMixin):
         Returns:
             :class:`kdemo.explain.attributions.Attribution`; it unpacks as ``tokens, scores``; see :func:`kdemo.explain.attributions.explain`.
         """
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"Expected a non-empty text. Received: {text!r}.")
         return explain(
-            self.model, self.tokenizer, text, text_pair or None, method=method, steps=steps,
+            self.model, self.tokenizer, check_text(text), text_pair or None, method=method, steps=steps,
             class_names=self.class_names, maxlen=maxlen or self.maxlen,
         )
 
-    def save(self, fpath: str | os.PathLike) -> Path:
-        """Write the predictor folder: ``save_pretrained`` model and tokenizer plus ``kdemo.json``.
-
-        The folder is written next to its destination, fsynced, and swapped into place in one atomic step (see
-        :mod:`kdemo.atomic`), so a save that is interrupted, even by ``kill -9``, leaves either the previous
-        predictor or the new one at ``fpath``, never a half-written folder. Under torchrun only rank 0 writes.
-
-        Args:
-            fpath: Destination folder (created or replaced).
-
-        Returns:
-            The folder's path.
-        """
-        dest = Path(fpath).expanduser().resolve()
-        if not current().is_main:  # data parallelism (torchrun): rank 0 alone writes
-            return dest
-        with atomic_folder(dest) as tmp:
-            self.write(tmp)
-        return dest
-
-    def write(self, folder: str | os.PathLike) -> None:
-        """Write the predictor's files into an existing folder, without the atomic swap of :meth:`save`.
-
-        For callers that assemble a larger folder inside their own :func:`kdemo.atomic.atomic_folder` (e.g.
-        :meth:`kdemo.run.result.TrainResult.save`, which adds the training record and the model card).
-
-        Args:
-            folder: The folder to write into.
-        """
-        folder = Path(folder)
-        self.model.config.id2label = dict(enumerate(self.class_names))
-        self.model.config.label2id = {c: i for i, c in enumerate(self.class_names)}
-        self.tokenizer.model_max_length = self.maxlen  # pipeline(truncation=True) then truncates like kdemo
-        meta = {
-            "format": "kdemo-predictor",
-            "format_version": 1,
-            "class_names": self.class_names,
-            "maxlen": self.maxlen,
-            "task": self.task,
-            "problem_type": PROBLEM_TYPES[self.task],
-            "thresholds": self.thresholds if self.task == MULTI_LABEL else None,
-            **self.meta,
-        }
-        self.model.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-
-
-def get_predictor(model: HFClassifier, preproc: Transformer, batch_size: int = 32, *,
-                  meta: dict | None = None) -> Predictor | NERPredictor:
-    """Bundle a trained model with its preprocessor (ktrain's ``get_predictor``).
-
-    Args:
-        model: The trained classifier (``learner.model``).
-        preproc: The :class:`~kdemo.text.preprocessor.Transformer` that prepared the data.
-        batch_size: Rows per forward pass.
-        meta: Extra facts to save (e.g. training settings and metrics).
-
-    Returns:
-        A :class:`Predictor` sharing the model's weights (no copy); a
-        :class:`~kdemo.inference.ner_predictor.NERPredictor` for a token classifier (``sequence_tagger``).
-
-    Raises:
-        TypeError: If ``model`` is not an HFClassifier.
-    """
-    if not isinstance(model, HFClassifier):
-        raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
-    if model.task == TOKEN_CLASSIFICATION:
-        return get_ner_predictor(model, preproc, batch_size, meta=meta)
-    info = {"base_model": preproc.model_name, **(meta or {})}
-    predictor = Predictor(model.hf_model, preproc.get_tokenizer(), preproc.get_classes(), preproc.maxlen, batch_size=batch_size,
-                          meta=info, task=model.task, thresholds=getattr(model, "thresholds", None))
-    predictor._preproc = preproc
-    return predictor
-
-
-def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: str = "torch") -> Predictor | NERPredictor:
-    """Load a predictor folder written by :meth:`Predictor.save`, or any local sequence-classification checkpoint.
-
-    Args:
-        fpath: The folder.
-        batch_size: Rows per forward pass.
-        backend: ``"torch"``, or ``"onnx"`` to run ``model.onnx`` in the folder with ONNX Runtime (written by
-            :meth:`Predictor.export_onnx`; attention maps then need the torch backend).
-
-    Returns:
-        The :class:`Predictor` on the automatically chosen device (a
-        :class:`~kdemo.inference.ner_predictor.NERPredictor` for a token-classification folder).
-
-    Raises:
-        ModelError: If the folder is missing or not a (safetensors) sequence-classification checkpoint.
-    """
-    path = Path(fpath).expanduser()
-    if backend not in ("torch", "onnx"):
-        raise ModelError(f"Expected backend 'torch' or 'onnx'. Received: {backend!r}.")
-    if not path.exists():
-        path = recover(path) or path  # a save killed between the renames of the fallback swap (kdemo.atomic)
-    if not (path / "config.json").exists():
-        raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
-    try:
-        return _load_folder(path, batch_size, backend)
-    except ModelError:
-        raise
-    except Exception as exc:  # a damaged folder fails in json, safetensors, tokenizers, torch...
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ModelError(
-            f"Could not load the predictor folder {str(path)!r}: it is incomplete or damaged "
-            f"({type(exc).__name__}{': ' + detail if detail else ''}). Expected a folder written by "
-            "predictor.save() (config.json, model.safetensors, tokenizer files, kdemo.json). Save or train the "
-            "model again, or load another folder."
-        ) from exc
-
-
-def _load_folder(path: Path, batch_size: int, backend: str) -> Predictor:
-    """The body of :func:`load_predictor`, for a folder that has a ``config.json``."""
-    meta = json.loads((path / META_FILE).read_text(encoding="utf-8")) if (path / META_FILE).exists() else {}
-    if not isinstance(meta, dict):
-        raise ModelError(f"Expected {META_FILE} in {str(path)!r} to hold a JSON object. Received: {type(meta).__name__}.")
-    if is_token_folder(meta, json.loads((path / "config.json").read_text(encoding="utf-8"))):
-        if backend != "torch":
-            raise ModelError(f"Expected backend 'torch' for a token classifier. Received: backend={backend!r}.")
-        return load_ner_predictor(path, meta, batch_size)
-    if backend == "onnx":
-        from transformers import AutoConfig
-
-        from kdemo.inference.onnx import ONNX_FILE, OnnxSequenceClassifier
-
-        if not (path / ONNX_FILE).exists():
-            raise ModelError(f"Expected {ONNX_FILE} in {str(path)!r}. Run predictor.export_onnx(folder) first.")
-        model = OnnxSequenceClassifier(path / ONNX_FILE, AutoConfig.from_pretrained(str(path)))
-    else:
-        model = load_sequence_classifier(str(path))
-    names = meta.get("class_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
-    tokenizer = load_tokenizer(str(path))
-    maxlen = meta.get("maxlen") or min(getattr(tokenizer, "model_max_length", 512), 512)
-    from kdemo.device import get_device
-
-    if backend == "torch":
-        model.to(get_device())
-    task = meta.get("task") or {v: k for k, v in PROBLEM_TYPES.items()}.get(model.config.problem_type, SINGLE_LABEL)
-    task = {v: k for k, v in PROBLEM_TYPES.items()}.get(task, task)  # older folders stored the problem type
-    reserved = ("class_names", "maxlen", "format", "format_version", "task", "problem_type", "thresholds")
-    extra = {k: v for k, v in meta.items() if k not in reserved}
-    return Predictor(model, tokenizer, names, maxlen, batch_size=batch_size, meta=extra, task=task, thresholds=meta.get("thresholds"))
+    def _meta_fields(self) -> dict:
+        """``problem_type`` (what transformers' pipeline reads) and the multi-label ``thresholds``."""
+        return {"problem_type": self.spec.problem_type, "thresholds": self.thresholds if self.task == MULTI_LABEL else None}

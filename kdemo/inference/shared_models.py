@@ -23,8 +23,7 @@ import threading
 import weakref
 from pathlib import Path
 
-from kdemo.inference.ner_predictor import NERPredictor
-from kdemo.inference.predictor import Predictor, load_predictor
+from kdemo.inference.base import BasePredictor, load_predictor
 
 _LOCK = threading.Lock()
 #: content hash -> weak references to predictors sharing one module (any one alive is a template)
@@ -54,7 +53,7 @@ def folder_digest(folder: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _alive(digest: str) -> Predictor | None:
+def _alive(digest: str) -> BasePredictor | None:
     refs = _LIVE.get(digest, [])
     refs[:] = [r for r in refs if r() is not None]
     if not refs:
@@ -63,7 +62,7 @@ def _alive(digest: str) -> Predictor | None:
     return refs[0]()
 
 
-def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> Predictor | NERPredictor:
+def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> BasePredictor:
     """:func:`~kdemo.inference.predictor.load_predictor`, sharing the module with predictors of the same content.
 
     Args:
@@ -71,8 +70,9 @@ def load_shared(folder: str | os.PathLike, batch_size: int = 32) -> Predictor | 
         batch_size: Rows per forward pass of the returned predictor.
 
     Returns:
-        A new :class:`Predictor`; its ``model`` and ``tokenizer`` are the objects of any live predictor loaded from
-        a folder with the same :func:`folder_digest`, else freshly loaded.
+        A new predictor of the folder's task (:class:`~kdemo.inference.predictor.Predictor` or
+        :class:`~kdemo.inference.ner_predictor.NERPredictor`); its ``model`` and ``tokenizer`` are the objects of
+        any live predictor loaded from a folder with the same :func:`folder_digest`, else freshly loaded.
 
     Raises:
         ModelError: As :func:`~kdemo.inference.predictor.load_predictor`.

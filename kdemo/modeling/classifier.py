@@ -302,6 +302,17 @@ class HFClassifier(FastTrainStep, keras.Model):
         """Loss and metrics of this model's task, for ``compile`` (see :func:`loss_and_metrics`)."""
         return loss_and_metrics(self.task, self.pos_weight)
 
+    def reloaded(self, source: str) -> HFClassifier:
+        """A model of this kind (task, precision, multi-label ``pos_weight``) around the checkpoint at ``source``
+        (a folder written by ``save_pretrained``, with its own labels), not compiled.
+
+        Raises:
+            ModelError: If the checkpoint cannot be loaded.
+        """
+        model = HFClassifier(load_sequence_classifier(source), precision=self.precision, task=self.task)
+        model.pos_weight = self.pos_weight
+        return model
+
 
 def loss_and_metrics(task: str, pos_weight: Sequence[float] | None = None) -> tuple[keras.losses.Loss, list]:
     """Loss and metrics of a task.

@@ -153,6 +153,11 @@ class HFTokenClassifier(HFClassifier):
         """The masked token cross-entropy (with :attr:`tag_weights`) and the masked token accuracy."""
         return MaskedSparseCrossentropy(self.tag_weights), [MaskedTokenAccuracy()]
 
+    def reloaded(self, source: str) -> HFTokenClassifier:
+        """A token classifier with this one's precision around the checkpoint at ``source`` (its own tags), not
+        compiled (see :meth:`HFClassifier.reloaded`)."""
+        return HFTokenClassifier(load_token_classifier(source), precision=self.precision)
+
 
 def load_token_classifier(source: str, tag_names: Sequence[str] | None = None) -> transformers.PreTrainedModel:
     """Load an ``AutoModelForTokenClassification`` with real tag names (safetensors only, no remote code).

@@ -115,6 +115,11 @@ class Transformer:
         )
         return enc
 
+    def pair_text(self, text: str, text_pair: str) -> str:
+        """How a sentence pair reads as one text (top-losses tables, ``view_top_losses``): the two texts joined by
+        the tokenizer's own separator (``[SEP]`` for BERT, ``</s>`` for RoBERTa)."""
+        return f"{text} {self.tokenizer.sep_token or '[SEP]'} {text_pair}"
+
     def _encode_labels(self, y: Sequence) -> np.ndarray:
         index = {name: i for i, name in enumerate(self.class_names)}
         ids = np.empty(len(y), dtype=np.int64)
@@ -152,7 +157,7 @@ class Transformer:
         labels = None if y is None else self._targets(y)
         types = enc.get("token_type_ids") if pairs is not None else None
         return TextDataset(
-            texts=texts if pairs is None else [f"{a} [SEP] {b}" for a, b in zip(texts, pairs)],
+            texts=texts if pairs is None else [self.pair_text(a, b) for a, b in zip(texts, pairs)],
             input_ids=[np.asarray(ids, dtype=np.int64) for ids in enc["input_ids"]],
             labels=labels,
             class_names=self.get_classes() if self.class_names else [],
@@ -289,4 +294,7 @@ class Transformer:
         hf = load_sequence_classifier(source, names, task=task)
         model = HFClassifier(hf, precision=self.precision, task=task)
         model.pos_weight = self.pos_weight
+        # Compiled as ktrain returns it (model.fit, learner.set_lr and model.evaluate work before any Learner fit). The
+        # Learner compiles again with its own FusedAdamW per fit; this one costs ~1 ms (its variables are built lazily,
+        # on a first training step that never comes), so the second compile wastes nothing measurable.
         return compile_classifier(model, FusedAdamW())

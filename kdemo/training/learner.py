@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
-from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.data.dataset import BatchSequence, TextDataset, as_dataset
 from kdemo.distributed.context import check_batch_size, setup, to_local_device
@@ -15,13 +14,14 @@ from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.modeling import freezing as layers
 from kdemo.modeling.classifier import HFClassifier, compile_classifier
-from kdemo.tasks import SINGLE_LABEL, TOKEN_CLASSIFICATION, TaskSpec, spec_for
+from kdemo.tasks import TaskSpec, spec_for
 from kdemo.training.callbacks import OneCycle, ProgressEvent
 from kdemo.training.callbacks.cyclic_momentum import CyclicMomentum
 from kdemo.training.callbacks.lr_schedule import StepSchedule
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
 from kdemo.training.callbacks.step_trace import StepTrace
 from kdemo.training.callbacks.triangular import TriangularPolicy
+from kdemo.training.evaluator import EvaluationMixin, Evaluator
 from kdemo.training.fit_loop import FitLoopMixin, batches_per_epoch
 from kdemo.training.lr_find import LRFinderMixin
 from kdemo.training.optimizer import FusedAdamW
@@ -29,8 +29,6 @@ from kdemo.training.persistence import PersistenceMixin
 from kdemo.training.resume import ResumeMixin
 from kdemo.training.schedules import monitor_mode, sgdr_cycle_epochs
 from kdemo.training.settings import SettingsMixin
-from kdemo.training.tokens import TokenValidationMixin, is_token_dataset, tag_weights
-from kdemo.training.validation import ValidationMixin
 
 ClassWeight = dict[int, float] | str | None
 #: Fraction of the transformer blocks frozen (with the embeddings) by ``get_learner`` unless ``freeze_lower`` is
@@ -42,7 +40,7 @@ DEFAULT_FREEZE_LOWER = 0.0
 FAST_FREEZE_LOWER = 1 / 3
 
 
-class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, ValidationMixin, PersistenceMixin, SettingsMixin):
+class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, PersistenceMixin, SettingsMixin):
     """Trains an :class:`~kdemo.modeling.classifier.HFClassifier` on a :class:`~kdemo.data.dataset.TextDataset`.
 
     Create it with :func:`get_learner`. Batches are length-grouped and dynamically padded
@@ -61,6 +59,9 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
+        evaluator: The task's evaluation strategy (``spec.load("evaluator")``, see
+            :mod:`kdemo.training.evaluator`): it answers ``predict``, ``validate``, ``top_losses``, … and resolves
+            each fit's ``class_weight``.
         frozen_blocks: Transformer blocks frozen at creation (with the embeddings), from ``freeze_lower``.
         dist: This process's :class:`~kdemo.distributed.context.DistributedContext`. Under torchrun with N ranks,
             ``batch_size`` is the global batch: each rank trains on its slice of every batch and the gradients are
@@ -73,8 +74,7 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
         train_data, val_data = as_dataset(train_data), as_dataset(val_data)
         if not isinstance(model, HFClassifier):
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
-        if not (isinstance(train_data, TextDataset) or is_token_dataset(train_data)) or len(train_data) == 0 \
-                or train_data.labels is None:
+        if not callable(getattr(train_data, "collate", None)) or len(train_data) == 0 or train_data.labels is None:
             raise TrainingError("Expected labelled training data from preprocess_train() or texts_from_csv(). Received: none or unlabelled data.")
         if batch_size < 1 or eval_batch_size < 1:
             raise TrainingError(f"Expected batch sizes >= 1. Received: batch_size={batch_size}, eval_batch_size={eval_batch_size}.")
@@ -98,12 +98,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
         self.freeze_lower = float(freeze_lower)
         self.thresholds: list[float] | None = None
         self.lr_finder = None
+        self.evaluator: Evaluator = self.spec.load("evaluator")(self)
         self._init_fit_loop()
         self._keep_original_weights()
 
     @property
     def task(self) -> str:
-        """The model's task: ``"single_label"``, ``"multi_label"`` or ``"regression"``."""
+        """The model's task: ``"single_label"``, ``"multi_label"``, ``"regression"`` or ``"token_classification"``."""
         return self.model.task
 
     @property
@@ -113,29 +114,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
 
     # ------------------------------------------------------------------ plumbing
     def _class_weight(self, class_weight: ClassWeight) -> dict[int, float] | None:
-        if self.task == TOKEN_CLASSIFICATION:  # per tag inside the loss: a sentence holds many tags
-            self.model.tag_weights = tag_weights(class_weight, self.train_data)
-            return None
-        if class_weight is None:
-            return None
-        if self.task != SINGLE_LABEL:
-            raise TrainingError(f"Expected class_weight only for single-label classification. Received it for task "
-                                f"{self.task!r}; leave it out (multi-label training already weights each label's "
-                                "positives).")
-        if isinstance(class_weight, str):
-            if class_weight != "balanced":
-                raise TrainingError(f"Expected class_weight 'balanced' or a {{class_id: weight}} dict. Received: {class_weight!r}.")
-            return self.balanced_class_weight()
-        return {int(k): float(v) for k, v in class_weight.items()}
+        """The fit's ``class_weight`` as the task's evaluator resolves it (once per fit)."""
+        return self.evaluator.class_weight(class_weight)
 
     def balanced_class_weight(self) -> dict[int, float]:
-        """``n_rows / (n_classes * rows_of_class)`` per class id (scikit-learn's ``"balanced"`` rule)."""
-        classes = np.arange(len(self.train_data.class_names))
-        present = np.unique(self.train_data.labels)
-        weights = compute_class_weight("balanced", classes=present, y=self.train_data.labels)
-        out = dict.fromkeys(classes.tolist(), 1.0)
-        out.update({int(c): float(w) for c, w in zip(present, weights)})
-        return out
+        """``n / (n_classes * count_of_class)`` per class (or tag) id of the training data (scikit-learn's
+        ``"balanced"`` rule; rows of a table, labelled words of a token file)."""
+        return self.evaluator.balanced_class_weight()
 
     def _train_batches(self, class_weight: dict[int, float] | None = None) -> BatchSequence:
         seed = self.seed + self._fit_calls
@@ -203,14 +188,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, TokenValidationMixin, Va
         """
         self._check_lr_epochs(lr, epochs)
 
-        def schedule_for(train):
-            total = batches_per_epoch(train, steps_per_epoch) * int(epochs)
-            return OneCycle(lr, total, pct_start=pct_start, cycle_momentum=cycle_momentum, max_momentum=max_momentum, min_momentum=min_momentum)
-
         cw = self._class_weight(class_weight)
         plan = {"method": "fit_onecycle", "lr": float(lr), "epochs": int(epochs), "pct_start": pct_start,
                 "cycle_momentum": cycle_momentum, "max_momentum": max_momentum, "min_momentum": min_momentum,
                 "class_weight": {str(k): v for k, v in cw.items()} if cw else None}
+
+        def schedule_for(train):
+            return OneCycle.from_plan(plan, batches_per_epoch(train, steps_per_epoch) * int(epochs))
         return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=callbacks,
                                 steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress, progress_every=progress_every,
                                 checkpoint_folder=checkpoint_folder, plan=plan, checkpoint_every_s=checkpoint_every_s)

@@ -18,9 +18,7 @@ from safetensors.torch import save_model as save_safetensors
 
 from kdemo.distributed.context import current
 from kdemo.errors import TrainingError
-from kdemo.modeling.classifier import HFClassifier, compile_classifier, load_sequence_classifier
-from kdemo.modeling.tagger import HFTokenClassifier, load_token_classifier
-from kdemo.tasks import TOKEN_CLASSIFICATION
+from kdemo.modeling.classifier import HFClassifier, compile_classifier
 from kdemo.training.optimizer import FusedAdamW
 
 
@@ -34,7 +32,7 @@ def _remove(path: str) -> None:
 class PersistenceMixin:
     """``save_model``, ``load_model``, ``set_model`` and ``reset_weights`` for :class:`kdemo.training.learner.Learner`.
 
-    Relies on the learner's ``model`` and ``history``.
+    Relies on the learner's ``model``, ``spec`` and ``history``.
     """
 
     _original_weights: str | None = None
@@ -69,20 +67,17 @@ class PersistenceMixin:
         Args:
             fpath: The folder.
             preproc: The :class:`~kdemo.text.preprocessor.Transformer` of the data (ktrain requires it for
-                transformer models); without it the folder's own labels and the learner's task are used.
+                transformer models); without it (or with a preprocessor that builds no classifier, such as the
+                ``NERPreprocessor`` ktrain's NER ``load_model`` takes) the folder's own labels and the model's kind,
+                task and precision are used (:meth:`~kdemo.modeling.classifier.HFClassifier.reloaded`).
 
         Raises:
             ModelError: If the folder is not a loadable checkpoint.
         """
-        if self.model.task == TOKEN_CLASSIFICATION:  # ktrain's NER load_model takes the NERPreprocessor; unused here
-            model = HFTokenClassifier(load_token_classifier(str(fpath)), precision=self.model.precision)
-            compile_classifier(model, FusedAdamW())
-        elif preproc is not None:
+        if callable(getattr(preproc, "get_classifier", None)):
             model = preproc.get_classifier(str(fpath))
         else:
-            model = HFClassifier(load_sequence_classifier(str(fpath)), precision=self.model.precision, task=self.model.task)
-            model.pos_weight = self.model.pos_weight
-            compile_classifier(model, FusedAdamW())
+            model = compile_classifier(self.model.reloaded(str(fpath)), FusedAdamW())
         self.set_model(model)
 
     def set_model(self, model: HFClassifier) -> None:
@@ -96,6 +91,7 @@ class PersistenceMixin:
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
         self.model = model
         self.history = None
+        self.evaluator = self.spec.load("evaluator")(self)  # the task's strategy (a model of another task brings its own)
 
     def reset_weights(self, verbose: int = 1) -> None:
         """Put back the weights the model had when the learner was created, and clear the history (ktrain's

@@ -106,11 +106,7 @@ class ResumeMixin:
         class_weight = {int(k): float(v) for k, v in plan["class_weight"].items()} if plan.get("class_weight") else None
 
         def schedule_for(train):
-            schedule = OneCycle(plan["lr"], int(plan["total_steps"]), pct_start=plan["pct_start"],
-                                cycle_momentum=plan["cycle_momentum"], max_momentum=plan["max_momentum"],
-                                min_momentum=plan["min_momentum"])
-            schedule.step = int(state.schedule_step)
-            return schedule
+            return OneCycle.from_plan(plan, plan["total_steps"], step=state.schedule_step)
 
         return self._traced_fit(plan["lr"], int(plan["epochs"]), schedule_for, [], class_weight=class_weight,
                                 callbacks=callbacks, steps_per_epoch=None, verbose=verbose, progress=progress,

@@ -46,6 +46,25 @@ class OneCycle(keras.callbacks.Callback):
         self.lrs: list[float] = []
         self.momenta: list[float] = []
 
+    @classmethod
+    def from_plan(cls, plan: dict, total_steps: int, *, step: int = 0) -> OneCycle:
+        """The schedule a ``fit_onecycle`` plan describes: the one function that builds it for a new fit and
+        for :meth:`~kdemo.training.resume.ResumeMixin.resume` (which rebuilds it from the checkpoint's plan).
+
+        Args:
+            plan: The fit's plan (``lr``, ``pct_start``, ``cycle_momentum``, ``max_momentum``, ``min_momentum``),
+                as ``Learner.fit_onecycle`` writes it into resume checkpoints.
+            total_steps: Optimizer steps in the whole run.
+            step: Steps already taken (a resumed run continues the cycle there).
+
+        Returns:
+            The callback.
+        """
+        schedule = cls(plan["lr"], int(total_steps), pct_start=plan["pct_start"], cycle_momentum=plan["cycle_momentum"],
+                       max_momentum=plan["max_momentum"], min_momentum=plan["min_momentum"])
+        schedule.step = int(step)
+        return schedule
+
     def on_train_batch_begin(self, batch, logs=None):
         step = min(self.step, self.total_steps - 1)
         lr = one_cycle_lr(step, self.total_steps, self.max_lr, pct_start=self.pct_start)

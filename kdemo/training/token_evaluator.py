@@ -1,9 +1,6 @@
-"""The Learner's token-classification (NER) side: per-tag class weights, and ktrain's evaluation verbs for a
-sequence tagger (``validate`` → seqeval's entity report, ``top_losses``/``view_top_losses`` by sentence).
-
-The mixin sits before :class:`~kdemo.training.validation.ValidationMixin` in the Learner's bases and hands every
-other task on to it.
-"""
+"""The token-classification (NER) evaluation strategy: ktrain's evaluation verbs for a sequence tagger
+(``validate`` → seqeval's entity report, ``top_losses``/``view_top_losses`` by sentence) and the per-tag class
+weights of a fit (applied inside the token loss: a sentence holds many tags)."""
 
 from __future__ import annotations
 
@@ -16,12 +13,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from kdemo.errors import TrainingError
 from kdemo.evaluation import ner as ner_eval
-from kdemo.tasks import TOKEN_CLASSIFICATION
-
-
-def is_token_dataset(data) -> bool:
-    """Whether ``data`` is a token dataset (windows of sub-words with per-token labels; ``kdemo.text.ner``)."""
-    return data is not None and callable(getattr(data, "batch_labels", None)) and hasattr(data, "window_sentence")
+from kdemo.training.evaluator import REPORT_CSV, Evaluator, slice_of
 
 
 def tag_ids(data) -> np.ndarray:
@@ -67,64 +59,71 @@ def tag_weights(class_weight, data) -> list[float] | None:
     return weights.tolist()
 
 
-class TokenValidationMixin:
-    """``validate``, ``validation_report``, ``predict``, ``top_losses``, ``view_top_losses`` and
-    ``top_losses_table`` for a token classifier; other tasks go on to the next class in the MRO."""
+class TokenEvaluator(Evaluator):
+    """Evaluation of a token classifier (windows of sub-words; one tag per word, scored by entity)."""
 
     def _token_data(self, val_data, what: str):
-        data = val_data if val_data is not None else self.val_data
+        data = val_data if val_data is not None else self.learner.val_data
         if data is None or data.labels is None or data.tags is None:
             raise TrainingError(f"Expected labelled validation data for {what}. Received: none. Pass val_data to "
                                 "get_learner() or to this call.")
         return data
 
-    def _token_outputs(self, data) -> list[np.ndarray]:
-        return ner_eval.window_logits(self.model.hf_model, data, batch_size=self.eval_batch_size)
+    def _outputs(self, data) -> list[np.ndarray]:
+        return ner_eval.window_logits(self.model.hf_model, data, batch_size=self.learner.eval_batch_size)
 
-    def predict(self, val_data=None):
-        """Token model: the predicted tags of each sentence of the validation (or given) data, ``list[list[str]]``.
-        Other tasks: see :meth:`kdemo.training.validation.ValidationMixin.predict`."""
-        if self.task != TOKEN_CLASSIFICATION:
-            return super().predict(val_data)
-        data = val_data if val_data is not None else self.val_data
+    # ------------------------------------------------------------------ class weights
+    def class_weight(self, class_weight) -> None:
+        """Set the model's per-tag loss weights (:func:`tag_weights`; None clears them) for the next compile.
+
+        Returns:
+            None: the weights live in the loss, not in Keras' per-row ``sample_weight``.
+        """
+        self.model.tag_weights = tag_weights(class_weight, self.learner.train_data)
+        return None
+
+    def balanced_class_weight(self) -> dict[int, float]:
+        """scikit-learn's ``"balanced"`` weight per tag id over the labelled words of the training data."""
+        return dict(enumerate(tag_weights("balanced", self.learner.train_data)))
+
+    # ------------------------------------------------------------------ verbs
+    def predict(self, val_data=None) -> list[list[str]]:
+        """The predicted tags of each sentence of the validation (or given) data.
+
+        Raises:
+            TrainingError: If there is no validation data.
+        """
+        data = val_data if val_data is not None else self.learner.val_data
         if data is None:
             raise TrainingError("Expected validation data. Received: none. Pass val_data to get_learner() or to this call.")
-        return ner_eval.sentence_tags(data, self._token_outputs(data), data.class_names)
+        return ner_eval.sentence_tags(data, self._outputs(data), data.class_names)
 
     def validation_report(self, val_data=None, print_report: bool = False, class_names: Sequence[str] | None = None):
-        """Token model: the entity-level :class:`~kdemo.evaluation.ner.NERReport` (seqeval strict IOB2 per type,
-        micro/macro, token accuracy, entity confusion matrix). Other tasks: see ``ValidationMixin``."""
-        if self.task != TOKEN_CLASSIFICATION:
-            return super().validation_report(val_data, print_report=print_report, class_names=class_names)
+        """The entity-level :class:`~kdemo.evaluation.ner.NERReport` (seqeval strict IOB2 per type, micro/macro,
+        token accuracy, entity confusion matrix)."""
         data = self._token_data(val_data, "validation_report")
-        report = ner_eval.evaluate_tokens(self.model.hf_model, data, batch_size=self.eval_batch_size, class_names=class_names)
+        report = ner_eval.evaluate_tokens(self.model.hf_model, data, batch_size=self.learner.eval_batch_size,
+                                          class_names=class_names)
         if print_report:
             print(report)
         return report
 
-    def validate(self, val_data=None, print_report: bool = True, save_path: str | None = None,
+    def validate(self, val_data=None, print_report: bool = True, save_path: str | None = REPORT_CSV,
                  class_names: Sequence[str] | None = None):
-        """ktrain's ``validate``. Token model: print seqeval's entity report (as ktrain's ``_validate_ner``) and return
-        the :class:`~kdemo.evaluation.ner.NERReport`; ``float(report)`` is the micro F1 ktrain returns. With
-        ``print_report=False`` and a ``save_path`` the per-type table is saved as CSV. Other tasks: see
-        ``ValidationMixin.validate``."""
-        if self.task != TOKEN_CLASSIFICATION:
-            kwargs = {} if save_path is None else {"save_path": save_path}
-            return super().validate(val_data, print_report=print_report, class_names=class_names, **kwargs)
+        """Print seqeval's entity report (as ktrain's ``_validate_ner``) and return the
+        :class:`~kdemo.evaluation.ner.NERReport`; with ``print_report=False`` and a ``save_path`` the per-type
+        table is saved as CSV."""
         report = self.validation_report(val_data, print_report=print_report)
         if not print_report and save_path:
             report.per_type.to_csv(save_path)
         return report
 
     def top_losses(self, n=4, val_data=None, preproc=None) -> list[tuple]:
-        """Token model: the sentences with the highest mean token loss, as ``(sentence_index, loss, true_tags,
-        predicted_tags)`` tuples, highest first (every sentence; ``n`` as in ktrain). Other tasks: see
-        ``ValidationMixin.top_losses``."""
-        if self.task != TOKEN_CLASSIFICATION:
-            return super().top_losses(n=n, val_data=val_data, preproc=preproc)
+        """``(sentence_index, loss, true_tags, predicted_tags)`` for every sentence by mean token loss, highest
+        first (``n`` as in ktrain)."""
         data = self._token_data(val_data, "top_losses")
-        start, end = (0, n) if isinstance(n, (int, np.integer)) else (n if n is not None else (0, None))
-        logits = self._token_outputs(data)
+        start, end = slice_of(n)
+        logits = self._outputs(data)
         losses = ner_eval.sentence_losses(data, logits)
         pred = ner_eval.sentence_tags(data, logits, data.class_names)
         tups = [(i, float(loss), list(data.tags[i]), pred[i]) for i, loss in enumerate(losses)]
@@ -132,10 +131,8 @@ class TokenValidationMixin:
         return tups[start:end]
 
     def view_top_losses(self, n=4, preproc=None, val_data=None) -> None:
-        """Token model: print each top-loss sentence's id and loss, then one ``word  true  pred`` line per word
-        (wrong tags marked ``<<``). Other tasks: see ``ValidationMixin.view_top_losses``."""
-        if self.task != TOKEN_CLASSIFICATION:
-            return super().view_top_losses(n=n, preproc=preproc, val_data=val_data)
+        """Print each top-loss sentence's id and loss, then one ``word  true  pred`` line per word (wrong tags
+        marked ``<<``)."""
         data = self._token_data(val_data, "view_top_losses")
         for idx, loss, truth, pred in self.top_losses(n=n, val_data=data):
             print("----------")
@@ -145,10 +142,8 @@ class TokenValidationMixin:
         return None
 
     def top_losses_table(self, n: int = 4, val_data=None) -> pd.DataFrame:
-        """Token model: ``row`` (1-based sentence), ``text`` (the words), ``true`` and ``predicted`` entities
-        (``type: words``) and ``loss``, highest loss first. Other tasks: see ``ValidationMixin.top_losses_table``."""
-        if self.task != TOKEN_CLASSIFICATION:
-            return super().top_losses_table(n=n, val_data=val_data)
+        """``row`` (1-based sentence), ``text`` (the words), ``true`` and ``predicted`` entities (``type: words``)
+        and ``loss``, highest loss first."""
         data = self._token_data(val_data, "top_losses_table")
 
         def entities(words, tags):
