@@ -1,7 +1,8 @@
 """What the tabs show for token classification (NER): the Data tab's token-file doctor and entity preview, the
-Train tab's per-type report and entity confusion matrix, the Predict tab's highlighted entities and entity table.
+Train tab's per-type report and entity confusion matrix, the Predict tab's highlighted entities and entity table,
+the Attention tab's token to explain.
 
-Pure helpers (facts in, Gradio values out); the tab modules wire them to their events.
+The tab modules wire these to their events; :func:`kdemo.ui.views.view_for` picks this module from the task's spec.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kdemo.errors import DataError
-from kdemo.plots import confusion_matrix_figure, length_histogram_figure
-from kdemo.tasks import TASKS, Task
 from kdemo.data.token_doctor import diagnose_tokens
-from kdemo.data.token_files import read_token_file
+from kdemo.errors import DataError
+from kdemo.inference.entities_csv import read_texts, write_entities_csv
+from kdemo.plots import confusion_matrix_figure
+from kdemo.run import TrainConfig, read_data
+from kdemo.run.token_pipeline import _split
+from kdemo.tasks import TASKS, Task
+from kdemo.ui.views.common import default_tokenizer, length_figure
 
+#: The Predict tab shows entities (highlighted text and a table), not class probabilities.
+ENTITIES = True
+#: What a model's outputs are called in the Predict tab's load message.
+CLASS_WORDS = "tags (token classification)"
 #: The token task's value in the Data tab's task radio (offered for token files only).
 TOKEN_TASK = Task.TOKEN_CLASSIFICATION.value
 #: Sentences shown highlighted in the Data tab's preview.
@@ -32,57 +40,37 @@ PER_TYPE_COLUMNS = ["entity type", "precision", "recall", "f1-score", "support"]
 EMPTY_ENTITIES = pd.DataFrame(columns=ENTITY_COLUMNS)
 
 
-def task_choices(token: bool) -> list[str]:
+def task_choices(token: bool = True) -> list[str]:
     """The Data tab's task radio choices: the table tasks, plus token classification for token files only."""
     return [t.value for t in TASKS] + ([TOKEN_TASK] if token else [])
 
 
-def keep_copy(path: str | Path, folder: Path, name: str) -> Path:
-    """Copy an uploaded file into the session's folder (Gradio's own copies are deleted after a while)."""
+def keep_copy(path: str | Path, folder: Path, name: str, encoding: str | None = None) -> Path:
+    """Copy an uploaded file into the session's folder (Gradio's own copies are deleted after a while); with
+    ``encoding`` (a codec chosen in the Data tab), the copy is the file's text in UTF-8, so every later reader of
+    the copy (the run, a restart) reads it as chosen."""
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{name}{Path(path).suffix or '.txt'}"
-    if Path(path).resolve() != dest.resolve():  # a session restored after a restart reads its own copy again
+    if encoding:
+        try:
+            text = Path(path).read_bytes().decode(encoding)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise DataError(f"Expected {Path(path).name!r} to be readable as {encoding}. Received: {exc}. Choose "
+                            "another encoding.") from None
+        dest.write_text(text, encoding="utf-8")
+    elif Path(path).resolve() != dest.resolve():  # a session restored after a restart reads its own copy again
         shutil.copyfile(path, dest)
     return dest
 
 
-def read_corpus(path: str | Path, *, encoding: str | None = None):
-    """Read a token file (:func:`kdemo.data.token_files.read_token_file`), refusing one without tags.
-
-    Raises:
-        DataError: If the file cannot be read, or has words but no tags.
-    """
-    corpus = read_token_file(path, encoding=encoding)
-    if corpus.tags is None:
-        raise DataError(f"Expected a tag after each word (e.g. 'Berlin B-LOC'). Received: words only in "
-                        f"{Path(path).name!r}. Add the tag column (BIO: B-TYPE, I-TYPE, O) to train on this file.")
-    return corpus
-
-
-def diagnose(corpus, tokenizer=None):
-    """The token data doctor's diagnosis (:func:`kdemo.data.token_doctor.diagnose_tokens`)."""
-    return diagnose_tokens(corpus, tokenizer=tokenizer)
-
-
-def subword_lengths(corpus, tokenizer) -> np.ndarray:
-    """Sub-word tokens per sentence (special tokens included) with ``tokenizer``; words per sentence without one.
-
-    Returns:
-        int64 array, shape ``(num_sentences,)``.
-    """
-    words = [list(map(str, w)) for w in corpus.words]
-    if tokenizer is None or not words:
-        return np.asarray([len(w) for w in words], dtype=np.int64)
-    encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=True, truncation=False)["input_ids"]
-    return np.asarray([len(ids) for ids in encoded], dtype=np.int64)
-
-
-def length_figure(lengths: np.ndarray, suggested_maxlen: int | None, unit: str) -> Figure | None:
-    """Histogram of sentence lengths with the suggested maxlen marked (None without sentences)."""
-    if not len(lengths):
-        return None
-    counts, edges = np.histogram(lengths, bins=min(40, max(5, int(np.sqrt(len(lengths))))))
-    return length_histogram_figure(counts, edges, suggested_maxlen, unit=unit, item="sentence", count_label="sentences")
+def held_out(corpus, val_pct: float) -> int:
+    """Sentences a run holds out for validation when there is no validation file: the size of the run's own split
+    (:func:`kdemo.run.token_pipeline._split`, seeded; the count does not depend on the seed), 0 for a file too small
+    to split (the run then says so)."""
+    try:
+        return len(_split(corpus, val_pct, 0)[1])
+    except DataError:
+        return 0
 
 
 def counts_table(diagnosis) -> pd.DataFrame:
@@ -129,7 +117,7 @@ def summary(name: str, corpus, diagnosis, *, val_sentences: int | None, val_pct:
     if val_sentences is not None:
         split = f"validation file: **{val_sentences}** sentences"
     else:
-        n_val = round(sentences * val_pct)
+        n_val = held_out(corpus, val_pct)
         split = f"validation: **{n_val}** sentences ({val_pct:.0%}, split off), training: **{sentences - n_val}**"
     head = (f"**{name}**: {sentences} sentences, {sum(len(w) for w in corpus.words)} words, **{entities} entities** of "
             f"{len(types)} types ({', '.join(types) or 'none'}); tag scheme {diagnosis.scheme}; task **token "
@@ -210,46 +198,140 @@ def entities_frame(text: str, entities: Sequence[dict]) -> pd.DataFrame:
 
 def load_token_data(session, train_file: str, val_file: str | None, val_pct: float, *, tokenizer=None,
                     encoding: str | None = None, preview_rows: int = 20) -> tuple:
-    """Read a token file (and optional validation file) into ``session`` and diagnose it.
+    """Copy a token file (and optional validation file) into the session's folder, read the copies once with
+    :func:`kdemo.run.read_data` (the run trains on this data, without reading again) and diagnose them.
 
     Args:
-        session: The :class:`~kdemo.ui.session.Session` (its token corpus, file copies, task and doctor are set).
+        session: The :class:`~kdemo.ui.session.Session` (its ``data`` and doctor report are set).
         train_file: The uploaded CoNLL/BIO or JSONL file.
         val_file: Optional validation file of the same kind.
         val_pct: Fraction 0–1 held out when there is no validation file.
-        tokenizer: The default model's tokenizer (sub-word lengths, maxlen suggestion), or None.
+        tokenizer: The default model's tokenizer (sub-word lengths, maxlen suggestion), or None (words).
         encoding: Codec to read the file with; None detects it.
         preview_rows: Sentences in the preview table.
 
     Returns:
         The Data tab's load outputs: preview table, text- and label-column dropdown updates (emptied, hidden), summary,
         entity-count table, doctor markdown, sentence-length histogram, task radio update, class-weight checkbox.
+
+    Raises:
+        DataError: If a file cannot be read or has no tags (the message names the line).
     """
-    corpus = read_corpus(train_file, encoding=encoding)
-    val = read_corpus(val_file) if val_file else None
-    diagnosis = diagnose(corpus, tokenizer)
-    session.train_df = session.val_df = None
-    session.token_corpus, session.doctor_report, session.task = corpus, diagnosis, TOKEN_TASK
-    session.token_file = keep_copy(train_file, session.workdir / "data", "train")
-    session.token_val_file = keep_copy(val_file, session.workdir / "data", "validation") if val_file else None
-    session.data_name = Path(train_file).name
-    session.text_column, session.label_column, session.label_columns, session.text_pair_column = None, None, [], None
+    folder = session.workdir / "data"
+    copy = keep_copy(train_file, folder, "train", encoding)
+    val_copy = keep_copy(val_file, folder, "validation") if val_file else None
+    config = TrainConfig(train_file=str(copy), val_file=str(val_copy) if val_copy else None, task=TOKEN_TASK,
+                         data_name=Path(train_file).name)
+    session.data, session.doctor_report = read_data(config), None
     session.class_weight_offer, session.use_class_weight = None, False
-    lengths = subword_lengths(corpus, tokenizer)
-    figure = length_figure(lengths, diagnosis.suggested_maxlen, "sub-word tokens" if tokenizer else "words")
-    text = summary(session.data_name, corpus, diagnosis, val_sentences=len(val.words) if val else None,
-                   val_pct=val_pct)
+    return outputs(session, val_pct, tokenizer=tokenizer, preview_rows=preview_rows)
+
+
+def outputs(session, val_pct: float, *, tokenizer=None, preview_rows: int = 20) -> tuple:
+    """The Data tab's outputs for the session's token data (see :func:`load_token_data`), diagnosing it first when
+    the session has no report of it yet (after an upload or a restart)."""
+    data = session.require_data()
+    if session.doctor_report is None:
+        session.doctor_report = diagnose_tokens(data.train, tokenizer=tokenizer)
+    diagnosis = session.doctor_report
+    figure = length_figure(diagnosis, item="sentence", count_label="sentences")
+    text = summary(session.data_name, data.train, diagnosis,
+                   val_sentences=len(data.val.words) if data.val is not None else None, val_pct=val_pct)
     return (
-        preview_table(corpus, preview_rows), gr.update(choices=[], value=None, visible=False),
+        preview_table(data.train, preview_rows), gr.update(choices=[], value=None, visible=False),
         gr.update(choices=[], value=[], visible=False),
         text, counts_table(diagnosis), diagnosis.to_markdown(), figure,
         gr.update(choices=task_choices(True), value=TOKEN_TASK), gr.update(visible=False, value=False),
     )
 
 
-def forget_token_data(session) -> None:
-    """A table was loaded: drop the session's token file."""
-    session.token_corpus = session.token_file = session.token_val_file = None
+def load(session, train_file: str, val_file: str | None, val_pct: float, *, encoding: str | None = None,
+         preview_rows: int = 20) -> tuple:
+    """The Data tab's upload of a token file: :func:`load_token_data` with the default model's tokenizer."""
+    return load_token_data(session, train_file, val_file, val_pct, tokenizer=default_tokenizer(), encoding=encoding,
+                           preview_rows=preview_rows)
+
+
+def restore(session, val_pct: float, preview_rows: int = 20) -> tuple:
+    """The Data tab's outputs for a session holding a token file (a reloaded page, or back after a restart): as
+    :func:`load`'s (the data as read once; diagnosed again only after a restart), then the second-text menu
+    (nothing to choose) and its note."""
+    shown = outputs(session, val_pct, tokenizer=default_tokenizer(), preview_rows=preview_rows)
+    return (*shown, gr.update(choices=[("(none: single texts)", "")], value=""), "")
+
+
+def require_columns(session) -> None:
+    """Refuse a column choice: a token file has no columns.
+
+    Raises:
+        DataError: Always.
+    """
+    raise DataError("Expected a table to choose columns in. Received: a token file (one word and its tag per "
+                    "line), which has no text or label columns. Upload a table to train a text classifier.")
+
+
+def set_task(session, task: str, val_pct: float):
+    """Accept only token classification for a token file (nothing to re-run).
+
+    Raises:
+        DataError: For any other task.
+    """
+    if task != TOKEN_TASK:
+        raise DataError(f"Expected {TOKEN_TASK!r} for a token file (one tag per word). Received: "
+                        f"{task!r}. Upload a table to train a text classifier.")
+    return gr.update(), gr.update(), gr.update(), gr.update(), gr.update(visible=False, value=False)
+
+
+def entity_preview(session):
+    """The first sentences with their entities highlighted, shown."""
+    preview = session.doctor_report.preview[:PREVIEW_SENTENCES]
+    return gr.update(value=highlighted_preview(preview), visible=True)
+
+
+def suggest_maxlen(data, tokenizer) -> int:
+    """The token doctor's maxlen for ``data``'s sentences with this model's tokenizer (sub-word tokens)."""
+    return diagnose_tokens(data.train, tokenizer=tokenizer).suggested_maxlen
+
+
+def entities(predictor, text: str) -> tuple[dict, pd.DataFrame]:
+    """The Predict tab's highlighted text and entity table of one text."""
+    found = predictor.predict(text, merge_tokens=True, return_offsets=True)
+    return highlighted_entities(text, found), entities_frame(text, found)
+
+
+def predict_file(predictor, path: str, session) -> Path:
+    """The entities of every text of a file (a table's text column, or a .txt file's lines) into the session's
+    ``entities.csv``: one row per entity."""
+    return write_entities_csv(predictor, read_texts(path, session.text_column), session.workdir / "entities.csv")
+
+
+def _one_text(text_pair: str | None) -> None:
+    if text_pair:
+        raise DataError("Expected one text for a token-classification model. Received: a second text too. "
+                        "Empty the 'Second text' box.")
+
+
+def attention(predictor, text: str, text_pair: str | None):
+    """The token model's attention maps of one text.
+
+    Raises:
+        DataError: If a second text is given.
+    """
+    _one_text(text_pair)
+    return predictor.attention(text)
+
+
+def attributions(predictor, text: str, text_pair: str | None, method: str, steps: int):
+    """Attributions of one token's tag (the first token of the first predicted entity): ``(result, note)``.
+
+    Raises:
+        DataError: If a second text is given.
+    """
+    _one_text(text_pair)
+    choose = getattr(predictor, "token_to_explain", None)  # the predictor's own choice, where it has one
+    chosen = choose(text) if choose is not None else None
+    index, note = chosen if isinstance(chosen, tuple) else token_to_explain(predictor, text)
+    return predictor.attributions(text, token_index=index, method=method, steps=steps), note
 
 
 def token_to_explain(predictor, text: str) -> tuple[int, str]:
