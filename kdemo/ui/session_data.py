@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from kdemo.errors import KdemoError
-from kdemo.run import RunData
+from kdemo.run import RunData, TrainConfig, read_data
 from kdemo.run.table_pipeline import TableRunData
 from kdemo.tasks import SINGLE_LABEL, SPECS, spec_for
 
@@ -28,11 +28,18 @@ class DataViews:
         return self.data
 
     def set_columns(self, text_column: str, label_columns: list[str]) -> None:
-        """Choose the text column and the label column(s); a second-text column that is now one of them is dropped.
-        The data is not read again (a new :class:`RunData` with these columns)."""
-        pair = self.text_pair_column
-        self._update(text_column=text_column, label_columns=tuple(label_columns),
-                     text_pair_column=None if pair in (text_column, *label_columns) else pair)
+        """Choose the text column and the label column(s) of the table; a second-text column that is now one of
+        them is dropped. The task is detected again from these labels (:func:`kdemo.run.read_data` on the tables
+        already read: nothing is read again).
+
+        Raises:
+            KdemoError: Before an upload, or if a column is missing (DataError).
+        """
+        data = self.require_data()
+        pair = None if data.text_pair_column in (text_column, *label_columns) else data.text_pair_column
+        config = TrainConfig(data_name=data.data_name, text_column=text_column, label_columns=tuple(label_columns),
+                             text_pair_column=pair)
+        self.data = read_data(config, data.train_df, data.val_df)
 
     def _update(self, **fields) -> None:
         """Replace fields of :attr:`data` (a table's, started empty when there is none yet)."""
