@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kdemo.atomic import write_text
 from kdemo.data.token_doctor import diagnose_tokens
 from kdemo.errors import DataError
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
@@ -57,7 +58,7 @@ def keep_copy(path: str | Path, folder: Path, name: str, encoding: str | None = 
         except (LookupError, UnicodeDecodeError) as exc:
             raise DataError(f"Expected {Path(path).name!r} to be readable as {encoding}. Received: {exc}. Choose "
                             "another encoding.") from None
-        dest.write_text(text, encoding="utf-8")
+        write_text(dest, text)
     elif Path(path).resolve() != dest.resolve():  # a session restored after a restart reads its own copy again
         shutil.copyfile(path, dest)
     return dest
