@@ -143,42 +143,22 @@ def per_type_frame(per_type) -> pd.DataFrame:
     return frame[[c for c in PER_TYPE_COLUMNS if c in frame.columns]].round(3)
 
 
-def entity_confusion(report) -> tuple[list[str], np.ndarray] | None:
-    """``(type names, matrix)`` of the report's confusion matrix of entity types, or None when it has none.
-
-    Accepts a :class:`~kdemo.evaluation.ner.NERReport` (an array with ``confusion_labels``), or a report whose
-    ``entity_confusion`` is ``{"labels": [...], "matrix": [[...]]}`` or a square DataFrame.
-    """
-    confusion = getattr(report, "entity_confusion", None)
-    if confusion is None and hasattr(report, "to_dict"):
-        confusion = report.to_dict().get("entity_confusion")
-    if confusion is None:
-        return None
-    if isinstance(confusion, np.ndarray):
-        return [str(c) for c in report.confusion_labels], confusion.astype(np.int64)
-    if isinstance(confusion, pd.DataFrame):
-        return [str(c) for c in confusion.columns], confusion.to_numpy()
-    if isinstance(confusion, dict):
-        labels = confusion.get("labels") or confusion.get("types")
-        return [str(c) for c in labels], np.asarray(confusion.get("matrix"), dtype=np.int64)
-    return None
+def entity_confusion(report) -> tuple[list[str], np.ndarray]:
+    """``(type names, matrix)`` of a :class:`~kdemo.evaluation.ner.NERReport`'s confusion matrix of entity types
+    (rows true types, columns predicted; the last row and column ``"O"``: missed and spurious entities)."""
+    return [str(c) for c in report.confusion_labels], np.asarray(report.entity_confusion, dtype=np.int64)
 
 
-def report_outputs(report) -> tuple[str, pd.DataFrame, Figure | None]:
-    """The Train tab's report markdown, per-type table and entity-type confusion figure for a token model."""
-    d = report.to_dict()
-    rows, entities = d.get("num_rows"), d.get("num_entities")
-    on = f" on {rows} sentences" if rows is not None else ""
-    on += f" ({entities} entities)" if entities is not None else ""
-    parts = [f"entity F1 **{d['f1']:.3f}** (micro)"] if isinstance(d.get("f1"), (int, float)) else []
-    parts += [f"{name} {d[key]:.3f}" for key, name in [("precision", "precision"), ("recall", "recall"),
-                                                       ("macro_f1", "macro-F1"), ("accuracy", "token accuracy")]
-              if isinstance(d.get(key), (int, float))]
-    text = f"**Validation (entities, seqeval strict BIO):** {', '.join(parts)}{on}."
-    confusion = entity_confusion(report)
-    figure = confusion_matrix_figure(confusion[1], confusion[0]) if confusion is not None else None
-    per_type = getattr(report, "per_type", None)
-    return text, per_type_frame(per_type if per_type is not None else d.get("per_type")), figure
+def report_outputs(report) -> tuple[str, pd.DataFrame, Figure]:
+    """The Train tab's report markdown, per-type table and entity-type confusion figure of a
+    :class:`~kdemo.evaluation.ner.NERReport`."""
+    parts = [f"entity F1 **{report.f1:.3f}** (micro)"]
+    parts += [f"{name} {getattr(report, key):.3f}" for key, name in [
+        ("precision", "precision"), ("recall", "recall"), ("macro_f1", "macro-F1"), ("accuracy", "token accuracy")]]
+    text = (f"**Validation (entities, seqeval strict BIO):** {', '.join(parts)} on {report.num_rows} sentences "
+            f"({report.num_entities} entities).")
+    labels, matrix = entity_confusion(report)
+    return text, per_type_frame(report.per_type), confusion_matrix_figure(matrix, labels)
 
 
 def highlighted_entities(text: str, entities: Sequence[dict]) -> dict:
