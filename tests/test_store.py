@@ -484,7 +484,8 @@ def test_reconnecting_loads_the_model_lazily_outside_the_stores_lock(tmp_path, t
 
 
 def test_a_token_file_comes_back_after_a_restart(tmp_path):
-    from kdemo.ui import data_tab, token_views
+    from kdemo.ui import data_tab
+    from kdemo.ui.views import tokens as token_views
 
     fixture = Path(__file__).parent / "fixtures" / "ner_news.conll"
     first = _persistent(tmp_path)
@@ -493,14 +494,14 @@ def test_a_token_file_comes_back_after_a_restart(tmp_path):
     token_views.load_token_data(session, str(fixture), None, 0.1)
     session.data_name = "my news.conll"
     first.persist(session)
-    sentences = len(session.token_corpus.words)
+    sentences = len(session.data.train.words)
 
     restarted = _persistent(tmp_path)
     assert restarted.attach(_request("page-2"), key) == key
     back = restarted.get(_request("page-2"))
-    assert back.is_token_data and back.task == "token_classification"
+    assert back.spec.data_kind == "tokens" and back.task == "token_classification"
     assert back.token_file == session.token_file and back.token_file.is_file() and back.token_val_file is None
-    assert back.token_corpus.words == session.token_corpus.words and back.token_corpus.tags == session.token_corpus.tags
+    assert back.data.train.words == session.data.train.words and back.data.train.tags == session.data.train.tags
     outputs = data_tab.restore(back, 0.1)  # the reloaded page's Data tab
     assert len(outputs) == 11 and back.data_name == "my news.conll" and back.doctor_report is not None
     assert f"{sentences} sentences" in outputs[3]  # the summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kdemo.ui import token_views
+from kdemo.ui.views import tokens as token_views
 
 
 def test_highlighted_preview_joins_entity_words_and_breaks_sentences():

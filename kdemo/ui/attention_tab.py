@@ -18,21 +18,18 @@ from kdemo.data.limits import check_text
 from kdemo.errors import DataError, ModelError
 from kdemo.explain.attention import (
     AttentionMaps,
-    compute_attention,
     plot_head,
     plot_head_change,
     plot_layer_heads,
     plot_token_strips,
 )
 from kdemo.explain.attention_html import MAX_VIEW_VALUES, max_view_tokens, message_html, view_html
-from kdemo.explain.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, head_change, segment_block
-from kdemo.modeling.classifier import load_sequence_classifier, resolve_model_source
-from kdemo.tasks import Task
-from kdemo.ui import token_views
-from kdemo.ui.auth import folder_policy
+from kdemo.explain.attention_math import PAIR_FILTERS, attention_rollout, cls_attention, segment_block
+from kdemo.explain.compare import base_attention, compare_heads, most_moved
 from kdemo.ui.errors import user_errors
 from kdemo.ui.predict_tab import load_model
 from kdemo.ui.session import STORE
+from kdemo.ui.views import view_for
 
 #: Attention, compare and explain requests running at once, all sessions together (one concurrency group).
 EXPLAIN_CONCURRENCY = 1
@@ -62,7 +59,6 @@ EMPTY_VIEWS = "Press “Show attention” to draw the head view and model view."
 
 _CACHE_SIZE = 4
 _maps_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_base_models: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -86,13 +82,7 @@ def _maps(predictor, text: str, text_pair: str | None, merge_words: bool) -> Att
         if maps is not None:
             cache.move_to_end(key)
     if maps is None:
-        if getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:
-            if text_pair:
-                raise DataError("Expected one text for a token-classification model. Received: a second text too. "
-                                "Empty the 'Second text' box.")
-            maps = predictor.attention(text)
-        else:
-            maps = predictor.attention(text, text_pair or None)
+        maps = view_for(predictor.task).attention(predictor, text, text_pair or None)
         with _lock:
             cache[key] = maps
             while len(cache) > _CACHE_SIZE:
@@ -182,20 +172,6 @@ def attention(
     )
 
 
-def _base_model(source: str, class_names):
-    """The base checkpoint, loaded once and kept (two at most) for all sessions."""
-    with _lock:
-        if source in _base_models:
-            _base_models.move_to_end(source)
-            return _base_models[source]
-    model = load_sequence_classifier(source, class_names)
-    with _lock:
-        _base_models[source] = model
-        while len(_base_models) > 2:
-            _base_models.popitem(last=False)
-    return model
-
-
 @user_errors
 def compare(text: str, text_pair: str, merge_words: bool, request: gr.Request):
     """The same text through the base checkpoint and the fine-tuned model: per-head change.
@@ -214,23 +190,15 @@ def compare(text: str, text_pair: str, merge_words: bool, request: gr.Request):
     text_pair = _pair(text_pair)
     tuned = _maps(predictor, _text(text), text_pair, merge_words)
     # base_model comes from the loaded folder's kdemo.json: the session's folder policy applies to it too
-    policy = folder_policy(session.workdir, STORE.root)
-    base_model = _base_model(resolve_model_source(str(base_name), policy=policy), predictor.get_classes())
-    base = compute_attention(base_model, predictor.tokenizer, text, text_pair or None, maxlen=predictor.maxlen)
+    base = base_attention(predictor, str(base_name), text, text_pair or None, policy=session.policy)
     base = base.merge_words() if merge_words else base
-    if base.att.shape != tuned.att.shape:
-        raise ModelError(
-            f"Expected the base checkpoint {base_name!r} to have the fine-tuned model's shape {tuned.att.shape[:2]} "
-            f"(layers, heads). Received: {base.att.shape[:2]}. It is not the model this one was trained from."
-        )
-    change = head_change(base.att, tuned.att)
+    change = compare_heads(base, tuned, str(base_name))
     everything = np.arange(tuned.att.shape[-1])
     views = _views_html(
         tuned, everything, everything, tuned.att, f"Fine-tuned vs base checkpoint {base_name}", views=("model",),
         base=base.att, head_change=change,
     )
-    top = np.dstack(np.unravel_index(np.argsort(change, axis=None)[::-1][:3], change.shape))[0]
-    moved = ", ".join(f"layer {layer + 1} head {h + 1} ({change[layer, h]:.2f})" for layer, h in top)
+    moved = ", ".join(f"layer {layer + 1} head {h + 1} ({c:.2f})" for layer, h, c in most_moved(change))
     summary = (
         f"Base checkpoint **{base_name}**. Mean change over all heads **{change.mean():.3f}** (0 = attends exactly "
         f"as before, 1 = entirely different tokens). Most moved: {moved}."
@@ -247,16 +215,9 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     """
     predictor = STORE.get(request).require_predictor()
     steps = int(steps or 50)
-    token_note = ""
-    if getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION:  # one token's tag: the first entity's token
-        text = _text(text)
-        if _pair(text_pair):
-            raise DataError("Expected one text for a token-classification model. Received: a second text too. "
-                            "Empty the 'Second text' box.")
-        index, token_note = token_views.token_to_explain(predictor, text)
-        result = predictor.attributions(text, token_index=index, method=method or "ig", steps=steps)
-    else:
-        result = predictor.attributions(_text(text), method=method or "ig", steps=steps, text_pair=_pair(text_pair))
+    # a classifier's predicted class, or one token's tag (a token model's: the first entity's token)
+    result, token_note = view_for(predictor.task).attributions(predictor, _text(text), _pair(text_pair),
+                                                               method or "ig", steps)
     result = result.merge_words() if merge_words else result
     scale = float(np.abs(result.scores).max()) or 1.0
     spans: list[tuple[str, float | None]] = []

@@ -20,7 +20,7 @@ from gradio import oauth as gradio_oauth
 from gradio.utils import get_space
 
 from kdemo.errors import HubError
-from kdemo.modeling.sources import FolderPolicy
+from kdemo.run.models import FolderPolicy
 
 log = logging.getLogger("kdemo.ui")
 

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
 import gradio as gr
 import torch
 
 from kdemo.data.limits import check_text
-from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
 from kdemo.inference.batcher import MicroBatcher
-from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.hub_models import load_from_hub
-from kdemo.inference.predictions_csv import predictions_table, text_column_for, write_csv
 from kdemo.tasks import Task
-from kdemo.ui import token_views
-from kdemo.ui.auth import folder_policy, on_spaces, token_for
+from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import DEVICE_QUEUE, STORE
+from kdemo.ui.views import tokens, view_for
 
 #: Intra-op torch threads of the prediction worker while no training runs: torch's default (the cores), since an
 #: idle server's other threads need little CPU (bench/serve_load.py, 16 bursting raw-HTTP clients, idle 2-core
@@ -59,7 +54,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
     # on a Space the cache is shared by all visitors: never hand out a cached (maybe private) model offline
     token = token_for(None, oauth_token, write=False)
     predictor = load_from_hub(source, token=token, use_cache_offline=not on_spaces(),
-                              policy=folder_policy(session.workdir, STORE.root), share=True)
+                              policy=session.policy, share=True)
     with session.lock:  # a training queued meanwhile keeps its job (and the session's model folder)
         session.require_idle("loading another model")
         predictor.save(session.workdir / "model")  # replaces the folder as a whole; the Hub tab pushes it
@@ -68,7 +63,7 @@ def load_model(source: str, oauth_token: gr.OAuthToken | None, request: gr.Reque
         STORE.record_loaded_model(session, source)  # a restart brings this model back, not an older trained one
     config = predictor.model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
-    kind = "tags (token classification)" if _is_token_model(predictor) else "classes"
+    kind = view_for(predictor.task).CLASS_WORDS
     status = (
         f"✅ Loaded **{source.strip()}**: {len(predictor.get_classes())} {kind} "
         f"({', '.join(predictor.get_classes()[:10])}), maxlen {predictor.maxlen}, {layers} layers × {heads} heads."
@@ -92,7 +87,7 @@ async def predict(text: str, text_pair: str = "", request: gr.Request = None) ->
         token-classification model (its entities come from ``/predict_entities``).
     """
     predictor = STORE.get(request).require_predictor()
-    if _is_token_model(predictor):
+    if view_for(predictor.task).ENTITIES:  # its entities come from /predict_entities
         return None
     if not text or not text.strip():
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
@@ -102,10 +97,6 @@ async def predict(text: str, text_pair: str = "", request: gr.Request = None) ->
     if predictor.task == Task.REGRESSION:  # a value, not a probability: shown as the label, never as a percentage
         return f"{predictor.get_classes()[0]} = {float(probs[0]):.4g}"
     return {name: float(p) for name, p in zip(predictor.get_classes(), probs)}
-
-
-def _is_token_model(predictor) -> bool:
-    return getattr(predictor, "task", None) == Task.TOKEN_CLASSIFICATION
 
 
 @user_errors
@@ -122,19 +113,18 @@ def predict_entities(text: str, request: gr.Request = None):
         None and an empty table (its classes come from ``/predict``).
     """
     predictor = STORE.get(request).require_predictor()
-    if not _is_token_model(predictor):
-        return None, token_views.EMPTY_ENTITIES
+    view = view_for(predictor.task)
+    if not view.ENTITIES:
+        return None, tokens.EMPTY_ENTITIES
     if not text or not text.strip():
         raise DataError("Expected a text to tag. Received: an empty box. Type or paste a sentence.")
-    text = check_text(text)
-    entities = predictor.predict(text, merge_tokens=True, return_offsets=True)
-    return token_views.highlighted_entities(text, entities), token_views.entities_frame(text, entities)
+    return view.entities(predictor, check_text(text))
 
 
 def output_kind(request: gr.Request):
     """Show the class probabilities for a classifier, the highlighted entities and their table for a token model."""
     predictor = STORE.get(request).predictor
-    token = predictor is not None and _is_token_model(predictor)
+    token = predictor is not None and view_for(predictor.task).ENTITIES
     return gr.update(visible=not token), gr.update(visible=token), gr.update(visible=token)
 
 
@@ -147,17 +137,9 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     predictor = session.require_predictor()
     if not path:
         raise DataError("Expected a file of texts. Received: nothing. Upload a CSV, TSV or JSONL file.")
-    if _is_token_model(predictor):  # one row per entity; a .txt file holds one text per line
-        texts = read_texts(path, session.text_column)
-        return str(write_entities_csv(predictor, texts, session.workdir / "entities.csv"))
-    df = read_table(path)
-    note = read_info(df).get("encoding_note")
-    if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
-        gr.Warning(note)
-    column = text_column_for(df, session.text_column, name=Path(path).name)
-    pair = session.text_pair_column if session.text_pair_column in df.columns else None
-    out = predictions_table(predictor, df, column, pair)
-    return str(write_csv(out, session.workdir / "predictions.csv"))
+    # a classifier: one row per text with its probabilities; a token model: one row per entity (a .txt file
+    # holds one text per line)
+    return str(view_for(predictor.task).predict_file(predictor, path, session))
 
 
 def build(attention: dict) -> None:
@@ -180,9 +162,9 @@ def build(attention: dict) -> None:
             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
         probs = gr.Label(label="Class probabilities", num_top_classes=10, elem_id="predict-label")
         with gr.Column(scale=1):
-            entities = gr.HighlightedText(label="Entities", show_legend=True, color_map=token_views.ENTITY_COLORS,
+            entities = gr.HighlightedText(label="Entities", show_legend=True, color_map=tokens.ENTITY_COLORS,
                                           visible=False, elem_id="predict-entities")
-            entity_table = gr.Dataframe(token_views.EMPTY_ENTITIES, label="Entities with scores", interactive=False,
+            entity_table = gr.Dataframe(tokens.EMPTY_ENTITIES, label="Entities with scores", interactive=False,
                                         visible=False, elem_id="predict-entity-table")
     gr.Markdown("Or predict a whole file (the text column is the one used for training, or guessed; for a token "
                 "model also a .txt file with one text per line: the CSV then has one row per entity):")

@@ -27,14 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 import torch
 
 from kdemo.data.limits import format_bytes
 from kdemo.errors import KdemoError
 from kdemo.inference.predictor import load_predictor
 from kdemo.jobs import Job, JobQueue, log_event, owner_digest
+from kdemo.run import RunData
+from kdemo.run.models import FolderPolicy
+from kdemo.tasks import TaskSpec
 from kdemo.ui import store
+from kdemo.ui.auth import folder_policy
+from kdemo.ui.session_data import DataViews
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -79,30 +83,18 @@ def folder_bytes(path: Path) -> int:
 
 
 @dataclass
-class Session:
+class Session(DataViews):
     """Everything one browser session has built."""
 
     key: str
     workdir: Path
-    train_df: pd.DataFrame | None = None
-    val_df: pd.DataFrame | None = None
-    data_name: str = ""
-    text_column: str | None = None
-    label_column: str | None = None
-    #: Every label column (several for 0/1 multi-label columns); ``label_column`` is the first.
-    label_columns: list[str] = field(default_factory=list)
-    #: Column with the second text of sentence pairs, or None.
-    text_pair_column: str | None = None
-    #: ``"single_label"``, ``"multi_label"`` or ``"regression"``: detected by the data doctor or chosen in the Data tab.
-    task: str | None = None
+    #: The uploaded data as read once by :func:`kdemo.run.read_data` (tables and their columns, or a token file's
+    #: sentences and the session's copies of its files), or None before an upload. A column or task change makes a
+    #: new one (``dataclasses.replace``); nothing is read again.
+    data: RunData | None = None
     #: The data doctor's last :class:`~kdemo.data.doctor.DataReport` (a token file's
     #: :class:`~kdemo.data.token_doctor.TokenDiagnosis`).
     doctor_report: Any = None
-    #: A token-classification file's sentences (:class:`~kdemo.data.token_files.TokenCorpus`); None for tables.
-    token_corpus: Any = None
-    #: The session's copy of the uploaded token file (and of its validation file): what a token run trains on.
-    token_file: Path | None = None
-    token_val_file: Path | None = None
     #: ``{class_id: weight}`` the doctor offered for imbalanced single-label data (None when not offered).
     class_weight_offer: dict[int, float] | None = None
     #: Whether the user ticked "Use balanced class weights".
@@ -170,34 +162,16 @@ class Session:
         """Whether a job of this session is queued or running."""
         return any(job is not None and job.active for job in (self.job, self.lr_job))
 
-    def set_columns(self, text_column: str, label_columns: list[str]) -> None:
-        """Choose the text column and the label column(s); a second-text column that is now one of them is dropped."""
-        self.text_column, self.label_columns = text_column, list(label_columns)
-        self.label_column = self.label_columns[0] if self.label_columns else None
-        if self.text_pair_column in (text_column, *self.label_columns):
-            self.text_pair_column = None
+    @property
+    def spec(self) -> TaskSpec | None:
+        """The :class:`~kdemo.tasks.TaskSpec` of the session's data (what its views and its run are), or None."""
+        return self.data.spec if self.data is not None else None
 
     @property
-    def is_token_data(self) -> bool:
-        """Whether the loaded data is a token-classification file (CoNLL/BIO or JSONL of tokens and tags)."""
-        return self.token_corpus is not None
-
-    def require_token_data(self):
-        """The uploaded token file's corpus; raises KdemoError telling the user to upload one first."""
-        if self.token_corpus is None:
-            raise KdemoError("No token file yet. Upload a CoNLL/BIO file (one word and its tag per line, a blank line "
-                             "between sentences) or a JSONL of tokens and tags in the Data tab first.")
-        return self.token_corpus
-
-    def require_any_data(self):
-        """The uploaded data: a token file's corpus, else the table; raises KdemoError before any upload."""
-        return self.token_corpus if self.token_corpus is not None else self.require_data()
-
-    def require_data(self) -> pd.DataFrame:
-        """The uploaded training table; raises KdemoError telling the user to upload one first."""
-        if self.train_df is None:
-            raise KdemoError("No data yet. Upload a labelled file (or use the example) in the Data tab first.")
-        return self.train_df
+    def policy(self) -> FolderPolicy:
+        """Which local model folders this session may load (:func:`kdemo.ui.auth.folder_policy`): its own folder,
+        never another session's."""
+        return folder_policy(self.workdir, STORE.root)
 
     def require_idle(self, action: str) -> None:
         """Raise KdemoError if a job of this session is queued or running (``action``: what the user tried)."""

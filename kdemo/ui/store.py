@@ -41,8 +41,11 @@ from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove
 from kdemo.evaluation.ner import NERReport
 from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
-from kdemo.data.token_files import read_token_file
-from kdemo.training.checkpoint_state import RESUME_DIR, read_state
+from kdemo.errors import DataError
+from kdemo.run import TrainConfig, read_data
+from kdemo.run.checkpoints import RESUME_DIR, read_state
+from kdemo.run.table_pipeline import TableRunData
+from kdemo.tasks import SINGLE_LABEL, spec_for
 
 SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"
 #: The session's tables: attribute -> file stem (``<stem>.parquet`` or ``<stem>.json``, see kdemo.data.frames).
@@ -55,9 +58,10 @@ REPORTS = {cls.__name__: cls for cls in (ClassificationReport, MultiLabelReport,
 RESULT_VERSION = 1
 #: Sub-folders of a session's folder: the trained predictor and the running job's checkpoints.
 MODEL_DIR, CHECKPOINT_DIR = "model", "checkpoint"
-#: The session fields kept in ``session.json``.
-FIELDS = ("data_name", "text_column", "label_column", "label_columns", "text_pair_column", "task", "use_class_weight",
-          "class_weight_offer", "last_seen", "loaded_model")
+#: The session's data as kept in ``session.json`` (views of ``session.data``; the tables and token files beside it).
+DATA_FIELDS = ("data_name", "text_column", "label_column", "label_columns", "text_pair_column", "task")
+#: The session's other fields kept in ``session.json``.
+FIELDS = ("use_class_weight", "class_weight_offer", "last_seen", "loaded_model")
 
 log = logging.getLogger("kdemo.store")
 
@@ -116,7 +120,7 @@ def save_session(session) -> None:
         session.saved_tables[attr] = table
     for name in LEGACY_FILES:
         (folder / name).unlink(missing_ok=True)
-    data = {name: getattr(session, name) for name in FIELDS}
+    data = {name: getattr(session, name) for name in (*DATA_FIELDS, *FIELDS)}
     if data["class_weight_offer"] is not None:
         data["class_weight_offer"] = {str(k): v for k, v in data["class_weight_offer"].items()}
     data["train_config"] = session.train_config.to_dict() if session.train_config is not None else None
@@ -135,14 +139,27 @@ def _relative(folder: Path, path) -> str | None:
         return None
 
 
-def _restore_token_files(session, folder: Path, names) -> None:
-    """Read the session's token file copies back (the corpus is parsed again; the doctor runs on the next page)."""
-    train_name, val_name = (list(names or []) + [None, None])[:2]
-    if not train_name or not (folder / train_name).is_file():
+def _restore_data(session, folder: Path, fields: dict) -> None:
+    """Set ``session.data`` from the saved tables and choices, or read the session's token file copies back (once:
+    a restart, not a run; the doctor runs again on the next page)."""
+    train_name, val_name = (list(fields.get("ner_files") or []) + [None, None])[:2]
+    if train_name and (folder / train_name).is_file():
+        val_file = folder / val_name if val_name and (folder / val_name).is_file() else None
+        config = TrainConfig(train_file=str(folder / train_name), val_file=str(val_file) if val_file else None,
+                             task=fields.get("task"), data_name=fields.get("data_name") or None)
+        try:
+            session.data = read_data(config)
+        except DataError as exc:  # a copy damaged since: the session comes back without its data
+            log.warning("ignoring an unreadable token file %s: %s", folder / train_name, exc)
         return
-    session.token_file = folder / train_name
-    session.token_val_file = folder / val_name if val_name and (folder / val_name).is_file() else None
-    session.token_corpus = read_token_file(session.token_file)
+    tables = {attr: read_frame(folder, stem) for attr, stem in TABLE_FILES.items()}
+    session.saved_tables.update(tables)
+    if tables["train_df"] is None and not fields.get("data_name"):
+        return
+    session.data = TableRunData(  # as saved, columns and task included (nothing to guess or detect again)
+        spec=spec_for(fields.get("task") or SINGLE_LABEL), data_name=fields.get("data_name") or None,
+        text_column=fields.get("text_column"), label_columns=tuple(fields.get("label_columns") or ()),
+        text_pair_column=fields.get("text_pair_column"), **tables)
 
 
 def save_job(session, job: Job, state: str | None = None) -> None:
@@ -257,8 +274,6 @@ def restore_session(session) -> bool:
     Returns:
         Whether the folder held a saved session.
     """
-    from kdemo.run.config import TrainConfig
-
     folder = Path(session.workdir)
     path = folder / SESSION_FILE
     if not path.is_file():
@@ -270,10 +285,7 @@ def restore_session(session) -> bool:
     if session.class_weight_offer is not None:
         session.class_weight_offer = {int(k): float(v) for k, v in session.class_weight_offer.items()}
     session.train_config = TrainConfig.from_dict(data["train_config"]) if data.get("train_config") else None
-    for attr, stem in TABLE_FILES.items():
-        setattr(session, attr, read_frame(folder, stem))
-        session.saved_tables[attr] = getattr(session, attr)
-    _restore_token_files(session, folder, data.get("ner_files"))
+    _restore_data(session, folder, data)
     session.job = job = restore_job(folder)
     if job is not None and job.state == INTERRUPTED and (folder / CHECKPOINT_DIR / RESUME_DIR).is_dir():
         state = read_state(folder / CHECKPOINT_DIR)  # the curve and the status show where Resume starts from

@@ -13,7 +13,7 @@ from kdemo.errors import KdemoError, TrainingError
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, STOPPED, Job, log_event
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
 from kdemo.run.config import TrainConfig
-from kdemo.run.train import RunData, planned_steps, read_data, train
+from kdemo.run.train import RunData, planned_steps, train
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.checkpoint_state import RESUME_DIR, read_state
 from kdemo.training.learner import FAST_FREEZE_LOWER
@@ -48,21 +48,8 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         KdemoError: If a field is not a number or is out of range (the message names it).
     """
     try:
-        if session.is_token_data:  # a token file: the run reads the session's copy of it (token classification)
-            val_file = str(session.token_val_file) if session.token_val_file else None
-            return TrainConfig(
-                train_file=str(session.token_file), val_file=val_file,
-                data_name=session.data_name or None, task=session.task,
-                model_name=(model_name or DEFAULT_MODEL_ID).strip(), maxlen=int(maxlen) if maxlen else None,
-                batch_size=int(batch_size), lr=float(lr), epochs=int(epochs), val_pct=float(val_pct),
-                precision=precision or "auto", freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
-            )
         return TrainConfig(
-            data_name=session.data_name or None,
-            text_column=session.text_column,
-            label_columns=tuple(session.label_columns or ([session.label_column] if session.label_column else [])),
-            text_pair_column=session.text_pair_column,
-            task=session.task,
+            **session.require_data().config_fields(),  # task, columns, name (a token run: the session's file copies)
             model_name=(model_name or DEFAULT_MODEL_ID).strip(),
             maxlen=int(maxlen) if maxlen else None,
             batch_size=int(batch_size),
@@ -80,11 +67,8 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
 
 
 def session_data(session: Session, cfg: TrainConfig) -> RunData:
-    """The session's uploaded tables and chosen columns (or its token file), as a run's data."""
-    if session.is_token_data:
-        session.require_token_data()
-        return read_data(cfg)
-    return read_data(cfg, session.require_data(), session.val_df)
+    """The session's data as read at upload (nothing is read again)."""
+    return session.require_data()
 
 
 def record_progress(job: Job, ev: ProgressEvent) -> None:
@@ -174,8 +158,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
                 saved[0] = time.monotonic()
 
         try:
-            tables = {} if session.is_token_data else {"train_df": data.train_df, "val_df": data.val_df}
-            result = train(cfg, **tables, progress=on_progress,
+            result = train(cfg, data=data, progress=on_progress,
                            stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
                            on_prepared=on_prepared, checkpoint_folder=checkpoint, resume_from=resume_from)
         except BaseException as exc:

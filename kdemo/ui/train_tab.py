@@ -14,25 +14,20 @@ import pandas as pd
 from kdemo.data.languages import analyse_languages
 from kdemo.device import describe_device
 from kdemo.errors import KdemoError
-from kdemo.evaluation.report import ClassificationReport, MultiLabelReport
 from kdemo.jobs import FINISHED, QUEUED, STOPPED, Job
-from kdemo.modeling.classifier import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
-from kdemo.plots import confusion_matrix_figure, loss_curve_figure, regression_figure
-from kdemo.run.train import prepare
-from kdemo.tasks import Task
-from kdemo.text.loaders import suggest_maxlen
-from kdemo.training.callbacks import ProgressReporter
-from kdemo.ui import token_views
-from kdemo.ui.auth import folder_policy
+from kdemo.plots import loss_curve_figure
+from kdemo.run import lr_find
+from kdemo.run.lr_find import LR_FIND_STEPS
+from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
+from kdemo.tasks import spec_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
-from kdemo.ui.train_job import TOP_LOSSES, make_config, resumable, session_data, status_line, training_job
+from kdemo.ui.train_job import TOP_LOSSES, make_config, resumable, status_line, training_job
+from kdemo.ui.views import view_for
 
 #: Seconds between two polls of the job by an open page.
 POLL_S = 1.0
-#: Steps of the LR-range test.
-LR_FIND_STEPS = 100
 #: Column headers shown while the tables are empty (Gradio shows "1 2 3" for a table without columns).
 METRIC_COLUMNS = ["class", "precision", "recall", "f1-score", "support"]
 TOP_LOSS_COLUMNS = ["row", "text", "true", "predicted", "loss"]
@@ -43,15 +38,9 @@ def suggest_maxlen_for(model_name: str, request: gr.Request) -> int:
     """Suggest maxlen: the token length (multiple of 8) covering 95 % of the training texts (or sentence pairs), for
     this model."""
     session = STORE.get(request)
-    session.require_any_data()
-    tokenizer = load_tokenizer(resolve_model_source(model_name or None, policy=folder_policy(session.workdir, STORE.root)))
-    if session.is_token_data:  # sub-word tokens per sentence with this model's tokenizer
-        return token_views.diagnose(session.token_corpus, tokenizer).suggested_maxlen
-    df = session.train_df
-    texts = df[session.text_column].astype(str).tolist()
-    if session.text_pair_column:
-        texts = list(zip(texts, df[session.text_pair_column].astype(str).tolist()))
-    return suggest_maxlen(tokenizer, texts, cap=512)
+    data = session.require_data()
+    tokenizer = load_tokenizer(resolve_model_source(model_name or None, policy=session.policy))
+    return view_for(data.spec).suggest_maxlen(data, tokenizer)
 
 
 @user_errors
@@ -64,15 +53,13 @@ def model_coverage(model_name: str, request: gr.Request) -> str:
         line when the model covers the data; ``""`` without data or when the tokenizer cannot be loaded here.
     """
     session = STORE.get(request)
-    if session.is_token_data:
-        texts = [" ".join(map(str, words)) for words in session.token_corpus.words]
-    elif session.train_df is None or session.text_column not in session.train_df.columns:
+    try:
+        texts = session.require_data().texts()
+    except (KdemoError, KeyError):  # no data, or a table whose text column is gone
         return ""
-    else:
-        texts = session.train_df[session.text_column].astype(str).tolist()
     name = (model_name or "").strip() or DEFAULT_MODEL_ID
     try:
-        tokenizer = load_tokenizer(resolve_model_source(name, policy=folder_policy(session.workdir, STORE.root)))
+        tokenizer = load_tokenizer(resolve_model_source(name, policy=session.policy))
     except KdemoError as exc:
         return f"ℹ️ Could not check which languages `{name}` reads: {exc}"
     report = analyse_languages(texts, tokenizer)
@@ -105,28 +92,23 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
 
     def run(job: Job):
         job.phase = "Loading the model and tokenizing the data"
-        _, learner = prepare(cfg, data, policy=policy)
-        if job.stop_event.is_set():  # Stop pressed while loading
-            return None
-        learner.stop_event = job.stop_event
-        job.total_steps = LR_FIND_STEPS
 
-        def on_step(ev):
-            if ev.phase == "train":  # not the epoch-end reports: one loss per step of the range test
-                job.step_losses.append(ev.loss)
+        def on_step(ev):  # one loss per step of the range test
+            job.step_losses.append(ev.loss)
 
-        job.phase = "LR finder"
-        learner.lr_find(num_steps=LR_FIND_STEPS, verbose=0, callbacks=[ProgressReporter(on_step, LR_FIND_STEPS, 1)])
-        session.learner = learner
-        return learner
+        def on_prepared(learner):
+            session.learner = learner
+            job.total_steps, job.phase = LR_FIND_STEPS, "LR finder"
+
+        return lr_find(cfg, data, policy=policy, num_steps=LR_FIND_STEPS, on_step=on_step, stop=job.stop_event,
+                       on_prepared=on_prepared)
 
     with session.lock:  # one check-and-submit at a time: two clicks must not queue two jobs
         session.require_idle("running the LR finder")
-        session.require_any_data()
+        data = session.require_data()  # the data as it is now, even if the Data tab changes while queued
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
-        policy = folder_policy(session.workdir, STORE.root)
+        policy = session.policy
         resolve_model_source(cfg.model_name, policy=policy)
-        data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
         job = session.lr_job = DEVICE_QUEUE.submit(Job(run, kind="lr_find", owner=session.owner))
     progress(0.0, desc="Queued")
     _wait(job, progress, "LR finder")
@@ -135,41 +117,18 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
     if job.state not in (FINISHED, STOPPED) or job.result is None:
         raise KdemoError("Expected the LR finder to run. Received: a Stop before it started. Press 'Find learning rate' "
                          "again to run it.")
-    learner = job.result
-    try:
-        suggestions = learner.lr_estimate()
-        fig = learner.lr_plot(suggest=True, return_fig=True)
-    except KdemoError:
-        raise KdemoError(
-            f"The LR finder ran only {len(learner.lr_finder.losses)} steps, too few to suggest a rate. "
-            "Use more data or a smaller batch size."
-        ) from None
-    text = (
-        f"Suggested learning rates: **{suggestions['min_loss_div10']:.1e}** (minimum loss ÷ 10) and "
-        f"**{suggestions['steepest']:.1e}** (steepest descent), clipped to 1e-6…5e-4 for fine-tuning. "
-        f"{len(learner.lr_finder.losses)} steps; the model's weights were restored."
-    )
-    return fig, text
+    result = job.result
+    if result.suggestions is None:
+        raise KdemoError(f"The LR finder ran only {len(result.losses)} steps, too few to suggest a rate. "
+                         "Use more data or a smaller batch size.")
+    return result.figure, result.summary()
 
 
-def _report_outputs(report) -> tuple[str, pd.DataFrame, object]:
-    """Markdown summary, table and figure of a validation report of any task."""
-    if getattr(report, "task", None) == Task.TOKEN_CLASSIFICATION or hasattr(report, "per_type"):
-        return token_views.report_outputs(report)  # per-type P/R/F1 and the entity-type confusion matrix
-    if isinstance(report, ClassificationReport):
-        table = report.per_class.reset_index(names="class").round(3)
-        text = f"**Validation:** accuracy **{report.accuracy:.3f}**, macro-F1 **{report.macro_f1:.3f}** on {report.num_rows} rows."
-        return text, table, confusion_matrix_figure(report.confusion_matrix, report.class_names)
-    if isinstance(report, MultiLabelReport):
-        table = report.per_label.reset_index(names="label").round(3)
-        text = (
-            f"**Validation:** micro-F1 **{report.micro_f1:.3f}**, macro-F1 **{report.macro_f1:.3f}**, subset accuracy "
-            f"{report.subset_accuracy:.3f} on {report.num_rows} rows; per-label thresholds tuned on this split."
-        )
-        return text, table, None
-    table = pd.DataFrame([report.to_dict()]).round(4)
-    text = f"**Validation:** MAE **{report.mae:.4f}**, RMSE **{report.rmse:.4f}**, R² **{report.r2:.3f}** on {report.num_rows} rows."
-    return text, table, regression_figure(report.y_true, report.y_pred)
+def _report_outputs(session: Session, report) -> tuple[str, pd.DataFrame, object]:
+    """Markdown summary, table and figure of the validation report of the session's run, drawn by its task's view
+    (the task of the run's config; of the session's data when the config leaves it open)."""
+    task = getattr(session.train_config, "task", None)
+    return view_for(spec_for(task) if task is not None else session.spec).report_outputs(report)
 
 
 def _job_outputs(session: Session) -> tuple:
@@ -186,7 +145,7 @@ def _job_outputs(session: Session) -> tuple:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=True), resume_btn
     if job.result is None:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False), resume_btn
-    report_md, table, figure = _report_outputs(job.result["report"])
+    report_md, table, figure = _report_outputs(session, job.result["report"])
     return (
         status, curve, report_md, table, figure,
         gr.update(maximum=job.result["num_layers"], value=job.result["num_layers"]),
@@ -220,10 +179,10 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
     session = STORE.get(request)
     with session.lock:
         session.require_idle("starting another training")
-        session.require_any_data()
+        session.require_data()
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
         # a bad or forbidden model name is refused now, not after queueing
-        resolve_model_source(cfg.model_name, policy=folder_policy(session.workdir, STORE.root))
+        resolve_model_source(cfg.model_name, policy=session.policy)
         count = gpu_count()
         if devices and devices != ONE_DEVICE and count > 1:
             job = session.job = DEVICE_QUEUE.submit(multi_gpu_job(session, cfg, count))
