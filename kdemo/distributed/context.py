@@ -66,6 +66,15 @@ def launched_world_size() -> int:
         return 1
 
 
+def launched_rank() -> int:
+    """``RANK`` set by torchrun (0 when the process was not launched by it): who prints and writes, known before
+    the process group is formed (:func:`setup`)."""
+    try:
+        return max(0, int(os.environ.get("RANK", "0")))
+    except ValueError:
+        return 0
+
+
 def choose_backend() -> str:
     """NCCL when CUDA is available, else gloo (CPU)."""
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"

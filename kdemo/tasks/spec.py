@@ -66,6 +66,8 @@ class TaskSpec:
         pipeline: ``"module:Class"`` of the run pipeline (:mod:`kdemo.run.pipeline`): read, prepare, split, texts.
         evaluator: ``"module:Class"`` of the Learner's evaluation strategy (``validate``, ``top_losses``, …).
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
+        report: ``"module:Class"`` of the validation report (``to_dict``/``from_dict``), e.g. to read a saved run's
+            ``training_results.json`` evaluation back.
     """
 
     task: Task
@@ -85,15 +87,16 @@ class TaskSpec:
     pipeline: str = ""
     evaluator: str = ""
     predictor: str = ""
+    report: str = ""
 
     def load(self, role: str):
-        """The class named by ``pipeline``, ``evaluator`` or ``predictor``, imported on first use.
+        """The class named by ``pipeline``, ``evaluator``, ``predictor`` or ``report``, imported on first use.
 
         Raises:
-            ValueError: If ``role`` is not one of those three.
+            ValueError: If ``role`` is not one of those four.
         """
-        if role not in ("pipeline", "evaluator", "predictor"):
-            raise ValueError(f"Expected role 'pipeline', 'evaluator' or 'predictor'. Received: {role!r}.")
+        if role not in ("pipeline", "evaluator", "predictor", "report"):
+            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor' or 'report'. Received: {role!r}.")
         module, _, name = getattr(self, role).partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -114,16 +117,16 @@ SPECS: dict[Task, TaskSpec] = {
         SINGLE_LABEL, title="single-label classification",
         card_words="single-label classification (softmax over the classes)",
         problem_type="single_label_classification", label_word="class", balance_title="Class balance",
-        class_weight=True, **_TABLE_COMMON),
+        class_weight=True, report="kdemo.evaluation.report:ClassificationReport", **_TABLE_COMMON),
     MULTI_LABEL: TaskSpec(
         MULTI_LABEL, title="multi-label classification",
         card_words="multi-label classification (one sigmoid per label; a text can carry several labels)",
         problem_type="multi_label_classification", label_word="label", balance_title="Class balance",
-        class_weight=False, **_TABLE_COMMON),
+        class_weight=False, report="kdemo.evaluation.report:MultiLabelReport", **_TABLE_COMMON),
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
-        class_weight=False, **_TABLE_COMMON),
+        class_weight=False, report="kdemo.evaluation.report:RegressionReport", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
         card_words=("token classification (named entities: one BIO tag per word; an entity is a `B-` tag followed "
@@ -134,7 +137,8 @@ SPECS: dict[Task, TaskSpec] = {
         default_example="John Smith works for Acme Corp in Berlin.", aliases=("token-classification",),
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
-        predictor="kdemo.inference.ner_predictor:NERPredictor"),
+        predictor="kdemo.inference.ner_predictor:NERPredictor",
+        report="kdemo.evaluation.ner:NERReport"),
 }
 
 #: The tasks of a table's label column (one prediction per text or sentence pair), detected from the labels.
