@@ -24,6 +24,7 @@ import pandas as pd
 
 import kdemo.atomic as atomic
 from kdemo.data.frames import JSON, write_frame
+from kdemo.distributed.context import check_batch_size
 from kdemo.distributed.launch import parse_progress_line, torchrun_command
 from kdemo.errors import TrainingError
 from kdemo.run.config import TrainConfig
@@ -64,14 +65,13 @@ def write_table(folder: str | os.PathLike, stem: str, df: pd.DataFrame) -> Path:
 
 
 def check_nproc(config: TrainConfig, nproc: int) -> None:
-    """Refuse a global batch that does not split across ``nproc`` GPUs, before anything starts.
+    """Refuse a global batch that does not split across ``nproc`` GPUs, before anything starts
+    (:func:`kdemo.distributed.context.check_batch_size`, the check every rank makes again).
 
     Raises:
-        TrainingError: If ``config.batch_size`` is not a multiple of ``nproc``.
+        DistributedError: If ``config.batch_size`` is not a multiple of ``nproc``.
     """
-    if config.batch_size % nproc:
-        raise TrainingError(f"Expected a batch size divisible by the {nproc} GPUs (it is the global batch, split "
-                            f"evenly). Received: batch size {config.batch_size}. Use a multiple of {nproc}.")
+    check_batch_size(config.batch_size, nproc, unit="GPUs")
 
 
 def write_run(config: TrainConfig, data: RunData, folder: str | os.PathLike) -> Path:
