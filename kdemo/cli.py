@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import kdemo
@@ -18,13 +17,13 @@ from kdemo.data.columns import guess_columns
 from kdemo.data.tables import read_table
 from kdemo.device import PRECISIONS, describe_device
 from kdemo.distributed.context import choose_backend, launched_rank, launched_world_size
-from kdemo.distributed.launch import progress_line
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import LOCAL_PREFIX
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.predictions_csv import predictions_table, write_csv
 from kdemo.run import lr_find, read_data, train
 from kdemo.run.config import SCHEDULES, TrainConfig
+from kdemo.run.progress import JsonLines, ProgressBar, watch_stop_file
 from kdemo.tasks import SPECS, TABLE, TOKENS, spec_for
 
 
@@ -262,58 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Bar:
-    """A tqdm bar fed by :class:`~kdemo.training.callbacks.ProgressEvent` objects."""
-
-    def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
-
-    def __call__(self, event) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=event.total_steps, desc=self.desc, unit="step", dynamic_ncols=True)
-        if event.phase == "epoch_end":
-            logs = event.logs or {}
-            extra = "".join(f"  {k} {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)
-            self.bar.write(f"epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.4f}{extra}")
-            return
-        self.bar.update(event.step - self.bar.n)
-        self.bar.set_postfix(epoch=f"{event.epoch + 1}/{event.epochs}", loss=f"{event.loss:.4f}", lr=f"{event.lr:.2e}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class _JsonLines:
-    """Progress as :func:`kdemo.distributed.launch.progress_line` JSON lines on stdout (``--progress-jsonl``)."""
-
-    def __call__(self, event) -> None:
-        print(progress_line(event), flush=True)
-
-    def close(self) -> None:
-        pass
-
-
 def _quiet_libraries() -> None:
     """Ranks other than 0: no Hugging Face progress bars or info logs (rank 0 reports for all)."""
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-
-
-def _watch_stop_file(path: str, stop: threading.Event, interval_s: float = 0.5) -> None:
-    """Set ``stop`` once ``path`` exists (a daemon thread; the learner stops after the batch in flight)."""
-    def poll() -> None:
-        while not stop.is_set():
-            if os.path.exists(path):
-                stop.set()
-                return
-            time.sleep(interval_s)
-
-    threading.Thread(target=poll, name="kdemo-stop-file", daemon=True).start()
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -327,10 +280,10 @@ def _train(args: argparse.Namespace) -> int:
     say(f"device: {describe_device()}" + (f" × {world} ranks ({choose_backend()})" if world > 1 else ""))
     data = read_data(config)  # read once: kdemo.train gets it as it is
     say(data.summary())
-    bar = (_JsonLines() if vars(args).get("progress_jsonl") else _Bar("train")) if main_rank else None
+    bar = (JsonLines() if vars(args).get("progress_jsonl") else ProgressBar("train")) if main_rank else None
     stop = threading.Event()
     if vars(args).get("stop_file"):
-        _watch_stop_file(args.stop_file, stop)
+        watch_stop_file(args.stop_file, stop)
 
     def announce(preproc, learner) -> None:
         say(f"task: {learner.task}, {learner.train_data.nsamples()} training and "
@@ -385,7 +338,7 @@ def _lr_find(args: argparse.Namespace) -> int:
     _check_data_file(config)
     data = read_data(config)
     print(data.summary())
-    bar = _Bar("lr-find")
+    bar = ProgressBar("lr-find")
     try:
         found = lr_find(config, data, num_steps=args.num_steps, on_step=bar)
     finally:
