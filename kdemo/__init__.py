@@ -58,6 +58,7 @@ __all__ = [
     "TrainResult",
     "Transformer",
     "TrainingError",
+    "__version__",
     "detect_task",
     "diagnose",
     "entities_from_array",

@@ -10,23 +10,22 @@ import argparse
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import kdemo
 from kdemo.data.columns import guess_columns
 from kdemo.data.tables import read_table
-from kdemo.device import describe_device
-from kdemo.distributed.context import check_batch_size, setup
-from kdemo.distributed.launch import progress_line
+from kdemo.device import PRECISIONS, describe_device
+from kdemo.distributed.context import choose_backend, launched_rank, launched_world_size
 from kdemo.errors import HubError, KdemoError
 from kdemo.hub.card import LOCAL_PREFIX
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
-from kdemo.inference.ner_predictor import NERPredictor
 from kdemo.inference.predictions_csv import predictions_table, write_csv
-from kdemo.run.config import TrainConfig
-from kdemo.run.train import prepare, read_data, train
-from kdemo.training.callbacks import ProgressReporter
+from kdemo.run import lr_find, read_data, train
+from kdemo.run.config import SCHEDULES, TrainConfig
+from kdemo.run.progress import JsonLines, ProgressBar, watch_stop_file
+from kdemo.tasks import SPECS, TABLE, TOKENS, spec_for
+
 
 DESCRIPTION = """\
 Fine-tune Hugging Face text classifiers with ktrain's verbs on Keras 3 (PyTorch backend).
@@ -112,7 +111,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     p.add_argument("--label-column", metavar="LABEL", action="append", default=_SUPPRESS,
                    help="label column (default: guessed); repeat it for several 0/1 columns (multi-label)")
     p.add_argument("--task", choices=_TASK_CHOICES, default=_SUPPRESS, type=_task,
-                   help="override the detected task: single-label, multi-label, regression or token-classification")
+                   help="override the detected task: " + ", ".join(_TASK_CHOICES))
     p.add_argument("--val", metavar="FILE", default=_SUPPRESS, help="validation table (default: split off --val-pct)")
     p.add_argument("--val-pct", type=float, metavar="F", default=_SUPPRESS,
                    help=f"fraction 0-1 split off for validation when --val is not given (default: {d.val_pct})")
@@ -122,7 +121,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="tokens per text (default: covers 95%% of the training texts, at most 512)")
     p.add_argument("--batch-size", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
                    help=f"rows per optimizer step (default: {d.batch_size})")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=_SUPPRESS,
+    p.add_argument("--precision", choices=PRECISIONS, default=_SUPPRESS,
                    help="autocast precision; auto = bf16 where the hardware runs it natively (default: auto)")
     p.add_argument("--seed", type=_int_at_least(0), default=_SUPPRESS,
                    help="seed of the split, the head's init, dropout and the batch order (default: 0)")
@@ -154,8 +153,10 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
 
 #: CLI option → TrainConfig field, where the names differ.
 _FIELDS = {"data": "train_file", "val": "val_file", "model": "model_name", "label_column": "label_columns"}
-_TASK_CHOICES = ("single_label", "multi_label", "regression", "token_classification")
-_SCHEDULE_CHOICES = ("one_cycle", "autofit", "sgdr")
+#: The values ``--task`` and ``--schedule`` take: every task of :data:`kdemo.tasks.SPECS`, every schedule of
+#: :data:`kdemo.run.config.SCHEDULES`.
+_TASK_CHOICES = tuple(task.value for task in SPECS)
+_SCHEDULE_CHOICES = SCHEDULES
 
 
 #: Options that are not TrainConfig fields.
@@ -260,50 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Bar:
-    """A tqdm bar fed by :class:`~kdemo.training.callbacks.ProgressEvent` objects."""
-
-    def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
-
-    def __call__(self, event) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=event.total_steps, desc=self.desc, unit="step", dynamic_ncols=True)
-        if event.phase == "epoch_end":
-            logs = event.logs or {}
-            extra = "".join(f"  {k} {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)
-            self.bar.write(f"epoch {event.epoch + 1}/{event.epochs}: loss {event.loss:.4f}{extra}")
-            return
-        self.bar.update(event.step - self.bar.n)
-        self.bar.set_postfix(epoch=f"{event.epoch + 1}/{event.epochs}", loss=f"{event.loss:.4f}", lr=f"{event.lr:.2e}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _columns_line(data) -> str:
-    """Which columns the run uses (guessed ones included), and how to change them."""
-    if not hasattr(data, "train_df"):  # a token file (kdemo.run.tokens.TokenRunData)
-        return f"data: {len(data.train.words)} sentences of tokens and tags (task: token classification)"
-    labels = (f"label={data.label_columns[0]!r}" if len(data.label_columns) == 1
-              else f"labels={list(data.label_columns)}")
-    pair = f" text-pair={data.text_pair_column!r}" if data.text_pair_column else ""
-    return f"columns: text={data.text_column!r}{pair} {labels} (use --text-column/--label-column to change)"
-
-
-class _JsonLines:
-    """Progress as :func:`kdemo.distributed.launch.progress_line` JSON lines on stdout (``--progress-jsonl``)."""
-
-    def __call__(self, event) -> None:
-        print(progress_line(event), flush=True)
-
-    def close(self) -> None:
-        pass
-
-
 def _quiet_libraries() -> None:
     """Ranks other than 0: no Hugging Face progress bars or info logs (rank 0 reports for all)."""
     import transformers
@@ -312,33 +269,21 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _watch_stop_file(path: str, stop: threading.Event, interval_s: float = 0.5) -> None:
-    """Set ``stop`` once ``path`` exists (a daemon thread; the learner stops after the batch in flight)."""
-    def poll() -> None:
-        while not stop.is_set():
-            if os.path.exists(path):
-                stop.set()
-                return
-            time.sleep(interval_s)
-
-    threading.Thread(target=poll, name="kdemo-stop-file", daemon=True).start()
-
-
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     _check_data_file(config)
-    ctx = setup()  # under torchrun: rank 0 prints and writes, the other ranks only train
-    check_batch_size(config.batch_size, ctx.world_size)
-    say = print if ctx.is_main else (lambda *a, **k: None)
-    if not ctx.is_main:
+    world = launched_world_size()  # kdemo.train joins torchrun's group and checks the global batch, once
+    main_rank = launched_rank() == 0  # under torchrun: rank 0 prints and writes, the other ranks only train
+    say = print if main_rank else (lambda *a, **k: None)
+    if not main_rank:
         _quiet_libraries()
-    say(f"device: {describe_device()}" + (f" × {ctx.world_size} ranks ({ctx.backend})" if ctx.is_distributed else ""))
-    data = read_data(config)
-    say(_columns_line(data))
-    bar = (_JsonLines() if vars(args).get("progress_jsonl") else _Bar("train")) if ctx.is_main else None
+    say(f"device: {describe_device()}" + (f" × {world} ranks ({choose_backend()})" if world > 1 else ""))
+    data = read_data(config)  # read once: kdemo.train gets it as it is
+    say(data.summary())
+    bar = (JsonLines() if vars(args).get("progress_jsonl") else ProgressBar("train")) if main_rank else None
     stop = threading.Event()
     if vars(args).get("stop_file"):
-        _watch_stop_file(args.stop_file, stop)
+        watch_stop_file(args.stop_file, stop)
 
     def announce(preproc, learner) -> None:
         say(f"task: {learner.task}, {learner.train_data.nsamples()} training and "
@@ -346,9 +291,8 @@ def _train(args: argparse.Namespace) -> int:
             f"classes: {', '.join(preproc.get_classes())}, maxlen {preproc.maxlen}", flush=True)
 
     try:
-        result = train(config, train_df=getattr(data, "train_df", None), val_df=getattr(data, "val_df", None), progress=bar,
-                       on_prepared=announce, stop=stop, checkpoint_folder=vars(args).get("checkpoint_folder"),
-                       resume_from=vars(args).get("resume"))
+        result = train(config, data=data, progress=bar, on_prepared=announce, stop=stop,
+                       checkpoint_folder=vars(args).get("checkpoint_folder"), resume_from=vars(args).get("resume"))
     finally:
         if bar is not None:
             bar.close()
@@ -363,18 +307,29 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    predictor = kdemo.load_predictor(args.model_dir)
-    if isinstance(predictor, NERPredictor):  # one row per entity: text_id, entity, type, start, end, score
-        texts = read_texts(args.file, args.text_column)
-        print(f"wrote the entities of {len(texts)} texts to {write_entities_csv(predictor, texts, args.out)}")
-        return 0
+def _predict_table(predictor, args: argparse.Namespace) -> str:
+    """One row per text: the input's columns, ``prediction`` and a ``prob_<class>`` per class."""
     df = read_table(args.file)
     col = args.text_column or guess_columns(df)[0]
     out = predictions_table(predictor, df, col, args.text_pair_column)
     dest = write_csv(out, args.out)
     counts = ", ".join(f"{k}: {v}" for k, v in out["prediction"].value_counts().items())
-    print(f"wrote {len(out)} predictions to {dest} ({counts})")
+    return f"wrote {len(out)} predictions to {dest} ({counts})"
+
+
+def _predict_entities(predictor, args: argparse.Namespace) -> str:
+    """One row per entity: text_id, entity, type, start, end, score."""
+    texts = read_texts(args.file, args.text_column)
+    return f"wrote the entities of {len(texts)} texts to {write_entities_csv(predictor, texts, args.out)}"
+
+
+#: How ``predict`` writes a model's predictions, by the kind of data its task trains on (``TaskSpec.data_kind``).
+_PREDICTION_WRITERS = {TABLE: _predict_table, TOKENS: _predict_entities}
+
+
+def _predict(args: argparse.Namespace) -> int:
+    predictor = kdemo.load_predictor(args.model_dir)
+    print(_PREDICTION_WRITERS[spec_for(predictor.task).data_kind](predictor, args))
     return 0
 
 
@@ -382,25 +337,19 @@ def _lr_find(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     _check_data_file(config)
     data = read_data(config)
-    print(_columns_line(data))
-    _, learner = prepare(config, data)
-    bar = _Bar("lr-find")
+    print(data.summary())
+    bar = ProgressBar("lr-find")
     try:
-        steps_only = ProgressReporter(lambda ev: bar(ev) if ev.phase == "train" else None, args.num_steps, 1)
-        learner.lr_find(num_steps=args.num_steps, verbose=0, callbacks=[steps_only])
+        found = lr_find(config, data, num_steps=args.num_steps, on_step=bar)
     finally:
         bar.close()
-    try:
-        suggestions = learner.lr_estimate()
-    except KdemoError as exc:
-        suggestions = None
-        print(f"warning: no suggestions: {exc}", file=sys.stderr)
-    fig = learner.lr_plot(suggest=suggestions is not None, return_fig=True)
+    if found.suggestions is None:
+        print(f"warning: {found.summary()}", file=sys.stderr)
     dest = Path(args.plot)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(dest, dpi=120)
+    found.figure.savefig(dest, dpi=120)
     print(f"saved plot: {dest}")
-    for name, lr in (suggestions or {}).items():
+    for name, lr in (found.suggestions or {}).items():
         print(f"suggested lr ({name}): {lr:.2e}")
     return 0
 

@@ -17,6 +17,8 @@ from conftest import sentiment_frame
 
 from kdemo.cli import main
 from kdemo.jobs import FAILED, FINISHED, STOPPED
+from kdemo.run import TrainConfig, read_data
+from kdemo.run.multi_gpu import write_table
 from kdemo.ui import multi_gpu_job as mgj
 from kdemo.ui.session import DEVICE_QUEUE, SessionStore
 from kdemo.ui.train_job import make_config
@@ -52,12 +54,13 @@ FAKE_TORCHRUN = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def trained_folder(tiny_bert_dir, tmp_path_factory, one_torch_thread):
-    """A real predictor folder (what rank 0 would write), trained through the CLI on the toy table."""
+    """A real predictor folder (what rank 0 would write), trained through the CLI on the toy table with the
+    validation share of the jobs' config (the job's report is the folder's)."""
     root = tmp_path_factory.mktemp("mgpu")
     data = root / "reviews.csv"
     sentiment_frame(80).to_csv(data, index=False)
     assert main(["train", str(data), "--text-column", "text", "--label-column", "label", "--model", str(tiny_bert_dir),
-                 "--batch-size", "16", "--precision", "fp32", "--out", str(root / "model")]) == 0
+                 "--batch-size", "16", "--precision", "fp32", "--val-pct", "0.2", "--out", str(root / "model")]) == 0
     (root / "fake_torchrun.py").write_text(FAKE_TORCHRUN)
     return root
 
@@ -78,8 +81,8 @@ class FakeLauncher:
 
 def _session(tmp_path, tiny_bert_dir, batch_size=16):
     session = SessionStore(root=tmp_path / "sessions")._new("multi-gpu")
-    session.train_df, session.data_name = sentiment_frame(80), "reviews.csv"
-    session.set_columns("text", ["label"])
+    session.data = read_data(TrainConfig(data_name="reviews.csv", text_column="text", label_columns=("label",)),
+                             sentiment_frame(80))  # as the Data tab holds an upload
     return session, make_config(session, str(tiny_bert_dir), 32, batch_size, 1e-3, 1, "fp32", 0.2)
 
 
@@ -94,8 +97,6 @@ def test_the_job_runs_torchrun_on_n_gpus_and_streams_progress_into_the_page(trai
     assert cmd[5:] == ["-m", "kdemo", "train", "--config", str(folder / "run.json"), "--out",
                        str(session.workdir / "model"), "--progress-jsonl", "--stop-file", str(folder / "stop")]
     # The config fed to torchrun is the run's, with the session's table written beside it.
-    from kdemo.run.config import TrainConfig
-
     sent = TrainConfig.from_json(folder / "run.json")
     assert sent == cfg.replace(train_file=str(folder / "train.parquet"), text_column="text", label_columns=["label"])
     # Progress lines became the job's steps, losses and validation point; noise lines were skipped.
@@ -103,7 +104,7 @@ def test_the_job_runs_torchrun_on_n_gpus_and_streams_progress_into_the_page(trai
     assert job.total_steps == 6 and job.val_points == [(6, 0.25)]
     # The finished folder is loaded into the session as after an in-process run.
     assert session.predictor is not None and session.predictor.predict(["the movie was great"])[0] in ("negative", "positive")
-    assert job.result["report"].num_rows == 16 and session.learner is not None
+    assert job.result["report"].num_rows == 16 and session.report is job.result["report"]  # the folder's, not redone
 
 
 def test_stop_reaches_the_subprocess_through_the_stop_file(trained_folder, tiny_bert_dir, tmp_path):
@@ -170,9 +171,9 @@ def test_tables_pyarrow_cannot_type_go_to_the_subprocess_as_json_lines(tmp_path)
     from kdemo.data.tables import read_table
 
     mixed = pd.DataFrame({"text": ["a b", "c d"], "label": [1, "x"]})  # one column, two types
-    path = mgj._write_table(mixed, tmp_path / "train")
-    assert path.endswith(".jsonl") and read_table(path)["label"].astype(str).tolist() == ["1", "x"]
-    assert mgj._write_table(mixed.astype(str), tmp_path / "plain").endswith(".parquet")
+    path = write_table(tmp_path, "train", mixed)
+    assert path.suffix == ".jsonl" and read_table(path)["label"].astype(str).tolist() == ["1", "x"]
+    assert write_table(tmp_path, "plain", mixed.astype(str)).suffix == ".parquet"
 
 
 def test_with_several_gpus_the_train_tab_offers_all_of_them(monkeypatch):

@@ -249,8 +249,8 @@ def test_ui_cli_and_python_write_the_same_params_schema(tiny_bert_dir, python_ru
     sentiment_frame().to_csv(data, index=False)
     _cli("train", data, "--model", tiny_bert_dir, "--epochs", "1", "--precision", "fp32", "--out", tmp_path / "cli")
     session = SessionStore(root=tmp_path / "sessions")._new("schema-test")
-    session.train_df, session.data_name = sentiment_frame(), "reviews.csv"
-    session.set_columns("text", ["label"])
+    session.data = kdemo.run.read_data(  # as the Data tab holds an upload
+        TrainConfig(data_name="reviews.csv", text_column="text", label_columns=("label",)), sentiment_frame())
     cfg = make_config(session, str(tiny_bert_dir), None, 32, 1e-4, 1, "fp32", 0.1, freeze=False)
     job = DEVICE_QUEUE.submit(training_job(session, cfg))
     assert job.wait(300) and job.state == FINISHED, job.error
@@ -267,8 +267,8 @@ def test_train_tab_trains_from_the_sessions_own_model_folder(tiny_bert_dir, tmp_
     from kdemo.ui.train_job import make_config, training_job
 
     session = SessionStore(root=tmp_path / "sessions")._new("own-folder")
-    session.train_df, session.data_name = sentiment_frame(80), "reviews.csv"
-    session.set_columns("text", ["label"])
+    session.data = kdemo.run.read_data(  # as the Data tab holds an upload
+        TrainConfig(data_name="reviews.csv", text_column="text", label_columns=("label",)), sentiment_frame(80))
     for model_name in (str(tiny_bert_dir), str(session.workdir / "model")):  # then fine-tune the session's model
         cfg = make_config(session, model_name, 32, 16, 1e-3, 1, "fp32", 0.2, freeze=False)
         job = DEVICE_QUEUE.submit(training_job(session, cfg))

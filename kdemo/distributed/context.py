@@ -66,6 +66,15 @@ def launched_world_size() -> int:
         return 1
 
 
+def launched_rank() -> int:
+    """``RANK`` set by torchrun (0 when the process was not launched by it): who prints and writes, known before
+    the process group is formed (:func:`setup`)."""
+    try:
+        return max(0, int(os.environ.get("RANK", "0")))
+    except ValueError:
+        return 0
+
+
 def choose_backend() -> str:
     """NCCL when CUDA is available, else gloo (CPU)."""
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
@@ -146,12 +155,13 @@ def to_local_device(module: torch.nn.Module) -> None:
         module.to(torch.device("cuda", torch.cuda.current_device()))
 
 
-def check_batch_size(batch_size: int, world_size: int | None = None) -> None:
+def check_batch_size(batch_size: int, world_size: int | None = None, *, unit: str = "ranks") -> None:
     """Refuse a global batch that does not split evenly across the ranks.
 
     Args:
         batch_size: Global batch: rows per optimizer step over all ranks.
         world_size: Number of ranks (default: this run's).
+        unit: What the ranks are called in the message (the app says ``"GPUs"``).
 
     Raises:
         DistributedError: If ``batch_size`` is not a multiple of ``world_size``.
@@ -160,8 +170,9 @@ def check_batch_size(batch_size: int, world_size: int | None = None) -> None:
     if world_size > 1 and batch_size % world_size:
         lower = max(world_size, batch_size // world_size * world_size)
         raise DistributedError(
-            f"Expected a batch size divisible by the {world_size} ranks (it is the global batch, split evenly). "
-            f"Received: batch_size={batch_size}. Use {lower} or {lower + world_size}."
+            f"Expected a batch size divisible by the {world_size} {unit} (it is the global batch, split evenly). "
+            f"Received: batch_size={batch_size}: a batch size {batch_size} leaves {batch_size % world_size} rows "
+            f"over. Use {lower} or {lower + world_size}."
         )
 
 

@@ -9,9 +9,9 @@ from kdemo.run.config import TrainConfig
 from kdemo.run.data import RunData
 from kdemo.run.lr_find import LRFindResult, lr_find
 from kdemo.run.pipeline import pipeline_for, prepare, read_data
-from kdemo.run.result import TrainResult
+from kdemo.run.result import TrainResult, load_result
 from kdemo.run.train import planned_steps, train
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter
 
-__all__ = ["LRFindResult", "ProgressEvent", "ProgressReporter", "RunData", "TrainConfig", "TrainResult", "lr_find", "pipeline_for",
-           "planned_steps", "prepare", "read_data", "train"]
+__all__ = ["LRFindResult", "ProgressEvent", "ProgressReporter", "RunData", "TrainConfig", "TrainResult", "load_result", "lr_find",
+           "pipeline_for", "planned_steps", "prepare", "read_data", "train"]

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from kdemo.device import PRECISIONS
-from kdemo.errors import TrainingError
+from kdemo.errors import DataError, TrainingError
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID
-from kdemo.tasks import TASKS, TOKEN_CLASSIFICATION, check_task
+from kdemo.tasks import SPECS, Task, check_task
 
 #: Learning-rate schedules :func:`kdemo.train` runs, by the name kept in ``training_params.json``.
 ONE_CYCLE, AUTOFIT, SGDR = "one_cycle", "autofit", "sgdr"
@@ -68,9 +68,10 @@ class TrainConfig:
             columns (multi-label). Empty guesses one column.
         val_pct: Fraction 0–1 of the training rows held out for validation when there is no ``val_file``.
         seed: Seed of the split, the head's initialisation, dropout and the batch order.
-        task: ``"single_label"``, ``"multi_label"``, ``"regression"`` or ``"token_classification"`` (named
-            entities; ``train_file`` is then a CoNLL/BIO text file or JSONL of tokens and tags); None detects it
-            from the file (:func:`kdemo.data.token_files.looks_like_token_file`) or the labels.
+        task: The :class:`~kdemo.tasks.Task` (given as the enum or its value, one of :data:`kdemo.tasks.SPECS`:
+            ``"single_label"``, ``"multi_label"``, ``"regression"``, ``"token_classification"``, whose ``train_file``
+            is a CoNLL/BIO text file or JSONL of tokens and tags); kept as the enum, written as its value by
+            :meth:`to_dict`. None detects it from the file (:func:`kdemo.data.sniff.sniff`) or the labels.
         model_name: Hub id or local folder of the checkpoint (default: the embedded all-MiniLM-L6-v2).
         maxlen: Maximum tokens per text (special tokens included); None picks the length covering 95 % of texts.
         batch_size: Training rows per optimizer step (the global batch).
@@ -109,7 +110,7 @@ class TrainConfig:
     label_columns: tuple[str, ...] = ()
     val_pct: float = 0.1
     seed: int = 0
-    task: str | None = None
+    task: Task | None = None
     model_name: str = DEFAULT_MODEL_ID
     maxlen: int | None = None
     batch_size: int = 32
@@ -162,8 +163,6 @@ class TrainConfig:
             (0 <= self.freeze_lower <= 1, "freeze_lower", "between 0 and 1 (0 trains every layer)"),
             (0 <= self.weight_decay < 1, "weight_decay", "between 0 and 1 (e.g. 0.01)"),
             (self.seed >= 0, "seed", "0 or more"),
-            (self.task is None or self.task in (*TASKS, TOKEN_CLASSIFICATION, "token-classification"), "task",
-             f"one of {(*TASKS, TOKEN_CLASSIFICATION)}, or None to detect it"),
             (self.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}"),
             (self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}"),
             (self.class_weight in CLASS_WEIGHTS, "class_weight", "None or 'balanced'"),
@@ -174,12 +173,16 @@ class TrainConfig:
              "a column other than text_column"),
             (self.val_file is None or self.train_file is not None, "val_file", "to come with a train_file"),
         ]
+        if self.task is not None:
+            try:
+                put("task", check_task(self.task))
+            except DataError:
+                raise TrainingError(f"Expected task one of {tuple(t.value for t in SPECS)}, or None to detect it. "
+                                    f"Received: task={self.task!r}.") from None
         for ok, name, expected in checks:
             if not ok:
                 shown = getattr(self, name, None) if hasattr(self, name) else (self.cycle_len, self.cycle_mult)
                 raise TrainingError(f"Expected {name} {expected}. Received: {name}={shown!r}.")
-        if self.task is not None:
-            put("task", str(check_task(self.task)))
         if self.data_name is None and self.train_file is not None:
             put("data_name", Path(self.train_file).name)
 
@@ -203,9 +206,11 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict:
-        """JSON-ready form (``label_columns`` as a list); :meth:`from_dict` reads it back to an equal config."""
+        """JSON-ready form (``label_columns`` as a list, ``task`` as its value); :meth:`from_dict` reads it back to an
+        equal config."""
         data = asdict(self)
         data["label_columns"] = list(self.label_columns)
+        data["task"] = None if self.task is None else self.task.value
         return data
 
     @classmethod

@@ -38,10 +38,26 @@ class RunData:
         """The training texts (a token file's sentences as words joined by spaces), e.g. for language detection."""
         raise NotImplementedError
 
+    def summary(self) -> str:
+        """One line saying what the run trains on (the CLI prints it before training), e.g. the columns chosen."""
+        raise NotImplementedError
+
     def example(self) -> str:
         """The first training text, at most :data:`EXAMPLE_CHARS` characters: the model card's widget example."""
         texts = self.texts()
         return str(texts[0])[:EXAMPLE_CHARS] if texts else ""
+
+    def files_in(self, folder) -> dict:
+        """The :class:`~kdemo.run.config.TrainConfig` fields that name files holding this data, writing into
+        ``folder`` what is held only in memory (a torchrun worker reads the files: :mod:`kdemo.run.multi_gpu`).
+
+        Args:
+            folder: Where to write (an existing folder).
+
+        Returns:
+            ``{"train_file": ..., "val_file": ..., ...}``.
+        """
+        raise NotImplementedError
 
     def config_fields(self) -> dict:
         """The :class:`~kdemo.run.config.TrainConfig` fields that describe this data (task, columns, name), so that

@@ -12,10 +12,13 @@ import keras
 import kdemo.atomic as atomic
 from kdemo.device import describe_device, resolve_precision
 from kdemo.distributed.context import current
+from kdemo.errors import TrainingError
 from kdemo.hub.card import PARAMS_FILE, framework_versions, without_local_paths, write_model_card
+from kdemo.inference.predictor import load_predictor
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord
 from kdemo.run.config import CONFIG_VERSION, TrainConfig
+from kdemo.tasks import spec_for
 
 #: The optimizer every run uses (see :class:`kdemo.training.optimizer.FusedAdamW`).
 OPTIMIZER = "AdamW (torch fused kernel)"
@@ -102,6 +105,21 @@ class TrainResult:
     learner: object = None
 
     @property
+    def num_layers(self) -> int:
+        """Transformer layers of the trained model (from the predictor's transformers config)."""
+        return int(self.predictor.model.config.num_hidden_layers)
+
+    @property
+    def num_heads(self) -> int:
+        """Attention heads per layer of the trained model (from the predictor's transformers config)."""
+        return int(self.predictor.model.config.num_attention_heads)
+
+    def top_losses(self, n: int):
+        """The ``n`` validation examples with the highest loss, as a DataFrame (the learner's
+        ``top_losses_table``), or None when the result holds no learner (a run loaded from its folder)."""
+        return None if self.learner is None else self.learner.top_losses_table(n)
+
+    @property
     def metrics(self) -> dict:
         """The numeric validation metrics (the ``"metrics"`` of :attr:`params`)."""
         return dict(self.params.get("metrics", {}))
@@ -132,3 +150,32 @@ class TrainResult:
             atomic.write_text(tmp / PARAMS_FILE, json.dumps(without_local_paths(self.params), indent=2, default=str))
             write_model_card(tmp, repo_id=repo_id or dest.name)
         return dest
+
+
+def load_result(folder: str | os.PathLike) -> TrainResult:
+    """A finished run read back from the folder :meth:`TrainResult.save` wrote (e.g. by ``python -m kdemo train``
+    under torchrun): its predictor, ``training_params.json`` and record, and the validation report rebuilt from the
+    record's evaluation (the task's report class, ``TaskSpec.report``). Nothing is prepared or validated again.
+
+    Args:
+        folder: The run's folder.
+
+    Returns:
+        The :class:`TrainResult`, without ``history`` and ``learner`` (None); a regression report has no per-row
+        values (the record keeps the metrics only).
+
+    Raises:
+        ModelError: If the folder holds no loadable predictor.
+        TrainingError: If it holds no ``training_params.json`` or a damaged one.
+    """
+    folder = Path(folder)
+    predictor = load_predictor(folder)
+    try:
+        params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"Expected a run's {PARAMS_FILE} in {str(folder)!r}. Received: {exc}. Train it again.") from None
+    record = TrainingRecord.load(folder)
+    evaluation = record.evaluation if record is not None else None
+    report = spec_for(predictor.task).load("report").from_dict(evaluation) if evaluation else None
+    return TrainResult(config=TrainConfig.from_dict(params), predictor=predictor, report=report, history=None,
+                       record=record, params=params)

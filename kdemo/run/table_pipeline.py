@@ -13,7 +13,8 @@ from kdemo.data.tables import read_table
 from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.run.config import TrainConfig
-from kdemo.run.data import RunData
+from kdemo.run.data import EXAMPLE_CHARS, RunData
+from kdemo.run.multi_gpu import write_table
 from kdemo.tasks import spec_for
 from kdemo.text.loaders import texts_from_df
 from kdemo.text.preprocessor import Transformer
@@ -38,9 +39,24 @@ class TableRunData(RunData):
 
     def example(self) -> str:
         """The first training text (the model card's widget example), shortened."""
-        from kdemo.run.data import EXAMPLE_CHARS
-
         return str(self.train_df[self.text_column].iloc[0])[:EXAMPLE_CHARS]
+
+    def files_in(self, folder) -> dict:
+        """The tables written into ``folder`` (:func:`kdemo.run.multi_gpu.write_table`) and the columns chosen."""
+        fields = {"train_file": str(write_table(folder, "train", self.train_df)), "val_file": None,
+                  "text_column": self.text_column, "label_columns": list(self.label_columns),
+                  "text_pair_column": self.text_pair_column}
+        if self.val_df is not None:
+            fields["val_file"] = str(write_table(folder, "val", self.val_df))
+        return fields
+
+    def summary(self) -> str:
+        """The columns the run uses (guessed ones included), and how to change them."""
+        labels = (f"label={self.label_columns[0]!r}" if len(self.label_columns) == 1
+                  else f"labels={list(self.label_columns)}")
+        pair = f" text-pair={self.text_pair_column!r}" if self.text_pair_column else ""
+        return (f"columns: text={self.text_column!r}{pair} {labels} (text_column/label_columns, "
+                "--text-column/--label-column, change them)")
 
 
 class TablePipeline:

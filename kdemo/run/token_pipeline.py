@@ -42,6 +42,14 @@ class TokenRunData(RunData):
         """The training sentences as texts (words joined by spaces), e.g. for language detection."""
         return [" ".join(words) for words in self.train.words]
 
+    def summary(self) -> str:
+        """How many sentences the run trains on, and its task."""
+        return f"data: {len(self.train.words)} sentences of tokens and tags (task: {self.spec.title})"
+
+    def files_in(self, folder) -> dict:
+        """The token files the sentences were read from (nothing is written)."""
+        return {"train_file": self.train_file, "val_file": self.val_file}
+
     def config_fields(self) -> dict:
         """As :meth:`RunData.config_fields`, with the token files (a token run's config names its files)."""
         return {**super().config_fields(), "train_file": self.train_file, "val_file": self.val_file}

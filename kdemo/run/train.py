@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -30,8 +29,9 @@ from kdemo.run.result import TrainResult, training_params
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
 from kdemo.training.checkpoint_state import read_state
-from kdemo.training.learner import Learner, get_learner
+from kdemo.training.learner import Learner
 from kdemo.training.schedules import sgdr_cycle_epochs
+
 
 def planned_steps(config: TrainConfig, learner: Learner) -> int:
     """Optimizer steps the run plans, counted as the fit loop counts them.
@@ -130,7 +130,8 @@ def train(
                                 "one-cycle runs write resume checkpoints. Start the run again.")
         checkpoint_folder = resume_from
         resumed = read_state(resume_from)  # before any work: a missing checkpoint fails fast
-    setup()  # under torchrun: join the process group (batch_size is the global batch, see kdemo.distributed)
+    setup()  # under torchrun: join the process group before the model is built, so each rank builds it on its own GPU
+    # (the Learner checks that the global batch splits across the ranks; the CLI only reads RANK to know who prints)
     if data is None:
         data = read_data(config, train_df, val_df)
     preproc, learner = prepare(config, data, policy=policy, verbose=verbose)

@@ -77,6 +77,8 @@ class TaskSpec:
         pipeline: ``"module:Class"`` of the run pipeline (:mod:`kdemo.run.pipeline`): read, prepare, split, texts.
         evaluator: ``"module:Class"`` of the Learner's evaluation strategy (``validate``, ``top_losses``, …).
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
+        report: ``"module:Class"`` of the validation report (``to_dict``/``from_dict``), e.g. to read a saved run's
+            ``training_results.json`` evaluation back.
     """
 
     task: Task
@@ -96,6 +98,7 @@ class TaskSpec:
     pipeline: str = ""
     evaluator: str = ""
     predictor: str = ""
+    report: str = ""
     label_layout: str = "class"
     entity_types: bool = False
     card_summary: str = "A text classifier that sorts texts into {num_labels} classes ({names})"
@@ -104,13 +107,13 @@ class TaskSpec:
     card_tags: tuple[str, ...] = ()
 
     def load(self, role: str):
-        """The class named by ``pipeline``, ``evaluator`` or ``predictor``, imported on first use.
+        """The class named by ``pipeline``, ``evaluator``, ``predictor`` or ``report``, imported on first use.
 
         Raises:
-            ValueError: If ``role`` is not one of those three.
+            ValueError: If ``role`` is not one of those four.
         """
-        if role not in ("pipeline", "evaluator", "predictor"):
-            raise ValueError(f"Expected role 'pipeline', 'evaluator' or 'predictor'. Received: {role!r}.")
+        if role not in ("pipeline", "evaluator", "predictor", "report"):
+            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor' or 'report'. Received: {role!r}.")
         module, _, name = getattr(self, role).partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -131,18 +134,18 @@ SPECS: dict[Task, TaskSpec] = {
         SINGLE_LABEL, title="single-label classification",
         card_words="single-label classification (softmax over the classes)",
         problem_type="single_label_classification", label_word="class", balance_title="Class balance",
-        class_weight=True, **_TABLE_COMMON),
+        class_weight=True, report="kdemo.evaluation.report:ClassificationReport", **_TABLE_COMMON),
     MULTI_LABEL: TaskSpec(
         MULTI_LABEL, title="multi-label classification",
         card_words="multi-label classification (one sigmoid per label; a text can carry several labels)",
         problem_type="multi_label_classification", label_word="label", balance_title="Class balance",
-        class_weight=False, label_layout="multi_hot",
+        class_weight=False, label_layout="multi_hot", report="kdemo.evaluation.report:MultiLabelReport",
         card_summary="A multi-label text classifier that tags texts with any of {num_labels} labels ({names})",
         card_tags=("multi-label",), **_TABLE_COMMON),
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
-        class_weight=False, label_layout="target",
+        class_weight=False, label_layout="target", report="kdemo.evaluation.report:RegressionReport",
         card_summary="A text regression model that predicts {targets} from a text",
         card_call='function_to_apply="none"', card_call_comment="the predicted value", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
@@ -155,7 +158,8 @@ SPECS: dict[Task, TaskSpec] = {
         default_example="John Smith works for Acme Corp in Berlin.", aliases=("token-classification",),
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
-        predictor="kdemo.inference.ner_predictor:NERPredictor", label_layout="word_tags", entity_types=True,
+        predictor="kdemo.inference.ner_predictor:NERPredictor", report="kdemo.evaluation.ner:NERReport",
+        label_layout="word_tags", entity_types=True,
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),
         card_tags=("ner",)),

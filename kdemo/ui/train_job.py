@@ -11,12 +11,9 @@ import time
 
 from kdemo.errors import KdemoError, TrainingError
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, STOPPED, Job, log_event
-from kdemo.modeling.classifier import DEFAULT_MODEL_ID
-from kdemo.run.config import TrainConfig
-from kdemo.run.train import RunData, planned_steps, train
-from kdemo.training.callbacks import ProgressEvent
-from kdemo.training.checkpoint_state import RESUME_DIR, read_state
-from kdemo.training.learner import FAST_FREEZE_LOWER
+from kdemo.run import ProgressEvent, RunData, TrainConfig, TrainResult, planned_steps, train
+from kdemo.run.checkpoints import RESUME_DIR, read_state
+from kdemo.run.models import DEFAULT_MODEL_ID, FAST_FREEZE_LOWER
 from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.store import CHECKPOINT_DIR, MODEL_DIR
@@ -29,11 +26,11 @@ PERSIST_EVERY_S = 5.0
 
 def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
                 freeze=False) -> TrainConfig:
-    """The session's data choices and the Train tab's raw field values as a validated
-    :class:`~kdemo.run.config.TrainConfig`.
+    """The session's data (its columns, task and name: :meth:`~kdemo.run.data.RunData.config_fields`) and the Train
+    tab's raw field values as a validated :class:`~kdemo.run.config.TrainConfig` (which coerces and checks them).
 
     Args:
-        session: The session (its file name, columns, task and class-weight choice).
+        session: The session (its data as read at upload, and its class-weight choice).
         model_name: Hub id or local folder ("" for the default).
         maxlen: Tokens per text, or empty for automatic.
         batch_size: Rows per optimizer step.
@@ -44,30 +41,34 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         freeze: Freeze the embeddings and the lowest third of the blocks (the tab's faster option); False (the
             default) trains every layer, as the CLI and the Python API do.
 
+    Returns:
+        The run's config.
+
     Raises:
-        KdemoError: If a field is not a number or is out of range (the message names it).
+        KdemoError: Before an upload, or if a field is not a number or is out of range (the message names it).
     """
-    try:
-        return TrainConfig(
-            **session.require_data().config_fields(),  # task, columns, name (a token run: the session's file copies)
-            model_name=(model_name or DEFAULT_MODEL_ID).strip(),
-            maxlen=int(maxlen) if maxlen else None,
-            batch_size=int(batch_size),
-            lr=float(lr),
-            epochs=int(epochs),
-            val_pct=float(val_pct),
-            precision=precision or "auto",
-            freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
-            class_weight="balanced" if session.use_class_weight else None,
-        )
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, KdemoError):
-            raise
-        raise KdemoError(f"Expected numbers for maxlen, batch size, learning rate and epochs. Received: {exc}.") from exc
+    data = session.require_data()
+    weighted = data.spec.class_weight and session.use_class_weight  # the spec says whether class weights apply
+    return TrainConfig(
+        **data.config_fields(),
+        model_name=model_name or DEFAULT_MODEL_ID,
+        maxlen=maxlen or None,
+        batch_size=batch_size,
+        lr=lr,
+        epochs=epochs,
+        val_pct=val_pct,
+        precision=precision or "auto",
+        freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
+        class_weight="balanced" if weighted else None,
+    )
 
 
-def session_data(session: Session, cfg: TrainConfig) -> RunData:
-    """The session's data as read at upload (nothing is read again)."""
+def session_data(session: Session, cfg: TrainConfig | None = None) -> RunData:
+    """The session's data as the Data tab read it, once (a run takes it as it is; nothing is read again).
+
+    Raises:
+        KdemoError: Before an upload.
+    """
     return session.require_data()
 
 
@@ -87,16 +88,19 @@ def record_progress(job: Job, ev: ProgressEvent) -> None:
         job.phase = "Evaluating on the validation split and saving the model"
 
 
-def job_result(report, learner) -> dict:
+def job_result(result: TrainResult) -> dict:
     """What a finished training job hands the Train tab: ``{"report", "top_losses", "num_layers", "num_heads"}``.
 
     Args:
-        report: The validation report.
-        learner: The learner holding the trained model (its top losses and its layer and head counts).
+        result: The run's result (trained here, or loaded from the folder a multi-GPU run saved: then without top
+            losses, None).
+
+    Returns:
+        The report, the :data:`TOP_LOSSES` validation rows of highest loss (a DataFrame, or None), and the model's
+        layer and head counts (the attention view's sliders).
     """
-    hf = learner.model.hf_model.config
-    return {"report": report, "top_losses": learner.top_losses_table(TOP_LOSSES), "num_layers": hf.num_hidden_layers,
-            "num_heads": hf.num_attention_heads}
+    return {"report": result.report, "top_losses": result.top_losses(TOP_LOSSES), "num_layers": result.num_layers,
+            "num_heads": result.num_heads}
 
 
 def resumable(session: Session) -> bool:
@@ -124,7 +128,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
     training, and at its end.
     """
 
-    data = session_data(session, cfg)  # the data as it is now, even if the Data tab changes while queued
+    data = session.require_data()  # the data as read at upload; a later change in the Data tab makes a new one
     checkpoint = session.workdir / CHECKPOINT_DIR
     session.train_config, session.loaded_model = cfg, None  # this run's model replaces a loaded one
     STORE.persist(session)
@@ -177,7 +181,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
         job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
         result.save(session.workdir / MODEL_DIR)
         session.result, session.predictor, session.report = result, result.predictor, result.report
-        job.result = job_result(result.report, result.learner)  # the queue sets it too; the store needs it now
+        job.result = job_result(result)  # the queue sets it too; the store needs it now
         stopped = job.stop_event.is_set()
         STORE.persist_job(session, job, STOPPED if stopped else FINISHED)
         if not stopped:
