@@ -297,7 +297,7 @@ def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi", "single"]
     # On a rank other than 0, predictor.save and learner.save_model write nothing.
     from kdemo.distributed.context import DistributedContext
-    from kdemo.inference import predictor as predictor_module
+    from kdemo.inference import base as predictor_module
 
     monkeypatch.setattr(predictor_module, "current", lambda: DistributedContext(rank=1, world_size=2))
     assert kdemo.load_predictor(tmp_path / "single").save(tmp_path / "rank1") == tmp_path / "rank1"

@@ -23,7 +23,7 @@ from kdemo.data.languages import analyse_languages, language_name
 from kdemo.data.lengths import length_findings
 from kdemo.data.tables import as_text, format_rows, read_info, row_numbers
 from kdemo.device import get_device
-from kdemo.errors import DataError
+
 from kdemo.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_task
 
 #: Largest/smallest class count from which the doctor warns and offers balanced class weights.
