@@ -1,7 +1,9 @@
-"""Text lengths for the data doctor: in the model's tokens, or (no tokenizer) in words that count every Chinese,
+"""Text lengths for the data doctor and the runs' maxlen suggestion (:func:`suggest_maxlen`): in the model's tokens, or (no tokenizer) in words that count every Chinese,
 Japanese and Korean character, since those scripts do not put spaces between words."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -60,3 +62,28 @@ def length_findings(texts: list[str], tokenizer) -> tuple[dict, list[tuple[str, 
                    f"({format_rows(too_long)}).")
             problems.append(("truncated", cut, tuple(too_long)))
     return found, problems
+
+
+def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, cap: int = 512, sample: int = 5000) -> int:
+    """The smallest token length (multiple of 8) that covers ``coverage`` of the texts, capped.
+
+    Args:
+        tokenizer: The model's tokenizer.
+        texts: Texts, or ``(text, text_pair)`` sentence pairs, tokenized as the model reads them (a pair with its
+            separator tokens); a random sample of at most ``sample`` is tokenized.
+        coverage: Fraction 0–1 of texts that should fit untruncated.
+        cap: Upper bound (the model's maximum).
+
+    Returns:
+        The suggested maxlen in tokens, special tokens included.
+    """
+    texts = list(texts)
+    if len(texts) > sample:
+        rng = np.random.default_rng(0)
+        texts = [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
+    if texts and not isinstance(texts[0], str):  # sentence pairs: both texts count, as the model reads them
+        encoded = tokenizer([str(a) for a, _ in texts], [str(b) for _, b in texts], truncation=False)
+    else:
+        encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    return maxlen_covering(lengths, coverage=coverage, cap=cap)

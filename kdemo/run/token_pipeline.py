@@ -65,8 +65,10 @@ def read_token_data(config: TrainConfig) -> TokenRunData:
         raise DataError("Expected a training file of tokens and tags (CoNLL/BIO .txt/.conll or JSONL) for token "
                         "classification. Received: none. Set train_file.")
     train = read_token_file(config.train_file)
-    if not train.tags:
-        raise DataError(f"Expected tags in {config.train_file!r} (the last column). Received: words only.")
+    if not train.tags:  # named as the user knows it (the app trains on its session's copy of the upload)
+        name = config.data_name or str(config.train_file)
+        raise DataError(f"Expected tags in {name!r} (the last column). Received: words only. Add a tag after each "
+                        "word (word TAB tag).")
     val = read_token_file(config.val_file) if config.val_file is not None else None
     warnings = list(train.warnings) + (list(val.warnings) if val is not None else [])
     return TokenRunData(spec=spec_for(config.task or "token_classification"), data_name=config.data_name,
@@ -74,14 +76,24 @@ def read_token_data(config: TrainConfig) -> TokenRunData:
                         val_file=None if config.val_file is None else str(config.val_file))
 
 
+def held_out_count(num_sentences: int, val_pct: float) -> int:
+    """Sentences a run holds out for validation when there is no validation file: ``val_pct`` of them, rounded, at
+    least 1 and at most all but one (what the Data tab shows and :func:`prepare_tokens` does).
+
+    Raises:
+        DataError: With fewer than 2 sentences.
+    """
+    if num_sentences < 2:
+        raise DataError(f"Expected at least 2 sentences to hold some out for validation. Received: {num_sentences}. "
+                        "Add sentences or give a validation file.")
+    return min(num_sentences - 1, max(1, round(num_sentences * val_pct)))
+
+
 def _split(corpus: TokenCorpus, val_pct: float, seed: int) -> tuple[list[int], list[int]]:
-    """Sentence indices ``(train, val)``: a seeded random ``val_pct`` of the sentences (at least 1) held out."""
+    """Sentence indices ``(train, val)``: a seeded random :func:`held_out_count` of the sentences held out."""
     n = len(corpus.words)
-    if n < 2:
-        raise DataError(f"Expected at least 2 sentences to hold some out for validation. Received: {n}. Add sentences "
-                        "or give a validation file.")
+    k = held_out_count(n, val_pct)
     order = np.random.default_rng(seed).permutation(n)
-    k = min(n - 1, max(1, round(n * val_pct)))
     return sorted(order[k:].tolist()), sorted(order[:k].tolist())
 
 

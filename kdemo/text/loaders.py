@@ -9,43 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from kdemo.data.columns import check_columns, check_texts, guess_columns, split_train_val
-from kdemo.data.dataset import maxlen_covering
 from kdemo.data.labels import detect_task, one_hot_columns, parse_labels
+from kdemo.data.lengths import suggest_maxlen
 from kdemo.data.tables import read_table
 from kdemo.errors import DataError
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import REGRESSION, SINGLE_LABEL, check_task
 
 __all__ = ["read_table", "suggest_maxlen", "texts_from_csv", "texts_from_df"]
-
-
-def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, cap: int = 512, sample: int = 5000) -> int:
-    """The smallest token length (multiple of 8) that covers ``coverage`` of the texts, capped.
-
-    Args:
-        tokenizer: The model's tokenizer.
-        texts: Texts, or ``(text, text_pair)`` sentence pairs, tokenized as the model reads them (a pair with its
-            separator tokens); a random sample of at most ``sample`` is tokenized.
-        coverage: Fraction 0–1 of texts that should fit untruncated.
-        cap: Upper bound (the model's maximum).
-
-    Returns:
-        The suggested maxlen in tokens, special tokens included.
-    """
-    texts = list(texts)
-    if len(texts) > sample:
-        rng = np.random.default_rng(0)
-        texts = [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
-    if texts and not isinstance(texts[0], str):  # sentence pairs: both texts count, as the model reads them
-        encoded = tokenizer([str(a) for a, _ in texts], [str(b) for _, b in texts], truncation=False)
-    else:
-        encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    return maxlen_covering(lengths, coverage=coverage, cap=cap)
 
 
 def texts_from_df(

@@ -22,7 +22,7 @@ from kdemo.errors import DataError
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.plots import confusion_matrix_figure
 from kdemo.run import TrainConfig, read_data
-from kdemo.run.token_pipeline import _split
+from kdemo.run.token_pipeline import held_out_count
 from kdemo.tasks import TASKS, Task
 from kdemo.ui.views.common import default_tokenizer, length_figure
 
@@ -65,11 +65,11 @@ def keep_copy(path: str | Path, folder: Path, name: str, encoding: str | None = 
 
 
 def held_out(corpus, val_pct: float) -> int:
-    """Sentences a run holds out for validation when there is no validation file: the size of the run's own split
-    (:func:`kdemo.run.token_pipeline._split`, seeded; the count does not depend on the seed), 0 for a file too small
-    to split (the run then says so)."""
+    """Sentences a run holds out for validation when there is no validation file
+    (:func:`kdemo.run.token_pipeline.held_out_count`, the run's own rule), 0 for a file too small to split (the run
+    then says so)."""
     try:
-        return len(_split(corpus, val_pct, 0)[1])
+        return held_out_count(len(corpus.words), val_pct)
     except DataError:
         return 0
 
