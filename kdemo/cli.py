@@ -18,7 +18,7 @@ from kdemo.data.tables import read_table
 from kdemo.device import PRECISIONS, describe_device
 from kdemo.distributed.context import choose_backend, launched_rank, launched_world_size
 from kdemo.errors import HubError, KdemoError
-from kdemo.hub.card import LOCAL_PREFIX
+from kdemo.hub.folder import LOCAL_PREFIX
 from kdemo.inference.entities_csv import read_texts, write_entities_csv
 from kdemo.inference.predictions_csv import predictions_table, write_csv
 from kdemo.run import lr_find, read_data, train

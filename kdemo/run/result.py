@@ -13,7 +13,8 @@ import kdemo.atomic as atomic
 from kdemo.device import describe_device, resolve_precision
 from kdemo.distributed.context import current
 from kdemo.errors import TrainingError
-from kdemo.hub.card import PARAMS_FILE, framework_versions, without_local_paths, write_model_card
+from kdemo.hub.card import framework_versions, write_model_card
+from kdemo.hub.folder import PARAMS_FILE, without_local_paths
 from kdemo.inference.predictor import load_predictor
 from kdemo.modeling.freezing import num_blocks
 from kdemo.record import TrainingRecord

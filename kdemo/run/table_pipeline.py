@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from kdemo.data.columns import guess_columns
+from kdemo.data.columns import guess_columns, require_columns
 from kdemo.data.labels import detect_task
 from kdemo.data.tables import read_table
 from kdemo.errors import DataError
@@ -86,9 +86,7 @@ class TablePipeline:
                 f"Expected a label column. Received: a table with columns {list(train_df.columns)} and none that "
                 "looks like labels. Name it (label_columns=, --label-column)."
             )
-        for column in (text_column, config.text_pair_column, *labels):
-            if column is not None and column not in train_df.columns:
-                raise DataError(f"Expected a column {column!r}. Received: columns {list(train_df.columns)}. Check the name.")
+        require_columns(train_df, text_column, labels, config.text_pair_column)
         task = config.task if config.task is not None else detect_task(train_df, list(labels))
         return TableRunData(spec=spec_for(task), data_name=config.data_name, text_column=text_column,
                             label_columns=tuple(labels), text_pair_column=config.text_pair_column,

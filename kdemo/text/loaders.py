@@ -145,6 +145,9 @@ def texts_from_csv(
     verbose: int = 1,
     *,
     model_name: str | None = None,
+    task: str | None = None,
+    text_pair_column: str | None = None,
+    policy: FolderPolicy = DEFAULT_POLICY,
 ):
     """Prepare training and validation data from CSV/TSV/JSONL files (ktrain's ``texts_from_csv``).
 
@@ -166,6 +169,9 @@ def texts_from_csv(
         ngram_range: Ignored for transformer modes, as in ktrain.
         is_regression: Treat integer targets as numbers, as in :func:`texts_from_df`.
         lang: Ignored.
+        task: As in :func:`texts_from_df` (None detects it from the labels).
+        text_pair_column: Column with the second texts of sentence pairs, as in :func:`texts_from_df`.
+        policy: Which local model folders ``model_name`` may name, as in :func:`texts_from_df`.
 
     Returns:
         ``(trn, val, preproc)`` as :func:`texts_from_df`.
@@ -178,4 +184,5 @@ def texts_from_csv(
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
     return texts_from_df(train_df, text_column, label_columns, val_df, maxlen=maxlen, val_pct=val_pct,
                          preprocess_mode=preprocess_mode, is_regression=is_regression, random_state=random_state,
-                         verbose=verbose, model_name=model_name)
+                         verbose=verbose, model_name=model_name, task=task, text_pair_column=text_pair_column,
+                         policy=policy)
