@@ -15,7 +15,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
+# tests/ mirrors kdemo/'s folders (tests/data, tests/run, tests/ui …); the helpers here (tiny_models, browser,
+# hub_server) and a few test modules that others import (test_ner_app's CoNLL fixture, test_multi_gpu_job's fake
+# torchrun) are importable by name from every folder.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE)] + [str(p) for p in sorted(HERE.iterdir())
+                              if p.is_dir() and p.name not in ("fixtures", "__pycache__") and not p.name.startswith(".")]
 from tiny_models import build_tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

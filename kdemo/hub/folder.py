@@ -24,7 +24,7 @@ Nothing in a folder names a local path: data files and a base model given as a f
 
 Facts still written more than once, because a reader or a test of that file needs them there: the class names in
 ``config.json`` (``id2label``), ``kdemo.json`` (``load_predictor``), ``training_params.json`` ``resolved``
-(tests/test_run.py) and ``training_results.json`` (:class:`~kdemo.record.TrainingRecord`'s field, the balance
+(tests/run/test_run.py) and ``training_results.json`` (:class:`~kdemo.record.TrainingRecord`'s field, the balance
 table's order); the task in ``config.json`` (``problem_type``), ``kdemo.json``, ``training_params.json``
 (``config``, ``resolved``) and ``training_results.json``; the validation metrics in ``kdemo.json``,
 ``training_params.json`` and ``training_results.json`` (``evaluation``). All are written once, at save time, by

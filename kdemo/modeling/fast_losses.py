@@ -6,7 +6,7 @@ where a small model's step takes a few milliseconds, that is several percent. Ea
 what Keras computes (same formula, same reduction: the sum of the per-row values times their sample weights,
 divided by the number of rows, Keras' ``"sum_over_batch_size"``), and only for the exact Keras classes and
 settings listed; anything else (another loss, ``ignore_class``, weighted metrics, other shapes) returns None and
-the step uses Keras' own path. ``tests/test_train_step.py`` checks both give the same values.
+the step uses Keras' own path. ``tests/modeling/test_train_step.py`` checks both give the same values.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ every epoch, at least every ``checkpoint_every_s`` seconds and when stopped. ``l
 learner built the same way (same model, data, batch size and seed; in a new process after a crash, too) loads the
 weights, the optimizer state, the random states and the batch order, and runs the rest of the planned fit: the same
 one-cycle schedule over the same total steps, the loss history continuing. On the CPU in fp32 the result equals an
-uninterrupted run (``tests/test_resume.py``). This is Hugging Face Trainer's ``resume_from_checkpoint``.
+uninterrupted run (``tests/training/test_resume.py``). This is Hugging Face Trainer's ``resume_from_checkpoint``.
 
 A checkpoint taken inside an epoch resumes with two Keras fits: the rest of that epoch (:class:`EpochRemainder`),
 then the following epochs; that epoch's logged loss and metrics then cover only its resumed batches.

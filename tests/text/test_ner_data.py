@@ -196,7 +196,7 @@ def test_split_words_returns_ktrain_words_and_character_offsets():
 
 
 # ---------------------------------------------------------------------------------------------------- the corpus
-FIXTURES = Path(__file__).parent / "fixtures" / "ner"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ner"
 
 
 def _read(name: str, **kwargs):
@@ -442,7 +442,7 @@ def test_diagnose_tokens_reports_scheme_unlabelled_files_and_estimates_without_t
 
 
 # ---------------------------------------------------------------------------------------------------- real data (slow)
-CONLL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "conll2003"  # ../shared/data/conll2003
+CONLL = Path(__file__).resolve().parents[3] / "shared" / "data" / "conll2003"  # ../shared/data/conll2003
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from hub_server import WRITE_TOKEN, running_hub
 from tiny_models import build_tiny_model
 from transformers import pipeline
 
-CONLL = Path(__file__).parent / "fixtures" / "ner_news.conll"
+CONLL = Path(__file__).parents[1] / "fixtures" / "ner_news.conll"
 SENTENCE = "Peter Novak visited Lisbon on Monday ."
 
 

@@ -29,8 +29,8 @@ from kdemo.ui import store
 
 pytestmark = [requires_chromium, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
-SCREENS = Path(__file__).resolve().parent / ".screens"
+REPO = Path(__file__).resolve().parents[2]
+SCREENS = Path(__file__).resolve().parents[1] / ".screens"
 EPOCHS = 3
 # 28,800 training rows (10 % held out): 1,800 steps per epoch at batch 16, 4-6 s on one CPU thread with the tiny
 # model (with 4,000 rows an epoch took under a second and the kill meant for epoch 2 landed after epoch 3)

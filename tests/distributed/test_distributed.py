@@ -265,7 +265,7 @@ def test_a_killed_rank_ends_the_run_and_leaves_the_previous_folder(ddp_setup, tm
     out.mkdir()
     (out / "previous.txt").write_text("complete earlier version")
     started = time.monotonic()
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), str(root / "run.json"), str(out), "1", "3"],
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "distributed" / "ddp_worker.py"), str(root / "run.json"), str(out), "1", "3"],
                           env=_env(), capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - started
     log = proc.stdout + proc.stderr
@@ -288,7 +288,7 @@ def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, 
 
     root = ddp_setup
     ddp_worker.main(["--verbs", str(root / "run.json"), str(tmp_path / "single")])
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--verbs", str(root / "run.json"),
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "distributed" / "ddp_worker.py"), "--verbs", str(root / "run.json"),
                            str(tmp_path / "multi")], env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rank 0 done" in proc.stdout and "rank 1 done" in proc.stdout
@@ -305,7 +305,7 @@ def test_a_script_of_ktrain_verbs_under_torchrun_matches_one_process(ddp_setup, 
 
 
 def test_a_stop_on_one_rank_stops_every_rank_after_the_same_batch(ddp_setup, tmp_path):
-    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "ddp_worker.py"), "--stop-at", "1", "4",
+    proc = subprocess.run([*TORCHRUN, str(REPO / "tests" / "distributed" / "ddp_worker.py"), "--stop-at", "1", "4",
                            str(ddp_setup / "run.json"), str(tmp_path / "model")],
                           env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

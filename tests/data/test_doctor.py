@@ -18,7 +18,7 @@ from kdemo.data.doctor import IMBALANCE_WARN, diagnose
 from kdemo.data.tables import read_table
 from kdemo.errors import DataError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "malformed"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "malformed"
 
 
 @pytest.fixture(scope="module")

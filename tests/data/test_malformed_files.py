@@ -19,7 +19,7 @@ from kdemo.data.labels import detect_task, guess_label_columns, parse_labels
 from kdemo.data.tables import read_info, read_table
 from kdemo.errors import DataError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "malformed"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "malformed"
 
 # file -> (columns, rows, encoding, delimiter): the table as it must load.
 LOADS = {

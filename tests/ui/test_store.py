@@ -487,7 +487,7 @@ def test_a_token_file_comes_back_after_a_restart(tmp_path):
     from kdemo.ui import data_tab
     from kdemo.ui.views import tokens as token_views
 
-    fixture = Path(__file__).parent / "fixtures" / "ner_news.conll"
+    fixture = Path(__file__).parents[1] / "fixtures" / "ner_news.conll"
     first = _persistent(tmp_path)
     key = first.attach(_request("page-1"), None)
     session = first.get(_request("page-1"))

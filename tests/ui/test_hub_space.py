@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 
 from kdemo import DEFAULT_MODEL_ID, ui
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 

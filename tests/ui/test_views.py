@@ -11,7 +11,7 @@ from conftest import sentiment_frame
 from kdemo.tasks import SPECS, TABLE, TOKENS, Task
 from kdemo.ui.views import table, tokens, view_for
 
-CONLL = Path(__file__).parent / "fixtures" / "ner_news.conll"
+CONLL = Path(__file__).parents[1] / "fixtures" / "ner_news.conll"
 
 
 def test_view_for_follows_the_spec_its_kind_or_a_task():

@@ -24,7 +24,7 @@ from kdemo.errors import DataError, TrainingError
 from kdemo.run.config import TrainConfig
 from kdemo.run.result import PARAMS_FILE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOEMOTIONS = REPO.parent / "shared" / "data" / "goemotions" / "train.csv"
 
 
