@@ -300,3 +300,36 @@ def test_token_classification_is_a_task_but_not_a_table_task():
     assert check_task("token_classification") is TOKEN_CLASSIFICATION is Task.TOKEN_CLASSIFICATION
     assert check_task("token-classification") is TOKEN_CLASSIFICATION  # the Hub's and the CLI's spelling
     assert TOKEN_CLASSIFICATION not in TASKS  # a table's label column never holds BIO tags
+
+
+def test_every_spec_names_modules_that_serve_its_task():
+    """Each spec's dotted paths import, and each names the interface its door calls (so a new task's spec fails
+    here, not at the first run)."""
+    from kdemo.inference.base import BasePredictor
+    from kdemo.tasks import SPECS, TABLE, TOKENS, Task, spec_for
+    from kdemo.training.evaluator import Evaluator
+
+    assert list(SPECS) == list(Task)  # one spec per task, the enum's order
+    for task, spec in SPECS.items():
+        assert spec.task is task and spec_for(task.value) is spec and str(spec) == task.value
+        assert spec.data_kind in (TABLE, TOKENS) and spec.pipeline_tag and spec.auto_model.startswith("AutoModelFor")
+        pipeline = spec.load("pipeline")()
+        assert callable(pipeline.read) and callable(pipeline.prepare)
+        assert issubclass(spec.load("evaluator"), Evaluator)
+        assert issubclass(spec.load("predictor"), BasePredictor)
+        assert callable(getattr(spec.load("report"), "to_dict", None))
+        assert set(spec.card_metrics) and all(len(row) == 4 for row in spec.card_metrics.values())
+    with pytest.raises(ValueError, match="Expected role"):
+        SPECS[Task.REGRESSION].load("view")
+
+
+def test_folder_spec_reads_kdemo_json_then_the_transformers_config():
+    from kdemo.tasks import SPECS, Task, folder_spec
+
+    assert folder_spec({"task": "multi_label"}, {}) is SPECS[Task.MULTI_LABEL]
+    assert folder_spec({"task": "regression"}, {"problem_type": "single_label_classification"}) is SPECS[Task.REGRESSION]
+    assert folder_spec({}, {"problem_type": "multi_label_classification"}) is SPECS[Task.MULTI_LABEL]
+    assert folder_spec({"task": "single_label_classification"}, {}) is SPECS[Task.SINGLE_LABEL]  # older folders
+    assert folder_spec({}, {"architectures": ["BertForTokenClassification"]}) is SPECS[Task.TOKEN_CLASSIFICATION]
+    assert folder_spec({}, {"architectures": ["BertForSequenceClassification"]}) is SPECS[Task.SINGLE_LABEL]
+    assert folder_spec({}, {}) is SPECS[Task.SINGLE_LABEL]
