@@ -120,13 +120,23 @@ def save_session(session) -> None:
         session.saved_tables[attr] = table
     for name in LEGACY_FILES:
         (folder / name).unlink(missing_ok=True)
-    data = {name: getattr(session, name) for name in (*DATA_FIELDS, *FIELDS)}
+    data = {**_data_fields(session.data), **{name: getattr(session, name) for name in FIELDS}}
     if data["class_weight_offer"] is not None:
         data["class_weight_offer"] = {str(k): v for k, v in data["class_weight_offer"].items()}
     data["train_config"] = session.train_config.to_dict() if session.train_config is not None else None
     # a token file lives in the session's folder already (its copy is what a token run trains on): its place
-    data["ner_files"] = [_relative(folder, session.token_file), _relative(folder, session.token_val_file)]
+    data["ner_files"] = [_relative(folder, getattr(session.data, name, None)) for name in ("train_file", "val_file")]
     write_text(folder / SESSION_FILE, json.dumps(data))
+
+
+def _data_fields(data) -> dict:
+    """The :data:`DATA_FIELDS` of ``data`` (a RunData, or None before an upload) as ``session.json`` keeps them."""
+    labels = list(data.label_columns) if data is not None else []
+    return {"data_name": (data.data_name if data is not None else None) or "",
+            "text_column": data.text_column if data is not None else None,
+            "label_column": labels[0] if labels else None, "label_columns": labels,
+            "text_pair_column": data.text_pair_column if data is not None else None,
+            "task": data.spec.task.value if data is not None else None}
 
 
 def _relative(folder: Path, path) -> str | None:

@@ -216,7 +216,7 @@ def outputs(session, val_pct: float, *, tokenizer=None, preview_rows: int = 20) 
         session.doctor_report = diagnose_tokens(data.train, tokenizer=tokenizer)
     diagnosis = session.doctor_report
     figure = length_figure(diagnosis, item="sentence", count_label="sentences")
-    text = summary(session.data_name, data.train, diagnosis,
+    text = summary(data.data_name or "", data.train, diagnosis,
                    val_sentences=len(data.val.words) if data.val is not None else None, val_pct=val_pct)
     return (
         preview_table(data.train, preview_rows), gr.update(choices=[], value=None, visible=False),
@@ -283,7 +283,7 @@ def entities(predictor, text: str) -> tuple[dict, pd.DataFrame]:
 def predict_file(predictor, path: str, session) -> Path:
     """The entities of every text of a file (a table's text column, or a .txt file's lines) into the session's
     ``entities.csv``: one row per entity."""
-    return write_entities_csv(predictor, read_texts(path, session.text_column), session.workdir / "entities.csv")
+    return write_entities_csv(predictor, read_texts(path, getattr(session.data, "text_column", None)), session.workdir / "entities.csv")
 
 
 def _one_text(text_pair: str | None) -> None:
