@@ -228,8 +228,3 @@ def predict_file(predictor, path: str, session: Session) -> Path:
 def attention(predictor, text: str, text_pair: str | None):
     """The classifier's attention maps for a text or a sentence pair."""
     return predictor.attention(text, text_pair or None)
-
-
-def attributions(predictor, text: str, text_pair: str | None, method: str, steps: int):
-    """Attributions of the predicted class to each token: ``(result, "")`` (no token to name)."""
-    return predictor.attributions(text, method=method, steps=steps, text_pair=text_pair), ""
