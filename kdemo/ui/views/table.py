@@ -68,7 +68,8 @@ def summary(session: Session, report: DataReport, val_pct: float) -> str:
     enc = f"; read as **{encoding}**" if encoding and encoding != "UTF-8" else ""
     if info.get("encoding_sure") is False:
         enc += " (⚠️ unsure: check the preview, or choose the encoding in the Encoding menu)"
-    head = f"**{data.data_name or ''}**: {len(df)} rows, {what}; text column `{report.text_column}`, label {labels}{enc}"
+    head = (f"**{data.data_name or ''}**: {len(df)} rows, {what}; text column `{report.text_column}`, "
+            f"label {labels}{enc}")
     if not report.ok:
         return f"⚠️ {head}. Cannot train yet: {report.errors[0].message} (see the data doctor below)"
     warnings = sum(p.severity == "warning" for p in report.problems)
@@ -136,7 +137,8 @@ def load(session: Session, train_file: str, val_file: str | None, val_pct: float
     return (
         df.head(preview_rows), gr.update(choices=columns, value=text_col, visible=True),
         gr.update(choices=columns, value=label_cols, visible=True),
-        summary_md, counts, doctor, figure, gr.update(choices=task_choices(), value=session.data.spec.task.value), checkbox,
+        summary_md, counts, doctor, figure, gr.update(choices=task_choices(), value=session.data.spec.task.value),
+        checkbox,
     )
 
 
@@ -153,7 +155,8 @@ def restore(session: Session, val_pct: float, preview_rows: int = 20) -> tuple:
         outputs = run_doctor(session, val_pct, data.spec.task.value)
     summary_md, counts, doctor, figure, checkbox = outputs
     columns = list(df.columns)
-    pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=data.text_pair_column or "")
+    pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns],
+                     value=data.text_pair_column or "")
     data = session.data  # the doctor may have changed the task
     return (df.head(preview_rows), gr.update(choices=columns, value=data.text_column),
             gr.update(choices=columns, value=list(data.label_columns)), summary_md, counts, doctor, figure,

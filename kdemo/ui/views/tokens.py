@@ -283,7 +283,8 @@ def entities(predictor, text: str) -> tuple[dict, pd.DataFrame]:
 def predict_file(predictor, path: str, session) -> Path:
     """The entities of every text of a file (a table's text column, or a .txt file's lines) into the session's
     ``entities.csv``: one row per entity."""
-    return write_entities_csv(predictor, read_texts(path, getattr(session.data, "text_column", None)), session.workdir / "entities.csv")
+    texts = read_texts(path, getattr(session.data, "text_column", None))
+    return write_entities_csv(predictor, texts, session.workdir / "entities.csv")
 
 
 def _one_text(text_pair: str | None) -> None:
