@@ -38,22 +38,19 @@ from pathlib import Path
 
 from kdemo.atomic import write_text
 from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove_frame, write_frame
-from kdemo.evaluation.ner import NERReport
-from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
+from kdemo.evaluation.report import RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
 from kdemo.errors import DataError
 from kdemo.run import TrainConfig, read_data
 from kdemo.run.checkpoints import RESUME_DIR, read_state
 from kdemo.run.table_pipeline import TableRunData
-from kdemo.tasks import SINGLE_LABEL, spec_for
+from kdemo.tasks import SINGLE_LABEL, SPECS, spec_for
 
 SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"
 #: The session's tables: attribute -> file stem (``<stem>.parquet`` or ``<stem>.json``, see kdemo.data.frames).
 TABLE_FILES = {"train_df": "train", "val_df": "val"}
 #: Pickles written by an earlier version: never read, deleted at the session's next save.
 LEGACY_FILES = ("train.pkl", "val.pkl", "job_result.pkl")
-#: The validation reports a job result may hold, by class name (how ``job_result.json`` names them).
-REPORTS = {cls.__name__: cls for cls in (ClassificationReport, MultiLabelReport, RegressionReport, NERReport)}
 #: Version of ``job_result.json``'s layout.
 RESULT_VERSION = 1
 #: Sub-folders of a session's folder: the trained predictor and the running job's checkpoints.
@@ -232,11 +229,22 @@ def result_from_dict(data: dict) -> dict:
     if data.get("version", 0) > RESULT_VERSION:
         raise ValueError(f"Expected a job result of version <= {RESULT_VERSION}. Received: {data.get('version')}.")
     kind = data.get("report_type")
-    if kind is not None and kind not in REPORTS:
-        raise ValueError(f"Expected a report type among {sorted(REPORTS)}. Received: {kind!r}.")
-    report = REPORTS[kind].from_dict(data["report"]) if kind is not None else None
+    reports = report_classes()
+    if kind is not None and kind not in reports:
+        raise ValueError(f"Expected a report type among {sorted(reports)}. Received: {kind!r}.")
+    report = reports[kind].from_dict(data["report"]) if kind is not None else None
     top = frame_from_dict(data["top_losses"]) if data.get("top_losses") is not None else None
     return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"]}
+
+
+def report_classes() -> dict[str, type]:
+    """The validation reports a job result may hold, by class name (how ``job_result.json`` names them): each
+    task's ``report`` class, as its spec names it (``spec.load("report")``).
+
+    Returns:
+        ``{class name: class}`` over :data:`kdemo.tasks.SPECS`.
+    """
+    return {cls.__name__: cls for cls in (spec.load("report") for spec in SPECS.values())}
 
 
 def _read_result(path: Path) -> dict | None:
