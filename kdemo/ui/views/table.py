@@ -10,11 +10,10 @@ import dataclasses
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
 from kdemo.data.columns import guess_columns
-from kdemo.data.dataset import maxlen_covering
+import kdemo.data.lengths as lengths
 from kdemo.data.doctor import DataReport, diagnose
 from kdemo.data.labels import guess_label_columns
 from kdemo.data.tables import read_info, read_table
@@ -33,8 +32,6 @@ ENTITIES = False
 #: What a model's outputs are called in the Predict tab's load message.
 CLASS_WORDS = "classes"
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
-#: Texts tokenized at most to suggest a maxlen (a random sample of a bigger table).
-MAXLEN_SAMPLE = 5000
 
 
 def task_choices() -> list[str]:
@@ -203,16 +200,12 @@ def report_outputs(report) -> tuple[str, pd.DataFrame, object]:
 
 def suggest_maxlen(data, tokenizer, *, coverage: float = 0.95, cap: int = 512) -> int:
     """The token length (multiple of 8) covering ``coverage`` of the training texts (or sentence pairs, both texts
-    counted as the model reads them) with ``tokenizer``; a random sample of :data:`MAXLEN_SAMPLE` at most."""
-    df = data.train_df
-    if len(df) > MAXLEN_SAMPLE:
-        df = df.iloc[np.sort(np.random.default_rng(0).choice(len(df), MAXLEN_SAMPLE, replace=False))]
-    texts = df[data.text_column].astype(str).tolist()
+    counted as the model reads them) with ``tokenizer``: the library's rule,
+    :func:`kdemo.data.lengths.suggest_maxlen`, on the table's texts."""
+    texts = data.train_df[data.text_column].astype(str).tolist()
     if data.text_pair_column:
-        encoded = tokenizer(texts, df[data.text_pair_column].astype(str).tolist(), truncation=False)
-    else:
-        encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
-    return maxlen_covering([len(ids) for ids in encoded["input_ids"]], coverage=coverage, cap=cap)
+        texts = list(zip(texts, data.train_df[data.text_pair_column].astype(str).tolist()))
+    return lengths.suggest_maxlen(tokenizer, texts, coverage=coverage, cap=cap)
 
 
 def predict_file(predictor, path: str, session: Session) -> Path:
