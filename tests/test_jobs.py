@@ -13,6 +13,8 @@ import pytest
 
 from kdemo.errors import KdemoError
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, JobQueue, owner_digest
+from kdemo.run.table_pipeline import TableRunData
+from kdemo.tasks import SINGLE_LABEL, SPECS
 from kdemo.ui.session import SessionLimits, SessionStore
 
 
@@ -102,7 +104,7 @@ def test_a_reloaded_page_finds_its_session_and_unknown_keys_are_not_adopted(tmp_
     store = SessionStore(root=tmp_path)
     key = store.attach(_request("page-1"), None)
     session = store.get(_request("page-1"))
-    session.data_name = "mine.csv"
+    session.data = TableRunData(spec=SPECS[SINGLE_LABEL], data_name="mine.csv")
     store.detach(_request("page-1"))  # reload: the old page closes ...
     assert store.attach(_request("page-2"), key) == key  # ... and the new one presents the key
     assert store.get(_request("page-2")) is session and session.pages == {"page-2"}

@@ -215,9 +215,9 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     """
     predictor = STORE.get(request).require_predictor()
     steps = int(steps or 50)
-    # a classifier's predicted class, or one token's tag (a token model's: the first entity's token)
-    result, token_note = view_for(predictor.task).attributions(predictor, _text(text), _pair(text_pair),
-                                                               method or "ig", steps)
+    # what the predictor explains: a classifier's predicted class, a token model's tag of the first entity's token
+    result, token_note = predictor.target_attributions(_text(text), _pair(text_pair), method=method or "ig",
+                                                       steps=steps)
     result = result.merge_words() if merge_words else result
     scale = float(np.abs(result.scores).max()) or 1.0
     spans: list[tuple[str, float | None]] = []

@@ -19,7 +19,7 @@ import gradio as gr
 from gradio import oauth as gradio_oauth
 from gradio.utils import get_space
 
-from kdemo.errors import HubError
+from kdemo.errors import HubAuthError
 from kdemo.run.models import FolderPolicy
 
 log = logging.getLogger("kdemo.ui")
@@ -78,7 +78,7 @@ def token_for(pasted: str | None, oauth_token: gr.OAuthToken | None, *, write: b
         False to send no token (anonymous reads on a Space).
 
     Raises:
-        HubError: On a Space, for a write without sign-in or pasted token.
+        HubAuthError: On a Space, for a write without sign-in or pasted token (status None: no request made).
     """
     pasted = (pasted or "").strip()
     if pasted:
@@ -88,7 +88,7 @@ def token_for(pasted: str | None, oauth_token: gr.OAuthToken | None, *, write: b
     if not on_spaces():
         return None
     if write:
-        raise HubError(
+        raise HubAuthError(
             "Expected you to be signed in to push. Received: no sign-in and no token. Press 'Sign in with Hugging "
             "Face' at the top of the page (or paste a write token in the Hub tab), then push again."
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -49,7 +50,8 @@ def encoding_menu(request: gr.Request):
     """The Encoding menu after a load: shown when the detection was unsure or an encoding was chosen, set to the
     codec used."""
     session = STORE.get(request)
-    info = read_info(session.train_df) if session.train_df is not None else {}
+    df = getattr(session.data, "train_df", None)
+    info = read_info(df) if df is not None else {}
     codecs = {codec for _, codec in ENCODING_CHOICES}
     codec = info.get("codec") if info.get("encoding_method") == "given" and info.get("codec") in codecs else ""
     show = info.get("encoding_sure") is False or info.get("encoding_method") == "given"
@@ -98,7 +100,7 @@ def set_columns(text_column: str, label_columns: list[str] | str, val_pct: float
         raise DataError(f"Expected different text and label columns. Received: {text_column!r} for both.")
     session.set_columns(text_column, label_columns)  # the same table, other columns: nothing is read again
     summary, counts, doctor, figure, checkbox = view_for(session.spec).run_doctor(session, val_pct, None)
-    return summary, counts, doctor, figure, gr.update(value=session.task), checkbox
+    return summary, counts, doctor, figure, gr.update(value=session.data.spec.task.value), checkbox
 
 
 @user_errors
@@ -113,21 +115,22 @@ def set_text_pair(text_pair_column: str | None, request: gr.Request) -> str:
     """
     session = STORE.get(request)
     view_for(session.spec).require_columns(session)
-    df = session.require_data().train_df
+    data = session.require_data()
+    df = data.train_df
     column = (text_pair_column or "").strip() or None
     if column is not None:
         if column not in df.columns:
             raise DataError(f"Expected the second-text column to be one of {list(df.columns)}. Received: {column!r}.")
-        if column == session.text_column or column in session.label_columns:
-            raise DataError(f"Expected a second-text column other than the text column ({session.text_column!r}) and "
+        if column == data.text_column or column in data.label_columns:
+            raise DataError(f"Expected a second-text column other than the text column ({data.text_column!r}) and "
                             f"the label columns. Received: {column!r}. Choose the first text under 'Text column' "
                             "and press 'Re-check with these columns', then pick the second text here.")
         check_texts(df, column)
-    session.text_pair_column = column
+    session.data = dataclasses.replace(data, text_pair_column=column)  # the same table: nothing is read again
     STORE.persist(session)
     if column is None:
         return "Each row is one text."
-    return f"Each row is a sentence pair: `{session.text_column}` and `{column}`, read together by the model."
+    return f"Each row is a sentence pair: `{data.text_column}` and `{column}`, read together by the model."
 
 
 def restore(session: Session, val_pct: float) -> tuple:
@@ -142,7 +145,8 @@ def restore(session: Session, val_pct: float) -> tuple:
 def pair_menu(request: gr.Request):
     """The second-text menu after a load: the table's columns, nothing chosen."""
     session = STORE.get(request)
-    columns = list(session.train_df.columns) if session.train_df is not None else []
+    df = getattr(session.data, "train_df", None)
+    columns = list(df.columns) if df is not None else []
     return gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=""), ""
 
 

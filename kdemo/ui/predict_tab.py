@@ -7,6 +7,7 @@ import gradio as gr
 import torch
 
 from kdemo.data.limits import check_text
+from kdemo.data.tables import SUPPORTED_SUFFIXES
 from kdemo.errors import DataError
 from kdemo.inference.batcher import MicroBatcher
 from kdemo.inference.hub_models import load_from_hub
@@ -169,7 +170,7 @@ def build(attention: dict) -> None:
     gr.Markdown("Or predict a whole file (the text column is the one used for training, or guessed; for a token "
                 "model also a .txt file with one text per line: the CSV then has one row per entity):")
     with gr.Row():
-        infile = gr.File(label="File of texts (CSV, TSV or JSONL)", file_types=[".csv", ".tsv", ".jsonl", ".txt"])
+        infile = gr.File(label=f"File of texts ({' '.join(SUPPORTED_SUFFIXES)})", file_types=list(SUPPORTED_SUFFIXES))
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
     for trigger in (predict_btn.click, text.submit):

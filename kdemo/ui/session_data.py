@@ -1,11 +1,11 @@
 """A session's data under the names the tabs, the store and the tests know (``train_df``, ``text_column``, ``task``,
 ``token_file``, …): read-only views of the one :class:`~kdemo.run.data.RunData` a session holds (its ``data``), not
-state of their own. Their setters replace the data (``dataclasses.replace``), for code that builds a session by hand.
+state of their own. They have no setters: code that changes the data assigns a new ``session.data`` (from
+:func:`kdemo.run.read_data`, or ``dataclasses.replace`` of the one it has).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +13,6 @@ import pandas as pd
 from kdemo.errors import KdemoError
 from kdemo.run import RunData, TrainConfig, read_data
 from kdemo.run.table_pipeline import TableRunData
-from kdemo.tasks import SINGLE_LABEL, SPECS, spec_for
 
 
 class DataViews:
@@ -41,50 +40,26 @@ class DataViews:
                              text_pair_column=pair)
         self.data = read_data(config, data.train_df, data.val_df)
 
-    def _update(self, **fields) -> None:
-        """Replace fields of :attr:`data` (a table's, started empty when there is none yet)."""
-        if self.data is None or (not isinstance(self.data, TableRunData) and "train_df" in fields):
-            self.data = TableRunData(spec=SPECS[SINGLE_LABEL], data_name=self.data.data_name if self.data else None)
-        self.data = dataclasses.replace(self.data, **fields)
-
-    # Read-only views of :attr:`data` under the names the tabs, the store and the tests know (with setters that
-    # replace the data, for code that builds a session by hand): no state of their own.
+    # Read-only views of :attr:`data` under the names the store and the tests know: no state of their own.
     @property
     def train_df(self) -> pd.DataFrame | None:
         """The training table, or None (no data, or a token file)."""
         return getattr(self.data, "train_df", None)
-
-    @train_df.setter
-    def train_df(self, value: pd.DataFrame | None) -> None:
-        self._update(train_df=value)
 
     @property
     def val_df(self) -> pd.DataFrame | None:
         """The validation table, or None."""
         return getattr(self.data, "val_df", None)
 
-    @val_df.setter
-    def val_df(self, value: pd.DataFrame | None) -> None:
-        self._update(val_df=value)
-
     @property
     def data_name(self) -> str:
         """The uploaded file's name (``""`` before an upload)."""
         return (self.data.data_name if self.data is not None else None) or ""
 
-    @data_name.setter
-    def data_name(self, value: str | None) -> None:
-        self._update(data_name=value or None)
-
     @property
     def task(self) -> str | None:
         """The task's value (``"single_label"``, …), detected by the doctor or chosen in the Data tab; None without data."""
         return self.data.spec.task.value if self.data is not None else None
-
-    @task.setter
-    def task(self, value: str | None) -> None:
-        if value is not None:
-            self._update(spec=spec_for(value))
 
     @property
     def text_column(self) -> str | None:
@@ -95,20 +70,6 @@ class DataViews:
     def label_columns(self) -> list[str]:
         """Every label column (several for 0/1 multi-label columns); empty for a token file."""
         return list(self.data.label_columns) if self.data is not None else []
-
-    @property
-    def label_column(self) -> str | None:
-        """The first label column, or None."""
-        return self.label_columns[0] if self.label_columns else None
-
-    @property
-    def text_pair_column(self) -> str | None:
-        """The column with the second text of sentence pairs, or None."""
-        return self.data.text_pair_column if self.data is not None else None
-
-    @text_pair_column.setter
-    def text_pair_column(self, value: str | None) -> None:
-        self._update(text_pair_column=value)
 
     @property
     def token_file(self) -> Path | None:

@@ -38,22 +38,19 @@ from pathlib import Path
 
 from kdemo.atomic import write_text
 from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove_frame, write_frame
-from kdemo.evaluation.ner import NERReport
-from kdemo.evaluation.report import ClassificationReport, MultiLabelReport, RegressionReport
+from kdemo.evaluation.report import RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
 from kdemo.errors import DataError
 from kdemo.run import TrainConfig, read_data
 from kdemo.run.checkpoints import RESUME_DIR, read_state
 from kdemo.run.table_pipeline import TableRunData
-from kdemo.tasks import SINGLE_LABEL, spec_for
+from kdemo.tasks import SINGLE_LABEL, SPECS, spec_for
 
 SESSION_FILE, JOB_FILE, RESULT_FILE = "session.json", "job.json", "job_result.json"
 #: The session's tables: attribute -> file stem (``<stem>.parquet`` or ``<stem>.json``, see kdemo.data.frames).
 TABLE_FILES = {"train_df": "train", "val_df": "val"}
 #: Pickles written by an earlier version: never read, deleted at the session's next save.
 LEGACY_FILES = ("train.pkl", "val.pkl", "job_result.pkl")
-#: The validation reports a job result may hold, by class name (how ``job_result.json`` names them).
-REPORTS = {cls.__name__: cls for cls in (ClassificationReport, MultiLabelReport, RegressionReport, NERReport)}
 #: Version of ``job_result.json``'s layout.
 RESULT_VERSION = 1
 #: Sub-folders of a session's folder: the trained predictor and the running job's checkpoints.
@@ -120,13 +117,23 @@ def save_session(session) -> None:
         session.saved_tables[attr] = table
     for name in LEGACY_FILES:
         (folder / name).unlink(missing_ok=True)
-    data = {name: getattr(session, name) for name in (*DATA_FIELDS, *FIELDS)}
+    data = {**_data_fields(session.data), **{name: getattr(session, name) for name in FIELDS}}
     if data["class_weight_offer"] is not None:
         data["class_weight_offer"] = {str(k): v for k, v in data["class_weight_offer"].items()}
     data["train_config"] = session.train_config.to_dict() if session.train_config is not None else None
     # a token file lives in the session's folder already (its copy is what a token run trains on): its place
-    data["ner_files"] = [_relative(folder, session.token_file), _relative(folder, session.token_val_file)]
+    data["ner_files"] = [_relative(folder, getattr(session.data, name, None)) for name in ("train_file", "val_file")]
     write_text(folder / SESSION_FILE, json.dumps(data))
+
+
+def _data_fields(data) -> dict:
+    """The :data:`DATA_FIELDS` of ``data`` (a RunData, or None before an upload) as ``session.json`` keeps them."""
+    labels = list(data.label_columns) if data is not None else []
+    return {"data_name": (data.data_name if data is not None else None) or "",
+            "text_column": data.text_column if data is not None else None,
+            "label_column": labels[0] if labels else None, "label_columns": labels,
+            "text_pair_column": data.text_pair_column if data is not None else None,
+            "task": data.spec.task.value if data is not None else None}
 
 
 def _relative(folder: Path, path) -> str | None:
@@ -222,11 +229,22 @@ def result_from_dict(data: dict) -> dict:
     if data.get("version", 0) > RESULT_VERSION:
         raise ValueError(f"Expected a job result of version <= {RESULT_VERSION}. Received: {data.get('version')}.")
     kind = data.get("report_type")
-    if kind is not None and kind not in REPORTS:
-        raise ValueError(f"Expected a report type among {sorted(REPORTS)}. Received: {kind!r}.")
-    report = REPORTS[kind].from_dict(data["report"]) if kind is not None else None
+    reports = report_classes()
+    if kind is not None and kind not in reports:
+        raise ValueError(f"Expected a report type among {sorted(reports)}. Received: {kind!r}.")
+    report = reports[kind].from_dict(data["report"]) if kind is not None else None
     top = frame_from_dict(data["top_losses"]) if data.get("top_losses") is not None else None
     return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"]}
+
+
+def report_classes() -> dict[str, type]:
+    """The validation reports a job result may hold, by class name (how ``job_result.json`` names them): each
+    task's ``report`` class, as its spec names it (``spec.load("report")``).
+
+    Returns:
+        ``{class name: class}`` over :data:`kdemo.tasks.SPECS`.
+    """
+    return {cls.__name__: cls for cls in (spec.load("report") for spec in SPECS.values())}
 
 
 def _read_result(path: Path) -> dict | None:

@@ -14,7 +14,6 @@ from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, STOPPED
 from kdemo.run import ProgressEvent, RunData, TrainConfig, TrainResult, planned_steps, train
 from kdemo.run.checkpoints import RESUME_DIR, read_state
 from kdemo.run.models import DEFAULT_MODEL_ID, FAST_FREEZE_LOWER
-from kdemo.ui.auth import folder_policy
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.store import CHECKPOINT_DIR, MODEL_DIR
 
@@ -163,7 +162,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
 
         try:
             result = train(cfg, data=data, progress=on_progress,
-                           stop=job.stop_event, policy=folder_policy(session.workdir, STORE.root),
+                           stop=job.stop_event, policy=session.policy,
                            on_prepared=on_prepared, checkpoint_folder=checkpoint, resume_from=resume_from)
         except BaseException as exc:
             job.error = exc

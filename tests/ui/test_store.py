@@ -3,6 +3,7 @@ the browser holding its key; expiry and the disk cap work on it; the token is ne
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,7 +17,10 @@ from kdemo.data.tables import read_table
 from kdemo.errors import KdemoError
 from kdemo.evaluation.report import classification_metrics
 from kdemo.jobs import FINISHED, INTERRUPTED, RUNNING, Job
+from kdemo.run import read_data
 from kdemo.run.config import TrainConfig
+from kdemo.run.table_pipeline import TableRunData
+from kdemo.tasks import SINGLE_LABEL, SPECS
 from kdemo.ui import store
 from kdemo.ui.session import SessionLimits, SessionStore
 
@@ -37,8 +41,9 @@ def test_a_session_comes_back_after_a_restart_only_with_its_key(tmp_path):
     key = first.attach(_request("page-1"), None)
     session = first.get(_request("page-1"))
     assert session.workdir == tmp_path / "sessions" / store.folder_name(key) and key not in str(session.workdir)
-    session.train_df = pd.DataFrame({"text": ["good", "bad"], "label": ["pos", "neg"]})
-    session.data_name, session.task = "reviews.csv", "single_label"
+    session.data = read_data(TrainConfig(data_name="reviews.csv", task="single_label", text_column="text",
+                                         label_columns=("label",)),
+                             pd.DataFrame({"text": ["good", "bad"], "label": ["pos", "neg"]}))
     session.set_columns("text", ["label"])
     session.class_weight_offer, session.use_class_weight = {0: 0.5, 1: 2.0}, True
     session.train_config = TrainConfig(data_name="reviews.csv", epochs=3, lr=1e-3)
@@ -124,7 +129,8 @@ def test_no_token_or_key_is_written(tmp_path):
     first = _persistent(tmp_path)
     key = first.attach(_request("p"), None)
     session = first.get(_request("p"))
-    session.train_df = pd.DataFrame({"text": ["a"], "label": ["b"]})
+    session.data = read_data(TrainConfig(text_column="text", label_columns=("label",)),
+                             pd.DataFrame({"text": ["a"], "label": ["b"]}))
     first.persist(session)
     first.persist_job(session, Job(lambda job: None))
     for path in tmp_path.rglob("*"):
@@ -154,7 +160,8 @@ def test_the_train_tab_resumes_a_stopped_run_after_a_restart(tmp_path, tiny_bert
         page = _request("resume-page")
         key = STORE.attach(page, None)
         session = STORE.get(page)
-        session.train_df, session.data_name, session.task = sentiment_frame(120), "reviews.csv", "single_label"
+        session.data = read_data(TrainConfig(data_name="reviews.csv", task="single_label", text_column="text",
+                                             label_columns=("label",)), sentiment_frame(120))
         session.set_columns("text", ["label"])
         STORE.persist(session)
         train_tab.train(str(tiny_bert_dir), 16, 8, 2e-3, 2, "fp32", 0.1, False, request=page)  # 14 steps per epoch
@@ -211,6 +218,11 @@ def _frames():
             "int names": pd.DataFrame({0: ["a", "b"], 1: [1, 2]})}
 
 
+def _as_given(train_df=None, val_df=None, data_name=None):
+    """A session's single-label table data as given, unchecked (tables of every dtype, which a reader would refuse)."""
+    return TableRunData(spec=SPECS[SINGLE_LABEL], data_name=data_name, train_df=train_df, val_df=val_df)
+
+
 def _csv(text: str):
     import tempfile
 
@@ -225,7 +237,7 @@ def test_tables_of_every_dtype_come_back_equal(tmp_path, name):
     first = _persistent(tmp_path)
     key = first.attach(_request("p"), None)
     session = first.get(_request("p"))
-    session.train_df, session.val_df = table, table.iloc[:1]
+    session.data = _as_given(table, table.iloc[:1])
     first.persist(session)
     suffix = ".parquet" if name in ("parquet", "split", "uploaded") else ".json"
     assert sorted(p.name for p in session.workdir.iterdir()) == sorted(["session.json", f"train{suffix}", f"val{suffix}"])
@@ -239,7 +251,7 @@ def test_tables_of_every_dtype_come_back_equal(tmp_path, name):
     if name == "json":
         assert restored.train_df["labels"].iloc[1] == ["anger", "joy"] and restored.train_df["label"].iloc[0] == 1
 
-    session.val_df = None  # a removed table is removed from the store too
+    session.data = dataclasses.replace(session.data, val_df=None)  # a removed table is removed from the store too
     first.persist(session)
     assert not any(p.name.startswith("val.") for p in session.workdir.iterdir())
 
@@ -296,7 +308,7 @@ def test_nothing_is_pickled(tmp_path):
     first = _persistent(tmp_path)
     first.attach(_request("p"), None)
     session = first.get(_request("p"))
-    session.train_df, session.val_df = _frames()["parquet"], _frames()["json"]
+    session.data = _as_given(_frames()["parquet"], _frames()["json"])
     first.persist(session)
     job = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
     job.result = {"report": _reports()["single_label"], "top_losses": pd.DataFrame({"row": [1], "loss": [0.5]}),
@@ -331,7 +343,7 @@ def test_old_pickles_are_ignored_never_unpickled(tmp_path):
     first = _persistent(tmp_path)
     key = first.attach(_request("p"), None)
     session = first.get(_request("p"))
-    session.data_name, session.task = "reviews.csv", "single_label"
+    session.data = _as_given(data_name="reviews.csv")
     first.persist(session)
     finished = Job(lambda job: None, epochs=1, total_steps=1, step_losses=[0.5])
     first.persist_job(session, finished, FINISHED)
@@ -414,7 +426,8 @@ def test_a_new_training_replaces_the_loaded_model_in_the_store(tmp_path):
         session = STORE.get(_request("p"))
         STORE.record_loaded_model(session, " org/model ")
         assert json.loads((session.workdir / store.SESSION_FILE).read_text())["loaded_model"] == "org/model"
-        session.train_df, session.task = pd.DataFrame({"text": ["good", "bad"] * 4, "label": ["pos", "neg"] * 4}), "single_label"
+        session.data = read_data(TrainConfig(task="single_label", text_column="text", label_columns=("label",)),
+                                 pd.DataFrame({"text": ["good", "bad"] * 4, "label": ["pos", "neg"] * 4}))
         session.set_columns("text", ["label"])
         training_job(session, make_config(session, "", 16, 2, 1e-3, 1, "fp32", 0.25))  # built, never run
         assert session.loaded_model is None
@@ -492,7 +505,7 @@ def test_a_token_file_comes_back_after_a_restart(tmp_path):
     key = first.attach(_request("page-1"), None)
     session = first.get(_request("page-1"))
     token_views.load_token_data(session, str(fixture), None, 0.1)
-    session.data_name = "my news.conll"
+    session.data = dataclasses.replace(session.data, data_name="my news.conll")
     first.persist(session)
     sentences = len(session.data.train.words)
 

@@ -6,14 +6,14 @@ The tab modules wire these to their events; :func:`kdemo.ui.views.view_for` pick
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
 from kdemo.data.columns import guess_columns
-from kdemo.data.dataset import maxlen_covering
+import kdemo.data.lengths as lengths
 from kdemo.data.doctor import DataReport, diagnose
 from kdemo.data.labels import guess_label_columns
 from kdemo.data.tables import read_info, read_table
@@ -23,7 +23,7 @@ from kdemo.inference.predictions_csv import predictions_table, text_column_for, 
 from kdemo.plots import confusion_matrix_figure, regression_figure
 from kdemo.run import TrainConfig, read_data
 from kdemo.run.models import DEFAULT_MODEL_ID
-from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS
+from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS, spec_for
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.views.common import default_tokenizer, length_figure
 
@@ -32,8 +32,6 @@ ENTITIES = False
 #: What a model's outputs are called in the Predict tab's load message.
 CLASS_WORDS = "classes"
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
-#: Texts tokenized at most to suggest a maxlen (a random sample of a bigger table).
-MAXLEN_SAMPLE = 5000
 
 
 def task_choices() -> list[str]:
@@ -52,9 +50,10 @@ def _counts_table(report: DataReport) -> pd.DataFrame:
 
 def summary(session: Session, report: DataReport, val_pct: float) -> str:
     """The Data tab's one-line summary of a table: rows, task, columns, encoding, split and the doctor's verdict."""
-    df = session.require_data().train_df
-    if session.val_df is not None:
-        split = f"validation file: **{len(session.val_df)}** rows"
+    data = session.require_data()
+    df = data.train_df
+    if data.val_df is not None:
+        split = f"validation file: **{len(data.val_df)}** rows"
     else:
         n_val = int(round(len(df) * val_pct))
         split = f"validation: **{n_val}** rows ({val_pct:.0%}, split off), training: **{len(df) - n_val}** rows"
@@ -66,7 +65,8 @@ def summary(session: Session, report: DataReport, val_pct: float) -> str:
     enc = f"; read as **{encoding}**" if encoding and encoding != "UTF-8" else ""
     if info.get("encoding_sure") is False:
         enc += " (⚠️ unsure: check the preview, or choose the encoding in the Encoding menu)"
-    head = f"**{session.data_name}**: {len(df)} rows, {what}; text column `{report.text_column}`, label {labels}{enc}"
+    head = (f"**{data.data_name or ''}**: {len(df)} rows, {what}; text column `{report.text_column}`, "
+            f"label {labels}{enc}")
     if not report.ok:
         return f"⚠️ {head}. Cannot train yet: {report.errors[0].message} (see the data doctor below)"
     warnings = sum(p.severity == "warning" for p in report.problems)
@@ -80,7 +80,9 @@ def run_doctor(session: Session, val_pct: float, task: str | None):
     tokenizer = default_tokenizer()
     report = diagnose(data.train_df, data.text_column, list(data.label_columns), val_df=data.val_df, task=task,
                       tokenizer=tokenizer, model_name=DEFAULT_MODEL_ID if tokenizer is not None else None)
-    session.doctor_report, session.task = report, report.task
+    session.doctor_report = report
+    if report.task is not None and report.task != data.spec.task.value:  # the doctor's (or the user's) task
+        session.data = dataclasses.replace(data, spec=spec_for(report.task))
     session.class_weight_offer = report.class_weight
     session.use_class_weight = session.use_class_weight and report.class_weight is not None
     STORE.persist(session)  # the table and these choices come back after a restart
@@ -132,26 +134,30 @@ def load(session: Session, train_file: str, val_file: str | None, val_pct: float
     return (
         df.head(preview_rows), gr.update(choices=columns, value=text_col, visible=True),
         gr.update(choices=columns, value=label_cols, visible=True),
-        summary_md, counts, doctor, figure, gr.update(choices=task_choices(), value=session.task), checkbox,
+        summary_md, counts, doctor, figure, gr.update(choices=task_choices(), value=session.data.spec.task.value),
+        checkbox,
     )
 
 
 def restore(session: Session, val_pct: float, preview_rows: int = 20) -> tuple:
     """The Data tab's outputs for a session that has a table (a reloaded page, or a browser back after a restart):
     as :func:`load`'s, then the second-text menu and its note; ``gr.update()`` for all of them without a table."""
-    df = session.train_df
-    if df is None or session.text_column not in df.columns:
+    data = session.data
+    df = getattr(data, "train_df", None)
+    if df is None or data.text_column not in df.columns:
         return tuple(gr.update() for _ in range(11))
     if session.doctor_report is not None:  # a reload: the report of this session's data is still in memory
         outputs = doctor_outputs(session, session.doctor_report, val_pct)
     else:  # back after a restart: diagnose the stored table again
-        outputs = run_doctor(session, val_pct, session.task)
+        outputs = run_doctor(session, val_pct, data.spec.task.value)
     summary_md, counts, doctor, figure, checkbox = outputs
     columns = list(df.columns)
-    pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns], value=session.text_pair_column or "")
-    return (df.head(preview_rows), gr.update(choices=columns, value=session.text_column),
-            gr.update(choices=columns, value=session.label_columns), summary_md, counts, doctor, figure,
-            gr.update(value=session.task), checkbox, pair, "")
+    pair = gr.update(choices=[("(none: single texts)", "")] + [(c, c) for c in columns],
+                     value=data.text_pair_column or "")
+    data = session.data  # the doctor may have changed the task
+    return (df.head(preview_rows), gr.update(choices=columns, value=data.text_column),
+            gr.update(choices=columns, value=list(data.label_columns)), summary_md, counts, doctor, figure,
+            gr.update(value=data.spec.task.value), checkbox, pair, "")
 
 
 def require_columns(session: Session) -> None:
@@ -194,16 +200,12 @@ def report_outputs(report) -> tuple[str, pd.DataFrame, object]:
 
 def suggest_maxlen(data, tokenizer, *, coverage: float = 0.95, cap: int = 512) -> int:
     """The token length (multiple of 8) covering ``coverage`` of the training texts (or sentence pairs, both texts
-    counted as the model reads them) with ``tokenizer``; a random sample of :data:`MAXLEN_SAMPLE` at most."""
-    df = data.train_df
-    if len(df) > MAXLEN_SAMPLE:
-        df = df.iloc[np.sort(np.random.default_rng(0).choice(len(df), MAXLEN_SAMPLE, replace=False))]
-    texts = df[data.text_column].astype(str).tolist()
+    counted as the model reads them) with ``tokenizer``: the library's rule,
+    :func:`kdemo.data.lengths.suggest_maxlen`, on the table's texts."""
+    texts = data.train_df[data.text_column].astype(str).tolist()
     if data.text_pair_column:
-        encoded = tokenizer(texts, df[data.text_pair_column].astype(str).tolist(), truncation=False)
-    else:
-        encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
-    return maxlen_covering([len(ids) for ids in encoded["input_ids"]], coverage=coverage, cap=cap)
+        texts = list(zip(texts, data.train_df[data.text_pair_column].astype(str).tolist()))
+    return lengths.suggest_maxlen(tokenizer, texts, coverage=coverage, cap=cap)
 
 
 def predict_file(predictor, path: str, session: Session) -> Path:
@@ -212,16 +214,13 @@ def predict_file(predictor, path: str, session: Session) -> Path:
     note = read_info(df).get("encoding_note")
     if note:  # an unsure encoding: predictions on mojibake would look plausible, so say so
         gr.Warning(note)
-    column = text_column_for(df, session.text_column, name=Path(path).name)
-    pair = session.text_pair_column if session.text_pair_column in df.columns else None
+    data = session.data
+    column = text_column_for(df, getattr(data, "text_column", None), name=Path(path).name)
+    pair = getattr(data, "text_pair_column", None)
+    pair = pair if pair in df.columns else None
     return write_csv(predictions_table(predictor, df, column, pair), session.workdir / "predictions.csv")
 
 
 def attention(predictor, text: str, text_pair: str | None):
     """The classifier's attention maps for a text or a sentence pair."""
     return predictor.attention(text, text_pair or None)
-
-
-def attributions(predictor, text: str, text_pair: str | None, method: str, steps: int):
-    """Attributions of the predicted class to each token: ``(result, "")`` (no token to name)."""
-    return predictor.attributions(text, method=method, steps=steps, text_pair=text_pair), ""

@@ -216,7 +216,7 @@ def outputs(session, val_pct: float, *, tokenizer=None, preview_rows: int = 20) 
         session.doctor_report = diagnose_tokens(data.train, tokenizer=tokenizer)
     diagnosis = session.doctor_report
     figure = length_figure(diagnosis, item="sentence", count_label="sentences")
-    text = summary(session.data_name, data.train, diagnosis,
+    text = summary(data.data_name or "", data.train, diagnosis,
                    val_sentences=len(data.val.words) if data.val is not None else None, val_pct=val_pct)
     return (
         preview_table(data.train, preview_rows), gr.update(choices=[], value=None, visible=False),
@@ -283,7 +283,8 @@ def entities(predictor, text: str) -> tuple[dict, pd.DataFrame]:
 def predict_file(predictor, path: str, session) -> Path:
     """The entities of every text of a file (a table's text column, or a .txt file's lines) into the session's
     ``entities.csv``: one row per entity."""
-    return write_entities_csv(predictor, read_texts(path, session.text_column), session.workdir / "entities.csv")
+    texts = read_texts(path, getattr(session.data, "text_column", None))
+    return write_entities_csv(predictor, texts, session.workdir / "entities.csv")
 
 
 def _one_text(text_pair: str | None) -> None:
@@ -300,35 +301,3 @@ def attention(predictor, text: str, text_pair: str | None):
     """
     _one_text(text_pair)
     return predictor.attention(text)
-
-
-def attributions(predictor, text: str, text_pair: str | None, method: str, steps: int):
-    """Attributions of one token's tag (the first token of the first predicted entity): ``(result, note)``.
-
-    Raises:
-        DataError: If a second text is given.
-    """
-    _one_text(text_pair)
-    choose = getattr(predictor, "token_to_explain", None)  # the predictor's own choice, where it has one
-    chosen = choose(text) if choose is not None else None
-    index, note = chosen if isinstance(chosen, tuple) else token_to_explain(predictor, text)
-    return predictor.attributions(text, token_index=index, method=method, steps=steps), note
-
-
-def token_to_explain(predictor, text: str) -> tuple[int, str]:
-    """The token whose tag the Attention tab's attributions explain: the first token of the first predicted entity
-    (else the first token after ``[CLS]``), as a position in ``predictor.attention(text).tokens``.
-
-    Returns:
-        ``(token_index, note)``: the position (special tokens counted) and a markdown phrase naming the token.
-    """
-    entities = predictor.predict(text, merge_tokens=True, return_offsets=True)
-    encoded = predictor.tokenizer(text, truncation=True, max_length=predictor.maxlen, return_offsets_mapping=True)
-    offsets, ids = encoded["offset_mapping"], encoded["input_ids"]
-    index = 1
-    if entities:
-        start = int(entities[0]["start"])
-        index = next((i for i, (a, b) in enumerate(offsets) if b > a and b > start), 1)
-    token = predictor.tokenizer.convert_ids_to_tokens([ids[index]])[0] if index < len(ids) else "?"
-    where = f"the first entity ({entities[0]['entity_group']})" if entities else "no entity found: the first token"
-    return index, f" for token `{token}` (position {index}; {where})"
