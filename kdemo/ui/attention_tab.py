@@ -283,9 +283,10 @@ def build() -> dict:
     btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
     tokens = gr.Markdown(elem_id="attention-tokens")
     views = _views_component("attention-views")
-    with gr.Row():
-        head_plot = gr.Plot(label="Selected head", elem_id="attention-head")
-        grid_plot = gr.Plot(label="All heads of the layer, and their mean", elem_id="attention-grid")
+    with gr.Row():  # the figures carry their titles: Gradio's label badge would cover them
+        head_plot = gr.Plot(label="Selected head", show_label=False, elem_id="attention-head")
+        grid_plot = gr.Plot(label="All heads of the layer, and their mean", show_label=False,
+                            elem_id="attention-grid")
     with gr.Tabs():
         with gr.Tab("Attributions"):
             gr.Markdown(ATTRIBUTION_NOTE)
@@ -298,12 +299,12 @@ def build() -> dict:
             highlighted = gr.HighlightedText(label="Attribution per token", show_legend=True, elem_id="attention-attributions")
             explain_md = gr.Markdown(elem_id="attention-explain-summary")
         with gr.Tab("[CLS] and rollout"):
-            strips = gr.Plot(label="Token strips", elem_id="attention-strips")
+            strips = gr.Plot(label="Token strips", show_label=False, elem_id="attention-strips")
         with gr.Tab("Before / after fine-tuning"):
             gr.Markdown(COMPARE_NOTE)
             compare_btn = gr.Button("Compare with the base checkpoint", elem_id="attention-compare-btn")
             compare_md = gr.Markdown(elem_id="attention-compare-summary")
-            change_plot = gr.Plot(label="Change per head", elem_id="attention-change")
+            change_plot = gr.Plot(label="Change per head", show_label=False, elem_id="attention-change")
             change_views = _views_component("attention-change-views")
 
     # one attention or explain computation at a time for all sessions together: they are heavy, and bounded so
