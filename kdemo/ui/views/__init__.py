@@ -4,7 +4,8 @@ A view module (:mod:`kdemo.ui.views.table` for the table tasks, :mod:`kdemo.ui.v
 classification) answers the same questions for its tasks: the Data tab's outputs for an upload (``load``,
 ``restore``, ``set_task``, ``require_columns``, ``entity_preview``, ``task_choices``), the Train tab's report
 (``report_outputs``) and maxlen suggestion (``suggest_maxlen``), the Predict tab's outputs (``ENTITIES``,
-``CLASS_WORDS``, ``entities``, ``predict_file``) and the Attention tab's inputs (``attention``, ``attributions``).
+``CLASS_WORDS``, ``entities``, ``predict_file``) and the Attention tab's inputs (``TAKES_PAIRS``, ``attention``,
+``attributions``).
 The tabs ask :func:`view_for` instead of branching on the task.
 """
 
