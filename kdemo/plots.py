@@ -81,6 +81,7 @@ def loss_curve_figure(
         ax.set_xlim(0, total_steps + 1)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
+    ax.set_title("Training loss")  # the UI hides its block label, which covered the legend: the title says it
     ax.grid(alpha=0.3)
     if len(step_losses) or val_points:
         ax.legend(fontsize=8)

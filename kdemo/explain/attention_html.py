@@ -58,6 +58,7 @@ def view_html(
     base: np.ndarray | None = None,
     head_change: np.ndarray | None = None,
     caption: str = "",
+    selected: tuple[int, int] | None = None,
 ) -> str:
     """The HTML tag the browser views are drawn from.
 
@@ -74,6 +75,8 @@ def view_html(
             ``|att − base|`` per head, and an opened head shows base, fine-tuned and |Δ| side by side.
         head_change: Optional array of shape ``(num_layers, num_heads)`` printed under each thumbnail.
         caption: One line of plain text under the title.
+        selected: Optional 0-based ``(layer, head)`` the head view draws, chosen by the page's one layer/head
+            control (then the head view has no layer or head buttons of its own); None: its own buttons, all heads.
 
     Returns:
         ``<div class="kdemo-attention" data-kdemo-attention="{json}">`` with the payload HTML-escaped; the JSON holds
@@ -95,6 +98,8 @@ def view_html(
         raise ValueError(f"Expected views from ['head', 'model']. Received: {list(views)}.")
     if base is not None and base.shape != att.shape:
         raise ValueError(f"Expected base of shape {att.shape}. Received: {base.shape}.")
+    if selected is not None and not (0 <= selected[0] < num_layers and 0 <= selected[1] < num_heads):
+        raise ValueError(f"Expected selected (layer, head) within {(num_layers, num_heads)}. Received: {tuple(selected)}.")
     if head_change is not None and head_change.shape != (num_layers, num_heads):
         raise ValueError(f"Expected head_change of shape {(num_layers, num_heads)}. Received: {head_change.shape}.")
     payload = {
@@ -110,6 +115,7 @@ def view_html(
         "att": encode_array(att),
         "base": encode_array(base) if base is not None else None,
         "headChange": np.round(head_change, 4).tolist() if head_change is not None else None,
+        "selected": [int(selected[0]), int(selected[1])] if selected is not None else None,
     }
     data = html.escape(json.dumps(payload, separators=(",", ":")), quote=True)
     return f'<div class="kdemo-attention" {PAYLOAD_ATTR}="{data}"><p class="kd-loading">Drawing the attention views…</p></div>'

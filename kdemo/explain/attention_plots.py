@@ -107,7 +107,7 @@ def plot_layer_heads(
         else:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"Layer {layer + 1}: all {num_heads} heads")
+    fig.suptitle(f"Layer {layer + 1}: all {num_heads} heads, and their mean")
     return with_cjk_fonts(fig)
 
 

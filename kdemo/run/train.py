@@ -159,7 +159,7 @@ def train(
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     meta = {"metrics": metrics, "example": data.example(), "dataset_name": data.data_name,
-            "languages": languages.main_languages}
+            "languages": languages.main_languages, "text_pairs": bool(data.text_pair_column)}
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
                              languages=languages, seconds=time.monotonic() - started)

@@ -75,8 +75,8 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             pass
         with gr.Tab("Predict") as predict_tab_block:
             pass
-        with gr.Tab("Attention"):
-            attention = attention_tab.build()
+        with gr.Tab("Attention") as attention_tab_block:
+            attention = attention_tab.build(attention_tab_block)
         with gr.Tab("Hub"):
             hub_tab.build()
         with train_tab_block:

@@ -55,6 +55,11 @@ ATTRIBUTION_NOTE = (
     "to the logit's change. Gradient × input is a one-pass approximation. Red raised the score, purple lowered it."
 )
 PAIR_LABEL = "Sentence pair: attending text → attended-to text"
+#: The layer/head control moved: the drawn head view follows it (``kdSelect`` in ``static/attention_views.js``).
+SELECT_JS = """(layer, head) => {
+  document.querySelectorAll("#attention-views [data-kd-ready]").forEach((h) => h.kdSelect && h.kdSelect(layer - 1, head - 1));
+  return [];
+}"""
 EMPTY_VIEWS = "Press “Show attention” to draw the head view and model view."
 
 _CACHE_SIZE = 4
@@ -120,8 +125,19 @@ def _views_html(maps: AttentionMaps, rows, cols, block, title: str, **kwargs) ->
 
 
 @user_errors
-def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, request: gr.Request):
+def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, request: gr.Request,
+               layer: int | None = None, head: int | None = None):
     """Head view and model view (browser-drawn) and the [CLS]/rollout token strips.
+
+    Args:
+        text: The text.
+        text_pair: Optional second text of a sentence pair.
+        merge_words: Merge word pieces into words.
+        pair_filter: ``"all"``, ``"A→A"``, ``"A→B"``, ``"B→A"`` or ``"B→B"``.
+        request: The caller's request (its session).
+        layer: 1-based layer of the tab's one layer/head control (clipped to the model's); None: the head view
+            keeps its own layer and head buttons.
+        head: 1-based head of that control (clipped to the model's).
 
     Returns:
         The views' HTML (``kdemo.explain.attention_html.view_html``; decode with ``read_view_payload``) and the token-strip
@@ -131,7 +147,10 @@ def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, r
     maps = _maps(predictor, _text(text), _pair(text_pair), merge_words)
     rows, cols, block = _block(maps, pair_filter)
     caption = "" if pair_filter in (None, "", "all") else f"Showing {pair_filter}: rows from text {pair_filter[0]}, columns from text {pair_filter[-1]}."
-    views = _views_html(maps, rows, cols, block, "Attention of the fine-tuned model", caption=caption)
+    selected = None
+    if layer is not None and head is not None:
+        selected = (min(max(int(layer), 1), maps.num_layers) - 1, min(max(int(head), 1), maps.num_heads) - 1)
+    views = _views_html(maps, rows, cols, block, "Attention of the fine-tuned model", caption=caption, selected=selected)
     strips = plot_token_strips(maps.tokens, cls_attention(maps.att), attention_rollout(maps.att)[-1, 0])
     return views, strips
 
@@ -251,6 +270,46 @@ def explain(text: str, text_pair: str, merge_words: bool, method: str, steps: in
     return spans[:-1], summary
 
 
+def takes_pairs(predictor) -> bool:
+    """Whether the Attention tab offers a second text for this model.
+
+    Args:
+        predictor: The session's predictor, or None.
+
+    Returns:
+        False for a task that reads one text (token classification) or a model kdemo trained on single texts
+        (its ``kdemo.json`` records ``text_pairs``); True for a pair model and for a checkpoint that records
+        nothing (kdemo cannot tell, so the box stays, labelled as only for pair models).
+    """
+    if predictor is None or not view_for(predictor.task).TAKES_PAIRS:
+        return False
+    return bool(predictor.meta.get("text_pairs", True))
+
+
+def pair_controls(request: gr.Request):
+    """Show the second-text box and the pair filter only for a model that reads sentence pairs.
+
+    Returns:
+        Updates of the second-text box and the pair-filter radio (hidden ones are reset: nothing stale is sent).
+    """
+    pairs = takes_pairs(STORE.get(request).predictor)
+    if pairs:
+        return gr.update(visible=True), gr.update(visible=True)
+    return gr.update(visible=False, value=""), gr.update(visible=False, value="all")
+
+
+def reselect(text: str, layer: int, head: int, text_pair: str, merge_words: bool, pair_filter: str,
+             request: gr.Request):
+    """The heatmaps for the layer/head control's new value; nothing before a model and a text are there.
+
+    Returns:
+        As :func:`attention`, or three ``gr.skip()`` when there is nothing to redraw yet.
+    """
+    if STORE.get(request).predictor is None or not (text or "").strip():
+        return gr.skip(), gr.skip(), gr.skip()
+    return attention(text, layer, head, text_pair, merge_words, pair_filter, request)
+
+
 def _views_component(elem_id: str) -> gr.HTML:
     return gr.HTML(
         value=message_html(EMPTY_VIEWS), html_template="${value}", css_template=VIEW_CSS, js_on_load=VIEW_JS,
@@ -258,8 +317,11 @@ def _views_component(elem_id: str) -> gr.HTML:
     )
 
 
-def build() -> dict:
+def build(tab: gr.Tab | None = None) -> dict:
     """Lay out the Attention tab and wire its events.
+
+    Args:
+        tab: The tab itself: opening it fits the sentence-pair inputs to the session's model.
 
     Returns:
         The ``layer`` and ``head`` sliders (their ranges are set after training).
@@ -274,18 +336,22 @@ def build() -> dict:
     load_status = gr.Markdown()
     with gr.Row():
         text = gr.Textbox(label="Text", value="a gorgeous, witty movie", scale=3, elem_id="attention-text")
-        text_pair = gr.Textbox(value="", label="Second text (optional, sentence pair)", scale=2, elem_id="attention-text-pair")
+        text_pair = gr.Textbox(value="", label="Second text (sentence pair; only for a model trained on pairs)", scale=2,
+                               visible=False, elem_id="attention-text-pair")
     with gr.Row():
         merge = gr.Checkbox(label="Merge word pieces into words", value=False, elem_id="attention-merge")
-        pair_filter = gr.Radio(list(PAIR_FILTERS), value="all", label=PAIR_LABEL, elem_id="attention-pair-filter")
-        layer = gr.Slider(1, 12, value=6, step=1, label="Layer (heatmaps)")
-        head = gr.Slider(1, 12, value=1, step=1, label="Head (heatmaps)")
+        pair_filter = gr.Radio(list(PAIR_FILTERS), value="all", label=PAIR_LABEL, visible=False,
+                               elem_id="attention-pair-filter")
+        # one layer/head control for the head view and the heatmaps
+        layer = gr.Slider(1, 12, value=1, step=1, label="Layer (head view and heatmaps)", elem_id="attention-layer")
+        head = gr.Slider(1, 12, value=1, step=1, label="Head (head view and heatmaps)", elem_id="attention-head-number")
     btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
     tokens = gr.Markdown(elem_id="attention-tokens")
     views = _views_component("attention-views")
-    with gr.Row():
-        head_plot = gr.Plot(label="Selected head", elem_id="attention-head")
-        grid_plot = gr.Plot(label="All heads of the layer, and their mean", elem_id="attention-grid")
+    with gr.Row():  # the figures carry their titles: Gradio's label badge would cover them
+        head_plot = gr.Plot(label="Selected head", show_label=False, elem_id="attention-head")
+        grid_plot = gr.Plot(label="All heads of the layer, and their mean", show_label=False,
+                            elem_id="attention-grid")
     with gr.Tabs():
         with gr.Tab("Attributions"):
             gr.Markdown(ATTRIBUTION_NOTE)
@@ -298,19 +364,19 @@ def build() -> dict:
             highlighted = gr.HighlightedText(label="Attribution per token", show_legend=True, elem_id="attention-attributions")
             explain_md = gr.Markdown(elem_id="attention-explain-summary")
         with gr.Tab("[CLS] and rollout"):
-            strips = gr.Plot(label="Token strips", elem_id="attention-strips")
+            strips = gr.Plot(label="Token strips", show_label=False, elem_id="attention-strips")
         with gr.Tab("Before / after fine-tuning"):
             gr.Markdown(COMPARE_NOTE)
             compare_btn = gr.Button("Compare with the base checkpoint", elem_id="attention-compare-btn")
             compare_md = gr.Markdown(elem_id="attention-compare-summary")
-            change_plot = gr.Plot(label="Change per head", elem_id="attention-change")
+            change_plot = gr.Plot(label="Change per head", show_label=False, elem_id="attention-change")
             change_views = _views_component("attention-change-views")
 
     # one attention or explain computation at a time for all sessions together: they are heavy, and bounded so
     # that they cannot starve the Predict tab's micro-batcher of the cores
     bounded = {"concurrency_limit": EXPLAIN_CONCURRENCY, "concurrency_id": "attention-explain"}
-    shown = btn.click(show_views, [text, text_pair, merge, pair_filter], [views, strips], api_name="attention_views",
-                      **bounded)
+    shown = btn.click(show_views, [text, text_pair, merge, pair_filter, layer, head], [views, strips],
+                      api_name="attention_views", **bounded)
     shown.success(
         attention, [text, layer, head, text_pair, merge, pair_filter], [head_plot, grid_plot, tokens], api_name="attention",
         **bounded,
@@ -320,7 +386,18 @@ def build() -> dict:
     explain_btn.click(explain, [text, text_pair, merge, method, steps], [highlighted, explain_md], api_name="explain",
                       **bounded)
     # the same handler as the Predict tab's /load_model endpoint, so either tab can load a checkpoint
-    load_btn.click(
+    loaded = load_btn.click(
         load_model, [model_source], [load_status, layer, head], api_name="attention_load_model", api_visibility="private"
     )
+    private = {"api_visibility": "private"}
+    cleared = (message_html(EMPTY_VIEWS), None, None, None, "")  # another model: the drawn views were the last one's
+    loaded.then(pair_controls, None, [text_pair, pair_filter], **private).then(
+        lambda: cleared, None, [views, strips, head_plot, grid_plot, tokens], **private)
+    if tab is not None:
+        tab.select(pair_controls, None, [text_pair, pair_filter], **private)
+    # moving the control redraws the head view in the browser at once, and the heatmaps on release
+    for slider in (layer, head):
+        slider.change(None, [layer, head], None, js=SELECT_JS, **private)
+        slider.release(reselect, [text, layer, head, text_pair, merge, pair_filter], [head_plot, grid_plot, tokens],
+                       **bounded, **private)
     return {"layer": layer, "head": head}

@@ -104,6 +104,11 @@ def push_failed(request: gr.Request) -> str:
     return f"❌ **Not pushed.** {message}\n\nThe zip below holds the model folder, ready to download."
 
 
+def card_written() -> str:
+    """Status line after "Write card and zip" succeeded: it replaces any earlier push's line."""
+    return "✅ **Card and zip written** (nothing uploaded): the card is below, the zip is ready to download."
+
+
 def build() -> None:
     """Lay out the Hub tab and wire its events."""
     sign_in = ("sign in with the button at the top, or paste a token" if on_spaces()
@@ -133,5 +138,8 @@ def build() -> None:
     event = push_btn.click(export, [repo_id, dataset_id, example], outputs, api_name="export")
     pushed = event.success(push, [repo_id, token, private], [status], api_name="push")
     pushed.failure(push_failed, None, [status], api_visibility="private")
-    push_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")  # no stale "Pushed" line
-    card_btn.click(export, [repo_id, dataset_id, example], outputs, api_visibility="private")
+    # one status line for both actions: each click clears the last action's line, its outcome writes the new one
+    push_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")
+    card_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")
+    written = card_btn.click(export, [repo_id, dataset_id, example], outputs, api_visibility="private")
+    written.success(card_written, None, [status], api_visibility="private")

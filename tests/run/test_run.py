@@ -126,6 +126,7 @@ def test_train_returns_the_whole_run(python_run):
     assert resolved["task"] == "single_label" and resolved["class_names"] == ["negative", "positive"]
     assert resolved["text_column"] == "text" and resolved["label_columns"] == ["label"]  # guessed
     assert resolved["frozen"] == "nothing (every layer trained)" and resolved["precision"] == "fp32"
+    assert result.predictor.meta["text_pairs"] is False  # the Attention tab offers no second text for it
 
 
 def test_saved_run_folder_loads_everywhere_and_describes_the_run(python_run):
@@ -220,6 +221,7 @@ def test_cli_regression_on_sentence_pairs_and_reproduction(tiny_bert_dir, tmp_pa
     assert params["resolved"]["task"] == "regression" and params["resolved"]["text_pair_column"] == "sentence2"
     assert {"mae", "rmse", "r2"} <= set(params["metrics"])
     predictor = kdemo.load_predictor(tmp_path / "sts")
+    assert predictor.meta["text_pairs"] is True  # kdemo.json says it reads sentence pairs
     pair = ("good movie plot", "good movie story")
     ours = float(predictor.predict_proba([pair])[0][0])
     pipe = transformers.pipeline("text-classification", model=str(tmp_path / "sts"), function_to_apply="none",

@@ -170,3 +170,13 @@ def test_attention_and_predict_tabs_both_load_checkpoints():
     assert len(loaders) == 2  # the Predict tab's /load_model endpoint and the Attention tab's own field
     labels = {getattr(block, "label", "") or "" for f in loaders for block in f.inputs}
     assert any(label.startswith("Model (optional)") for label in labels)
+
+
+def test_pair_inputs_follow_what_the_model_was_trained_on(session):
+    _, predictor = session
+    assert attention_tab.takes_pairs(None) is False  # no model yet: nothing to pair
+    assert attention_tab.takes_pairs(predictor) is True  # a checkpoint that records nothing: kdemo cannot tell
+    predictor.meta["text_pairs"] = False  # what the Train tab records for single texts
+    assert attention_tab.takes_pairs(predictor) is False
+    predictor.meta["text_pairs"] = True
+    assert attention_tab.takes_pairs(predictor) is True

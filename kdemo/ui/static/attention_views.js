@@ -90,7 +90,11 @@ function kdHeadView(P, opts) {
   let sync = () => draw();
   const status = kdEl("div", { class: "kd-status", text: "Hover a token to see only its lines; click it to keep them." });
 
-  if (!opts.fixed) {
+  // with opts.selected the page's one layer/head control (the sliders above) chooses what this view draws
+  const chosen = opts.selected ? kdEl("div", { class: "kd-selection" }) : null;
+  const label = () => { if (chosen) chosen.textContent = "Layer " + (state.layer + 1) + ", head " + ([...state.heads][0] + 1) + " (chosen with the Layer and Head sliders above)"; };
+  if (chosen) { label(); root.append(chosen); }
+  if (!opts.fixed && !opts.selected) {
     const controls = kdEl("div", { class: "kd-controls" });
     const select = kdEl("select", { class: "kd-layer", "aria-label": "Layer" });
     for (let l = 0; l < L; l++) select.append(kdEl("option", { value: String(l), text: "Layer " + (l + 1) }));
@@ -201,6 +205,7 @@ function kdHeadView(P, opts) {
 
   draw();
   root.kdSetLayer = (l) => { state.layer = l; draw(); };
+  root.kdSelect = (l, h) => { state.layer = l; state.heads = new Set([h]); label(); draw(); };
   return root;
 }
 
@@ -331,11 +336,19 @@ function kdBuild(host) {
   const sections = [];
   const large = kdEl("div", { class: "kd-large" }); // a clicked thumbnail opens here, full width under the views
   large.hidden = true;
-  if (P.views.includes("head")) sections.push(kdEl("section", { class: "kd-section" }, [kdEl("h4", { text: "Head view" }), kdHeadView(P, { layer: 0 })]));
+  const sel = P.selected;
+  const headView = P.views.includes("head") ? kdHeadView(P, sel ? { layer: sel[0], heads: [sel[1]], selected: true } : { layer: 0 }) : null;
+  if (headView) sections.push(kdEl("section", { class: "kd-section" }, [kdEl("h4", { text: "Head view" }), headView]));
   if (P.views.includes("model")) sections.push(kdEl("section", { class: "kd-section" }, [kdEl("h4", { text: P.base ? "Change per head" : "Model view" }), kdModelView(P, large)]));
   parts.push(kdEl("div", { class: "kd-views" }, sections), large);
   host.replaceChildren(...parts);
   host.kdPayload = P; // the decoded numbers, for tests and the browser console
+  host.kdSelect = (l, h) => { // the page's layer/head control moved (1 ≤ l+1 ≤ layers, 1 ≤ h+1 ≤ heads)
+    if (!headView || !sel) return;
+    sel[0] = Math.min(Math.max(0, l), P.shape[0] - 1);
+    sel[1] = Math.min(Math.max(0, h), P.shape[1] - 1);
+    headView.kdSelect(sel[0], sel[1]);
+  };
   host.setAttribute("data-kd-ready", "1");
 }
 

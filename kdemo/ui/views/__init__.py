@@ -4,8 +4,9 @@ A view module (:mod:`kdemo.ui.views.table` for the table tasks, :mod:`kdemo.ui.v
 classification) answers the same questions for its tasks: the Data tab's outputs for an upload (``load``,
 ``restore``, ``set_task``, ``require_columns``, ``entity_preview``, ``task_choices``), the Train tab's report
 (``report_outputs``) and maxlen suggestion (``suggest_maxlen``), the Predict tab's outputs (``ENTITIES``,
-``CLASS_WORDS``, ``entities``, ``predict_file``) and the Attention tab's maps (``attention``; its attributions are
-the predictor's own, :meth:`~kdemo.inference.base.BasePredictor.target_attributions`).
+``CLASS_WORDS``, ``entities``, ``predict_file``) and the Attention tab's inputs and maps (``TAKES_PAIRS``,
+``attention``; its attributions are the predictor's own,
+:meth:`~kdemo.inference.base.BasePredictor.target_attributions`).
 The tabs ask :func:`view_for` instead of branching on the task.
 """
 

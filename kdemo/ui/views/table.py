@@ -31,6 +31,8 @@ from kdemo.ui.views.common import default_tokenizer, length_figure
 ENTITIES = False
 #: What a model's outputs are called in the Predict tab's load message.
 CLASS_WORDS = "classes"
+#: The Attention tab offers a second text (sentence pairs) where the model was trained on pairs.
+TAKES_PAIRS = True
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
 
 

@@ -30,6 +30,8 @@ from kdemo.ui.views.common import default_tokenizer, length_figure
 ENTITIES = True
 #: What a model's outputs are called in the Predict tab's load message.
 CLASS_WORDS = "tags (token classification)"
+#: Token classification reads one sentence at a time: the Attention tab offers no second text.
+TAKES_PAIRS = False
 #: The token task's value in the Data tab's task radio (offered for token files only).
 TOKEN_TASK = Task.TOKEN_CLASSIFICATION.value
 #: Sentences shown highlighted in the Data tab's preview.
