@@ -84,6 +84,7 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             hub_tab.build()
         with train_tab_block:
             train = train_tab.build(data, attention)
+        data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
             predict_tab.build(attention)
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads

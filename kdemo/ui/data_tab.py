@@ -10,10 +10,12 @@ import gradio as gr
 
 from kdemo.data.columns import check_texts
 from kdemo.data.encodings import ENCODING_CHOICES
+from kdemo.data.lengths import count_longer
 from kdemo.data.limits import upload_limit_note
 from kdemo.data.sniff import FILE_TYPES, sniff
 from kdemo.data.tables import read_info
-from kdemo.errors import DataError
+from kdemo.errors import DataError, KdemoError
+from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import TASKS
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
@@ -246,11 +248,84 @@ def entity_preview(request: gr.Request):
     return view_for(session.spec).entity_preview(session)
 
 
+def truncation_note(session: Session, model_name: str | None, maxlen: float | None) -> str:
+    """How many training texts are longer than ``maxlen`` tokens of the chosen model (cut when it reads them), from
+    the data the session holds (nothing is read again; a random sample of a big table is tokenized).
+
+    Args:
+        session: The session (its ``data``).
+        model_name: The Train tab's model (Hub id or folder); empty for the default model.
+        maxlen: The chosen maxlen in tokens.
+
+    Returns:
+        A markdown line; ``""`` without data or maxlen, or when the model's tokenizer cannot be loaded here.
+    """
+    try:
+        texts = session.require_data().texts()
+    except (KdemoError, KeyError):  # no data, or a table whose text column is gone
+        return ""
+    if not maxlen or maxlen < 1:
+        return ""
+    maxlen, name = int(maxlen), (model_name or "").strip() or DEFAULT_MODEL_ID
+    try:
+        tokenizer = load_tokenizer(resolve_model_source(name, policy=session.policy))
+    except KdemoError:
+        return ""
+    longer, total, estimated = count_longer(texts, tokenizer, maxlen)
+    if not longer:
+        return f"✅ All {total:,} training texts fit in maxlen {maxlen} (tokens of `{name}`): none is cut."
+    about = "about " if estimated else ""
+    return (f"✂️ {about}{longer:,} of {total:,} training texts ({longer / max(total, 1):.0%}) are longer than maxlen "
+            f"{maxlen} (tokens of `{name}`) and will be cut to it. A larger maxlen keeps more of them, at more memory "
+            "and time per step.")
+
+
+@user_errors
+def use_suggestions(model_name: str | None, request: gr.Request):
+    """Put the data doctor's suggested maxlen and batch size into the Train tab's fields ("Use these settings").
+
+    Args:
+        model_name: The Train tab's model, whose tokens the truncation count is in.
+
+    Returns:
+        The Train tab's maxlen and batch-size updates, and a markdown line saying what was set and how many training
+        texts the suggested maxlen cuts.
+
+    Raises:
+        KdemoError: Before an upload, or when the doctor made no suggestion for this data.
+    """
+    session = STORE.get(request)
+    session.require_data()
+    maxlen = getattr(session.doctor_report, "suggested_maxlen", None)
+    batch = getattr(session.doctor_report, "suggested_batch_size", None)
+    if not maxlen and not batch:
+        raise DataError("Expected the data doctor's suggested maxlen and batch size. Received: none for this data "
+                        "(the default model's tokenizer could not be loaded). Set them in the Train tab.")
+    said = " and ".join(f"{what} **{value}**" for what, value in (("maxlen", maxlen), ("batch size", batch)) if value)
+    note = truncation_note(session, model_name, maxlen)
+    return (gr.update(value=maxlen) if maxlen else gr.update(), gr.update(value=batch) if batch else gr.update(),
+            f"Train tab set to the doctor's {said}. {note}".strip())
+
+
+def wire_suggestions(data: dict, model_name, maxlen, batch_size) -> None:
+    """Wire "Use these settings" to the Train tab's fields (built after this tab).
+
+    Args:
+        data: What :func:`build` returned (its ``use_settings`` button and ``settings_note``).
+        model_name: The Train tab's model field (input).
+        maxlen: The Train tab's maxlen field (output).
+        batch_size: The Train tab's batch-size field (output).
+    """
+    data["use_settings"].click(use_suggestions, [model_name], [maxlen, batch_size, data["settings_note"]],
+                               api_name="use_suggestions")
+
+
 def build() -> dict:
     """Lay out the Data tab and wire its events.
 
     Returns:
-        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``, ``summary``),
+        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``, ``summary``;
+        ``use_settings`` and ``settings_note``, wired by :func:`wire_suggestions`),
         and ``restore`` (:func:`restore`, then :func:`file_box`) with the components it fills (``restore_outputs``),
         for the page-load event.
     """
@@ -286,6 +361,10 @@ def build() -> dict:
         task = gr.Radio([t.value for t in TASKS], value=None, label="Task (detected; change to override)", elem_id="data-task")
         use_class_weight = gr.Checkbox(label="Use balanced class weights", visible=False, elem_id="class-weight")
         class_weight_note = gr.Markdown()
+    with gr.Row():
+        use_settings = gr.Button("Use these settings (the doctor's maxlen and batch size) in the Train tab", size="sm",
+                                 elem_id="use-settings")
+        settings_note = gr.Markdown(elem_id="data-settings-note")
     with gr.Row():
         doctor = gr.Markdown(elem_id="data-doctor")
         lengths = gr.Plot(label="Text lengths", show_label=False)  # the figure has its title
@@ -326,5 +405,5 @@ def build() -> dict:
     text_pair_column.input(set_text_pair, [text_pair_column], [pair_note], api_name="set_text_pair")
     json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
     return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task,
-            "summary": summary, "restore_outputs": [*outputs, text_pair_column, pair_note, train_file],
+            "summary": summary, "use_settings": use_settings, "settings_note": settings_note, "restore_outputs": [*outputs, text_pair_column, pair_note, train_file],
             "restore": lambda session, val_pct: (*restore(session, val_pct), file_box(session))}

@@ -119,3 +119,54 @@ def test_upload_limit_is_said_before_and_in_the_refusal_in_the_file_box_units(ap
     response = httpx.post(f"{app_url.rstrip('/')}/gradio_api/upload", files={"files": ("big.csv", b"x" * (limit + 1))},
                           timeout=60)
     assert response.status_code >= 400 and str(limit) in response.text
+
+
+def _varied_lengths(path) -> list[str]:
+    """A table whose texts run from 1 to 80 words, so that every maxlen cuts a different number of them."""
+    import pandas as pd
+
+    words = ["good", "film", "bad", "plot", "great", "acting", "dull", "story"]
+    texts = [" ".join(words[(i + j) % len(words)] for j in range(1 + i)) for i in range(80)]
+    pd.DataFrame({"text": texts, "label": ["positive" if i % 2 else "negative" for i in range(80)]}).to_csv(
+        path, index=False)
+    return texts
+
+
+def _number(page, elem_id: str) -> int:
+    return int(float(page.locator(f"#{elem_id} input").input_value()))
+
+
+def test_use_these_settings_and_the_truncation_count_follow_the_chosen_maxlen(app_url, page, tmp_path):
+    from kdemo.data.lengths import count_longer
+    from kdemo.ui.views.common import default_tokenizer
+
+    csv = tmp_path / "long_and_short.csv"
+    texts = _varied_lengths(csv)
+    tokenizer = default_tokenizer()
+    page.goto(app_url)
+    page.locator("#train-file input[type=file]").set_input_files(str(csv))
+    page.locator("#data-summary").get_by_text("long_and_short.csv").wait_for(timeout=60_000)
+    doctor = page.locator("#data-doctor").inner_text()
+    maxlen = int(re.search(r"suggested maxlen (\d+)", doctor)[1])
+    batch = int(re.search(r"Suggested batch size: (\d+)", doctor)[1])
+
+    page.locator("#use-settings").click()
+    cut = count_longer(texts, tokenizer, maxlen)[0]
+    assert cut > 0  # the suggestion covers 95 %: some texts are longer
+    note = page.locator("#data-settings-note")
+    note.get_by_text(f"{cut} of 80 training texts").wait_for(timeout=60_000)
+    assert f"maxlen {maxlen}" in note.inner_text()
+    page.screenshot(path=str(SHOTS / "issue29_use_settings_data.png"), full_page=True)
+
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#maxlen-note").get_by_text(f"{cut} of 80 training texts").wait_for(timeout=60_000)
+    assert _number(page, "train-maxlen") == maxlen and _number(page, "batch-size") == batch
+    page.screenshot(path=str(SHOTS / "issue29_use_settings_train.png"), full_page=True)
+
+    shorter = count_longer(texts, tokenizer, 16)[0]
+    assert shorter > cut
+    page.locator("#train-maxlen input").fill("16")
+    page.locator("#train-maxlen input").press("Tab")
+    page.locator("#maxlen-note").get_by_text(f"{shorter} of 80 training texts").wait_for(timeout=60_000)
+    assert "maxlen 16" in page.locator("#maxlen-note").inner_text()
+    page.screenshot(path=str(SHOTS / "issue29_maxlen_16_train.png"), full_page=True)
