@@ -87,3 +87,33 @@ def suggest_maxlen(tokenizer, texts: Sequence[str], *, coverage: float = 0.95, c
         encoded = tokenizer(texts, truncation=False, add_special_tokens=True)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     return maxlen_covering(lengths, coverage=coverage, cap=cap)
+
+
+def count_longer(texts: Sequence[str], tokenizer, maxlen: int, *,
+                 sample: int = MAX_TOKENIZED_ROWS) -> tuple[int, int, bool]:
+    """How many texts are longer than ``maxlen`` tokens (special tokens included), i.e. cut when a model reads them
+    at that maxlen.
+
+    Args:
+        texts: The training texts.
+        tokenizer: The chosen model's tokenizer (None: words, as :func:`token_lengths` counts them).
+        maxlen: The chosen maxlen in tokens.
+        sample: Texts tokenized at most (a random sample, seed 0, beyond: the count is then scaled up).
+
+    Returns:
+        ``(longer, total, estimated)``: texts over ``maxlen`` (estimated from the sample when ``estimated``), and
+        the number of texts.
+    """
+    texts = list(texts)
+    total = len(texts)
+    # no tokenizer makes more tokens than UTF-8 bytes plus special tokens: shorter texts cannot be over maxlen
+    index = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 8 > maxlen]
+    candidates = len(index)
+    estimated = candidates > sample
+    if estimated:
+        index = sorted(np.random.default_rng(0).choice(index, sample, replace=False).tolist())
+    lengths = token_lengths([texts[i] for i in index], tokenizer) if index else np.zeros(0, np.int64)
+    longer = int((lengths > maxlen).sum())
+    if estimated:
+        longer = int(round(longer * candidates / sample))
+    return longer, total, estimated

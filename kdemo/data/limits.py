@@ -47,6 +47,8 @@ class InputLimits:
             read from the file's own metadata before anything is parsed.
         max_compression_ratio: Largest uncompressed ÷ compressed size of one ``.xlsx`` member (members of at
             least :data:`RATIO_CHECK_MIN_BYTES`); ordinary sheets compress 5–30×, zip bombs about 1000×.
+        max_upload_bytes: Bytes of one uploaded file (the app's Gradio ``max_file_size``; said to the user with
+            :func:`format_upload_size`).
 
     Raises:
         ValueError: If a cap is not a positive number (the ratio: a number above 1).
@@ -62,6 +64,7 @@ class InputLimits:
     max_text_chars: int = 20_000
     max_uncompressed_bytes: int = 256 * 2**20
     max_compression_ratio: float = 100.0
+    max_upload_bytes: int = 50 * 2**20
 
     def __post_init__(self):
         for f in fields(self):
@@ -84,6 +87,38 @@ def format_bytes(num_bytes: float) -> str:
             return f"{num_bytes:,.0f} {unit}" if unit == "bytes" else f"{num_bytes:,.1f} {unit}".replace(".0 ", " ")
         num_bytes /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_upload_size(num_bytes: int) -> str:
+    """A size as Gradio's file box shows it: ``"50.0 MB"`` for 52,428,800 bytes (1 KB = 1,024 bytes, 1 MB =
+    1,048,576 bytes, one decimal), so that a limit reads in the units of the sizes listed in the box.
+
+    Args:
+        num_bytes: Size in bytes.
+
+    Returns:
+        The size, e.g. ``"47.7 MB"`` for 50,000,304 bytes.
+    """
+    size, units = float(num_bytes), ["B", "KB", "MB", "GB", "PB"]  # the file box's units, in its order
+    unit = 0
+    while size > 1024 and unit < len(units) - 1:
+        size /= 1024
+        unit += 1
+    return f"{size:.1f} {units[unit]}"
+
+
+def upload_limit_note(limits: InputLimits = DEFAULT_LIMITS) -> str:
+    """The upload limit for the Data tab's text, said before an upload in the file box's units.
+
+    Args:
+        limits: The caps (:attr:`InputLimits.max_upload_bytes`).
+
+    Returns:
+        Markdown, e.g. ``"Files up to **50.0 MB** each (52,428,800 bytes; 1 MB = 1,048,576 bytes, as the file box
+        counts)."``.
+    """
+    return (f"Files up to **{format_upload_size(limits.max_upload_bytes)}** each ({limits.max_upload_bytes:,} bytes; "
+            "1 MB = 1,048,576 bytes, as the file box counts).")
 
 
 def check_text(text: str, *, what: str = "the text", hint: str = _LONG_TEXT_HINT,

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from kdemo.data.limits import DEFAULT_LIMITS
 from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
 TITLE = "kdemo: fine-tune a transformer for text classification or named entities"
-MAX_FILE_SIZE = "50mb"
+#: Bytes of one uploaded file (Gradio's ``max_file_size``): 50 MB as the file box counts them (1 MB = 1,048,576
+#: bytes); the Data tab says it before an upload (:func:`kdemo.data.limits.upload_limit_note`).
+MAX_FILE_SIZE = DEFAULT_LIMITS.max_upload_bytes
 #: Events running at once per event of the other tabs (data, export, push); training is limited separately,
 #: /predict has no limit (its requests wait in the micro-batcher, kdemo.ui.predict_tab.BATCHER) and attention /
 #: explain share one slot (kdemo.ui.attention_tab.EXPLAIN_CONCURRENCY).
@@ -81,6 +84,7 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             hub_tab.build()
         with train_tab_block:
             train = train_tab.build(data, attention)
+        data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
             predict_tab.build(attention)
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 
 from kdemo.data.columns import check_texts
 from kdemo.data.encodings import ENCODING_CHOICES
+from kdemo.data.lengths import count_longer
+from kdemo.data.limits import upload_limit_note
 from kdemo.data.sniff import FILE_TYPES, sniff
 from kdemo.data.tables import read_info
-from kdemo.errors import DataError
+from kdemo.errors import DataError, KdemoError
+from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import TASKS
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
@@ -19,6 +24,8 @@ from kdemo.ui.views import tokens, view_for
 
 EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "assets" / "example_reviews.csv"
 PREVIEW_ROWS = 20
+#: Outputs of :func:`load_data` (preview, columns, summary, counts, doctor, lengths, task, class weights).
+LOAD_OUTPUTS = 9
 
 
 @user_errors
@@ -60,19 +67,67 @@ def encoding_menu(request: gr.Request):
 
 def _load(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request,
           encoding: str | None = None):
+    """Read a file into the session; a refused file leaves the session's data and choices as they were."""
     session = STORE.get(request)
     if not train_file:
         raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
                         "a CoNLL/BIO token file, or click 'Use example data'.")
-    # a table or a token file (one word and its tag per line, or JSONL of tokens and tags): its view reads it once
-    return view_for(sniff(train_file)).load(session, train_file, val_file, val_pct, encoding=encoding,
-                                            preview_rows=PREVIEW_ROWS)
+    before = (session.data, session.doctor_report, session.class_weight_offer, session.use_class_weight)
+    try:
+        # a table or a token file (one word and its tag per line, or JSONL of tokens and tags): its view reads it once
+        outputs = view_for(sniff(train_file)).load(session, train_file, val_file, val_pct, encoding=encoding,
+                                                   preview_rows=PREVIEW_ROWS)
+    except Exception:
+        session.data, session.doctor_report, session.class_weight_offer, session.use_class_weight = before
+        raise
+    session.upload_file = str(train_file)
+    return outputs
+
+
+def _example_copy() -> Path:
+    """The example CSV copied to the system's temporary folder, from where Gradio may show it in the file box
+    (``assets/`` is outside its allowed folders when the app runs from elsewhere)."""
+    copy = Path(tempfile.gettempdir()) / "kdemo-example" / EXAMPLE_CSV.name
+    if not copy.is_file() or copy.stat().st_size != EXAMPLE_CSV.stat().st_size:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(EXAMPLE_CSV, copy)
+    return copy
 
 
 @user_errors
 def load_example(val_pct: float, request: gr.Request):
     """Load the example movie-review CSV shipped in ``assets/`` (outputs as :func:`load_data`)."""
-    return load_data(str(EXAMPLE_CSV), None, val_pct, request)
+    return load_data(str(_example_copy()), None, val_pct, request)
+
+
+def file_box(session: Session):
+    """The Training-file box for the session: the file its data was read from (after a reload, a refused upload or
+    the example); the loaded file's name in the label when that file is gone (a restart); no change without data
+    (a page still loading must not clear a file the user just chose)."""
+    label = "Training file"
+    if session.data is None:
+        return gr.update()
+    if session.upload_file and Path(session.upload_file).is_file():
+        return gr.update(value=session.upload_file, label=label)
+    return gr.update(value=None, label=f"{label} (loaded: {session.data_name}; upload it again to read it again)")
+
+
+def loaded_file(request: gr.Request):
+    """The Training-file box after a successful load: the file that was read (see :func:`file_box`)."""
+    return file_box(STORE.get(request))
+
+
+def refused(request: gr.Request):
+    """After a refused file (its message already shown): the Data tab's outputs stay as they were, and so does the
+    session's data; the Training-file box shows the file that data came from again, not the refused one.
+
+    Returns:
+        ``gr.update()`` (no change) for each of :func:`load_data`'s outputs (which also clears their error marks),
+        then the file box's update.
+    """
+    session = STORE.get(request)
+    box = file_box(session) if session.data is not None else gr.update(value=None)  # nothing loaded: empty
+    return (*(gr.update() for _ in range(LOAD_OUTPUTS)), box)
 
 
 @user_errors
@@ -197,19 +252,94 @@ def entity_preview(request: gr.Request):
     return view_for(session.spec).entity_preview(session)
 
 
+def truncation_note(session: Session, model_name: str | None, maxlen: float | None) -> str:
+    """How many training texts are longer than ``maxlen`` tokens of the chosen model (cut when it reads them), from
+    the data the session holds (nothing is read again; a random sample of a big table is tokenized).
+
+    Args:
+        session: The session (its ``data``).
+        model_name: The Train tab's model (Hub id or folder); empty for the default model.
+        maxlen: The chosen maxlen in tokens.
+
+    Returns:
+        A markdown line; ``""`` without data or maxlen, or when the model's tokenizer cannot be loaded here.
+    """
+    try:
+        texts = session.require_data().texts()
+    except (KdemoError, KeyError):  # no data, or a table whose text column is gone
+        return ""
+    if not maxlen or maxlen < 1:
+        return ""
+    maxlen, name = int(maxlen), (model_name or "").strip() or DEFAULT_MODEL_ID
+    try:
+        tokenizer = load_tokenizer(resolve_model_source(name, policy=session.policy))
+    except KdemoError:
+        return ""
+    longer, total, estimated = count_longer(texts, tokenizer, maxlen)
+    if not longer:
+        return f"✅ All {total:,} training texts fit in maxlen {maxlen} (tokens of `{name}`): none is cut."
+    about = "about " if estimated else ""
+    return (f"✂️ {about}{longer:,} of {total:,} training texts ({longer / max(total, 1):.0%}) are longer than maxlen "
+            f"{maxlen} (tokens of `{name}`) and will be cut to it. A larger maxlen keeps more of them, at more memory "
+            "and time per step.")
+
+
+@user_errors
+def use_suggestions(model_name: str | None, request: gr.Request):
+    """Put the data doctor's suggested maxlen and batch size into the Train tab's fields ("Use these settings").
+
+    Args:
+        model_name: The Train tab's model, whose tokens the truncation count is in.
+
+    Returns:
+        The Train tab's maxlen and batch-size updates, and a markdown line saying what was set and how many training
+        texts the suggested maxlen cuts.
+
+    Raises:
+        KdemoError: Before an upload, or when the doctor made no suggestion for this data.
+    """
+    session = STORE.get(request)
+    session.require_data()
+    maxlen = getattr(session.doctor_report, "suggested_maxlen", None)
+    batch = getattr(session.doctor_report, "suggested_batch_size", None)
+    if not maxlen and not batch:
+        raise DataError("Expected the data doctor's suggested maxlen and batch size. Received: none for this data "
+                        "(the default model's tokenizer could not be loaded). Set them in the Train tab.")
+    said = " and ".join(f"{what} **{value}**" for what, value in (("maxlen", maxlen), ("batch size", batch)) if value)
+    note = truncation_note(session, model_name, maxlen)
+    return (gr.update(value=maxlen) if maxlen else gr.update(), gr.update(value=batch) if batch else gr.update(),
+            f"Train tab set to the doctor's {said}. {note}".strip())
+
+
+def wire_suggestions(data: dict, model_name, maxlen, batch_size) -> None:
+    """Wire "Use these settings" to the Train tab's fields (built after this tab).
+
+    Args:
+        data: What :func:`build` returned (its ``use_settings`` button and ``settings_note``).
+        model_name: The Train tab's model field (input).
+        maxlen: The Train tab's maxlen field (output).
+        batch_size: The Train tab's batch-size field (output).
+    """
+    data["use_settings"].click(use_suggestions, [model_name], [maxlen, batch_size, data["settings_note"]],
+                               api_name="use_suggestions")
+
+
 def build() -> dict:
     """Lay out the Data tab and wire its events.
 
     Returns:
-        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``, ``summary``),
-        and ``restore`` (:func:`restore`) with the components it fills (``restore_outputs``), for the page-load event.
+        The components other tabs read (``text_column``, ``label_column``, ``val_pct``, ``task``, ``summary``;
+        ``use_settings`` and ``settings_note``, wired by :func:`wire_suggestions`),
+        and ``restore`` (:func:`restore`, then :func:`file_box`) with the components it fills (``restore_outputs``),
+        for the page-load event.
     """
     gr.Markdown(
         "Upload a labelled table (CSV, TSV, JSONL, Parquet or XLSX; the encoding is detected): a column of texts and "
         "a label column (classes; `a|b` for several labels per text; numbers for regression) or several 0/1 columns. "
         "Columns and task are proposed; change them if needed. The data doctor lists what to fix, with row numbers. "
         "For named entities (token classification), upload a CoNLL/BIO file (a word and its tag per line, a blank "
-        "line between sentences) or a JSONL of `tokens` and `ner_tags`."
+        "line between sentences) or a JSONL of `tokens` and `ner_tags`. " + upload_limit_note(),
+        elem_id="data-intro",
     )
     with gr.Row():
         train_file = gr.File(label="Training file", elem_id="train-file", file_types=list(FILE_TYPES), type="filepath")
@@ -236,6 +366,10 @@ def build() -> dict:
         use_class_weight = gr.Checkbox(label="Use balanced class weights", visible=False, elem_id="class-weight")
         class_weight_note = gr.Markdown()
     with gr.Row():
+        use_settings = gr.Button("Use these settings (the doctor's maxlen and batch size) in the Train tab", size="sm",
+                                 elem_id="use-settings")
+        settings_note = gr.Markdown(elem_id="data-settings-note")
+    with gr.Row():
         doctor = gr.Markdown(elem_id="data-doctor")
         lengths = gr.Plot(label="Text lengths", show_label=False)  # the figure has its title
     entities = gr.HighlightedText(label="Entities in the first sentences", visible=False, show_legend=True,
@@ -250,20 +384,23 @@ def build() -> dict:
 
     doctor_outputs = [summary, counts, doctor, lengths]
     outputs = [preview, text_column, label_column, *doctor_outputs, task, use_class_weight]
-    load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data").then(
-        encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
-        entity_preview, None, [entities], api_name="entity_preview")
-    train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private").then(
-        encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
-        entity_preview, None, [entities], api_visibility="private")
-    example_btn.click(load_example, [val_pct], outputs, api_name="load_example").then(
-        encoding_menu, None, [encoding], api_visibility="private").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
-        entity_preview, None, [entities], api_visibility="private")
-    encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data").then(
-        pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+    # a refused file changes nothing: the steps after a load run only on success, and `refused` puts the file box
+    # back and re-sends the outputs unchanged (which clears Gradio's error marks on them); the message is the toast
+    kept = [*outputs, train_file]
+    for event, preview_api in (
+        (load_btn.click(load_data, [train_file, val_file, val_pct], outputs, api_name="load_data"), "entity_preview"),
+        (train_file.upload(load_data, [train_file, val_file, val_pct], outputs, api_visibility="private"), None),
+        (example_btn.click(load_example, [val_pct], outputs, api_name="load_example"), None),
+    ):
+        event.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
+        event.success(loaded_file, None, [train_file], api_visibility="private", show_progress="hidden").then(
+            encoding_menu, None, [encoding], api_visibility="private").then(
+            pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+            entity_preview, None, [entities], **({"api_name": preview_api} if preview_api else
+                                                 {"api_visibility": "private"}))
+    reload = encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")
+    reload.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
+    reload.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
         entity_preview, None, [entities], api_visibility="private")
     check_btn.click(set_columns, [text_column, label_column, val_pct], [*doctor_outputs, task, use_class_weight],
                     api_name="set_columns")
@@ -272,4 +409,5 @@ def build() -> dict:
     text_pair_column.input(set_text_pair, [text_pair_column], [pair_note], api_name="set_text_pair")
     json_btn.click(diagnose_json, None, [report_json], api_name="diagnose")
     return {"text_column": text_column, "label_column": label_column, "val_pct": val_pct, "task": task,
-            "summary": summary, "restore": restore, "restore_outputs": [*outputs, text_pair_column, pair_note]}
+            "summary": summary, "use_settings": use_settings, "settings_note": settings_note, "restore_outputs": [*outputs, text_pair_column, pair_note, train_file],
+            "restore": lambda session, val_pct: (*restore(session, val_pct), file_box(session))}

@@ -99,6 +99,9 @@ class Session(DataViews):
     class_weight_offer: dict[int, float] | None = None
     #: Whether the user ticked "Use balanced class weights".
     use_class_weight: bool = False
+    #: The file the Data tab read :attr:`data` from (Gradio's copy of the upload, or the example), shown again in
+    #: the Training-file box after a reload or a refused upload; None before a load.
+    upload_file: str | None = None
     preproc: Any = None
     learner: Any = None
     report: Any = None

@@ -20,6 +20,7 @@ from kdemo.run import lr_find
 from kdemo.run.lr_find import LR_FIND_STEPS
 from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import spec_for
+from kdemo.ui.data_tab import truncation_note
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
@@ -68,6 +69,20 @@ def model_coverage(model_name: str, request: gr.Request) -> str:
         return f"⚠️ {warning}"
     return (f"✅ `{name}` knows {100 - (report.unk_share or 0) * 100:.0f} % of the tokens of this data "
             f"(languages: {report.describe()}).")
+
+
+@user_errors
+def truncation(model_name: str, maxlen: float | None, request: gr.Request) -> str:
+    """The line under the maxlen field: how many training texts are longer than the chosen maxlen (cut to it), in
+    the chosen model's tokens (:func:`kdemo.ui.data_tab.truncation_note`)."""
+    return truncation_note(STORE.get(request), model_name, maxlen)
+
+
+def _wire_truncation(data: dict, model_name, maxlen, note) -> None:
+    """Count the texts the chosen maxlen cuts whenever maxlen, the model or the data changes."""
+    maxlen.change(truncation, [model_name, maxlen], [note], api_name="truncation", show_progress="hidden")
+    model_name.blur(truncation, [model_name, maxlen], [note], api_visibility="private", show_progress="hidden")
+    data["summary"].change(truncation, [model_name, maxlen], [note], api_visibility="private", show_progress="hidden")
 
 
 def _wait(job: Job, progress, desc: str) -> None:
@@ -250,13 +265,16 @@ def build(data: dict, attention: dict) -> dict:
     Returns:
         ``{"outputs": [...], "restore": fn}``: the components :func:`training_status` fills, for the page-load
         event that shows a reconnecting browser its job, then the settings fields (model, maxlen, batch size,
-        learning rate, epochs, precision, freezing) set to the session's last run.
+        learning rate, epochs, precision, freezing) set to the session's last run; and the ``model_name``,
+        ``maxlen`` and ``batch_size`` fields (the Data tab's "Use these settings" sets the last two).
     """
     gr.Markdown(f"Device: **{describe_device()}**. Defaults suit the embedded all-MiniLM-L6-v2 on a CPU.")
     with gr.Row():
         model_name = gr.Textbox(value=DEFAULT_MODEL_ID, label="Model (Hub id or local folder)", scale=3, elem_id="train-model")
-        maxlen = gr.Number(value=128, precision=0, label="maxlen (tokens)", minimum=8, maximum=4096)
+        maxlen = gr.Number(value=128, precision=0, label="maxlen (tokens)", minimum=8, maximum=4096,
+                           elem_id="train-maxlen")
         suggest_btn = gr.Button("Suggest maxlen from data", size="sm")
+    maxlen_note = gr.Markdown(elem_id="maxlen-note")  # how many texts this maxlen cuts
     coverage = gr.Markdown(elem_id="model-coverage")
     with gr.Row():
         batch_size = gr.Number(value=32, precision=0, label="Batch size", minimum=1, elem_id="batch-size")
@@ -297,6 +315,7 @@ def build(data: dict, attention: dict) -> dict:
     outputs = [status, loss_plot, report_md, per_class, confusion, attention["layer"], attention["head"], top_losses, timer,
                resume_btn]
     suggest_btn.click(suggest_maxlen_for, [model_name], [maxlen], api_name="suggest_maxlen")
+    _wire_truncation(data, model_name, maxlen, maxlen_note)
     model_name.submit(model_coverage, [model_name], [coverage], api_name="model_coverage")
     model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
     data["summary"].change(model_coverage, [model_name], [coverage], api_visibility="private")
@@ -307,4 +326,5 @@ def build(data: dict, attention: dict) -> dict:
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
     resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
     restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze]
-    return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session))}
+    return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session)),
+            "model_name": model_name, "maxlen": maxlen, "batch_size": batch_size}

@@ -86,3 +86,20 @@ def test_folder_policy(tmp_path, tiny_bert_dir):
     assert resolve_model_source("org/name", policy=shared) == "org/name"  # Hub ids are untouched
     with pytest.raises(TypeError, match="allow_local"):
         FolderPolicy(allow_local="no")
+
+
+def test_upload_size_reads_as_the_file_box_shows_it():
+    from kdemo.data.limits import format_upload_size, upload_limit_note
+
+    assert format_upload_size(50 * 2**20) == "50.0 MB" and format_upload_size(50_000_304) == "47.7 MB"
+    assert format_upload_size(7_800) == "7.6 KB"
+    assert "**50.0 MB**" in upload_limit_note() and "52,428,800 bytes" in upload_limit_note()
+
+
+def test_count_longer_counts_texts_over_maxlen_and_scales_a_sample():
+    from kdemo.data.lengths import count_longer
+
+    texts = ["a " * n for n in range(1, 41)]  # 1..40 words
+    assert count_longer(texts, None, 30) == (10, 40, False)  # words 31..40
+    longer, total, estimated = count_longer(texts * 50, None, 30, sample=100)
+    assert estimated and total == 2000 and 350 <= longer <= 650  # 500 exactly
