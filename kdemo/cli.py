@@ -302,6 +302,10 @@ def _train(args: argparse.Namespace) -> int:
     for notice in result.notices:
         say(f"note: {notice}", file=sys.stderr)
     say(result.report)
+    if result.baseline is not None:
+        say(f"baseline (a constant guess): {result.baseline}")
+    for warning in result.warnings:
+        say(f"warning: {warning}", file=sys.stderr)
     folder = result.save(args.out)
     say(f"saved: {folder}")
     return 0

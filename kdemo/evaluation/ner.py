@@ -233,3 +233,26 @@ def evaluate_tokens(hf_model: transformers.PreTrainedModel, data, *, batch_size:
     names = list(class_names or data.class_names)
     pred = sentence_tags(data, window_logits(hf_model, data, batch_size=batch_size), names)
     return ner_metrics(data.tags, pred)
+
+
+def all_o_scores(val_data) -> dict:
+    """The scores of the constant guess of a tagger, every word ``O`` (no entity), on the validation tags: the
+    baseline :func:`kdemo.evaluation.sanity.baseline` gives a token classifier.
+
+    Args:
+        val_data: The validation data; ``val_data.tags`` are its words' true tags.
+
+    Returns:
+        ``{"f1": 0.0, "accuracy": <share 0–1 of the words tagged O>}``.
+    """
+    guess = [[NO_ENTITY] * len(tags) for tags in val_data.tags]
+    return {"f1": 0.0, "accuracy": float(accuracy_score(val_data.tags, guess))}
+
+
+def one_tag_warning(report: NERReport) -> str | None:
+    """The warning of a tagger that finds no entity although the validation data has some, or None."""
+    predicted = int(np.asarray(report.entity_confusion)[:, :-1].sum()) if len(report.entity_types) else 0
+    if report.num_entities and predicted == 0:
+        return (f"The model tags every word 'O': it found none of the {report.num_entities} entities of the "
+                "validation data.")
+    return None

@@ -13,6 +13,7 @@ import kdemo.atomic as atomic
 from kdemo.device import describe_device, resolve_precision
 from kdemo.distributed.context import current
 from kdemo.errors import TrainingError
+from kdemo.evaluation.sanity import Baseline
 from kdemo.hub.card import framework_versions, write_model_card
 from kdemo.hub.folder import PARAMS_FILE, without_local_paths
 from kdemo.inference.predictor import load_predictor
@@ -94,6 +95,10 @@ class TrainResult:
         record: The :class:`~kdemo.record.TrainingRecord` (per-epoch values, step losses, class balance, evaluation).
         params: The content of ``training_params.json`` (see :func:`training_params`).
         learner: The learner, for the lower-level API (top losses, more fitting, plots).
+        baseline: The validation score of the task's constant guess
+            (:class:`~kdemo.evaluation.sanity.Baseline`), or None without validation data.
+        warnings: Why the model seems to have learned nothing (:func:`kdemo.evaluation.sanity.health_check`:
+            one class for everything, a score at or below the baseline, a loss that did not fall); empty when healthy.
     """
 
     config: TrainConfig
@@ -104,6 +109,8 @@ class TrainResult:
     record: TrainingRecord | None = None
     params: dict = field(default_factory=dict)
     learner: object = None
+    baseline: Baseline | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_layers(self) -> int:
@@ -178,5 +185,6 @@ def load_result(folder: str | os.PathLike) -> TrainResult:
     record = TrainingRecord.load(folder)
     evaluation = record.evaluation if record is not None else None
     report = spec_for(predictor.task).load("report").from_dict(evaluation) if evaluation else None
+    base = Baseline.from_dict(params["baseline"]) if params.get("baseline") else None
     return TrainResult(config=TrainConfig.from_dict(params), predictor=predictor, report=report, history=None,
-                       record=record, params=params)
+                       record=record, params=params, baseline=base, warnings=list(params.get("warnings") or []))

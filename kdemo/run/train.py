@@ -19,6 +19,7 @@ from kdemo.data.languages import analyse_languages
 from kdemo.distributed.context import setup
 from kdemo.distributed.gradients import any_rank
 from kdemo.errors import TrainingError
+from kdemo.evaluation.sanity import baseline, health_check
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.record import TrainingRecord
@@ -105,7 +106,8 @@ def train(
         checkpoint_every_s: Most seconds between two resume checkpoints within an epoch.
 
     Returns:
-        The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params), or None
+        The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params, the
+        constant-guess ``baseline`` and the ``warnings`` of a run that learned nothing), or None
         when ``stop`` was set before training started. Its notices start with a warning when the model's tokenizer
         does not cover the texts' language (:func:`kdemo.data.languages.analyse_languages`).
 
@@ -163,6 +165,9 @@ def train(
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,
                              languages=languages, seconds=time.monotonic() - started)
+    base = baseline(report, learner.train_data, learner.val_data)  # the constant guess the score must beat
+    warnings = health_check(report, base, record.step_losses)
+    params["baseline"], params["warnings"] = base.to_dict() if base is not None else None, warnings
     notices = ([warning] if warning else []) + list(data.warnings) + list(learner.notices)
     return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
-                       record=record, params=params, learner=learner)
+                       record=record, params=params, learner=learner, baseline=base, warnings=warnings)

@@ -217,7 +217,9 @@ def result_to_dict(result: dict) -> dict:
     top = result.get("top_losses")
     return {"version": RESULT_VERSION, "report_type": type(report).__name__ if report is not None else None,
             "report": form, "top_losses": frame_to_dict(top) if top is not None else None,
-            "num_layers": int(result["num_layers"]), "num_heads": int(result["num_heads"])}
+            "num_layers": int(result["num_layers"]), "num_heads": int(result["num_heads"]),
+            "baseline": result.get("baseline"), "warnings": list(result.get("warnings") or []),
+            **{k: result.get(k) for k in ("model", "data_name", "data_key", "finished_at")}}
 
 
 def result_from_dict(data: dict) -> dict:
@@ -234,7 +236,9 @@ def result_from_dict(data: dict) -> dict:
         raise ValueError(f"Expected a report type among {sorted(reports)}. Received: {kind!r}.")
     report = reports[kind].from_dict(data["report"]) if kind is not None else None
     top = frame_from_dict(data["top_losses"]) if data.get("top_losses") is not None else None
-    return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"]}
+    return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"],
+            "baseline": data.get("baseline"), "warnings": list(data.get("warnings") or []),
+            **{k: data.get(k) for k in ("model", "data_name", "data_key", "finished_at")}}
 
 
 def report_classes() -> dict[str, type]:

@@ -87,8 +87,17 @@ def record_progress(job: Job, ev: ProgressEvent) -> None:
         job.phase = "Evaluating on the validation split and saving the model"
 
 
-def job_result(result: TrainResult) -> dict:
-    """What a finished training job hands the Train tab: ``{"report", "top_losses", "num_layers", "num_heads"}``.
+def data_key(data: RunData | None) -> str:
+    """What tells one upload's data from another's: its name, its columns or sentence count, and its size; a run's
+    report belongs to the data whose key it carries (:func:`job_result`)."""
+    if data is None:
+        return ""
+    return f"{data.data_name}|{data.summary()}|{len(data.texts())}"
+
+
+def job_result(result: TrainResult, data: RunData | None = None) -> dict:
+    """What a finished training job hands the Train tab: ``{"report", "top_losses", "num_layers", "num_heads",
+    "baseline", "warnings"}``.
 
     Args:
         result: The run's result (trained here, or loaded from the folder a multi-GPU run saved: then without top
@@ -96,10 +105,15 @@ def job_result(result: TrainResult) -> dict:
 
     Returns:
         The report, the :data:`TOP_LOSSES` validation rows of highest loss (a DataFrame, or None), and the model's
-        layer and head counts (the attention view's sliders).
+        layer and head counts (the attention view's sliders), the constant guess's scores
+        (:meth:`kdemo.evaluation.sanity.Baseline.to_dict`, or None) and the health check's warnings, and what
+        the report belongs to: ``model``, ``data_name``, ``data_key`` (:func:`data_key` of ``data``; ``""`` when not
+        given) and ``finished_at`` (``time.time()``).
     """
     return {"report": result.report, "top_losses": result.top_losses(TOP_LOSSES), "num_layers": result.num_layers,
-            "num_heads": result.num_heads}
+            "num_heads": result.num_heads, "baseline": result.baseline.to_dict() if result.baseline else None,
+            "warnings": list(result.warnings), "model": result.config.model_name, "data_name": result.config.data_name,
+            "data_key": data_key(data), "finished_at": time.time()}
 
 
 def resumable(session: Session) -> bool:
@@ -180,7 +194,7 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
         job.notes.extend(n for n in result.notices if n not in job.notes)  # e.g. the model's language coverage
         result.save(session.workdir / MODEL_DIR)
         session.result, session.predictor, session.report = result, result.predictor, result.report
-        job.result = job_result(result)  # the queue sets it too; the store needs it now
+        job.result = job_result(result, data)  # the queue sets it too; the store needs it now
         stopped = job.stop_event.is_set()
         STORE.persist_job(session, job, STOPPED if stopped else FINISHED)
         if not stopped:

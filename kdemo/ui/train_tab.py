@@ -8,6 +8,8 @@ then ``/training_status`` until it reports the end.
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pandas as pd
 
@@ -24,14 +26,16 @@ from kdemo.ui.data_tab import truncation_note
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
-from kdemo.ui.train_job import TOP_LOSSES, make_config, resumable, status_line, training_job
+from kdemo.ui.train_job import TOP_LOSSES, data_key, make_config, resumable, status_line, training_job
 from kdemo.ui.views import view_for
 
 #: Seconds between two polls of the job by an open page.
 POLL_S = 1.0
 #: Column headers shown while the tables are empty (Gradio shows "1 2 3" for a table without columns).
 METRIC_COLUMNS = ["class", "precision", "recall", "f1-score", "support"]
-TOP_LOSS_COLUMNS = ["row", "text", "true", "predicted", "loss"]
+TOP_LOSS_COLUMNS = ["row", "true", "predicted", "loss", "text"]
+#: Characters of a text the top-losses table shows (the whole text appears below it when its row is clicked).
+TOP_LOSS_TEXT_CHARS = 120
 
 
 @user_errors
@@ -146,6 +150,68 @@ def _report_outputs(session: Session, report) -> tuple[str, pd.DataFrame, object
     return view_for(spec_for(task) if task is not None else session.spec).report_outputs(report)
 
 
+def _health_md(result: dict) -> str:
+    """Markdown lines under the report: the constant guess's scores beside the model's, and a warning when the run
+    learned nothing (:func:`kdemo.evaluation.sanity.health_check`); ``""`` for a result without them."""
+    base, warnings = result.get("baseline"), result.get("warnings") or []
+    lines = []
+    if base:
+        scores = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in base["metrics"].items())
+        lines.append(f"Baseline, {base['description']}: {scores}. The model's score must beat it.")
+    if warnings:
+        lines.append("⚠️ **The model learned nothing useful.** " + " ".join(warnings))
+    return "\n\n".join(lines)
+
+
+def _belongs_to(session: Session, result: dict) -> str:
+    """The report's first line: which model, data and time it belongs to; a warning first when the session's data
+    changed since the run (a new upload), so that an old report is not read as the new data's."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result["finished_at"])) if result.get("finished_at") else "earlier"
+    old = result.get("data_name") or "the data of that run"
+    line = f"Validation of `{result.get('model') or '?'}` on **{old}**, {when}."
+    data = session.data
+    key = result.get("data_key")
+    current = data_key(data) if key and data is not None else None
+    if data is None or (current is not None and current != key) or (not key and data.data_name != result.get("data_name")):
+        now = getattr(data, "data_name", None) or "none"
+        return (f"⚠️ **This report belongs to earlier data** ({old}), not to the data loaded now ({now}). Expected a "
+                f"run on the loaded data: press Train to validate a model on it.\n\n{line}")
+    return line
+
+
+@user_errors
+def report_for_data(request: gr.Request) -> str:
+    """The report markdown again after the Data tab changed the data: marked as the earlier data's when it is."""
+    return _job_outputs(STORE.get(request))[2] or gr.update()
+
+
+def _top_losses_view(top: pd.DataFrame | None) -> pd.DataFrame:
+    """The top-losses table as the tab shows it: row, true label, prediction and loss first, then the text cut to
+    :data:`TOP_LOSS_TEXT_CHARS` characters with "…" (a whole review would push the other columns off-screen)."""
+    if top is None or top.empty:
+        return pd.DataFrame(columns=TOP_LOSS_COLUMNS)
+    view = top.reindex(columns=TOP_LOSS_COLUMNS).copy()
+    view["text"] = [t if len(t) <= TOP_LOSS_TEXT_CHARS else t[:TOP_LOSS_TEXT_CHARS - 1].rstrip() + "…"
+                    for t in view["text"].astype(str)]
+    return view
+
+
+@user_errors
+def top_loss_text(evt: gr.SelectData, request: gr.Request) -> str:
+    """The whole text of the top-losses row clicked, with its true label, prediction and loss.
+
+    Returns:
+        Plain text for the box under the table; ``""`` when the session has no finished run's table.
+    """
+    job = STORE.get(request).job
+    top = (job.result or {}).get("top_losses") if job is not None and job.done else None
+    index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    if top is None or not isinstance(index, int) or not 0 <= index < len(top):
+        return ""
+    row = top.iloc[index]
+    return f"Row {row['row']} (true: {row['true']}; predicted: {row['predicted']}; loss {row['loss']}):\n{row['text']}"
+
+
 def _job_outputs(session: Session) -> tuple:
     """The Train tab's outputs for the session's training job (see :func:`training_status`)."""
     keep, metrics, top = gr.update(), pd.DataFrame(columns=METRIC_COLUMNS), pd.DataFrame(columns=TOP_LOSS_COLUMNS)
@@ -161,11 +227,12 @@ def _job_outputs(session: Session) -> tuple:
     if job.result is None:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False), resume_btn
     report_md, table, figure = _report_outputs(session, job.result["report"])
+    report_md = "\n\n".join(x for x in (_belongs_to(session, job.result), report_md, _health_md(job.result)) if x)
     return (
         status, curve, report_md, table, figure,
         gr.update(maximum=job.result["num_layers"], value=job.result["num_layers"]),
         gr.update(maximum=job.result["num_heads"], value=1),
-        job.result["top_losses"], gr.Timer(active=False), resume_btn,
+        _top_losses_view(job.result["top_losses"]), gr.Timer(active=False), resume_btn,
     )
 
 
@@ -306,9 +373,12 @@ def build(data: dict, attention: dict) -> dict:
         per_class = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Per-class metrics", interactive=False)
         confusion = gr.Plot(label="Confusion matrix / predicted vs true", show_label=False)
     top_losses = gr.Dataframe(
-        pd.DataFrame(columns=TOP_LOSS_COLUMNS), label=f"Top losses: the {TOP_LOSSES} validation rows the model gets most wrong", interactive=False, wrap=True,
-        elem_id="top-losses",
+        pd.DataFrame(columns=TOP_LOSS_COLUMNS), label=f"Top losses: the {TOP_LOSSES} validation rows the model gets most wrong "
+        "(click a row for its whole text)", interactive=False, wrap=True, elem_id="top-losses",
+        column_widths=["7%", "17%", "17%", "9%", "50%"],
     )
+    full_text = gr.Textbox(label="Whole text of the clicked row", interactive=False, lines=3, max_lines=12,
+                           elem_id="top-loss-text")
     timer = gr.Timer(POLL_S, active=False)
 
     settings = [model_name, maxlen, batch_size, lr, epochs, precision, data["val_pct"], freeze]
@@ -319,11 +389,13 @@ def build(data: dict, attention: dict) -> dict:
     model_name.submit(model_coverage, [model_name], [coverage], api_name="model_coverage")
     model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
     data["summary"].change(model_coverage, [model_name], [coverage], api_visibility="private")
+    data["summary"].change(report_for_data, None, [report_md], api_visibility="private")
     lr_btn.click(find_lr, settings, [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
     train_inputs = settings + ([devices] if devices is not None else [])
     train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
+    top_losses.select(top_loss_text, None, [full_text], api_visibility="private")
     resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
     restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze]
     return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session)),

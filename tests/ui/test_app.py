@@ -44,8 +44,8 @@ def test_full_flow_load_train_predict_attention_export(client, tiny_bert_dir, se
     acc = float(report_md.split("accuracy **")[1].split("**")[0])
     assert acc >= 0.9, report_md
     assert layer["maximum"] == 2 and head["maximum"] == 2  # sliders fitted to the tiny model (2 layers, 2 heads)
-    assert top["headers"] == ["row", "text", "true", "predicted", "loss"] and len(top["data"]) == 10
-    losses = [r[4] for r in top["data"]]
+    assert top["headers"] == ["row", "true", "predicted", "loss", "text"] and len(top["data"]) == 10
+    losses = [r[3] for r in top["data"]]
     assert losses == sorted(losses, reverse=True)
 
     probs = client.predict("the movie was great superb fun", api_name="/predict")
