@@ -50,3 +50,20 @@ def open_page(width: int = 1400, height: int = 1000):
         context = browser.new_context(viewport={"width": width, "height": height})
         yield context.new_page()
         browser.close()
+
+
+def upload_and_train(page, app_url: str, csv_path, model_dir, *, lr: str = "0.002", timeout_ms: int = 240_000) -> None:
+    """Open the app, upload ``csv_path`` in the Data tab, train ``model_dir`` at learning rate ``lr`` in the Train
+    tab and wait until the status says "Finished"."""
+    page.goto(app_url)
+    page.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+    page.locator("#train-file input[type=file]").set_input_files(str(csv_path))
+    page.locator("#data-summary").get_by_text("classes").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Train").click()
+    model_box = page.get_by_label("Model (Hub id or local folder)").filter(visible=True)
+    model_box.fill(str(model_dir))
+    model_box.press("Tab")
+    page.locator("#lr input").fill(lr)
+    page.locator("#lr input").press("Tab")
+    page.locator("#train-btn").click()
+    page.locator("#train-status").get_by_text("Finished").wait_for(timeout=timeout_ms)

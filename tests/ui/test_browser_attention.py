@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium, serve_app
+from browser import CHROMIUM, NO_NETWORK_ARGS, SHOTS, requires_chromium, serve_app, upload_and_train
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from kdemo.ui.session import STORE
@@ -79,19 +79,7 @@ def _painted_pixels(page, selector: str) -> int:
 def test_head_view_and_model_view_offline(fresh_sessions, app_url, browser_page, tiny_bert_dir, sentiment_csv):
     page, requests, errors = browser_page
     SHOTS.mkdir(exist_ok=True)
-    page.goto(app_url)
-    page.get_by_role("tab", name="Data").wait_for(timeout=60_000)
-    page.locator("#train-file input[type=file]").set_input_files(str(sentiment_csv))
-    page.locator("#data-summary").get_by_text("classes").wait_for(timeout=60_000)
-
-    page.get_by_role("tab", name="Train").click()
-    model_box = page.get_by_label("Model (Hub id or local folder)").filter(visible=True)
-    model_box.fill(str(tiny_bert_dir))
-    model_box.press("Tab")
-    page.locator("#lr input").fill("0.002")
-    page.locator("#lr input").press("Tab")
-    page.locator("#train-btn").click()
-    page.locator("#train-status").get_by_text("Finished").wait_for(timeout=180_000)
+    upload_and_train(page, app_url, sentiment_csv, tiny_bert_dir, timeout_ms=180_000)
 
     page.get_by_role("tab", name="Attention").click()
     page.locator("#attention-text textarea").fill(TEXT)

@@ -9,7 +9,7 @@ must not overlap the figure's image: the figures carry their titles, so the labe
 from __future__ import annotations
 
 import pytest
-from browser import SHOTS, open_page, requires_chromium, serve_app
+from browser import SHOTS, open_page, requires_chromium, serve_app, upload_and_train
 
 pytestmark = requires_chromium
 
@@ -52,19 +52,7 @@ def _labels_over_images(page) -> tuple[int, list[dict]]:
 
 def test_no_block_label_covers_a_figure(fresh_sessions, app_url, page, tiny_bert_dir, sentiment_csv):
     SHOTS.mkdir(exist_ok=True)
-    page.goto(app_url)
-    page.get_by_role("tab", name="Data").wait_for(timeout=60_000)
-    page.locator("#train-file input[type=file]").set_input_files(str(sentiment_csv))
-    page.locator("#data-summary").get_by_text("classes").wait_for(timeout=60_000)
-
-    page.get_by_role("tab", name="Train").click()
-    model_box = page.get_by_label("Model (Hub id or local folder)").filter(visible=True)
-    model_box.fill(str(tiny_bert_dir))
-    model_box.press("Tab")
-    page.locator("#lr input").fill("0.002")
-    page.locator("#lr input").press("Tab")
-    page.locator("#train-btn").click()
-    page.locator("#train-status").get_by_text("Finished").wait_for(timeout=240_000)
+    upload_and_train(page, app_url, sentiment_csv, tiny_bert_dir)
     page.wait_for_timeout(1_000)  # the last poll's figures settle
     images, covered = _labels_over_images(page)
     page.screenshot(path=str(SHOTS / "plot_labels_train.png"), full_page=True)
