@@ -50,6 +50,7 @@ from kdemo.distributed.sharding import ShardedBatchSequence
 from kdemo.errors import TrainingError
 from kdemo.memory import is_out_of_memory, release_memory
 from kdemo.training.callbacks import ProgressEvent, ProgressReporter, StopRequest
+from kdemo.training.callbacks.progress import SAVE_BYTES_PER_S
 from kdemo.training.callbacks.best_weights import BestWeights
 from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
@@ -227,7 +228,11 @@ class FitLoopMixin:
         total = batches_per_epoch(train, steps_per_epoch) * int(epochs) // self.accumulation_steps
         main = current().is_main  # other ranks of a data-parallel run print and write nothing
         verbose = verbose if main else 0
-        reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every)
+        weights = sum(p.numel() * p.element_size() for p in self.model.hf_model.parameters())
+        reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every,
+                                    val_rows=len(self.val_data) if self.val_data is not None else 0,
+                                    rows_per_step=self.batch_size, evals_after_fit=1 if self.val_data is not None else 0,
+                                    save_s=weights / SAVE_BYTES_PER_S)  # the ETA: validation passes and saving too
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
         if checkpoint_folder and main:

@@ -98,8 +98,9 @@ def test_progress_counts_optimizer_steps_with_accumulation(data, true_losses):
     assert [e.step for e in train_events] == list(range(3, 21, 3))
     assert all(e.total_steps == batches // 2 for e in events)
     assert train_events[0].loss == pytest.approx(np.mean(learner.step_losses[:3]), rel=1e-6)
-    for e in train_events:  # the ETA extrapolates seconds per optimizer step over the optimizer steps left
-        assert e.eta_s == pytest.approx(e.elapsed_s / e.step * (e.total_steps - e.step), rel=1e-6)
+    for e in train_events:  # the ETA extrapolates seconds per optimizer step over the optimizer steps left …
+        if e.epoch == 0:  # … and adds the validation passes and the save still to come (issue 29, item 11)
+            assert e.eta_s > e.elapsed_s / e.step * (e.total_steps - e.step)
 
 
 def test_history_logs_the_learning_rate_under_keras_key(data):

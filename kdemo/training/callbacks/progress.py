@@ -25,7 +25,8 @@ class ProgressEvent:
         loss: Mean training loss of the optimizer steps since the previous report.
         lr: Learning rate of the last batch, per optimizer step.
         elapsed_s: Seconds since training started.
-        eta_s: Estimated seconds left (from the seconds per optimizer step so far).
+        eta_s: Estimated seconds left: the remaining optimizer steps at the measured seconds per step, plus the
+            validation passes still to come and saving (:func:`eta_seconds`).
         phase: ``"train"`` during batches, ``"epoch_end"`` after an epoch (``logs`` then holds validation metrics).
         logs: The Keras logs at this point.
     """
@@ -40,6 +41,39 @@ class ProgressEvent:
     eta_s: float
     phase: str = "train"
     logs: dict | None = None
+
+
+#: How much of a training step's time per row a validation pass takes: forward only, where a training step also
+#: runs the backward pass (about twice the forward) and the optimizer; used until a validation pass is measured.
+EVAL_SHARE_OF_STEP = 1 / 3
+#: Bytes per second assumed for writing a model's safetensors (the save at the end of a run).
+SAVE_BYTES_PER_S = 100e6
+
+
+def eta_seconds(*, train_s: float, done_steps: int, remaining_steps: int, val_pass_s: float | None,
+                val_rows: int, rows_per_step: int, evals_left: int, save_s: float = 0.0) -> float:
+    """Seconds left in a run: training, the validation passes still to come, and saving.
+
+    Args:
+        train_s: Seconds spent in training steps so far (validation excluded).
+        done_steps: Optimizer steps those seconds cover.
+        remaining_steps: Optimizer steps still to run.
+        val_pass_s: Seconds of one measured validation pass, or None before the first one (then estimated from
+            the training speed: ``val_rows`` rows at :data:`EVAL_SHARE_OF_STEP` of a training row's time).
+        val_rows: Validation rows (0: no validation).
+        rows_per_step: Rows per optimizer step (the global batch).
+        evals_left: Validation passes still to come (one per epoch left, plus any report after the fit).
+        save_s: Seconds to save the model at the end.
+
+    Returns:
+        The estimate in seconds, >= 0 (0 before the first step).
+    """
+    if done_steps <= 0:
+        return 0.0
+    per_step = train_s / done_steps
+    if val_pass_s is None:
+        val_pass_s = val_rows / max(rows_per_step, 1) * per_step * EVAL_SHARE_OF_STEP if val_rows else 0.0
+    return max(per_step * max(remaining_steps, 0) + val_pass_s * max(evals_left, 0) + save_s, 0.0)
 
 
 class ProgressReporter(keras.callbacks.Callback):
@@ -60,9 +94,14 @@ class ProgressReporter(keras.callbacks.Callback):
         total_steps: Optimizer steps in the whole run (for the ETA).
         epochs: Number of epochs.
         every_n_steps: Report interval in optimizer steps.
+        val_rows: Validation rows evaluated after each epoch (0 when there is none), for the ETA.
+        rows_per_step: Rows per optimizer step, for the ETA's validation estimate.
+        evals_after_fit: Validation passes that follow the fit (the report of :func:`kdemo.train`), for the ETA.
+        save_s: Estimated seconds to save the model after the run, for the ETA.
     """
 
-    def __init__(self, fn: Callable[[ProgressEvent], None] | None, total_steps: int, epochs: int, *, every_n_steps: int = 1):
+    def __init__(self, fn: Callable[[ProgressEvent], None] | None, total_steps: int, epochs: int, *, every_n_steps: int = 1,
+                 val_rows: int = 0, rows_per_step: int = 0, evals_after_fit: int = 0, save_s: float = 0.0):
         super().__init__()
         self.fn = fn
         self.total_steps = max(int(total_steps), 1)
@@ -77,25 +116,34 @@ class ProgressReporter(keras.callbacks.Callback):
         self._group: list[float] = []
         self._since_report: list[float] = []
         self._read_upto = 0
+        self.val_rows, self.rows_per_step = int(val_rows), int(rows_per_step)
+        self.evals_after_fit, self.save_s = int(evals_after_fit), float(save_s)
+        self._val_s: list[float] = []  # measured seconds of each validation pass of this fit
+        self._last_batch_end = 0.0
+        self._epochs_done = 0
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._val_s, self._epochs_done = [], 0
         self._first_step = len(self.step_losses)  # a resumed fit starts with the earlier steps' losses
         self._accumulation = int(getattr(self.model.optimizer, "gradient_accumulation_steps", None) or 1)
         self._group = []
         self._read_upto = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch = self._epochs_done = epoch  # a resumed fit starts at a later epoch
         self._reader.reset()
 
     def _event(self, loss: float, phase: str, logs: dict | None) -> ProgressEvent:
         step = len(self.step_losses)
         elapsed = time.perf_counter() - self._start
         done = step - self._first_step  # steps run by this fit, whose time `elapsed` measures
-        eta = elapsed / done * (self.total_steps - step) if done > 0 else 0.0
+        evals_left = (self.epochs - self._epochs_done if self.val_rows else 0) + self.evals_after_fit
+        eta = eta_seconds(train_s=elapsed - sum(self._val_s), done_steps=done, remaining_steps=self.total_steps - step,
+                          val_pass_s=self._val_s[-1] if self._val_s else None, val_rows=self.val_rows,
+                          rows_per_step=self.rows_per_step, evals_left=evals_left, save_s=self.save_s)
         lr = host_learning_rate(self.model.optimizer)
-        return ProgressEvent(self._epoch, self.epochs, step, self.total_steps, loss, lr, elapsed, max(eta, 0.0), phase, logs)
+        return ProgressEvent(self._epoch, self.epochs, step, self.total_steps, loss, lr, elapsed, eta, phase, logs)
 
     def _new_losses(self, logs) -> list[float]:
         """Batch losses that arrived since the last call (possibly none, possibly many)."""
@@ -107,6 +155,7 @@ class ProgressReporter(keras.callbacks.Callback):
         return new
 
     def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_end = time.perf_counter()
         for loss in self._new_losses(logs):
             self._add(loss, logs)
 
@@ -139,6 +188,10 @@ class ProgressReporter(keras.callbacks.Callback):
         return self.step_losses
 
     def on_epoch_end(self, epoch, logs=None):
-        self.catch_up(logs)  # the epoch's last steps, read now
+        validated_s = time.perf_counter() - self._last_batch_end  # Keras validates between the last batch and here
+        self.catch_up(logs)  # the epoch's last steps, read now (their events come before the validation's)
+        if logs and "val_loss" in logs and self._last_batch_end:
+            self._val_s.append(validated_s)
+        self._epochs_done = epoch + 1
         if self.fn is not None:
             self.fn(self._event(float((logs or {}).get("loss", float("nan"))), "epoch_end", dict(logs or {})))
