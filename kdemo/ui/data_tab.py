@@ -29,7 +29,8 @@ LOAD_OUTPUTS = 9
 
 
 @user_errors
-def load_data(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request):
+def load_data(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request,
+              progress=gr.Progress()):  # noqa: B008 - Gradio's way: a Progress default, never an API input
     """Read the uploaded training (and optional validation) file, propose columns, run the data doctor.
 
     The encoding of text files is detected (:mod:`kdemo.data.encodings`); :func:`reload_data` reads the training
@@ -37,20 +38,21 @@ def load_data(train_file: str | None, val_file: str | None, val_pct: float, requ
 
     Returns:
         Preview table, text-column dropdown, label-column(s) dropdown, summary markdown, class-count table, doctor
-        markdown, text-length histogram, task radio, and the class-weight checkbox.
+        markdown, text-length histogram, task radio, and the class-weight checkbox. Meanwhile ``progress`` shows the
+        stage: reading the file (detecting its encoding), the rows or sentences read, the data doctor, done.
     """
-    return _load(train_file, val_file, val_pct, request)
+    return _load(train_file, val_file, val_pct, request, progress=progress)
 
 
 @user_errors
 def reload_data(train_file: str | None, val_file: str | None, val_pct: float, encoding: str | None,
-                request: gr.Request):
+                request: gr.Request, progress=gr.Progress()):  # noqa: B008 - a Progress default, not an input
     """Read the training file again with ``encoding`` (a Python codec from the Encoding menu; ``""`` detects it).
 
     Returns:
         As :func:`load_data`.
     """
-    return _load(train_file, val_file, val_pct, request, encoding or None)
+    return _load(train_file, val_file, val_pct, request, encoding or None, progress=progress)
 
 
 def encoding_menu(request: gr.Request):
@@ -66,8 +68,11 @@ def encoding_menu(request: gr.Request):
 
 
 def _load(train_file: str | None, val_file: str | None, val_pct: float, request: gr.Request,
-          encoding: str | None = None):
-    """Read a file into the session; a refused file leaves the session's data and choices as they were."""
+          encoding: str | None = None, progress=None):
+    """Read a file into the session; a refused file leaves the session's data and choices as they were.
+
+    ``progress`` (a ``gr.Progress``, or None) is told each stage, without a fraction: Gradio then shows the words
+    and no made-up share of the work."""
     session = STORE.get(request)
     if not train_file:
         raise DataError("Expected a training file. Received: nothing. Upload a CSV, TSV, JSONL, Parquet or XLSX file, "
@@ -76,11 +81,13 @@ def _load(train_file: str | None, val_file: str | None, val_pct: float, request:
     try:
         # a table or a token file (one word and its tag per line, or JSONL of tokens and tags): its view reads it once
         outputs = view_for(sniff(train_file)).load(session, train_file, val_file, val_pct, encoding=encoding,
-                                                   preview_rows=PREVIEW_ROWS)
+                                                   preview_rows=PREVIEW_ROWS, progress=progress)
     except Exception:
         session.data, session.doctor_report, session.class_weight_offer, session.use_class_weight = before
         raise
     session.upload_file = str(train_file)
+    if progress is not None:
+        progress(None, desc="Done")
     return outputs
 
 
@@ -95,9 +102,9 @@ def _example_copy() -> Path:
 
 
 @user_errors
-def load_example(val_pct: float, request: gr.Request):
-    """Load the example movie-review CSV shipped in ``assets/`` (outputs as :func:`load_data`)."""
-    return load_data(str(_example_copy()), None, val_pct, request)
+def load_example(val_pct: float, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - not an input
+    """Load the example movie-review CSV shipped in ``assets/`` (outputs and progress as :func:`load_data`)."""
+    return load_data(str(_example_copy()), None, val_pct, request, progress=progress)
 
 
 def file_box(session: Session):

@@ -290,3 +290,38 @@ def test_sentence_pairs_train_and_predict_through_the_api(client, tiny_bert_dir,
     assert label != single  # the second text reaches the model
     assert "Each row is one text." == client.predict("", api_name="/set_text_pair")
     _health(client)
+
+
+class _Progress:
+    """Records every ``desc`` a handler reports, as ``gr.Progress`` would show it (issue 29, item 11)."""
+
+    def __init__(self):
+        self.descs: list[str] = []
+
+    def __call__(self, progress=None, desc=None, **kwargs):
+        self.descs.append(desc)
+
+
+@pytest.mark.parametrize("kind", ["table", "tokens"])
+def test_the_data_tab_load_reports_its_stages(kind, sentiment_csv, tmp_path, monkeypatch):
+    """An upload says what it is doing: reading the named file (detecting its encoding), the rows or sentences read,
+    then the data doctor, in that order; the outputs are as before."""
+    from test_ner_app import CONLL
+
+    from kdemo.ui import data_tab
+    from kdemo.ui.session import STORE, SessionStore
+
+    session = SessionStore(root=tmp_path / "sessions")._new(f"progress-{kind}")
+    monkeypatch.setattr(STORE, "get", lambda request: session)
+    path = sentiment_csv if kind == "table" else CONLL
+    recorder = _Progress()
+    outputs = data_tab.load_data(str(path), None, 0.1, None, progress=recorder)
+    assert len(outputs) == data_tab.LOAD_OUTPUTS
+    read = "Read 200 rows" if kind == "table" else f"Read {len(session.data.train.words)} sentences"
+    stages = [f"Reading {path.name} (detecting the encoding)", read,
+              "Data doctor: checking labels, lengths, languages"]
+    assert [d for d in recorder.descs if d in stages] == stages, recorder.descs
+    assert recorder.descs[-1] not in stages[:2]  # the last word is the doctor's or done, not a stale stage
+    recorder = _Progress()
+    data_tab.reload_data(str(path), None, 0.1, "utf-8", None, progress=recorder)
+    assert recorder.descs[0] == f"Reading {path.name}", recorder.descs

@@ -5,6 +5,7 @@ from a data doctor's report (either kind: :class:`~kdemo.data.doctor.DataReport`
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from matplotlib.figure import Figure
 
@@ -40,3 +41,19 @@ def length_figure(report, *, item: str = "text", count_label: str = "rows", maxl
     return length_histogram_figure(report.length_hist_counts, report.length_hist_edges, report.suggested_maxlen,
                                    unit=report.length_unit, item=item, count_label=count_label,
                                    maxlen_note=maxlen_note)
+
+
+#: What the Data tab's progress says while the data doctor runs.
+DOCTOR_STAGE = "Data doctor: checking labels, lengths, languages"
+
+
+def reading_stage(path: str, encoding: str | None) -> str:
+    """What the Data tab's progress says while ``path`` is read (detecting its encoding when none is given)."""
+    return f"Reading {Path(path).name}" + ("" if encoding else " (detecting the encoding)")
+
+
+def say(progress, desc: str) -> None:
+    """Tell ``progress`` (a ``gr.Progress``, or None) the stage ``desc``, with no fraction: the words, no made-up
+    share of the work."""
+    if progress is not None:
+        progress(None, desc=desc)

@@ -12,8 +12,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from kdemo.data.columns import guess_columns
 import kdemo.data.lengths as lengths
+from kdemo.data.columns import guess_columns
 from kdemo.data.doctor import DataReport, diagnose
 from kdemo.data.labels import guess_label_columns
 from kdemo.data.tables import read_info, read_table
@@ -25,7 +25,7 @@ from kdemo.run import TrainConfig, read_data
 from kdemo.run.models import DEFAULT_MODEL_ID
 from kdemo.tasks import MULTI_LABEL, REGRESSION, TASKS, spec_for
 from kdemo.ui.session import STORE, Session
-from kdemo.ui.views.common import default_tokenizer, length_figure
+from kdemo.ui.views.common import DOCTOR_STAGE, default_tokenizer, length_figure, reading_stage, say
 
 #: The Predict tab shows class probabilities (``gr.Label``), not entities.
 ENTITIES = False
@@ -102,7 +102,7 @@ def doctor_outputs(session: Session, report: DataReport, val_pct: float):
 
 
 def load(session: Session, train_file: str, val_file: str | None, val_pct: float, *, encoding: str | None = None,
-         preview_rows: int = 20) -> tuple:
+         preview_rows: int = 20, progress=None) -> tuple:
     """Read an uploaded table once (and its validation table), propose columns, and run the data doctor.
 
     Args:
@@ -112,6 +112,7 @@ def load(session: Session, train_file: str, val_file: str | None, val_pct: float
         val_pct: Fraction 0–1 held out when there is no validation file.
         encoding: Codec to read the training file with; None detects it.
         preview_rows: Rows in the preview.
+        progress: A ``gr.Progress`` (or None) told each stage: reading, the rows read, the data doctor.
 
     Returns:
         The Data tab's load outputs: preview, text- and label-column dropdowns, summary, class counts, doctor
@@ -120,8 +121,10 @@ def load(session: Session, train_file: str, val_file: str | None, val_pct: float
     Raises:
         DataError: If the file cannot be read or has no label column.
     """
+    say(progress, reading_stage(train_file, encoding))
     df = read_table(train_file, encoding=encoding)  # the one read: the run trains on this table
     val_df = read_table(val_file) if val_file else None
+    say(progress, f"Read {len(df):,} rows" + (f" (and {len(val_df):,} validation rows)" if val_df is not None else ""))
     text_col, label_col = guess_columns(df)
     if label_col is None:
         raise DataError(
@@ -131,6 +134,7 @@ def load(session: Session, train_file: str, val_file: str | None, val_pct: float
     config = TrainConfig(data_name=Path(train_file).name, text_column=text_col, label_columns=tuple(label_cols))
     session.data = read_data(config, df, val_df)  # nothing read again: the tables are given
     session.use_class_weight = False
+    say(progress, DOCTOR_STAGE)
     summary_md, counts, doctor, figure, checkbox = run_doctor(session, val_pct, None)
     columns = list(df.columns)
     return (

@@ -24,7 +24,7 @@ from kdemo.plots import confusion_matrix_figure
 from kdemo.run import TrainConfig, read_data
 from kdemo.run.token_pipeline import held_out_count
 from kdemo.tasks import TASKS, Task
-from kdemo.ui.views.common import default_tokenizer, length_figure
+from kdemo.ui.views.common import DOCTOR_STAGE, default_tokenizer, length_figure, reading_stage, say
 
 #: The Predict tab shows entities (highlighted text and a table), not class probabilities.
 ENTITIES = True
@@ -180,7 +180,7 @@ def entities_frame(text: str, entities: Sequence[dict]) -> pd.DataFrame:
 
 
 def load_token_data(session, train_file: str, val_file: str | None, val_pct: float, *, tokenizer=None,
-                    encoding: str | None = None, preview_rows: int = 20) -> tuple:
+                    encoding: str | None = None, preview_rows: int = 20, progress=None) -> tuple:
     """Copy a token file (and optional validation file) into the session's folder, read the copies once with
     :func:`kdemo.run.read_data` (the run trains on this data, without reading again) and diagnose them.
 
@@ -192,6 +192,7 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
         tokenizer: The default model's tokenizer (sub-word lengths, maxlen suggestion), or None (words).
         encoding: Codec to read the file with; None detects it.
         preview_rows: Sentences in the preview table.
+        progress: A ``gr.Progress`` (or None) told each stage: reading, the sentences read, the data doctor.
 
     Returns:
         The Data tab's load outputs: preview table, text- and label-column dropdown updates (emptied, hidden), summary,
@@ -200,6 +201,7 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
     Raises:
         DataError: If a file cannot be read or has no tags (the message names the line).
     """
+    say(progress, reading_stage(train_file, encoding))
     folder = session.workdir / "data"
     copy = keep_copy(train_file, folder, "train", encoding)
     val_copy = keep_copy(val_file, folder, "validation") if val_file else None
@@ -207,6 +209,10 @@ def load_token_data(session, train_file: str, val_file: str | None, val_pct: flo
                          data_name=Path(train_file).name)
     session.data, session.doctor_report = read_data(config), None
     session.class_weight_offer, session.use_class_weight = None, False
+    val = session.data.val
+    say(progress, f"Read {len(session.data.train.words):,} sentences"
+        + (f" (and {len(val.words):,} validation sentences)" if val is not None and val_file else ""))
+    say(progress, DOCTOR_STAGE)
     return outputs(session, val_pct, tokenizer=tokenizer, preview_rows=preview_rows)
 
 
@@ -229,10 +235,10 @@ def outputs(session, val_pct: float, *, tokenizer=None, preview_rows: int = 20) 
 
 
 def load(session, train_file: str, val_file: str | None, val_pct: float, *, encoding: str | None = None,
-         preview_rows: int = 20) -> tuple:
+         preview_rows: int = 20, progress=None) -> tuple:
     """The Data tab's upload of a token file: :func:`load_token_data` with the default model's tokenizer."""
     return load_token_data(session, train_file, val_file, val_pct, tokenizer=default_tokenizer(), encoding=encoding,
-                           preview_rows=preview_rows)
+                           preview_rows=preview_rows, progress=progress)
 
 
 def restore(session, val_pct: float, preview_rows: int = 20) -> tuple:
