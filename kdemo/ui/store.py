@@ -38,9 +38,9 @@ from pathlib import Path
 
 from kdemo.atomic import write_text
 from kdemo.data.frames import frame_from_dict, frame_to_dict, read_frame, remove_frame, write_frame
+from kdemo.errors import DataError
 from kdemo.evaluation.report import RegressionReport
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job
-from kdemo.errors import DataError
 from kdemo.run import TrainConfig, read_data
 from kdemo.run.checkpoints import RESUME_DIR, read_state
 from kdemo.run.table_pipeline import TableRunData
