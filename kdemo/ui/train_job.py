@@ -62,15 +62,6 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
     )
 
 
-def session_data(session: Session, cfg: TrainConfig | None = None) -> RunData:
-    """The session's data as the Data tab read it, once (a run takes it as it is; nothing is read again).
-
-    Raises:
-        KdemoError: Before an upload.
-    """
-    return session.require_data()
-
-
 def record_progress(job: Job, ev: ProgressEvent) -> None:
     """Write one progress event into the job (steps, losses, validation points, ETA, phase, epoch log line)."""
     job.epoch, job.eta_s, job.total_steps = ev.epoch, ev.eta_s, ev.total_steps
