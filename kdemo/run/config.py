@@ -74,6 +74,10 @@ class TrainConfig:
             :meth:`to_dict`. None detects it from the file (:func:`kdemo.data.sniff.sniff`) or the labels.
         model_name: Hub id or local folder of the checkpoint (default: the embedded all-MiniLM-L6-v2).
         maxlen: Maximum tokens per text (special tokens included); None picks the length covering 95 % of texts.
+            For question answering, the tokens of one window (question + context + special tokens; 384 when None,
+            as HF's ``run_qa``).
+        doc_stride: Question answering: tokens of context two consecutive windows of a long context share (HF
+            ``run_qa``'s ``doc_stride``, 128 by default); ignored by the other tasks.
         batch_size: Training rows per optimizer step (the global batch).
         epochs: Passes over the training data (one-cycle, autofit); for SGDR, the number of cycles.
         lr: Peak learning rate, per optimizer step.
@@ -113,6 +117,7 @@ class TrainConfig:
     task: Task | None = None
     model_name: str = DEFAULT_MODEL_ID
     maxlen: int | None = None
+    doc_stride: int = 128
     batch_size: int = 32
     epochs: int = 1
     lr: float = 1e-4
@@ -144,7 +149,7 @@ class TrainConfig:
             raise TrainingError(f"Expected label_columns to be column names. Received: label_columns={self.label_columns!r}.")
         put("label_columns", tuple(c.strip() for c in labels))
         put("model_name", (str(self.model_name or "").strip() or DEFAULT_MODEL_ID))
-        for name in ("seed", "batch_size", "epochs", "cycle_len", "cycle_mult"):
+        for name in ("seed", "batch_size", "epochs", "cycle_len", "cycle_mult", "doc_stride"):
             put(name, _int(getattr(self, name), name))
         for name in ("maxlen", "early_stopping", "reduce_on_plateau"):
             if getattr(self, name) is not None:
@@ -157,6 +162,8 @@ class TrainConfig:
         checks = [
             (self.maxlen is None or 8 <= self.maxlen <= 4096, "maxlen", "between 8 and 4096 tokens, or None for automatic"),
             (1 <= self.batch_size <= 4096, "batch_size", "between 1 and 4096"),
+            (1 <= self.doc_stride < (self.maxlen or 4096), "doc_stride",
+             "1 or more tokens and fewer than maxlen (e.g. 128 with maxlen 384)"),
             (1 <= self.epochs <= 1000, "epochs", "between 1 and 1000"),
             (0 < self.lr < 1, "lr", "between 0 and 1 (e.g. 1e-4)"),
             (0 < self.val_pct < 1, "val_pct", "between 0 and 1 (e.g. 0.1)"),

@@ -6,6 +6,8 @@ modules that serve it) and the label rules of the table tasks.
 * ``regression``: one number per text (one output, mean squared error).
 * ``token_classification``: one BIO tag per word (named entities; softmax over tags per token, cross-entropy on
   the first sub-word of each word). Its data are token files, not tables.
+* ``question_answering``: the answer to a question as a span of its context (extractive QA: start and end logits per
+  token, as SQuAD). Its data are SQuAD JSON or tables of question, context and answers.
 """
 
 from kdemo.tasks.labels import (
@@ -17,7 +19,9 @@ from kdemo.tasks.labels import (
     regression_targets,
 )
 from kdemo.tasks.spec import (
+    DATA_KINDS,
     PROBLEM_TYPES,
+    QUESTIONS,
     SPECS,
     TABLE,
     TASKS,
@@ -27,10 +31,10 @@ from kdemo.tasks.spec import (
     folder_spec,
     spec_for,
 )
-from kdemo.tasks.task import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, Task
+from kdemo.tasks.task import MULTI_LABEL, QUESTION_ANSWERING, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, Task
 
 __all__ = [
-    "MULTI_LABEL", "PROBLEM_TYPES", "REGRESSION", "SINGLE_LABEL", "SPECS", "TABLE", "TASKS", "TOKENS",
+    "DATA_KINDS", "MULTI_LABEL", "PROBLEM_TYPES", "QUESTIONS", "QUESTION_ANSWERING", "REGRESSION", "SINGLE_LABEL", "SPECS", "TABLE", "TASKS", "TOKENS",
     "TOKEN_CLASSIFICATION", "Task", "TaskSpec", "check_task", "folder_spec", "infer_task", "is_one_hot", "multi_hot",
     "multi_label_names", "pos_weights", "regression_targets", "spec_for",
 ]

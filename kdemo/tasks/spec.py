@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kdemo.errors import DataError
-from kdemo.tasks.task import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, Task
+from kdemo.tasks.task import MULTI_LABEL, QUESTION_ANSWERING, REGRESSION, SINGLE_LABEL, TOKEN_CLASSIFICATION, Task
 
-#: Kinds of data file a task trains on (what :func:`kdemo.data.sniff.sniff` tells apart).
-TABLE, TOKENS = "table", "tokens"
+#: Kinds of data file a task trains on (what :func:`kdemo.data.sniff.sniff` tells apart): tables of texts and labels,
+#: token files (words and tags), and questions with their contexts and answers (SQuAD JSON, or a table with
+#: ``question`` and ``context`` columns).
+TABLE, TOKENS, QUESTIONS = "table", "tokens", "questions"
 
 #: Card metrics of the table tasks: key in ``kdemo.json`` "metrics" → (model-index type, model-index name, config,
 #: name in the card's text).
@@ -40,6 +42,15 @@ ENTITY_METRICS = {
     "macro_f1": ("f1", "Entity macro F1", "macro", "entity macro-F1"),
     "accuracy": ("accuracy", "Token accuracy", "token", "token accuracy"),
 }
+#: The same for extractive question answering: SQuAD's exact match and token F1 (percent, 0–100, as the official
+#: script and HF ``evaluate``'s ``squad``/``squad_v2`` report them) and, for SQuAD 2.0 data, the answerable and
+#: unanswerable halves.
+QA_METRICS = {
+    "exact_match": ("exact_match", "Exact match", None, "exact match"),
+    "f1": ("f1", "F1", None, "F1"),
+    "has_ans_f1": ("f1", "F1 (answerable questions)", "HasAns", "F1 on answerable questions"),
+    "no_ans_f1": ("f1", "F1 (unanswerable questions)", "NoAns", "F1 on unanswerable questions"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,8 +59,9 @@ class TaskSpec:
 
     Attributes:
         task: The task.
-        data_kind: The files it trains on: :data:`TABLE` (a text column and label columns) or :data:`TOKENS`
-            (CoNLL/BIO or JSONL of tokens and tags). Tasks of one kind share the reader and the doctor.
+        data_kind: The files it trains on: :data:`TABLE` (a text column and label columns), :data:`TOKENS`
+            (CoNLL/BIO or JSONL of tokens and tags) or :data:`QUESTIONS` (SQuAD JSON, or a table of question, context
+            and answers). Tasks of one kind share the reader and the doctor.
         title: The task in words, for the UI and the CLI (e.g. ``"single-label classification"``).
         card_words: The card's longer description (the model's output and loss).
         problem_type: transformers' ``config.problem_type`` (what ``pipeline`` reads to pick softmax, sigmoid or
@@ -65,7 +77,8 @@ class TaskSpec:
         aliases: Other spellings :func:`spec_for` accepts (the Hub's ``token-classification``).
         label_layout: How one example's labels are held: ``"class"`` (one class id per row), ``"multi_hot"`` (one
             0/1 per class), ``"target"`` (one number; no class counts, target statistics instead) or ``"word_tags"``
-            (one tag id per word: class balance counts words, windows split long sentences).
+            (one tag id per word: class balance counts words, windows split long sentences) or ``"spans"`` (an answer
+            span of characters in a context per question; no classes).
         entity_types: Whether the class names are BIO tags of entity types (``B-PER``): the card lists the types,
             groups the pipeline's output into entities (``aggregation_strategy``) and scores entities.
         card_summary: The card's opening words, a :meth:`str.format` string over ``num_labels``, ``names`` (the
@@ -163,10 +176,28 @@ SPECS: dict[Task, TaskSpec] = {
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),
         card_tags=("ner",)),
+    QUESTION_ANSWERING: TaskSpec(
+        QUESTION_ANSWERING, data_kind=QUESTIONS, title="extractive question answering",
+        card_words=("extractive question answering (the answer is a span of the context: one start and one end "
+                    "logit per token, cross-entropy on the answer's first and last token; long contexts are read in "
+                    "overlapping windows)"),
+        problem_type=None, pipeline_tag="question-answering", auto_model="AutoModelForQuestionAnswering",
+        label_word="answer", unit="questions", card_metrics=QA_METRICS, balance_title="Questions and answers",
+        class_weight=False,
+        default_example="Where does John work?\nJohn Smith works for Acme Corp in Berlin.",
+        aliases=("question-answering", "qa", "extractive_qa"),
+        pipeline="kdemo.run.qa_pipeline:QAPipeline", evaluator="kdemo.training.qa_evaluator:QAEvaluator",
+        predictor="kdemo.inference.qa_predictor:QAPredictor", report="kdemo.evaluation.qa:QAReport",
+        label_layout="spans",
+        card_summary="An extractive question-answering model that finds the answer to a question as a span of a context",
+        card_call='question="...", context="..."', card_call_comment="the answer, its score and its character span",
+        card_tags=("extractive-qa",)),
 }
 
 #: The tasks of a table's label column (one prediction per text or sentence pair), detected from the labels.
 TASKS = tuple(t for t, s in SPECS.items() if s.data_kind == TABLE)
+#: Every kind of data file, in the order :data:`SPECS` first names it.
+DATA_KINDS = tuple(dict.fromkeys(s.data_kind for s in SPECS.values()))
 #: transformers' ``config.problem_type`` of each task that has one.
 PROBLEM_TYPES = {t: s.problem_type for t, s in SPECS.items() if s.problem_type}
 

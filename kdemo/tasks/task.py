@@ -14,6 +14,7 @@ class Task(enum.StrEnum):
     MULTI_LABEL = "multi_label"
     REGRESSION = "regression"
     TOKEN_CLASSIFICATION = "token_classification"
+    QUESTION_ANSWERING = "question_answering"
 
     def __repr__(self) -> str:
         # Messages of the form "Received: task='regression'" read the same for a member and for its string.
@@ -25,3 +26,4 @@ SINGLE_LABEL = Task.SINGLE_LABEL
 MULTI_LABEL = Task.MULTI_LABEL
 REGRESSION = Task.REGRESSION
 TOKEN_CLASSIFICATION = Task.TOKEN_CLASSIFICATION
+QUESTION_ANSWERING = Task.QUESTION_ANSWERING
