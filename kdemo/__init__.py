@@ -22,6 +22,7 @@ from kdemo.data.tables import read_table  # noqa: E402
 from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingError  # noqa: E402
 from kdemo.inference.hub_models import load_from_hub  # noqa: E402
 from kdemo.inference.ner_predictor import NERPredictor  # noqa: E402
+from kdemo.inference.qa_predictor import QAPredictor  # noqa: E402
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
@@ -53,6 +54,7 @@ __all__ = [
     "Learner",
     "ModelError",
     "NERPredictor",
+    "QAPredictor",
     "Predictor",
     "TrainConfig",
     "TrainResult",

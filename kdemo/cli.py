@@ -24,7 +24,7 @@ from kdemo.inference.predictions_csv import predictions_table, write_csv
 from kdemo.run import lr_find, read_data, train
 from kdemo.run.config import SCHEDULES, TrainConfig
 from kdemo.run.progress import JsonLines, ProgressBar, watch_stop_file
-from kdemo.tasks import SPECS, TABLE, TOKENS, spec_for
+from kdemo.tasks import QUESTIONS, SPECS, TABLE, TOKENS, spec_for
 
 
 DESCRIPTION = """\
@@ -101,8 +101,9 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
     """The options that fill a :class:`~kdemo.run.config.TrainConfig` (defaults: TrainConfig's)."""
     d = TrainConfig()
     p.add_argument("data", metavar="DATA", nargs="?", default=_SUPPRESS,
-                   help="training table (.csv, .tsv, .jsonl, .parquet, .xlsx) with a header row, or a token file "
-                        "(CoNLL/BIO .txt/.conll, JSONL of tokens and ner_tags)")
+                   help="training table (.csv, .tsv, .jsonl, .parquet, .xlsx) with a header row, a token file "
+                        "(CoNLL/BIO .txt/.conll, JSONL of tokens and ner_tags), or questions (SQuAD .json, or a "
+                        "table with question, context and answers columns)")
     p.add_argument("--config", metavar="JSON", default=_SUPPRESS,
                    help="start from a saved run's training_params.json (or a TrainConfig JSON)")
     p.add_argument("--text-column", metavar="TEXT", default=_SUPPRESS, help="column with the texts (default: guessed)")
@@ -119,6 +120,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help=f"Hub id or local checkpoint folder (default: the embedded {kdemo.DEFAULT_MODEL_ID})")
     p.add_argument("--maxlen", type=_int_at_least(8), metavar="N", default=_SUPPRESS,
                    help="tokens per text (default: covers 95%% of the training texts, at most 512)")
+    p.add_argument("--doc-stride", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help=f"question answering: context tokens two windows share (default: {d.doc_stride}, as run_qa)")
     p.add_argument("--batch-size", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
                    help=f"rows per optimizer step (default: {d.batch_size})")
     p.add_argument("--precision", choices=PRECISIONS, default=_SUPPRESS,
@@ -327,8 +330,18 @@ def _predict_entities(predictor, args: argparse.Namespace) -> str:
     return f"wrote the entities of {len(texts)} texts to {write_entities_csv(predictor, texts, args.out)}"
 
 
+def _predict_answers(predictor, args: argparse.Namespace) -> str:
+    """One row per question: the input's columns (id, title, question, context, answers) and answer, score, start,
+    end (SQuAD JSON or a table with question and context columns)."""
+    from kdemo.data.qa_files import read_qa_file
+
+    table = read_qa_file(args.file).to_frame()
+    dest = write_csv(predictor.predict_table(table), args.out)
+    return f"wrote the answers to {len(table)} questions to {dest}"
+
+
 #: How ``predict`` writes a model's predictions, by the kind of data its task trains on (``TaskSpec.data_kind``).
-_PREDICTION_WRITERS = {TABLE: _predict_table, TOKENS: _predict_entities}
+_PREDICTION_WRITERS = {TABLE: _predict_table, TOKENS: _predict_entities, QUESTIONS: _predict_answers}
 
 
 def _predict(args: argparse.Namespace) -> int:

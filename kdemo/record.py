@@ -27,8 +27,8 @@ _DPI = 110
 def _counts(labels, class_names: list[str], layout: str) -> dict[str, int]:
     """Examples per class, by the task's label layout (``TaskSpec.label_layout``): rows per class (``"class"``), rows
     carrying each label (``"multi_hot"``), words per tag (``"word_tags"``: the labelled first sub-words of every
-    window), or {} (``"target"``, or no labels)."""
-    if labels is None or layout == "target":
+    window), or {} (``"target"``, ``"spans"``, or no labels)."""
+    if labels is None or layout in ("target", "spans"):
         return {}
     if layout == "word_tags":
         ids = np.concatenate([np.asarray(w, dtype=np.int64) for w in labels]) if len(labels) else np.zeros(0, np.int64)

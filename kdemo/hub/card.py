@@ -203,6 +203,7 @@ def write_model_card(
         languages = meta.get("languages") or ([detect_language(meta["example"])] if meta.get("example") else [])
     languages = [c for c in dict.fromkeys(languages) if c] or None
     example = (example or meta.get("example") or spec.default_example).strip()
+    parts = example_parts(example, spec)
     dataset_id = settings["dataset_id"]
     data_file = meta.get("dataset_name") or None
     class_names = [str(c) for c in meta.get("class_names", [])]
@@ -220,7 +221,7 @@ def write_model_card(
         eval_results=eval_results,
         model_name=name,
         tags=[spec.pipeline_tag, "kdemo", "keras", "pytorch", *spec.card_tags],
-        widget=[{"text": example}],
+        widget=[dict(zip(spec.example_parts, parts))],
     )
     run = _run_params(folder)
     params = _hyperparameters(meta, run)
@@ -252,6 +253,8 @@ def write_model_card(
         call_comment=spec.card_call_comment,
         task_words=spec.card_words,
         tags=spec.label_layout == "word_tags",
+        spans=spec.label_layout == "spans",
+        example_parts=parts,
         entities=spec.entity_types,
         entity_types=[sections.cell(t) for t in entity_types],
         labels=[(i, sections.cell(c)) for i, c in enumerate(class_names)],
@@ -275,6 +278,17 @@ def write_model_card(
     check_card(folder / "README.md")
     write_card_settings(folder, **settings)
     return card
+
+
+def example_parts(example: str, spec) -> list[str]:
+    """The widget example's parts, one per name of ``spec.example_parts`` (``text``; for question answering
+    ``text`` and ``context``): the example's lines, the last part taking the rest; the spec's default example's parts
+    where the example has too few lines."""
+    n = len(spec.example_parts)
+    parts = example.split("\n", n - 1)
+    if len(parts) < n or not all(p.strip() for p in parts):
+        parts = spec.default_example.split("\n", n - 1)
+    return [p.strip() for p in parts]
 
 
 def check_card(path: str | os.PathLike) -> ModelCard:

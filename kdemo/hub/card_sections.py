@@ -49,7 +49,36 @@ CARD_TEMPLATE = """\
 ## How to use
 
 ```python
-from transformers import pipeline
+{% if spans %}import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{{ repo_id }}")
+model = AutoModelForQuestionAnswering.from_pretrained("{{ repo_id }}")
+question, context = {{ example_parts[0] | tojson }}, {{ example_parts[1] | tojson }}
+inputs = tokenizer(question, context, truncation="only_second", max_length={{ maxlen }}, return_offsets_mapping=True,
+                   return_tensors="pt")
+offsets = inputs.pop("offset_mapping")[0]
+with torch.no_grad():
+    out = model(**inputs)
+context_tokens = torch.tensor(inputs.sequence_ids(0)) == 1  # the best span inside the context (no windows here)
+start = out.start_logits[0].masked_fill(~context_tokens, -1e9).argmax()
+end = start + out.end_logits[0, start:start + 30].masked_fill(~context_tokens[start:start + 30], -1e9).argmax()
+print(context[offsets[start][0]:offsets[end][1]])
+```
+
+transformers 5 has no `question-answering` pipeline. kdemo's predictor reads long contexts in overlapping windows and
+chooses the answer as HF's `run_qa` example does (n-best start and end logits, at most 30 tokens, the no-answer score
+of SQuAD 2.0 models):
+
+```python
+from kdemo import load_from_hub
+
+predictor = load_from_hub("{{ repo_id }}")
+predictor.predict({{ example_parts[0] | tojson }}, {{ example_parts[1] | tojson }})  # {{ call_comment }}
+```
+
+The repo may be private (kdemo pushes private repos by default): log in first (`hf auth login`) or pass `token=...`.
+{% else %}from transformers import pipeline
 {% if entities %}
 ner = pipeline("{{ pipeline_tag }}", model="{{ repo_id }}", aggregation_strategy="simple")
 ner({{ example | tojson }})  # one dict per entity: entity_group, score, word, start, end
@@ -68,14 +97,14 @@ predictor = load_from_hub("{{ repo_id }}")
 {% if tags %}predictor.predict({{ example | tojson }}, merge_tokens=True, return_offsets=True)
 {% else %}predictor.predict_proba({{ example | tojson }})
 {% endif %}```
-
-## {% if tags %}Tag list{% else %}Label map{% endif %}
+{% endif %}
+## {% if tags %}Tag list{% elif spans %}Span head{% else %}Label map{% endif %}
 
 Task: {{ task_words }}.
 {% if entity_types %}
 Entity types: {{ entity_types | join(', ') }}.
 {% endif %}
-| id | {% if tags %}tag{% else %}label{% endif %} |
+| id | {% if tags %}tag{% elif spans %}output (a logit per token){% else %}label{% endif %} |
 |---:|---|
 {% for i, name in labels %}| {{ i }} | {{ name }} |
 {% endfor %}
@@ -121,7 +150,10 @@ Machine-readable copies: `training_params.json` (hyperparameters){% if epochs %}
 
 ## Limitations
 
-{% if tags %}- Sentences longer than {{ maxlen }} sub-word tokens are split into windows at word boundaries (never cut).
+{% if spans %}- Contexts longer than a window ({{ maxlen }} tokens with the question) are read in overlapping windows; answers
+  longer than 30 tokens cannot be predicted (run_qa's `max_answer_length`).
+- Exact match and F1 are SQuAD's (answers lower-cased, punctuation and articles removed), in percent.
+{% elif tags %}- Sentences longer than {{ maxlen }} sub-word tokens are split into windows at word boundaries (never cut).
 {% if entities %}- Entities are scored at the entity level (seqeval, strict BIO): a wrong boundary or type counts as a miss.
 {% endif %}{% else %}- Texts longer than {{ maxlen }} tokens are truncated before classification.
 {% endif %}

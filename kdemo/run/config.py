@@ -162,8 +162,7 @@ class TrainConfig:
         checks = [
             (self.maxlen is None or 8 <= self.maxlen <= 4096, "maxlen", "between 8 and 4096 tokens, or None for automatic"),
             (1 <= self.batch_size <= 4096, "batch_size", "between 1 and 4096"),
-            (1 <= self.doc_stride < (self.maxlen or 4096), "doc_stride",
-             "1 or more tokens and fewer than maxlen (e.g. 128 with maxlen 384)"),
+            (1 <= self.doc_stride < 4096, "doc_stride", "between 1 and 4095 tokens, below maxlen (e.g. 128 with maxlen 384)"),
             (1 <= self.epochs <= 1000, "epochs", "between 1 and 1000"),
             (0 < self.lr < 1, "lr", "between 0 and 1 (e.g. 1e-4)"),
             (0 < self.val_pct < 1, "val_pct", "between 0 and 1 (e.g. 0.1)"),

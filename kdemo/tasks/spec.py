@@ -87,6 +87,8 @@ class TaskSpec:
         card_call: Arguments of the card's ``pipeline`` call snippet, and ``card_call_comment`` what it returns.
         card_call_comment: See ``card_call``.
         card_tags: Hub tags the card adds for the task (beside ``pipeline_tag``, ``kdemo``, ``keras``, ``pytorch``).
+        example_parts: The keys of the Hub widget's example (``("text",)``; question answering: ``("text",
+            "context")``, the question and its context): an example holds one part per line, the last taking the rest.
         pipeline: ``"module:Class"`` of the run pipeline (:mod:`kdemo.run.pipeline`): read, prepare, split, texts.
         evaluator: ``"module:Class"`` of the Learner's evaluation strategy (``validate``, ``top_losses``, …).
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
@@ -118,6 +120,7 @@ class TaskSpec:
     card_call: str = "top_k=None"
     card_call_comment: str = "every class with its score"
     card_tags: tuple[str, ...] = ()
+    example_parts: tuple[str, ...] = ("text",)
 
     def load(self, role: str):
         """The class named by ``pipeline``, ``evaluator``, ``predictor`` or ``report``, imported on first use.
@@ -191,7 +194,7 @@ SPECS: dict[Task, TaskSpec] = {
         label_layout="spans",
         card_summary="An extractive question-answering model that finds the answer to a question as a span of a context",
         card_call='question="...", context="..."', card_call_comment="the answer, its score and its character span",
-        card_tags=("extractive-qa",)),
+        card_tags=("extractive-qa",), example_parts=("text", "context")),
 }
 
 #: The tasks of a table's label column (one prediction per text or sentence pair), detected from the labels.

@@ -1,13 +1,14 @@
 """ktrain's text API (``from kdemo import text``, as ``from ktrain import text``).
 
 ``texts_from_csv/df/folder/array`` prepare data, ``entities_from_conll2003/txt/df/array/jsonl`` token
-(NER) data, ``Transformer`` is the preprocessor of one checkpoint,
+(NER) data, ``qa_from_squad/df`` extractive question-answering data (with ``question_answerer``), ``Transformer`` is the preprocessor of one checkpoint,
 ``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name. kdemo covers ktrain's transformer path;
 the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
 that says so.
 """
 
 from kdemo.data.dataset import TextDataset
+from kdemo.modeling.qa import question_answerer
 from kdemo.modeling.tagger import print_sequence_taggers, sequence_tagger
 from kdemo.text.arrays import texts_from_array
 from kdemo.text.classifiers import (
@@ -28,12 +29,14 @@ from kdemo.text.ner import (
     entities_from_txt,
 )
 from kdemo.text.preprocessor import Transformer
+from kdemo.text.qa import QAPreprocessor, qa_from_df, qa_from_squad
 
 #: ktrain's name of the transformer dataset class.
 TransformerDataset = TextDataset
 
 __all__ = [
     "NERPreprocessor",
+    "QAPreprocessor",
     "TextDataset",
     "Transformer",
     "TransformerDataset",
@@ -46,6 +49,9 @@ __all__ = [
     "print_sequence_taggers",
     "print_text_classifiers",
     "print_text_regression_models",
+    "qa_from_df",
+    "qa_from_squad",
+    "question_answerer",
     "sequence_tagger",
     "text_classifier",
     "text_regression_model",
