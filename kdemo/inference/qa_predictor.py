@@ -18,7 +18,7 @@ import torch
 import transformers
 
 from kdemo.errors import DataError, ModelError
-from kdemo.evaluation.qa import postprocess_qa_predictions
+from kdemo.evaluation.qa_postprocess import postprocess_qa_predictions
 from kdemo.evaluation.qa_logits import span_logits
 from kdemo.explain.attention import AttentionMaps, compute_attention
 from kdemo.explain.attributions import Attribution, explain

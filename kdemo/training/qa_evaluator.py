@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from kdemo.errors import TrainingError
-from kdemo.evaluation.qa import postprocess_qa_predictions, qa_report, question_losses
+from kdemo.evaluation.qa import qa_report
+from kdemo.evaluation.qa_postprocess import postprocess_qa_predictions, question_losses
 from kdemo.evaluation.qa_logits import span_logits
 from kdemo.training.evaluator import REPORT_CSV, Evaluator, slice_of
 
