@@ -141,10 +141,20 @@ def read_qa_file(path: str | Path, *, encoding: str | None = None, name: str | N
                                 ) from None
             data = None
         if isinstance(data, dict) and (is_squad(data) or not _has_qa_keys(data)):
-            return _corpus(parse_squad(data, name), name, decoded.notes)
+            return _corpus(parse_squad(data, name), name, _notes(name, decoded.method, decoded.label, decoded.notes))
     df = read_table(path, encoding=encoding)
     corpus = qa_from_frame(df, name=name)
-    return dataclasses.replace(corpus, warnings=tuple(read_info(df).get("notes", [])) + corpus.warnings)
+    info = read_info(df)
+    notes = _notes(name, info.get("encoding_method"), info.get("encoding"), info.get("notes", []))
+    return dataclasses.replace(corpus, warnings=notes + corpus.warnings)
+
+
+def _notes(name: str, method: str | None, label: str | None, notes) -> tuple[str, ...]:
+    """The reading notes, and which encoding a file that is not UTF-8 was read as (when no note says so)."""
+    notes = tuple(notes)
+    if method == "detected" and not notes:
+        notes += (f"{name!r} is not UTF-8; it was read as {label}.",)
+    return notes
 
 
 def _starts_with_object_line(text: str) -> bool:
@@ -326,11 +336,14 @@ class AnswerCheck:
             12 of the context; it occurs once, at 40: 40 is used."``.
         errors: One message per answer not at its offset that cannot be moved (its text is not in the context, or
             occurs there several times), naming the question, the answer, the offset and what to do.
+        repaired_questions, error_questions: 0-based position of the question of each repair and each error.
     """
 
     corpus: QACorpus
     repairs: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    repaired_questions: tuple[int, ...] = ()
+    error_questions: tuple[int, ...] = ()
 
 
 def _occurrences(context: str, text: str) -> list[int]:
@@ -352,8 +365,8 @@ def align_answers(corpus: QACorpus) -> AnswerCheck:
     Returns:
         An :class:`AnswerCheck` (its corpus is a copy; ``corpus`` is not changed).
     """
-    repairs, errors, aligned = [], [], []
-    for context, answers, where in zip(corpus.contexts, corpus.answers, corpus.where):
+    repairs, errors, aligned, repaired_at, error_at = [], [], [], [], []
+    for i, (context, answers, where) in enumerate(zip(corpus.contexts, corpus.answers, corpus.where)):
         starts = list(answers["answer_start"])
         for k, (text, start) in enumerate(zip(answers["text"], answers["answer_start"])):
             if context[start:start + len(text)] == text:
@@ -361,6 +374,7 @@ def align_answers(corpus: QACorpus) -> AnswerCheck:
             found = _occurrences(context, text)
             if len(found) == 1:
                 starts[k] = found[0]
+                repaired_at.append(i)
                 repairs.append(f"{where}: answer {text!r} is not at character {start} of the context; it occurs "
                                f"once, at {found[0]}: {found[0]} is used.")
                 continue
@@ -374,10 +388,12 @@ def align_answers(corpus: QACorpus) -> AnswerCheck:
                 received += "; the text occurs nowhere in the context"
                 todo = ("Correct the answer text to what the context writes (spaces and case included) or its "
                         "answer_start, or remove the answer.")
+            error_at.append(i)
             errors.append(f"{where}: expected answer {text!r} at character {start} of the context. Received: "
                           f"{received}. {todo}")
         aligned.append({"text": list(answers["text"]), "answer_start": starts})
-    return AnswerCheck(dataclasses.replace(corpus, answers=aligned), tuple(repairs), tuple(errors))
+    return AnswerCheck(dataclasses.replace(corpus, answers=aligned), tuple(repairs), tuple(errors), tuple(repaired_at),
+                       tuple(error_at))
 
 
 def check_trainable(corpus: QACorpus) -> None:
