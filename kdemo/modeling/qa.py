@@ -18,6 +18,9 @@ from kdemo.modeling.classifier import HFClassifier, head_kwargs, load_checkpoint
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.tasks import QUESTION_ANSWERING
 
+#: The logit given to padding positions: no probability mass, so a window's loss does not depend on how far its
+#: batch pads it (dynamic padding, data-parallel slices).
+PAD_LOGIT = -1e4
 #: The span head's outputs in id order (``config.id2label`` of a saved folder).
 SPAN_OUTPUTS = ("start", "end")
 
@@ -96,7 +99,8 @@ class HFQuestionAnswerer(HFClassifier):
     """A Keras model (torch backend) around an HF ``AutoModelForQuestionAnswering`` module.
 
     Inputs are as for :class:`~kdemo.modeling.classifier.HFClassifier`; the output is float32 logits of shape
-    ``(batch, seq_len, 2)`` (start, end). Labels are int64 ``(batch, 2)`` token positions.
+    ``(batch, seq_len, 2)`` (start, end), :data:`PAD_LOGIT` at padding positions (``attention_mask == 0``), so that
+    the loss of a window is the same however its batch is padded. Labels are int64 ``(batch, 2)`` token positions.
 
     Args:
         hf_model: An ``AutoModelForQuestionAnswering`` instance (trained in place).
@@ -114,7 +118,11 @@ class HFQuestionAnswerer(HFClassifier):
             module.train(bool(training))
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             out = module(**inputs)
-        return torch.stack([out.start_logits, out.end_logits], dim=-1).float()
+        logits = torch.stack([out.start_logits, out.end_logits], dim=-1).float()
+        mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+        if mask is not None:  # padding is no answer: the loss is that of the window alone, whatever the batch's padding
+            logits = logits.masked_fill((mask == 0).unsqueeze(-1), PAD_LOGIT)
+        return logits
 
     def loss_and_metrics(self) -> tuple[keras.losses.Loss, list]:
         """transformers' span loss and the window span accuracy."""

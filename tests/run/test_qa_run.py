@@ -161,3 +161,26 @@ def test_cli_trains_and_predicts_a_file(qa_model_dir, tmp_path, one_torch_thread
     table = pd.read_csv(preds)
     assert len(table) == 24 and {"question", "answer", "score", "start", "end"} <= set(table.columns)
     assert np.isfinite(table["score"]).all()
+
+
+def test_a_stopped_qa_run_resumes_to_the_same_model(qa_model_dir, tmp_path, monkeypatch, one_torch_thread):
+    import threading
+
+    from test_resume import _read_every_step
+
+    _read_every_step(monkeypatch)
+    train_file = write_squad(tmp_path / "train.json", n_contexts=12)
+    config = TrainConfig(task="question_answering", train_file=str(train_file), model_name=str(qa_model_dir),
+                         maxlen=MAXLEN, doc_stride=STRIDE, epochs=2, batch_size=8, lr=3e-3, precision="fp32")
+    whole = kdemo.train(config)
+    steps = len(whole.learner.step_losses)
+    stop = threading.Event()
+
+    def progress(event):
+        if event.phase == "train" and event.step == steps - 2:  # in the second epoch
+            stop.set()
+
+    kdemo.train(config, progress=progress, stop=stop, checkpoint_folder=tmp_path / "ckpt")
+    resumed = kdemo.train(config, resume_from=tmp_path / "ckpt")
+    np.testing.assert_allclose(resumed.learner.step_losses, whole.learner.step_losses, rtol=1e-4, atol=1e-5)
+    assert resumed.report.f1 == pytest.approx(whole.report.f1, abs=1e-6)
