@@ -184,3 +184,13 @@ def test_a_stopped_qa_run_resumes_to_the_same_model(qa_model_dir, tmp_path, monk
     resumed = kdemo.train(config, resume_from=tmp_path / "ckpt")
     np.testing.assert_allclose(resumed.learner.step_losses, whole.learner.step_losses, rtol=1e-4, atol=1e-5)
     assert resumed.report.f1 == pytest.approx(whole.report.f1, abs=1e-6)
+
+
+def test_lr_finder_runs_on_questions(qa_model_dir, tmp_path, one_torch_thread):
+    from kdemo.run.lr_find import lr_find
+    from kdemo.run.pipeline import read_data
+
+    config = TrainConfig(task="question_answering", train_file=str(write_squad(tmp_path / "t.json", n_contexts=12)),
+                         model_name=str(qa_model_dir), maxlen=MAXLEN, doc_stride=STRIDE, batch_size=4)
+    result = lr_find(config, read_data(config), num_steps=12)
+    assert len(result.lrs) == len(result.losses) >= 5 and np.isfinite(result.losses).all()
