@@ -69,13 +69,16 @@ def literal(text: str):
 
 
 def _value(node):
+    if not isinstance(node, ast.AST):  # a dict's ``**`` unpacking has no key node
+        raise ValueError("not a literal")
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_value(n) for n in node.elts]
     if isinstance(node, ast.Dict):
         return {_value(k): _value(v) for k, v in zip(node.keys, node.values)}
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant):
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant)):
         value = _value(node.operand)
         if isinstance(value, (int, float)):
             return -value if isinstance(node.op, ast.USub) else value
@@ -108,13 +111,11 @@ def to_offset(value, where: str, name: str) -> int:
     """
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool):
-        pass
-    elif isinstance(value, int) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    elif isinstance(value, float) and value.is_integer() and value >= 0:
+    if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
-    elif isinstance(value, str) and _INTEGER.match(value):
+    if isinstance(value, str) and _INTEGER.match(value):
         return int(float(value))
     raise _error("answer_start to be a whole number of characters from the start of the context (0 or more)",
                  f"{value!r}", where, name, "Write the answer's character offset in its context, counted from 0.")
@@ -168,7 +169,7 @@ def answers_from_cell(value, where: str, name: str) -> dict:
         except json.JSONDecodeError:
             try:
                 value = literal(value)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 raise _error('an answers cell such as {"text": ["Paris"], "answer_start": [12]} (JSON, or as HF '
                              "datasets writes it)", f"{value[:120]!r}", where, name,
                              "Fix the cell, or give the answers as two columns answer_text and answer_start.") from None
@@ -177,7 +178,8 @@ def answers_from_cell(value, where: str, name: str) -> dict:
     if isinstance(value, (list, tuple)):  # SQuAD's list of answer objects
         if not all(isinstance(a, dict) for a in value):
             raise _error('a list of answer objects such as [{"text": "Paris", "answer_start": 12}]',
-                         f"{str(value)[:120]}", where, name, "Write each answer as an object with text and answer_start.")
+                         f"{str(value)[:120]}", where, name,
+                         "Write each answer as an object with text and answer_start.")
         pairs = [(_get(a, _TEXT_KEYS, where, name), _get(a, _START_KEYS, where, name)) for a in value]
         return squad_answers([t for t, _ in pairs], [s for _, s in pairs], where, name)
     if not isinstance(value, dict):

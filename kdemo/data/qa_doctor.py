@@ -12,7 +12,6 @@ from :func:`kdemo.data.languages.analyse_languages`, as for tables.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -24,19 +23,15 @@ from kdemo.data.dataset import maxlen_covering
 from kdemo.data.doctor import SEVERITIES, Problem
 from kdemo.data.languages import analyse_languages, count_words, language_name
 from kdemo.data.qa_files import QACorpus, align_answers, check_trainable, read_qa_file
+from kdemo.data.qa_lengths import qa_lengths
 from kdemo.data.tables import format_rows
-from kdemo.data.token_doctor import COVERAGE, TOKENS_PER_WORD
+from kdemo.data.token_doctor import COVERAGE
 from kdemo.errors import DataError
 
 #: run_qa.py's ``max_answer_length``: its post-processing never predicts a longer answer (sub-word tokens).
 MAX_ANSWER_TOKENS = 30
 #: Questions shown in the preview.
 PREVIEW_QUESTIONS = 5
-#: Questions above which windows are counted from the token counts by the tokenizers' rule (:func:`count_windows`)
-#: instead of one tokenizer call on every (question, context) pair; both give the same numbers.
-MAX_PAIR_CALL = 20_000
-#: Special tokens of a pair assumed without a tokenizer (BERT's [CLS] q [SEP] c [SEP]).
-PAIR_SPECIAL_TOKENS = 3
 _GENERATED_ID = re.compile(r"^(row-\d+|\d+-\d+-\d+)$")
 
 
@@ -65,6 +60,9 @@ class QADiagnosis:
         suggested_maxlen: A multiple of 8 that keeps :data:`~kdemo.data.token_doctor.COVERAGE` of the (question,
             context) pairs in one window, capped at the tokenizer's maximum (512).
         problems: What to look at, errors first.
+        answer_problems: The answers not at their offset, from :func:`~kdemo.data.qa_files.align_answers` (also in
+            ``problems``): ``"answer_not_found"`` errors (the text is not in the context, or several times) and
+            ``"answer_moved"`` warnings that offer the repair, each naming its question.
         length_unit: ``"sub-word tokens"`` (with a tokenizer) or ``"words"``.
         length_hist_counts, length_hist_edges: Histogram of the distinct contexts' lengths in ``length_unit``,
             ``len(edges) == len(counts) + 1``.
@@ -93,6 +91,7 @@ class QADiagnosis:
     contexts_windowed: int | None
     suggested_maxlen: int
     problems: tuple[Problem, ...] = ()
+    answer_problems: tuple[Problem, ...] = ()
     length_unit: str = "words"
     length_hist_counts: tuple[int, ...] = ()
     length_hist_edges: tuple[float, ...] = ()
@@ -144,98 +143,12 @@ class QADiagnosis:
         return "\n".join(out)
 
 
-def count_windows(question_tokens, context_tokens, maxlen: int, doc_stride: int,
-                  special_tokens: int = PAIR_SPECIAL_TOKENS) -> np.ndarray:
-    """Windows per (question, context) pair as a fast tokenizer makes them with ``truncation="only_second"``.
-
-    The context gets ``room = maxlen - question - special_tokens`` tokens per window; window ``k`` starts at
-    ``k * (room - doc_stride)`` (the rule of HF tokenizers' ``Encoding.truncate``), so a context of ``c > room``
-    tokens needs ``1 + ceil((c - room) / (room - doc_stride))``.
-
-    Args:
-        question_tokens: ``(num_pairs,)`` question lengths in tokens, special tokens excluded.
-        context_tokens: ``(num_pairs,)`` context lengths in tokens, special tokens excluded.
-        maxlen: Tokens per window, special tokens included.
-        doc_stride: Tokens shared by consecutive windows.
-        special_tokens: Special tokens of one pair (``tokenizer.num_special_tokens_to_add(pair=True)``).
-
-    Returns:
-        ``(num_pairs,)`` int64 windows; 0 where the pair cannot be windowed (the context overflows and the room is
-        not larger than ``doc_stride``: the tokenizer fails on it).
-    """
-    q = np.asarray(question_tokens, dtype=np.int64)
-    c = np.asarray(context_tokens, dtype=np.int64)
-    room = maxlen - q - special_tokens
-    over = c > room
-    step = np.maximum(room - doc_stride, 1)
-    windows = np.where(over, 1 + -(-(c - room) // step), 1)
-    return np.where(over & (room <= doc_stride), 0, windows).astype(np.int64)
-
-
 def _stats(values, p95: bool = True) -> dict[str, float]:
     values = np.asarray(values, dtype=np.float64)
     if not len(values):
         return {"mean": 0.0, "p95": 0.0, "max": 0.0} if p95 else {"mean": 0.0, "max": 0.0}
     found = {"mean": float(values.mean()), "max": float(values.max())}
     return {**found, "p95": float(np.quantile(values, 0.95))} if p95 else found
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence transformers' "sequence longer than the model's maximum" warning: windows handle that."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
-def _answer_tokens(spans, offsets) -> np.ndarray:
-    """Tokens each ``(context index, start, end)`` character span covers, from the contexts' offset mappings."""
-    out = []
-    for k, start, end in spans:
-        off = offsets[k]
-        out.append(int(((off[:, 0] < end) & (off[:, 1] > start)).sum()) if len(off) else 0)
-    return np.asarray(out, dtype=np.int64)
-
-
-def _lengths(corpus: QACorpus, contexts: list[str], ctx_of: np.ndarray, spans, tokenizer, maxlen, doc_stride):
-    """Token lengths of contexts, questions and answers, and windows per question (exact with a tokenizer)."""
-    questions = [q.lstrip() for q in corpus.questions]  # run_qa.py strips the questions' leading whitespace
-    if tokenizer is None:
-        c_len = np.ceil(np.asarray([count_words(c) for c in contexts]) * TOKENS_PER_WORD).astype(np.int64)
-        q_len = np.ceil(np.asarray([count_words(q) for q in questions]) * TOKENS_PER_WORD).astype(np.int64)
-        a_len = np.ceil(np.asarray([count_words(contexts[k][s:e]) for k, s, e in spans]) * TOKENS_PER_WORD)
-        special = PAIR_SPECIAL_TOKENS
-        windows = count_windows(q_len, c_len[ctx_of], maxlen, doc_stride, special) if maxlen else None
-        return c_len, q_len, a_len.astype(np.int64), special, windows
-    special = tokenizer.num_special_tokens_to_add(pair=True)
-    with _quiet():
-        enc = tokenizer(contexts, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
-                        return_attention_mask=False, return_token_type_ids=False)
-        q_ids = tokenizer(questions, add_special_tokens=False, truncation=False, return_attention_mask=False,
-                          return_token_type_ids=False)["input_ids"]
-    c_len = np.asarray([len(i) for i in enc["input_ids"]], dtype=np.int64)
-    q_len = np.asarray([len(i) for i in q_ids], dtype=np.int64)
-    offsets = [np.asarray(o, dtype=np.int64).reshape(-1, 2) for o in enc["offset_mapping"]]
-    a_len = _answer_tokens(spans, offsets)
-    if not maxlen:
-        return c_len, q_len, a_len, special, None
-    windows = count_windows(q_len, c_len[ctx_of], maxlen, doc_stride, special)
-    ok = np.flatnonzero(windows > 0)
-    if len(ok) and len(corpus) <= MAX_PAIR_CALL:  # count them exactly as run_qa.py tokenizes
-        right = getattr(tokenizer, "padding_side", "right") == "right"
-        first, second = [questions[i] for i in ok], [contexts[ctx_of[i]] for i in ok]
-        with _quiet():
-            pairs = tokenizer(first if right else second, second if right else first,
-                              truncation="only_second" if right else "only_first", max_length=maxlen,
-                              stride=doc_stride, return_overflowing_tokens=True, return_attention_mask=False,
-                              return_token_type_ids=False)
-        windows[ok] = np.bincount(np.asarray(pairs["overflow_to_sample_mapping"]), minlength=len(ok))
-    return c_len, q_len, a_len, special, windows
 
 
 def _preview(corpus: QACorpus, n: int) -> list[dict]:
@@ -258,31 +171,66 @@ def _rows(indices) -> tuple[int, ...]:
 
 
 def _id_problems(corpus: QACorpus, val: QACorpus | None) -> list[Problem]:
+    """Ids given more than once, and validation questions whose id or (question, context) occurs in training; the
+    ids a reader made up (``row-<n>``, ``<article>-<paragraph>-<question>``) are not compared."""
     problems = []
     given = [(i, q) for i, q in enumerate(corpus.ids) if not _GENERATED_ID.match(q)]
     counts = Counter(q for _, q in given)
     repeated = [i for i, q in given if counts[q] > 1]
     if repeated:
-        shown = ", ".join(f"{q!r} ({corpus.where[i]})" for i, q in given if counts[q] > 1)
-        problems.append(Problem("duplicate_ids", "warning", f"{len(repeated)} questions share an id with another "
-                                f"question: {shown[:600]}. Give every question its own id, so predictions and scores "
-                                "can be told apart.", _rows(repeated)))
+        shown = ", ".join(f"{corpus.ids[i]!r} ({corpus.where[i]})" for i in repeated)
+        problems.append(Problem(
+            "duplicate_ids", "warning", f"{len(repeated)} questions share an id with another question: "
+            f"{shown[:600]}. Give every question its own id, so predictions and scores can be told apart.",
+            _rows(repeated)))
     if val is None:
         return problems
-    train_ids = set(counts)
-    both = [i for i, q in enumerate(val.ids) if q in train_ids and not _GENERATED_ID.match(q)]
+    both = [i for i, q in enumerate(val.ids) if q in counts]
     if both:
-        problems.append(Problem("val_id_overlap", "warning", f"{len(both)} validation questions have ids that also "
-                                f"occur in training (validation {format_rows(_rows(both))}, e.g. id {val.ids[both[0]]!r}"
-                                "). Validation scores will be too optimistic if they are the same questions; split "
-                                "by article or give new ids.", val_rows=_rows(both)))
+        problems.append(Problem(
+            "val_id_overlap", "warning", f"{len(both)} validation questions have ids that also occur in training "
+            f"(validation {format_rows(_rows(both))}, e.g. id {val.ids[both[0]]!r}). If they are the same questions, "
+            "validation scores will be too optimistic; split by article or give new ids.", val_rows=_rows(both)))
     pairs = set(zip(corpus.questions, corpus.contexts))
     same = [i for i, p in enumerate(zip(val.questions, val.contexts)) if p in pairs]
     if same:
-        problems.append(Problem("overlap", "warning", f"{len(same)} validation questions occur in training with the "
-                                f"same context (validation {format_rows(_rows(same))}). Validation scores will be too "
-                                "optimistic; remove them from one side.", val_rows=_rows(same)))
+        problems.append(Problem(
+            "overlap", "warning", f"{len(same)} validation questions occur in training with the same context "
+            f"(validation {format_rows(_rows(same))}). Validation scores will be too optimistic; remove them from "
+            "one side.", val_rows=_rows(same)))
     return problems
+
+
+def _window_problems(corpus: QACorpus, windows: np.ndarray, q_len: np.ndarray, ctx_of: np.ndarray, maxlen: int,
+                     special: int, doc_stride: int, guess: str) -> tuple[int, list[Problem]]:
+    """Questions too long to window (errors), questions that leave no room to spare (warnings), and the contexts
+    that need several windows (info, and their number)."""
+    problems = []
+    at = f"maxlen={maxlen} with doc_stride={doc_stride}"
+    failing = np.flatnonzero(windows == 0)
+    if len(failing):
+        first = int(failing[0])
+        problems.append(Problem(
+            "question_too_long", "error", f"{len(failing)} questions are too long for {at}: a question and the "
+            f"special tokens must leave more than doc_stride tokens of context per window (the first: "
+            f"{corpus.where[first]}, {q_len[first]} tokens). Shorten the questions, or raise maxlen or lower "
+            "doc_stride.", _rows(failing)))
+    tight = np.flatnonzero((windows > 0) & (maxlen - special - q_len <= doc_stride))
+    if len(tight):
+        first = int(tight[0])
+        problems.append(Problem(
+            "long_question", "warning", f"{len(tight)} questions leave at most doc_stride tokens of context per "
+            f"window at {at} (the first: {corpus.where[first]}, {q_len[first]} tokens): their contexts fit now, "
+            "but a longer context could not be windowed. Shorten them or raise maxlen.", _rows(tight)))
+    many = np.flatnonzero(windows > 1)
+    windowed = len(set(ctx_of[many].tolist()))
+    if len(many):
+        worst = int(many[np.argmax(windows[many])])
+        problems.append(Problem(
+            "windowed", "info", f"{len(many)} questions have a context longer than one window at {at}{guess} (in "
+            f"{windowed} contexts; {int(windows.sum()):,} windows in all); each is read in overlapping windows. The "
+            f"longest: {corpus.where[worst]}, {int(windows[worst])} windows.", _rows(many)))
+    return windowed, problems
 
 
 def diagnose_qa(corpus: QACorpus | str | Path, *, tokenizer=None, maxlen: int | None = 384, doc_stride: int = 128,
@@ -313,9 +261,11 @@ def diagnose_qa(corpus: QACorpus | str | Path, *, tokenizer=None, maxlen: int | 
                         "Choose a doc_stride below maxlen (run_qa.py's default: 128 for maxlen 384).")
     check = align_answers(corpus)
     aligned = check.corpus
-    problems = [Problem("answer_not_found", "error", m, _rows([i])) for m, i in zip(check.errors, check.error_questions)]
-    problems += [Problem("answer_moved", "warning", m, _rows([i]))
-                 for m, i in zip(check.repairs, check.repaired_questions)]
+    answer_problems = [Problem("answer_not_found", "error", m, _rows([i]))
+                       for m, i in zip(check.errors, check.error_questions)]
+    answer_problems += [Problem("answer_moved", "warning", m, _rows([i]))
+                        for m, i in zip(check.repairs, check.repaired_questions)]
+    problems = list(answer_problems)
     try:
         check_trainable(corpus)
     except DataError as exc:
@@ -329,36 +279,16 @@ def diagnose_qa(corpus: QACorpus | str | Path, *, tokenizer=None, maxlen: int | 
         aligned.answers[i]["text"][0])]
     spans = [(int(ctx_of[i]), aligned.answers[i]["answer_start"][0],
               aligned.answers[i]["answer_start"][0] + len(aligned.answers[i]["text"][0])) for i in found]
-    c_len, q_len, a_len, special, windows = _lengths(corpus, contexts, ctx_of, spans, tokenizer, maxlen, doc_stride)
+    c_len, q_len, a_len, special, windows = qa_lengths(corpus.questions, contexts, ctx_of, spans, tokenizer,
+                                                      maxlen, doc_stride)
 
     guess = " (estimated from words: no tokenizer)" if tokenizer is None else ""
     cap = int(getattr(tokenizer, "model_max_length", None) or 512)
     cap = cap if cap < 100_000 else 512
     suggested = maxlen_covering(q_len + c_len[ctx_of] + special, coverage=COVERAGE, cap=cap)
-    windowed = None
-    if windows is not None:
-        failing = np.flatnonzero(windows == 0)
-        if len(failing):
-            problems.append(Problem("question_too_long", "error", f"{len(failing)} questions are too long for "
-                                    f"maxlen={maxlen} with doc_stride={doc_stride}: a question and the special tokens "
-                                    f"must leave more than doc_stride tokens of context per window (the first: "
-                                    f"{corpus.where[failing[0]]}, {q_len[failing[0]]} tokens). Shorten the questions, "
-                                    "or raise maxlen or lower doc_stride.", _rows(failing)))
-        tight = np.flatnonzero((windows > 0) & (maxlen - q_len - special <= doc_stride))
-        if len(tight):
-            problems.append(Problem("long_question", "warning", f"{len(tight)} questions leave at most "
-                                    f"doc_stride={doc_stride} tokens of context per window at maxlen={maxlen} (the "
-                                    f"first: {corpus.where[tight[0]]}, {q_len[tight[0]]} tokens): their contexts fit "
-                                    "now, but a longer context could not be windowed. Shorten them or raise maxlen.",
-                                    _rows(tight)))
-        many = np.flatnonzero(windows > 1)
-        windowed = len(set(ctx_of[many].tolist()))
-        if len(many):
-            worst = int(many[np.argmax(windows[many])])
-            problems.append(Problem("windowed", "info", f"{len(many)} questions have a context longer than one window "
-                                    f"at maxlen={maxlen}{guess} (in {windowed} contexts; {int(windows.sum()):,} windows in "
-                                    f"all); each is read in overlapping windows of doc_stride={doc_stride} tokens. The "
-                                    f"longest: {corpus.where[worst]}, {int(windows[worst])} windows.", _rows(many)))
+    windowed, window_problems = (None, []) if windows is None else _window_problems(
+        corpus, windows, q_len, ctx_of, maxlen, special, doc_stride, guess)
+    problems += window_problems
     long_answers = [found[j] for j in np.flatnonzero(a_len > MAX_ANSWER_TOKENS)]
     if long_answers:
         problems.append(Problem("long_answer", "warning", f"{len(long_answers)} answers are longer than "
@@ -389,6 +319,7 @@ def diagnose_qa(corpus: QACorpus | str | Path, *, tokenizer=None, maxlen: int | 
         tokens_estimated=tokenizer is None, maxlen=maxlen, doc_stride=doc_stride,
         windows_needed=None if windows is None else int(windows.sum()), contexts_windowed=windowed,
         suggested_maxlen=suggested, problems=tuple(sorted(problems, key=lambda p: order[p.severity])),
+        answer_problems=tuple(answer_problems),
         length_unit="sub-word tokens" if tokenizer is not None else "words",
         length_hist_counts=tuple(map(int, counts)), length_hist_edges=tuple(map(float, edges)),
         languages=language.languages, unk_share=language.unk_share, tokens_per_char=language.tokens_per_char,

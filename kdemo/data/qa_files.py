@@ -16,11 +16,8 @@ exactly once, saying so; :func:`check_trainable` refuses a corpus without any an
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,17 +25,17 @@ from pathlib import Path
 import pandas as pd
 
 from kdemo.data.qa_cells import answers_from_cell, answers_from_columns, is_missing
+from kdemo.data.qa_sniff import CONTEXT_COLUMN, QUESTION_COLUMN, has_qa_columns, looks_like_qa_file
 from kdemo.data.qa_squad import is_squad, parse_squad
-from kdemo.data.tables import DELIMITERS, TEXT_SUFFIXES, decode_file, read_info, read_table
+from kdemo.data.tables import decode_file, read_info, read_table
 from kdemo.errors import DataError
 
-#: Bytes read by :func:`looks_like_qa_file`.
-SNIFF_BYTES = 65536
-#: Column names (lower case) of a question table: the two :func:`looks_like_qa_file` looks for, and the rest.
-QUESTION_COLUMN, CONTEXT_COLUMN, ANSWERS_COLUMN = "question", "context", "answers"
-ANSWER_TEXT_COLUMN, ANSWER_START_COLUMN, ID_COLUMN, TITLE_COLUMN = "answer_text", "answer_start", "id", "title"
-_SQUAD_DATA = re.compile(r'"data"\s*:\s*\[')
-_SQUAD_PARAGRAPHS = re.compile(r'"paragraphs"\s*:\s*\[')
+#: Column names (lower case) of the answers and the optional columns of a question table.
+ANSWERS_COLUMN, ANSWER_TEXT_COLUMN, ANSWER_START_COLUMN = "answers", "answer_text", "answer_start"
+ID_COLUMN, TITLE_COLUMN = "id", "title"
+
+__all__ = ["AnswerCheck", "QACorpus", "align_answers", "check_trainable", "looks_like_qa_file", "qa_from_frame",
+           "read_qa_file"]
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def read_qa_file(path: str | Path, *, encoding: str | None = None, name: str | N
                                 f"{exc.colno}. Fix the file there (an unclosed quote or bracket, a missing comma)."
                                 ) from None
             data = None
-        if isinstance(data, dict) and (is_squad(data) or not _has_qa_keys(data)):
+        if isinstance(data, dict) and (is_squad(data) or not has_qa_columns(data)):
             return _corpus(parse_squad(data, name), name, _notes(name, decoded.method, decoded.label, decoded.notes))
     df = read_table(path, encoding=encoding)
     corpus = qa_from_frame(df, name=name)
@@ -163,11 +160,6 @@ def _starts_with_object_line(text: str) -> bool:
         return isinstance(json.loads(first), dict)
     except json.JSONDecodeError:
         return False
-
-
-def _has_qa_keys(names) -> bool:
-    lower = {str(n).strip().lower() for n in names}
-    return QUESTION_COLUMN in lower and CONTEXT_COLUMN in lower
 
 
 def _column(lower: dict, given: str | None, default: str, df: pd.DataFrame, name: str, option: str,
@@ -251,79 +243,6 @@ def qa_from_frame(df: pd.DataFrame, *, name: str = "table", question_column: str
                            ("titles", None if is_missing(title) else str(title)), ("where", where)):
             out[key].append(value)
     return _corpus({**out, "version": "table", "warnings": warnings}, name)
-
-
-def looks_like_qa_file(path: str | Path) -> bool:
-    """Cheap sniff: does this file hold questions, contexts and answers?
-
-    Reads at most :data:`SNIFF_BYTES`: a ``.json``/``.jsonl`` that starts as SQuAD (a ``"data"`` list and
-    ``"paragraphs"``) or whose first row object has ``question`` and ``context`` keys; a CSV/TSV/TXT whose header
-    (first line, any of :data:`kdemo.data.tables.DELIMITERS`) has ``question`` and ``context`` columns; a Parquet
-    file whose schema, or an XLSX whose first row, has them (names in any case).
-
-    Args:
-        path: The file.
-
-    Returns:
-        True if :func:`read_qa_file` should read it; False otherwise, also for unreadable files (never raises).
-    """
-    try:
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return _has_qa_keys(pq.read_schema(path).names)
-        if suffix == ".xlsx":
-            return _has_qa_keys(_xlsx_header(path))
-        if suffix not in TEXT_SUFFIXES:
-            return False
-        with open(path, "rb") as f:
-            raw = f.read(SNIFF_BYTES)
-        text = _sniff_text(raw).lstrip()
-        if text.startswith(("{", "[")):
-            if text.startswith("{") and _SQUAD_DATA.search(text) and _SQUAD_PARAGRAPHS.search(text):
-                return True
-            return _has_qa_keys(_first_object(text))
-        if suffix in (".json", ".jsonl"):
-            return False
-        header = text.split("\n", 1)[0].rstrip("\r")
-        return any(_has_qa_keys(next(csv.reader(io.StringIO(header), delimiter=sep), [])) for sep in DELIMITERS)
-    except Exception:  # noqa: BLE001 - a sniff never raises: the reader says what is wrong
-        return False
-
-
-def _sniff_text(raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw[: len(raw) // 2 * 2].decode("utf-16", errors="replace")
-    return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-
-
-def _first_object(text: str) -> dict:
-    """The first row object of JSON Lines or of a JSON array ({} when it is not complete in ``text``)."""
-    decoder = json.JSONDecoder()
-    start = 0
-    if text.startswith("["):
-        start = len(text) - len(text[1:].lstrip())
-    try:
-        row, _ = decoder.raw_decode(text, start)
-    except json.JSONDecodeError:
-        return {}
-    return row if isinstance(row, dict) else {}
-
-
-def _xlsx_header(path: Path) -> list:
-    import openpyxl
-
-    from kdemo.data.limits import check_xlsx_archive
-
-    check_xlsx_archive(path)
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        first = next(workbook.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-    finally:
-        workbook.close()
-    return [c for c in first if c is not None]
 
 
 @dataclass(frozen=True)

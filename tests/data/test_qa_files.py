@@ -10,10 +10,18 @@ import pandas as pd
 import pytest
 
 from kdemo.data.qa_cells import literal
-from kdemo.data.qa_files import QACorpus, align_answers, check_trainable, looks_like_qa_file, qa_from_frame, read_qa_file
+from kdemo.data.qa_files import (
+    QACorpus,
+    align_answers,
+    check_trainable,
+    looks_like_qa_file,
+    qa_from_frame,
+    read_qa_file,
+)
 from kdemo.errors import DataError
 
-CONTEXT_1 = "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region in France."
+CONTEXT_1 = ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region "
+             "in France.")
 CONTEXT_2 = "Normandy  lies in northern France.\nIts capital is Rouen."  # two spaces and a newline: kept as written
 
 
@@ -142,7 +150,7 @@ def test_frames_built_in_python_and_the_parquet_struct_form(tmp_path):
 def test_the_python_literal_reader_evaluates_literals_only():
     assert literal("{'text': array(['a', 'b'],\n      dtype=object), 'answer_start': array([1, -2])}") == {
         "text": ["a", "b"], "answer_start": [1, -2]}
-    for code in ("__import__('os').system('echo hi')", "open('x')", "[1 + 1]", "array"):
+    for code in ("__import__('os').system('echo hi')", "open('x')", "[1 + 1]", "array", "{**x}", "{'a': b}"):
         with pytest.raises(ValueError):
             literal(code)
 
@@ -159,6 +167,8 @@ def test_the_python_literal_reader_evaluates_literals_only():
                                                     r"Received: 'one'"),
     (pd.DataFrame({"question": ["q"], "context": ["ab"], "answer_text": ["a"], "answer_start": [0.5]}),
      r"whole number .*\(row 1 .*Received: '0\.5'"),
+    (pd.DataFrame({"question": ["q"], "context": ["ab"], "answers": ['{"text": ["a"], "answer_start": [true]}']}),
+     r"whole number .*\(row 1 .*Received: True"),
     (pd.DataFrame({"question": ["q"], "context": ["ab"], "answers": ['{"text": ["a", "b"], "answer_start": [0]}']}),
      r"as many answer_start offsets as answer texts \(row 1 of 't.csv'\)\. Received: 2 text\(s\)"),
     (pd.DataFrame({"question": ["q"], "context": ["ab"], "answers": ["not an answer"]}),
@@ -190,7 +200,8 @@ def _edit(data: dict, change) -> dict:
      r"Received: '7th'"),
     (_edit(squad(), lambda d: d["data"][1]["paragraphs"][0]["qas"][0]["answers"][0].pop("answer_start")),
      r'"answer_start" in every answer \(article 2 .*question 1 \(id q3\)'),
-    ({"version": "1.1", "articles": []}, r"Expected SQuAD JSON.*Received: an object with keys \['articles', 'version'\]"),
+    ({"version": "1.1", "articles": []},
+     r"Expected SQuAD JSON.*Received: an object with keys \['articles', 'version'\]"),
     ({"data": [{"title": "x", "qas": []}]}, r'"paragraphs" list in every article \(article 1 of'),
     ({"data": [{"title": "x", "paragraphs": [{"context": "c", "qas": []}]}]}, r"at least one question.*no question"),
 ])
