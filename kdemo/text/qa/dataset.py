@@ -272,7 +272,7 @@ def encode_questions(tokenizer, questions: Sequence[str], contexts: Sequence[str
             enc = tokenizer(first, second, truncation="only_second" if pad_on_right else "only_first",
                             max_length=maxlen, stride=doc_stride, return_overflowing_tokens=True,
                             return_offsets_mapping=True, padding=False, return_token_type_ids=uses_types)
-        except Exception as exc:  # tokenizers: "Sequence to truncate too short to respect the provided max_length"
+        except Exception as exc:  # noqa: BLE001 (tokenizers raises its own types: "Sequence to truncate too short …")
             raise _too_long(tokenizer, questions, lo, hi, maxlen, doc_stride, place, exc) from None
         for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
             q = lo + int(sample)
