@@ -170,6 +170,13 @@ def _has_qa_keys(names) -> bool:
     return QUESTION_COLUMN in lower and CONTEXT_COLUMN in lower
 
 
+def _qa_columns(names) -> bool:
+    """Whether column names are a question table's: ``context`` and one of ``question``, ``answers``,
+    ``answer_text`` (any case)."""
+    lower = {str(n).strip().lower() for n in names}
+    return CONTEXT_COLUMN in lower and bool(lower & {QUESTION_COLUMN, ANSWERS_COLUMN, ANSWER_TEXT_COLUMN})
+
+
 def _column(lower: dict, given: str | None, default: str, df: pd.DataFrame, name: str, option: str,
             todo: str) -> str | None:
     """The column named ``given`` (exactly or case-insensitively) or, when None, the one named ``default``."""
@@ -184,7 +191,7 @@ def _column(lower: dict, given: str | None, default: str, df: pd.DataFrame, name
         return lower[default]
     if todo:
         raise DataError(f"Expected a {default} column in {name!r} (accepted names: {default!r} in any case, or "
-                        f"{option}=). Received: columns {list(df.columns)}. {todo}")
+                        f"{option}=). Received: columns {list(df.columns)} in the header (row 1). {todo}")
     return None
 
 
@@ -257,9 +264,10 @@ def looks_like_qa_file(path: str | Path) -> bool:
     """Cheap sniff: does this file hold questions, contexts and answers?
 
     Reads at most :data:`SNIFF_BYTES`: a ``.json``/``.jsonl`` that starts as SQuAD (a ``"data"`` list and
-    ``"paragraphs"``) or whose first row object has ``question`` and ``context`` keys; a CSV/TSV/TXT whose header
-    (first line, any of :data:`kdemo.data.tables.DELIMITERS`) has ``question`` and ``context`` columns; a Parquet
-    file whose schema, or an XLSX whose first row, has them (names in any case).
+    ``"paragraphs"``) or whose first row object has question-answering keys; a CSV/TSV/TXT whose header (first line, any of
+    :data:`kdemo.data.tables.DELIMITERS`) has such columns; a Parquet file whose schema, or an XLSX whose first row,
+    has them. Question-answering keys (any case): ``context`` with ``question``, ``answers`` or ``answer_text`` (a
+    table that lacks its question column is still read as questions, so that the reader names what is missing).
 
     Args:
         path: The file.
@@ -273,9 +281,9 @@ def looks_like_qa_file(path: str | Path) -> bool:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            return _has_qa_keys(pq.read_schema(path).names)
+            return _qa_columns(pq.read_schema(path).names)
         if suffix == ".xlsx":
-            return _has_qa_keys(_xlsx_header(path))
+            return _qa_columns(_xlsx_header(path))
         if suffix not in TEXT_SUFFIXES:
             return False
         with open(path, "rb") as f:
@@ -284,11 +292,11 @@ def looks_like_qa_file(path: str | Path) -> bool:
         if text.startswith(("{", "[")):
             if text.startswith("{") and _SQUAD_DATA.search(text) and _SQUAD_PARAGRAPHS.search(text):
                 return True
-            return _has_qa_keys(_first_object(text))
+            return _qa_columns(_first_object(text))
         if suffix in (".json", ".jsonl"):
             return False
         header = text.split("\n", 1)[0].rstrip("\r")
-        return any(_has_qa_keys(next(csv.reader(io.StringIO(header), delimiter=sep), [])) for sep in DELIMITERS)
+        return any(_qa_columns(next(csv.reader(io.StringIO(header), delimiter=sep), [])) for sep in DELIMITERS)
     except Exception:  # noqa: BLE001 - a sniff never raises: the reader says what is wrong
         return False
 
