@@ -280,12 +280,12 @@ def takes_pairs(predictor) -> bool:
 
     Returns:
         False for a task that reads one text (token classification) or a model kdemo trained on single texts
-        (its ``kdemo.json`` records ``text_pairs``); True for a pair model and for a checkpoint that records
+        (its ``kdemo.json`` records ``text_pairs``); True for a task that always reads two (question answering:
+        its view's ``TAKES_PAIRS`` is ``"always"``), for a pair model and for a checkpoint that records
         nothing (kdemo cannot tell, so the box stays, labelled as only for pair models).
     """
-    if predictor is None or not view_for(predictor.task).TAKES_PAIRS:
-        return False
-    return bool(predictor.meta.get("text_pairs", True))
+    pairs = view_for(predictor.task).TAKES_PAIRS if predictor is not None else False
+    return bool(pairs) and (pairs == "always" or bool(predictor.meta.get("text_pairs", True)))
 
 
 def _segment_label(pair_filter: str, names: dict) -> str:

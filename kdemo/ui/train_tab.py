@@ -204,6 +204,7 @@ def _top_losses_view(top: pd.DataFrame | None) -> pd.DataFrame:
     view = top.reindex(columns=TOP_LOSS_COLUMNS).copy()
     view["text"] = [t if len(t) <= TOP_LOSS_TEXT_CHARS else t[:TOP_LOSS_TEXT_CHARS - 1].rstrip() + "…"
                     for t in view["text"].astype(str)]
+    view["row"] = [r if not isinstance(r, str) or len(r) <= 24 else r[:23] + "…" for r in view["row"]]  # a place
     return view
 
 

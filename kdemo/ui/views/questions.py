@@ -7,6 +7,7 @@ The tab modules wire these to their events; :func:`kdemo.ui.views.view_for` pick
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -27,8 +28,8 @@ OUTPUT = "answers"
 ENTITIES = False
 #: What a model's outputs are called in the Predict tab's load message.
 CLASS_WORDS = "span outputs (the answer's start and end in the context)"
-#: The Attention tab reads a question and its context: two texts.
-TAKES_PAIRS = True
+#: The Attention tab reads a question and its context: two texts, for every model of the task.
+TAKES_PAIRS = "always"
 #: Names of the two segments (the tab's A and B) in the Attention tab.
 SEGMENTS = ("question", "context")
 #: Labels of the Predict and Attention tabs' two text boxes.
@@ -104,7 +105,8 @@ def highlighted_preview(preview: list[dict]) -> list[tuple[str, str | None]]:
             out.append(("\n\n", None))
         answer = "" if item["answer"] is not None else " (no answer)"
         out += [(f"{item['where']}: {item['question']}{answer}", "question"), ("\n", None)]
-        out += [span for span in _around_answer(list(item["context"])) if span[0]]
+        for text, label in _around_answer(list(item["context"])):  # word by word: the page wraps them inline
+            out += [(text, label)] if label else [(w, None) for w in re.split(r"(?<= )", text) if w]
     return out
 
 
