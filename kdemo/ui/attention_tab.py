@@ -305,9 +305,11 @@ def pair_controls(request: gr.Request):
     view = view_for(predictor.task if predictor is not None else None)
     names = dict(zip("AB", view.SEGMENTS))
     text = gr.update(label=view.INPUT_LABELS[0])
+    label = PAIR_LABEL if names["A"] == "A" else f"{_segment_label('A→B', names)} (attending → attended-to)"
     if takes_pairs(predictor):
         choices = [(_segment_label(f, names), f) for f in PAIR_FILTERS]
-        return text, gr.update(visible=True, label=view.INPUT_LABELS[1]), gr.update(visible=True, choices=choices)
+        pair = gr.update(visible=True, label=view.INPUT_LABELS[1])
+        return text, pair, gr.update(visible=True, choices=choices, label=label)
     return text, gr.update(visible=False, value=""), gr.update(visible=False, value="all")
 
 

@@ -197,7 +197,7 @@ def build(attention: dict, tab: gr.Tab | None = None) -> None:
             entity_table = gr.Dataframe(tokens.EMPTY_ENTITIES, label="Entities with scores", interactive=False,
                                         visible=False, elem_id="predict-entity-table")
             answer = gr.HighlightedText(label="Answer in the context", show_legend=True, visible=False,
-                                        color_map=questions.ANSWER_COLORS, elem_id="predict-answer")
+                                        color_map={"answer": questions.ANSWER_COLORS["answer"]}, elem_id="predict-answer")
             answer_table = gr.Dataframe(questions.EMPTY_ANSWERS, label="Top answers with scores", interactive=False,
                                         visible=False, elem_id="predict-answer-table")
     gr.Markdown("Or predict a whole file (the text column is the one used for training, or guessed; for a token "
