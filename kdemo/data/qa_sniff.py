@@ -15,25 +15,27 @@ from kdemo.data.tables import DELIMITERS, TEXT_SUFFIXES
 
 #: Bytes read by :func:`looks_like_qa_file`.
 SNIFF_BYTES = 65536
-#: The two columns (lower case) a question table must have.
-QUESTION_COLUMN, CONTEXT_COLUMN = "question", "context"
+#: The columns (lower case) that make a table a question table: ``context`` with one of the others (a table that
+#: lacks its question column is still read as questions, so that the reader names what is missing).
+QUESTION_COLUMN, CONTEXT_COLUMN, ANSWER_COLUMNS = "question", "context", ("answers", "answer_text")
 _SQUAD_DATA = re.compile(r'"data"\s*:\s*\[')
 _SQUAD_PARAGRAPHS = re.compile(r'"paragraphs"\s*:\s*\[')
 
 
 def has_qa_columns(names) -> bool:
-    """Whether ``names`` include ``question`` and ``context`` (any case, surrounding spaces ignored)."""
+    """Whether ``names`` include ``context`` and one of ``question``, ``answers``, ``answer_text`` (any case,
+    surrounding spaces ignored)."""
     lower = {str(n).strip().lower() for n in names}
-    return QUESTION_COLUMN in lower and CONTEXT_COLUMN in lower
+    return CONTEXT_COLUMN in lower and bool(lower & {QUESTION_COLUMN, *ANSWER_COLUMNS})
 
 
 def looks_like_qa_file(path: str | Path) -> bool:
     """Cheap sniff: does this file hold questions, contexts and answers?
 
     Reads at most :data:`SNIFF_BYTES`: a ``.json``/``.jsonl`` that starts as SQuAD (a ``"data"`` list and
-    ``"paragraphs"``) or whose first row object has ``question`` and ``context`` keys; a CSV/TSV/TXT whose header
-    (first line, any of :data:`kdemo.data.tables.DELIMITERS`) has ``question`` and ``context`` columns; a Parquet
-    file whose schema, or an XLSX whose first row, has them (names in any case).
+    ``"paragraphs"``) or whose first row object has question-table keys (:func:`has_qa_columns`); a CSV/TSV/TXT whose
+    header (first line, any of :data:`kdemo.data.tables.DELIMITERS`) has such columns; a Parquet file whose schema,
+    or an XLSX whose first row, has them (names in any case).
 
     Args:
         path: The file.

@@ -10,6 +10,7 @@ inside the context, at most ``max_answer_length`` tokens, the null score for SQu
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,12 +42,17 @@ class _SpanLogits(torch.nn.Module):
         super().__init__()
         self.qa = qa_model
         self.config = qa_model.config
+        self._accepted = set(inspect.signature(qa_model.forward).parameters)
 
     def get_input_embeddings(self):
         return self.qa.get_input_embeddings()
 
-    def forward(self, **inputs):
-        out = self.qa(**inputs)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
+        # named parameters: explain() passes only the inputs forward's signature names (DistilBERT has no
+        # token_type_ids, so only those the wrapped model accepts go on)
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                 "inputs_embeds": inputs_embeds}
+        out = self.qa(**{k: v for k, v in given.items() if v is not None and k in self._accepted})
         return SimpleNamespace(logits=torch.stack([out.start_logits, out.end_logits], dim=-1))
 
 

@@ -86,7 +86,7 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             train = train_tab.build(data, attention)
         data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
-            predict_tab.build(attention)
+            predict_tab.build(attention, predict_tab_block)
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads
         session_key = gr.BrowserState(None, storage_key="kdemo-session", secret=secret)
         demo.load(_restore(train, data), [session_key, data["val_pct"]],

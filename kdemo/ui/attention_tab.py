@@ -146,7 +146,9 @@ def show_views(text: str, text_pair: str, merge_words: bool, pair_filter: str, r
     predictor = STORE.get(request).require_predictor()
     maps = _maps(predictor, _text(text), _pair(text_pair), merge_words)
     rows, cols, block = _block(maps, pair_filter)
-    caption = "" if pair_filter in (None, "", "all") else f"Showing {pair_filter}: rows from text {pair_filter[0]}, columns from text {pair_filter[-1]}."
+    names = dict(zip("AB", view_for(predictor.task).SEGMENTS))  # "A"/"B", or what the task calls them
+    caption = "" if pair_filter in (None, "", "all") else (f"Showing {_segment_label(pair_filter, names)}: rows from "
+                                                          f"the {names[pair_filter[0]]}, columns from the {names[pair_filter[-1]]}.")
     selected = None
     if layer is not None and head is not None:
         selected = (min(max(int(layer), 1), maps.num_layers) - 1, min(max(int(head), 1), maps.num_heads) - 1)
@@ -278,24 +280,37 @@ def takes_pairs(predictor) -> bool:
 
     Returns:
         False for a task that reads one text (token classification) or a model kdemo trained on single texts
-        (its ``kdemo.json`` records ``text_pairs``); True for a pair model and for a checkpoint that records
+        (its ``kdemo.json`` records ``text_pairs``); True for a task that always reads two (question answering:
+        its view's ``TAKES_PAIRS`` is ``"always"``), for a pair model and for a checkpoint that records
         nothing (kdemo cannot tell, so the box stays, labelled as only for pair models).
     """
-    if predictor is None or not view_for(predictor.task).TAKES_PAIRS:
-        return False
-    return bool(predictor.meta.get("text_pairs", True))
+    pairs = view_for(predictor.task).TAKES_PAIRS if predictor is not None else False
+    return bool(pairs) and (pairs == "always" or bool(predictor.meta.get("text_pairs", True)))
+
+
+def _segment_label(pair_filter: str, names: dict) -> str:
+    """A pair filter (``"A→B"``) in the task's words (``"question→context"``)."""
+    return "→".join(names.get(part, part) for part in pair_filter.split("→"))
 
 
 def pair_controls(request: gr.Request):
-    """Show the second-text box and the pair filter only for a model that reads sentence pairs.
+    """Show the second-text box and the pair filter only for a model that reads two texts, named as its task names
+    them (a question and its context; a sentence pair's text A and B).
 
     Returns:
-        Updates of the second-text box and the pair-filter radio (hidden ones are reset: nothing stale is sent).
+        Updates of the text box, the second-text box and the pair-filter radio (hidden ones are reset: nothing stale
+        is sent).
     """
-    pairs = takes_pairs(STORE.get(request).predictor)
-    if pairs:
-        return gr.update(visible=True), gr.update(visible=True)
-    return gr.update(visible=False, value=""), gr.update(visible=False, value="all")
+    predictor = STORE.get(request).predictor
+    view = view_for(predictor.task if predictor is not None else None)
+    names = dict(zip("AB", view.SEGMENTS))
+    text = gr.update(label=view.INPUT_LABELS[0])
+    label = PAIR_LABEL if names["A"] == "A" else f"{_segment_label('A→B', names)} (attending → attended-to)"
+    if takes_pairs(predictor):
+        choices = [(_segment_label(f, names), f) for f in PAIR_FILTERS]
+        pair = gr.update(visible=True, label=view.INPUT_LABELS[1])
+        return text, pair, gr.update(visible=True, choices=choices, label=label)
+    return text, gr.update(visible=False, value=""), gr.update(visible=False, value="all")
 
 
 def reselect(text: str, layer: int, head: int, text_pair: str, merge_words: bool, pair_filter: str,
@@ -391,10 +406,10 @@ def build(tab: gr.Tab | None = None) -> dict:
     )
     private = {"api_visibility": "private"}
     cleared = (message_html(EMPTY_VIEWS), None, None, None, "")  # another model: the drawn views were the last one's
-    loaded.then(pair_controls, None, [text_pair, pair_filter], **private).then(
+    loaded.then(pair_controls, None, [text, text_pair, pair_filter], **private).then(
         lambda: cleared, None, [views, strips, head_plot, grid_plot, tokens], **private)
     if tab is not None:
-        tab.select(pair_controls, None, [text_pair, pair_filter], **private)
+        tab.select(pair_controls, None, [text, text_pair, pair_filter], **private)
     # moving the control redraws the head view in the browser at once, and the heatmaps on release
     for slider in (layer, head):
         slider.change(None, [layer, head], None, js=SELECT_JS, **private)

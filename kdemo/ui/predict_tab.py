@@ -16,7 +16,7 @@ from kdemo.tasks import Task
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import DEVICE_QUEUE, STORE
-from kdemo.ui.views import tokens, view_for
+from kdemo.ui.views import questions, tokens, view_for
 
 #: Intra-op torch threads of the prediction worker while no training runs: torch's default (the cores), since an
 #: idle server's other threads need little CPU (bench/serve_load.py, 16 bursting raw-HTTP clients, idle 2-core
@@ -86,10 +86,11 @@ async def predict(text: str, text_pair: str = "", request: gr.Request = None) ->
 
     Returns:
         ``{class name: probability 0–1}`` for classification; ``"<target> = <value>"`` for regression; None for a
-        token-classification model (its entities come from ``/predict_entities``).
+        token-classification model (its entities come from ``/predict_entities``) or a question-answering model
+        (``/predict_answer``).
     """
     predictor = STORE.get(request).require_predictor()
-    if view_for(predictor.task).ENTITIES:  # its entities come from /predict_entities
+    if view_for(predictor.task).OUTPUT != "classes":  # entities and answers have their own endpoints
         return None
     if not text or not text.strip():
         raise DataError("Expected a text to classify. Received: an empty box. Type or paste a sentence.")
@@ -123,11 +124,37 @@ def predict_entities(text: str, request: gr.Request = None):
     return view.entities(predictor, check_text(text))
 
 
+@user_errors
+def predict_answer(question: str, context: str, request: gr.Request = None):
+    """The answer to a question about a context, for an extractive question-answering model
+    (:meth:`kdemo.QAPredictor.predict` with its top answers).
+
+    Args:
+        question: The question.
+        context: The text the answer is a span of.
+
+    Returns:
+        The ``gr.HighlightedText`` value ``{"text": context, "entities": [{"entity": "answer", "start", "end"}]}``
+        (no span for a SQuAD 2.0 model's "no answer") and a table of the top answers: answer, score (0–1), start and
+        end (character offsets). For another model: None and an empty table.
+    """
+    predictor = STORE.get(request).require_predictor()
+    view = view_for(predictor.task)
+    if view.OUTPUT != "answers":
+        return None, questions.EMPTY_ANSWERS
+    if not question or not question.strip():
+        raise DataError("Expected a question. Received: an empty 'Question' box. Type the question to answer.")
+    return view.answers(predictor, check_text(question), check_text(context or "", what="the context"))
+
+
 def output_kind(request: gr.Request):
-    """Show the class probabilities for a classifier, the highlighted entities and their table for a token model."""
+    """Show what the session's model answers with (class probabilities, highlighted entities and their table, or
+    the answer in its context and the top answers) and name the two text boxes for it."""
     predictor = STORE.get(request).predictor
-    token = predictor is not None and view_for(predictor.task).ENTITIES
-    return gr.update(visible=not token), gr.update(visible=token), gr.update(visible=token)
+    view = view_for(predictor.task if predictor is not None else None)
+    shown = [view.OUTPUT == kind for kind in ("classes", "entities", "entities", "answers", "answers")]
+    text, pair = view.INPUT_LABELS
+    return (*(gr.update(visible=v) for v in shown), gr.update(label=text), gr.update(label=pair))
 
 
 @user_errors
@@ -144,11 +171,12 @@ def predict_file(path: str | None, request: gr.Request) -> str:
     return str(view_for(predictor.task).predict_file(predictor, path, session))
 
 
-def build(attention: dict) -> None:
+def build(attention: dict, tab: gr.Tab | None = None) -> None:
     """Lay out the Predict tab and wire its events.
 
     Args:
         attention: Components from the Attention tab (``layer``, ``head``) fitted to a loaded model.
+        tab: The tab itself: opening it fits the outputs and the text boxes' names to the session's model.
     """
     gr.Markdown("Use the model trained in the Train tab, or load a fine-tuned text classifier (no training needed):")
     with gr.Row():
@@ -168,14 +196,19 @@ def build(attention: dict) -> None:
                                           visible=False, elem_id="predict-entities")
             entity_table = gr.Dataframe(tokens.EMPTY_ENTITIES, label="Entities with scores", interactive=False,
                                         visible=False, elem_id="predict-entity-table")
+            answer = gr.HighlightedText(label="Answer in the context", show_legend=True, visible=False,
+                                        color_map={"answer": questions.ANSWER_COLORS["answer"]}, elem_id="predict-answer")
+            answer_table = gr.Dataframe(questions.EMPTY_ANSWERS, label="Top answers with scores", interactive=False,
+                                        visible=False, elem_id="predict-answer-table")
     gr.Markdown("Or predict a whole file (the text column is the one used for training, or guessed; for a token "
                 "model also a .txt file with one text per line: the CSV then has one row per entity):")
     with gr.Row():
         infile = gr.File(label=f"File of texts ({' '.join(SUPPORTED_SUFFIXES)})", file_types=list(SUPPORTED_SUFFIXES))
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
-    for trigger in (predict_btn.click, text.submit):
-        trigger(output_kind, None, [probs, entities, entity_table], api_visibility="private", queue=False)
+    kinds = [probs, entities, entity_table, answer, answer_table, text, text_pair]
+    for trigger in (predict_btn.click, text.submit) + ((tab.select,) if tab is not None else ()):
+        trigger(output_kind, None, kinds, api_visibility="private", queue=False)
     # queue=False: the page (and any raw HTTP client) posts to /gradio_api/run/predict and gets the answer in the
     # response, skipping the queue's event, its SSE stream and its hops (bench/serve_load.py, 16 bursting raw-HTTP
     # clients, loaded machine: p95 0.45 s queued vs 0.32 s with queue=False);
@@ -186,5 +219,7 @@ def build(attention: dict) -> None:
     text.submit(predict, [text, text_pair], [probs], api_visibility="private", queue=False, concurrency_limit=None)
     predict_btn.click(predict_entities, [text], [entities, entity_table], api_name="predict_entities")
     text.submit(predict_entities, [text], [entities, entity_table], api_visibility="private")
+    predict_btn.click(predict_answer, [text, text_pair], [answer, answer_table], api_name="predict_answer")
     file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
-    load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model")
+    load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model"
+                   ).success(output_kind, None, kinds, api_visibility="private")

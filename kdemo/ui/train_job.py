@@ -24,7 +24,7 @@ PERSIST_EVERY_S = 5.0
 
 
 def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
-                freeze=False) -> TrainConfig:
+                freeze=False, doc_stride=None) -> TrainConfig:
     """The session's data (its columns, task and name: :meth:`~kdemo.run.data.RunData.config_fields`) and the Train
     tab's raw field values as a validated :class:`~kdemo.run.config.TrainConfig` (which coerces and checks them).
 
@@ -39,6 +39,7 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         val_pct: Fraction 0–1 held out when there is no validation file.
         freeze: Freeze the embeddings and the lowest third of the blocks (the tab's faster option); False (the
             default) trains every layer, as the CLI and the Python API do.
+        doc_stride: Tokens two windows of a long context share (question answering); empty keeps the default (128).
 
     Returns:
         The run's config.
@@ -59,6 +60,7 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         precision=precision or "auto",
         freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
         class_weight="balanced" if weighted else None,
+        **({"doc_stride": doc_stride} if doc_stride else {}),
     )
 
 

@@ -78,8 +78,19 @@ def model_coverage(model_name: str, request: gr.Request) -> str:
 @user_errors
 def truncation(model_name: str, maxlen: float | None, request: gr.Request) -> str:
     """The line under the maxlen field: how many training texts are longer than the chosen maxlen (cut to it), in
-    the chosen model's tokens (:func:`kdemo.ui.data_tab.truncation_note`)."""
-    return truncation_note(STORE.get(request), model_name, maxlen)
+    the chosen model's tokens (:func:`kdemo.ui.data_tab.truncation_note`); for data read in windows, that nothing is
+    cut."""
+    session = STORE.get(request)
+    view = view_for(session.spec)
+    return view.window_note(maxlen) if session.data is not None and view.WINDOWS else truncation_note(
+        session, model_name, maxlen)
+
+
+@user_errors
+def train_options(maxlen, doc_stride, request: gr.Request):
+    """The maxlen and doc_stride fields for the session's data (doc_stride shown only for data read in windows)."""
+    session = STORE.get(request)
+    return view_for(session.spec).train_options(session, maxlen, doc_stride)
 
 
 def _wire_truncation(data: dict, model_name, maxlen, note) -> None:
@@ -100,8 +111,8 @@ def _wait(job: Job, progress, desc: str) -> None:
 
 
 @user_errors
-def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, request: gr.Request,
-            progress=gr.Progress()):  # noqa: B008 - Gradio injects it
+def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, doc_stride=None,
+            request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 - Gradio injects it
     """Run the LR finder (LR-range test) on a fresh copy of the model, as a job on the device queue.
 
     Returns:
@@ -125,7 +136,7 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
     with session.lock:  # one check-and-submit at a time: two clicks must not queue two jobs
         session.require_idle("running the LR finder")
         data = session.require_data()  # the data as it is now, even if the Data tab changes while queued
-        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
+        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, doc_stride)
         policy = session.policy
         resolve_model_source(cfg.model_name, policy=policy)
         job = session.lr_job = DEVICE_QUEUE.submit(Job(run, kind="lr_find", owner=session.owner))
@@ -193,6 +204,7 @@ def _top_losses_view(top: pd.DataFrame | None) -> pd.DataFrame:
     view = top.reindex(columns=TOP_LOSS_COLUMNS).copy()
     view["text"] = [t if len(t) <= TOP_LOSS_TEXT_CHARS else t[:TOP_LOSS_TEXT_CHARS - 1].rstrip() + "…"
                     for t in view["text"].astype(str)]
+    view["row"] = [r if not isinstance(r, str) or len(r) <= 24 else r[:23] + "…" for r in view["row"]]  # a place
     return view
 
 
@@ -241,19 +253,21 @@ def _settings_outputs(session: Session) -> tuple:
     precision, freezing), so that a page back after a restart shows what Resume continues; no change without one."""
     cfg = session.train_config
     if cfg is None:
-        return tuple(gr.update() for _ in range(7))
+        return tuple(gr.update() for _ in range(8))
     return (gr.update(value=cfg.model_name), gr.update(value=cfg.maxlen) if cfg.maxlen else gr.update(),
             gr.update(value=cfg.batch_size), gr.update(value=cfg.lr), gr.update(value=cfg.epochs),
-            gr.update(value=cfg.precision), gr.update(value=cfg.freeze_lower > 0))
+            gr.update(value=cfg.precision), gr.update(value=cfg.freeze_lower > 0), gr.update(value=cfg.doc_stride))
 
 
 @user_errors
-def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, devices=None, request: gr.Request = None):
+def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, devices=None, doc_stride=None,
+          request: gr.Request = None):
     """Queue one-cycle fine-tuning of the session's data as a background job, and return at once.
 
     The job then runs on the device when the jobs before it have ended; poll ``/training_status`` for its state.
     ``devices`` (offered on hosts with more than one GPU) ``"all N GPUs"`` runs the job as a torchrun subprocess
     on every GPU (:mod:`kdemo.ui.multi_gpu_job`); otherwise it runs in this process, on one GPU or the CPU.
+    ``doc_stride`` (tokens two windows of a long context share) is read by question answering only.
 
     Returns:
         A status line (running, or the position in the queue) and the polling timer, switched on.
@@ -262,7 +276,7 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
     with session.lock:
         session.require_idle("starting another training")
         session.require_data()
-        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze)
+        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, doc_stride)
         # a bad or forbidden model name is refused now, not after queueing
         resolve_model_source(cfg.model_name, policy=session.policy)
         count = gpu_count()
@@ -340,6 +354,8 @@ def build(data: dict, attention: dict) -> dict:
         model_name = gr.Textbox(value=DEFAULT_MODEL_ID, label="Model (Hub id or local folder)", scale=3, elem_id="train-model")
         maxlen = gr.Number(value=128, precision=0, label="maxlen (tokens)", minimum=8, maximum=4096,
                            elem_id="train-maxlen")
+        doc_stride = gr.Number(value=128, precision=0, minimum=1, maximum=4095, visible=False, elem_id="train-doc-stride",
+                               label="doc_stride (tokens two windows of a long context share)")
         suggest_btn = gr.Button("Suggest maxlen from data", size="sm")
     maxlen_note = gr.Markdown(elem_id="maxlen-note")  # how many texts this maxlen cuts
     coverage = gr.Markdown(elem_id="model-coverage")
@@ -390,13 +406,14 @@ def build(data: dict, attention: dict) -> dict:
     model_name.blur(model_coverage, [model_name], [coverage], api_visibility="private")
     data["summary"].change(model_coverage, [model_name], [coverage], api_visibility="private")
     data["summary"].change(report_for_data, None, [report_md], api_visibility="private")
-    lr_btn.click(find_lr, settings, [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
-    train_inputs = settings + ([devices] if devices is not None else [])
+    lr_btn.click(find_lr, [*settings, doc_stride], [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
+    data["summary"].change(train_options, [maxlen, doc_stride], [maxlen, doc_stride], api_name="train_options")
+    train_inputs = [*settings, devices if devices is not None else gr.State(None), doc_stride]
     train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
     top_losses.select(top_loss_text, None, [full_text], api_visibility="private")
     resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
-    restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze]
+    restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze, doc_stride]
     return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session)),
             "model_name": model_name, "maxlen": maxlen, "batch_size": batch_size}

@@ -158,7 +158,7 @@ def test_the_python_literal_reader_evaluates_literals_only():
 @pytest.mark.parametrize("table, message", [
     (pd.DataFrame({"query": ["q"], "context": ["c"]}),
      r"Expected a question column in 't.csv' \(accepted names: 'question' in any case, or question_column=\)\. "
-     r"Received: columns \['query', 'context'\]"),
+     r"Received: columns \['query', 'context'\] in the header \(row 1\)"),
     (pd.DataFrame({"question": ["q"], "text": ["c"]}), r"Expected a context column .*columns \['question', 'text'\]"),
     (pd.DataFrame({"question": ["q", "q2"], "context": ["c", "  "]}), r"context in every row .*\(row 2 of 't.csv'\)"),
     (pd.DataFrame({"question": ["q", np.nan], "context": ["c", "c"]}), r"question in every row .*\(row 2 of"),
@@ -276,14 +276,17 @@ def test_looks_like_qa_file_is_cheap_and_never_raises(tmp_path):
     (tmp_path / "qa.tsv").write_text("question\tcontext\tanswer_text\tanswer_start\n", encoding="utf-16")
     pd.DataFrame({"question": ["q"], "context": ["c"]}).to_parquet(tmp_path / "qa.parquet")
     pd.DataFrame({"Question": ["q"], "Context": ["c"]}).to_excel(tmp_path / "qa.xlsx", index=False)
-    for name in ("squad.json", "rows.jsonl", "rows.json", "qa.csv", "qa.tsv", "qa.parquet", "qa.xlsx"):
+    (tmp_path / "no_question.csv").write_text("context,answer_text,answer_start\nab,a,0\n")  # the reader names it
+    for name in ("squad.json", "rows.jsonl", "rows.json", "qa.csv", "qa.tsv", "qa.parquet", "qa.xlsx",
+                 "no_question.csv"):
         assert looks_like_qa_file(tmp_path / name), name
     (tmp_path / "reviews.csv").write_text("text,label\nthe question is the context,positive\n")
+    (tmp_path / "context_label.csv").write_text("context,label\nsome text,positive\n")
     (tmp_path / "tokens.jsonl").write_text(json.dumps({"tokens": ["a"], "ner_tags": ["O"]}) + "\n")
     (tmp_path / "pairs.json").write_text(json.dumps({"question": "q", "passage": "c"}))
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "bad.xlsx").write_bytes(b"PK\x03\x04 broken")
     pd.DataFrame({"text": ["q"], "label": ["c"]}).to_parquet(tmp_path / "table.parquet")
-    for name in ("reviews.csv", "tokens.jsonl", "pairs.json", "bad.parquet", "bad.xlsx", "table.parquet",
+    for name in ("reviews.csv", "context_label.csv", "tokens.jsonl", "pairs.json", "bad.parquet", "bad.xlsx", "table.parquet",
                  "missing.csv", "."):
         assert not looks_like_qa_file(tmp_path / name), name

@@ -8,20 +8,31 @@ from types import SimpleNamespace
 import pytest
 from conftest import sentiment_frame
 
-from kdemo.tasks import SPECS, TABLE, TOKENS, Task
-from kdemo.ui.views import table, tokens, view_for
+from kdemo.tasks import QUESTIONS, SPECS, TABLE, TOKENS, Task
+from kdemo.ui.views import questions, table, tokens, view_for
 
 CONLL = Path(__file__).parents[1] / "fixtures" / "ner_news.conll"
 
 
 def test_view_for_follows_the_spec_its_kind_or_a_task():
     for task, spec in SPECS.items():
-        expected = tokens if spec.data_kind == TOKENS else table
+        expected = {TOKENS: tokens, QUESTIONS: questions}.get(spec.data_kind, table)
         assert view_for(spec) is view_for(task) is view_for(task.value) is view_for(spec.data_kind) is expected
     assert view_for(None) is table and view_for(TABLE) is table
     assert view_for("token-classification") is tokens  # the Hub's spelling, as a predictor folder may record it
     assert tokens.ENTITIES and not table.ENTITIES
     assert Task.TOKEN_CLASSIFICATION.value in tokens.task_choices() and Task.TOKEN_CLASSIFICATION.value not in table.task_choices()
+    assert view_for("question-answering") is questions and questions.task_choices() == ["question_answering"]
+
+
+def test_every_view_answers_the_same_interface():
+    names = ("load", "restore", "set_task", "require_columns", "entity_preview", "task_choices", "report_outputs",
+             "suggest_maxlen", "train_options", "predict_file", "attention", "OUTPUT", "ENTITIES", "CLASS_WORDS",
+             "INPUT_LABELS", "TAKES_PAIRS", "SEGMENTS", "WINDOWS")
+    for view in (table, tokens, questions):
+        assert [n for n in names if not hasattr(view, n)] == [], view.__name__
+    assert [v.OUTPUT for v in (table, tokens, questions)] == ["classes", "entities", "answers"]
+    assert questions.WINDOWS and hasattr(questions, "window_note") and not table.WINDOWS and not tokens.WINDOWS
 
 
 @pytest.mark.parametrize("kind", ["table", "tokens"])

@@ -1,11 +1,12 @@
 """What the tabs show for each kind of task, chosen by the task's spec: one view module per data kind.
 
 A view module (:mod:`kdemo.ui.views.table` for the table tasks, :mod:`kdemo.ui.views.tokens` for token
-classification) answers the same questions for its tasks: the Data tab's outputs for an upload (``load``,
-``restore``, ``set_task``, ``require_columns``, ``entity_preview``, ``task_choices``), the Train tab's report
-(``report_outputs``) and maxlen suggestion (``suggest_maxlen``), the Predict tab's outputs (``ENTITIES``,
-``CLASS_WORDS``, ``entities``, ``predict_file``) and the Attention tab's inputs and maps (``TAKES_PAIRS``,
-``attention``; its attributions are the predictor's own,
+classification, :mod:`kdemo.ui.views.questions` for extractive question answering) answers the same questions for
+its tasks: the Data tab's outputs for an upload (``load``, ``restore``, ``set_task``, ``require_columns``,
+``entity_preview``, ``task_choices``), the Train tab's report (``report_outputs``), maxlen suggestion
+(``suggest_maxlen``) and window settings (``WINDOWS``, ``train_options``), the Predict tab's outputs (``OUTPUT``,
+``ENTITIES``, ``CLASS_WORDS``, ``INPUT_LABELS``, ``entities``/``answers``, ``predict_file``) and the Attention tab's
+inputs and maps (``TAKES_PAIRS``, ``SEGMENTS``, ``attention``; its attributions are the predictor's own,
 :meth:`~kdemo.inference.base.BasePredictor.target_attributions`).
 The tabs ask :func:`view_for` instead of branching on the task.
 """
@@ -15,10 +16,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from kdemo.tasks import TABLE, TOKENS, TaskSpec, spec_for
+from kdemo.tasks import QUESTIONS, TABLE, TOKENS, TaskSpec, spec_for
 
 #: The view module of each data kind (:attr:`kdemo.tasks.TaskSpec.data_kind`).
-VIEWS = {TABLE: "kdemo.ui.views.table", TOKENS: "kdemo.ui.views.tokens"}
+VIEWS = {TABLE: "kdemo.ui.views.table", TOKENS: "kdemo.ui.views.tokens", QUESTIONS: "kdemo.ui.views.questions"}
 
 
 def view_for(spec_or_kind: TaskSpec | str | None) -> ModuleType:
@@ -26,11 +27,11 @@ def view_for(spec_or_kind: TaskSpec | str | None) -> ModuleType:
 
     Args:
         spec_or_kind: A :class:`~kdemo.tasks.TaskSpec`, a data kind (:data:`~kdemo.tasks.TABLE`,
-            :data:`~kdemo.tasks.TOKENS`), anything :func:`kdemo.tasks.spec_for` accepts (a task or its value, e.g. a
+            :data:`~kdemo.tasks.TOKENS`, :data:`~kdemo.tasks.QUESTIONS`), anything :func:`kdemo.tasks.spec_for` accepts (a task or its value, e.g. a
             predictor's ``task``), or None (no data yet: the table view).
 
     Returns:
-        The module (:mod:`kdemo.ui.views.table` or :mod:`kdemo.ui.views.tokens`).
+        The module (:mod:`kdemo.ui.views.table`, :mod:`kdemo.ui.views.tokens` or :mod:`kdemo.ui.views.questions`).
 
     Raises:
         DataError: If ``spec_or_kind`` names no task.

@@ -33,6 +33,14 @@ ENTITIES = False
 CLASS_WORDS = "classes"
 #: The Attention tab offers a second text (sentence pairs) where the model was trained on pairs.
 TAKES_PAIRS = True
+#: What the Predict tab shows: class probabilities (``gr.Label``).
+OUTPUT = "classes"
+#: Names of the two texts of a pair (the Attention tab's segments A and B).
+SEGMENTS = ("A", "B")
+#: Labels of the Predict and Attention tabs' two text boxes.
+INPUT_LABELS = ("Text", "Second text (only for a model trained on sentence pairs)")
+#: Texts longer than maxlen are cut (no windows): the Train tab hides ``doc_stride``.
+WINDOWS = False
 EMPTY_COUNTS = pd.DataFrame({"class": [], "rows": [], "share": []})
 
 
@@ -202,6 +210,11 @@ def report_outputs(report) -> tuple[str, pd.DataFrame, object]:
     table = pd.DataFrame([report.to_dict()]).round(4)
     text = f"**Validation:** MAE **{report.mae:.4f}**, RMSE **{report.rmse:.4f}**, R² **{report.r2:.3f}** on {report.num_rows} rows."
     return text, table, regression_figure(report.y_true, report.y_pred)
+
+
+def train_options(session: Session, maxlen, doc_stride) -> tuple:
+    """The Train tab's maxlen (unchanged) and doc_stride (hidden: a table has no windows) updates."""
+    return gr.update(), gr.update(visible=False)
 
 
 def suggest_maxlen(data, tokenizer, *, coverage: float = 0.95, cap: int = 512) -> int:

@@ -32,6 +32,14 @@ ENTITIES = True
 CLASS_WORDS = "tags (token classification)"
 #: Token classification reads one sentence at a time: the Attention tab offers no second text.
 TAKES_PAIRS = False
+#: What the Predict tab shows: highlighted entities and their table.
+OUTPUT = "entities"
+#: Names of the Attention tab's segments (one text: only A).
+SEGMENTS = ("A", "B")
+#: Labels of the Predict and Attention tabs' two text boxes (the second is not read).
+INPUT_LABELS = ("Text", "Second text (not read by a token-classification model)")
+#: Long sentences are split into windows by the run, with no setting: the Train tab hides ``doc_stride``.
+WINDOWS = False
 #: The token task's value in the Data tab's task radio (offered for token files only).
 TOKEN_TASK = Task.TOKEN_CLASSIFICATION.value
 #: Sentences shown highlighted in the Data tab's preview.
@@ -274,7 +282,13 @@ def set_task(session, task: str, val_pct: float):
 def entity_preview(session):
     """The first sentences with their entities highlighted, shown."""
     preview = session.doctor_report.preview[:PREVIEW_SENTENCES]
-    return gr.update(value=highlighted_preview(preview), visible=True)
+    return gr.update(value=highlighted_preview(preview), visible=True, color_map=ENTITY_COLORS,
+                     label="Entities in the first sentences")
+
+
+def train_options(session, maxlen, doc_stride) -> tuple:
+    """The Train tab's maxlen (unchanged) and doc_stride (hidden: question answering only) updates."""
+    return gr.update(), gr.update(visible=False)
 
 
 def suggest_maxlen(data, tokenizer) -> int:
