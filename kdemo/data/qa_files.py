@@ -176,7 +176,7 @@ def _column(lower: dict, given: str | None, default: str, df: pd.DataFrame, name
         return lower[default]
     if todo:
         raise DataError(f"Expected a {default} column in {name!r} (accepted names: {default!r} in any case, or "
-                        f"{option}=). Received: columns {list(df.columns)}. {todo}")
+                        f"{option}=). Received: columns {list(df.columns)} in the header (row 1). {todo}")
     return None
 
 
