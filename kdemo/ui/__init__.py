@@ -14,7 +14,7 @@ from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
-TITLE = "kdemo: fine-tune a transformer for text classification or named entities"
+TITLE = "kdemo: fine-tune a transformer for text classification, named entities or question answering"
 #: Bytes of one uploaded file (Gradio's ``max_file_size``): 50 MB as the file box counts them (1 MB = 1,048,576
 #: bytes); the Data tab says it before an upload (:func:`kdemo.data.limits.upload_limit_note`).
 MAX_FILE_SIZE = DEFAULT_LIMITS.max_upload_bytes
@@ -67,9 +67,9 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(
-                f"# {TITLE}\nUpload labelled texts (or a CoNLL/BIO file of tagged words), fine-tune a Hugging Face "
-                "model with ktrain's recipe (LR finder, one-cycle), predict, look at per-head attention, and push to "
-                "the Hub.",
+                f"# {TITLE}\nUpload labelled texts (a CoNLL/BIO file of tagged words, or SQuAD questions), fine-tune a "
+                "Hugging Face model with ktrain's recipe (LR finder, one-cycle), predict, look at per-head attention, "
+                "and push to the Hub.",
             )
             auth.login_button()  # only on a Space with hf_oauth: true; elsewhere the Hub tab takes a token
         with gr.Tab("Data"):

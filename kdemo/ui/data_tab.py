@@ -345,7 +345,8 @@ def build() -> dict:
         "a label column (classes; `a|b` for several labels per text; numbers for regression) or several 0/1 columns. "
         "Columns and task are proposed; change them if needed. The data doctor lists what to fix, with row numbers. "
         "For named entities (token classification), upload a CoNLL/BIO file (a word and its tag per line, a blank "
-        "line between sentences) or a JSONL of `tokens` and `ner_tags`. " + upload_limit_note(),
+        "line between sentences) or a JSONL of `tokens` and `ner_tags`. For question answering, upload SQuAD JSON or a "
+        "table with `question`, `context` and `answers` columns. " + upload_limit_note(),
         elem_id="data-intro",
     )
     with gr.Row():

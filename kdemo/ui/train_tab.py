@@ -386,7 +386,7 @@ def build(data: dict, attention: dict) -> dict:
     status = gr.Markdown(elem_id="train-status")
     report_md = gr.Markdown(elem_id="train-report")
     with gr.Row():
-        per_class = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Per-class metrics", interactive=False)
+        per_class = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), label="Per-class metrics (question answering: the questions with the lowest F1)", interactive=False)
         confusion = gr.Plot(label="Confusion matrix / predicted vs true", show_label=False)
     top_losses = gr.Dataframe(
         pd.DataFrame(columns=TOP_LOSS_COLUMNS), label=f"Top losses: the {TOP_LOSSES} validation rows the model gets most wrong "
