@@ -69,7 +69,8 @@ def test_check_task():
     for task in (SINGLE_LABEL, MULTI_LABEL, REGRESSION):
         assert check_task(task) is task
         assert check_task(task.value) is task  # a string parses to the member
-    with pytest.raises(DataError, match=r"Expected task to be one of \['single_label', 'multi_label', 'regression', 'token_classification'\]. "
+    with pytest.raises(DataError, match=r"Expected task to be one of \['single_label', 'multi_label', 'regression', 'token_classification', "
+                                        r"'question_answering'\]. "
                                         r"Received: task='multilabel'"):
         check_task("multilabel")
 
@@ -306,13 +307,13 @@ def test_every_spec_names_modules_that_serve_its_task():
     """Each spec's dotted paths import, and each names the interface its door calls (so a new task's spec fails
     here, not at the first run)."""
     from kdemo.inference.base import BasePredictor
-    from kdemo.tasks import SPECS, TABLE, TOKENS, Task, spec_for
+    from kdemo.tasks import DATA_KINDS, SPECS, Task, spec_for
     from kdemo.training.evaluator import Evaluator
 
     assert list(SPECS) == list(Task)  # one spec per task, the enum's order
     for task, spec in SPECS.items():
         assert spec.task is task and spec_for(task.value) is spec and str(spec) == task.value
-        assert spec.data_kind in (TABLE, TOKENS) and spec.pipeline_tag and spec.auto_model.startswith("AutoModelFor")
+        assert spec.data_kind in DATA_KINDS and spec.pipeline_tag and spec.auto_model.startswith("AutoModelFor")
         pipeline = spec.load("pipeline")()
         assert callable(pipeline.read) and callable(pipeline.prepare)
         assert issubclass(spec.load("evaluator"), Evaluator)
