@@ -9,6 +9,7 @@ ktrain, on the checkpoint ``model_name`` (the embedded MiniLM, a BERT, by defaul
 
 from __future__ import annotations
 
+from kdemo.data.bert_arrays import bert_arrays
 from kdemo.data.dataset import TextDataset
 from kdemo.errors import DataError
 
@@ -45,7 +46,10 @@ def check_preprocess_mode(preprocess_mode: str | None) -> str | None:
 
 def ktrain_result(trn: TextDataset, val: TextDataset | None, preproc, preprocess_mode: str | None):
     """``(trn, val, preproc)`` in the form ktrain returns for ``preprocess_mode``: ``(x, y)`` pairs for ``"bert"``
-    (see :meth:`kdemo.data.dataset.TextDataset.as_arrays`), datasets otherwise."""
+    (``x = [token_ids, segment_ids]`` padded to ``preproc.maxlen``, see :func:`kdemo.data.bert_arrays.bert_arrays`;
+    the preprocessor then answers ``preprocess`` and ``undo`` as ktrain's ``BERTPreprocessor``), datasets
+    otherwise."""
     if preprocess_mode == "bert":
-        return trn.as_arrays(), None if val is None else val.as_arrays(), preproc
+        preproc.mode = "bert"
+        return (bert_arrays(trn, preproc.maxlen), None if val is None else bert_arrays(val, preproc.maxlen), preproc)
     return trn, val, preproc
