@@ -104,6 +104,9 @@ class FitLoopMixin:
     #: Write checkpoints in the background (:mod:`kdemo.training.checkpoint_writer`); False writes them on the
     #: training thread, as before (``bench/checkpoint_cost.py`` compares both).
     async_checkpoints: bool = True
+    #: Whether ``fit_onecycle(checkpoint_folder=...)`` also writes a resume checkpoint (transformer classifiers);
+    #: the learner of plain Keras models saves the per-epoch weights only.
+    resumable: bool = True
 
     def _init_fit_loop(self) -> None:
         self.accumulation_steps = 1
@@ -233,7 +236,7 @@ class FitLoopMixin:
         total = batches_per_epoch(train, steps_per_epoch) * int(epochs) // self.accumulation_steps
         main = current().is_main  # other ranks of a data-parallel run print and write nothing
         verbose = verbose if main else 0
-        weights = sum(p.numel() * p.element_size() for p in self.model.hf_model.parameters())
+        weights = sum(w.value.numel() * w.value.element_size() for w in self.model.weights)  # bytes saved at the end
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every,
                                     val_rows=len(self.val_data) if self.val_data is not None else 0,
                                     rows_per_step=self.batch_size, evals_after_fit=1 if self.val_data is not None else 0,
@@ -244,7 +247,7 @@ class FitLoopMixin:
         if checkpoint_folder and main:
             writer = CheckpointWriter(checkpoint_folder, blocking=not self.async_checkpoints)
             extra.append(self._epoch_checkpoint(checkpoint_folder, writer))
-            if plan is not None and steps_per_epoch is None:
+            if plan is not None and steps_per_epoch is None and self.resumable:
                 plan = {**plan, "batch_size": self.batch_size, "accumulation_steps": self.accumulation_steps,
                         "total_steps": int(schedule.total_steps), "train_rows": len(self.train_data)}
                 start = (resume_state.epoch, resume_state.batch) if resume_state else (0, 0)
