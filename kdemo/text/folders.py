@@ -139,5 +139,6 @@ def texts_from_folder(
     else:
         train_df, val_df = read_folder(datadir, classes, encoding), None
     return texts_from_df(train_df, "text", ["label"], val_df, maxlen=maxlen, val_pct=val_pct,
+                         max_features=max_features, ngram_range=ngram_range,
                          preprocess_mode=preprocess_mode, random_state=random_state, verbose=verbose,
                          model_name=model_name, task=SINGLE_LABEL)
