@@ -133,6 +133,7 @@ def texts_from_folder(
     """
     datadir = Path(datadir)
     train_dir, test_dir = (datadir / name for name in train_test_names)
+    classes = sorted(classes) if classes else classes  # rows in sorted class order, as sklearn's load_files in ktrain
     if train_dir.is_dir():
         train_df = read_folder(train_dir, classes, encoding)
         val_df = read_folder(test_dir, classes, encoding) if test_dir.is_dir() else None
