@@ -2,14 +2,15 @@
 
 ``texts_from_csv/df/folder/array`` prepare data, ``entities_from_conll2003/txt/df/array/jsonl`` token
 (NER) data, ``Transformer`` is the preprocessor of one checkpoint,
-``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name. kdemo covers ktrain's transformer path;
-the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
-that says so.
+``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name: transformers, and
+(on ``preprocess_mode="standard"`` data) ktrain's classic ``fasttext``, ``logreg``, ``nbsvm``, ``bigru``,
+``standard_gru`` and ``linreg`` Keras models (:mod:`kdemo.text.classic`).
 """
 
 from kdemo.data.dataset import TextDataset
 from kdemo.modeling.tagger import print_sequence_taggers, sequence_tagger
 from kdemo.text.arrays import texts_from_array
+from kdemo.text.classic import StandardTextPreprocessor
 from kdemo.text.classifiers import (
     print_text_classifiers,
     print_text_regression_models,
@@ -34,6 +35,7 @@ TransformerDataset = TextDataset
 
 __all__ = [
     "NERPreprocessor",
+    "StandardTextPreprocessor",
     "TextDataset",
     "Transformer",
     "TransformerDataset",
