@@ -5,7 +5,7 @@ Tests of ktrain text classification flows
 Ported from ktrain's tests/test_textclassification.py (the standard-model tests: fasttext, nbsvm, logreg, bigru)
 with only the imports changed (``ktrain`` -> ``kdemo``; ``ktrain.imports`` is out of kdemo's scope). Data: ktrain
 downloads 20 Newsgroups (4 groups, 2,257 training posts) with scikit-learn; there is no network here, so
-``setUp`` reads AG News (4 classes) from ``../shared/data`` instead: 2,400 training rows (600 per class,
+``setUp`` reads AG News (4 classes) from ``../shared/data`` instead: 4,000 training rows (1,000 per class,
 seed 42) and the first 2,000 test rows. TEST_DOC is a sports text and its class "Sports" (id 2 of the sorted
 names Business, Sci/Tech, Sports, World) replaces "soc.religion.christian" (id 3). ``bigru`` runs on random word
 vectors (ktrain's crawl-300d-2M.vec is a 1.5 GB download); its threshold 0.89 is relaxed to 0.80 for that reason.
@@ -35,7 +35,7 @@ class TestTextClassification(TestCase):
 
         keras.utils.set_random_seed(0)
         train = pd.read_csv(SHARED_DATA / "ag_news" / "train.csv")
-        train = train.groupby("label", group_keys=False).sample(600, random_state=42).sample(frac=1, random_state=42)
+        train = train.groupby("label", group_keys=False).sample(1000, random_state=42).sample(frac=1, random_state=42)
         test = pd.read_csv(SHARED_DATA / "ag_news" / "test.csv").head(2000)
         self.classes = sorted(train.label.unique())
         x_train, y_train = train.text.tolist(), [self.classes.index(v) for v in train.label]
