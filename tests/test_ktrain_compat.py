@@ -398,8 +398,9 @@ def test_texts_from_csv_and_folder_accept_ktrain_arguments(tiny_bert_dir, sentim
                                             max_features=35000, maxlen=16, ngram_range=1, preprocess_mode="distilbert",
                                             model_name=str(tiny_bert_dir), verbose=0)
     assert preproc.get_classes() == ["negative", "positive"] and len(trn) + len(val) == 200
-    with pytest.raises(ktrain.DataError, match="preprocess_mode='standard'"):
-        text.texts_from_csv(str(sentiment_csv), "text", label_columns=["label"], preprocess_mode="standard")
+    (x_std, y_std), _, standard = text.texts_from_csv(str(sentiment_csv), "text", label_columns=["label"],
+                                                      preprocess_mode="standard", maxlen=8, ngram_range=2, verbose=0)
+    assert x_std.shape[1] == 8 and y_std.shape[1] == 2 and standard.ngram_count() == 2  # ktrain's classic path
     for split, offset in (("train", 0), ("test", 1)):
         for i, (t, lab) in enumerate(zip(*_arrays(20, offset))):
             (tmp_path / split / lab).mkdir(parents=True, exist_ok=True)
