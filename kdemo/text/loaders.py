@@ -60,11 +60,12 @@ def texts_from_df(
         text_pair_column: Column with the second text of sentence pairs (kdemo's extension): each row is then
             tokenized as the pair ``(text, text_pair)``, as ``preprocess_train([(a, b), ...])`` does.
         policy: Which local model folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`).
-        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays); see
-            :mod:`kdemo.text.modes` (``"standard"`` raises: kdemo covers the transformer path).
-        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it for
+        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays),
+            ``"standard"`` (ktrain's word ids for its classic models, :mod:`kdemo.text.classic`); see
+            :mod:`kdemo.text.modes`.
+        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it, for
             transformer modes.
-        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise.
+        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise for transformer modes.
         is_regression: ktrain's flag: treat integer targets as numbers (regression) instead of class ids.
         lang: ktrain's language hint; ignored (the tokenizer decides).
 
