@@ -42,7 +42,8 @@ from kdemo.text.ner import (  # noqa: E402
     entities_from_txt,
 )
 from kdemo.text.preprocessor import Transformer  # noqa: E402
-from kdemo.training.learner import Learner, get_learner  # noqa: E402
+from kdemo.training.factory import get_learner  # noqa: E402
+from kdemo.training.learner import Learner  # noqa: E402
 
 from kdemo._version import __version__  # noqa: E402
 

@@ -17,6 +17,8 @@ def lr_finder_figure(
     suggestions: dict[str, float] | None = None,
     n_skip_beginning: int = 10,
     n_skip_end: int = 5,
+    *,
+    pyplot: bool = False,
 ) -> Figure:
     """Smoothed training loss against learning rate (log x axis), with suggested learning rates marked.
 
@@ -26,6 +28,8 @@ def lr_finder_figure(
         suggestions: Optional ``{name: lr}`` drawn as vertical lines.
         n_skip_beginning: Batches left out at the start.
         n_skip_end: Batches left out at the end.
+        pyplot: Draw on a new pyplot figure, which is then the current one (``plt.savefig`` saves it), as ktrain
+            draws; False builds a pyplot-free figure (the app's, safe in server threads).
 
     Returns:
         The figure.
@@ -34,7 +38,7 @@ def lr_finder_figure(
     losses = np.asarray(smoothed_losses)
     n = len(lrs)
     lo, hi = min(n_skip_beginning, n // 5), n - min(n_skip_end, n // 10)
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    fig = new_figure((6.4, 3.6), pyplot=pyplot)
     ax = fig.subplots()
     ax.plot(lrs[lo:hi], losses[lo:hi], color="#4f46e5")
     ax.set_xscale("log")
@@ -53,6 +57,8 @@ def loss_curve_figure(
     step_losses: Sequence[float],
     total_steps: int | None = None,
     val_points: Sequence[tuple[int, float]] | None = None,
+    *,
+    pyplot: bool = False,
 ) -> Figure:
     """Training loss per optimizer step (raw and smoothed), with validation loss points.
 
@@ -60,13 +66,15 @@ def loss_curve_figure(
         step_losses: Loss of each training step.
         total_steps: Steps planned in the run; fixes the x range while training is in progress.
         val_points: ``(step, val_loss)`` pairs, e.g. one per epoch.
+        pyplot: Draw on a new pyplot figure, which is then the current one (``plt.savefig`` saves it), as ktrain
+            draws; False builds a pyplot-free figure (the app's, safe in server threads).
 
     Returns:
         The figure.
     """
     step_losses = list(step_losses)  # a snapshot: the training thread keeps appending while we draw
     val_points = list(val_points or [])
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    fig = new_figure((6.4, 3.2), pyplot=pyplot)
     ax = fig.subplots()
     steps = np.arange(1, len(step_losses) + 1)
     if len(step_losses):
@@ -118,17 +126,19 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> F
     return with_cjk_fonts(fig)
 
 
-def history_figure(history: dict, key: str) -> Figure:
+def history_figure(history: dict, key: str, *, pyplot: bool = False) -> Figure:
     """One history quantity per epoch (and its ``val_`` twin when present).
 
     Args:
         history: ``keras.callbacks.History.history``.
         key: The quantity, e.g. ``"accuracy"`` or ``"lr"``.
+        pyplot: Draw on a new pyplot figure, which is then the current one (``plt.savefig`` saves it), as ktrain
+            draws; False builds a pyplot-free figure (the app's, safe in server threads).
 
     Returns:
         The figure.
     """
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    fig = new_figure((6.4, 3.2), pyplot=pyplot)
     ax = fig.subplots()
     epochs = np.arange(1, len(history[key]) + 1)
     ax.plot(epochs, history[key], "o-", label=key)
@@ -197,17 +207,19 @@ def length_histogram_figure(counts: Sequence[int], edges: Sequence[float], sugge
     return with_cjk_fonts(fig)
 
 
-def schedule_figure(values: Sequence[float], key: str) -> Figure:
+def schedule_figure(values: Sequence[float], key: str, *, pyplot: bool = False) -> Figure:
     """A per-step trace (``"lr"`` or ``"momentum"``) against iterations, as ktrain's ``learner.plot`` draws it.
 
     Args:
         values: One value per optimizer step.
         key: ``"lr"`` (learning rate per optimizer step) or ``"momentum"`` (Adam's beta_1).
+        pyplot: Draw on a new pyplot figure, which is then the current one (``plt.savefig`` saves it), as ktrain
+            draws; False builds a pyplot-free figure (the app's, safe in server threads).
 
     Returns:
         The figure.
     """
-    fig = Figure(figsize=(6.4, 3.2), layout="constrained")
+    fig = new_figure((6.4, 3.2), pyplot=pyplot)
     ax = fig.subplots()
     ax.plot(np.arange(1, len(values) + 1), values, color="#4f46e5")
     ax.set_title({"lr": "LR Schedule", "momentum": "Momentum Schedule"}.get(key, key))
@@ -217,22 +229,44 @@ def schedule_figure(values: Sequence[float], key: str) -> Figure:
     return with_cjk_fonts(fig)
 
 
-def show_figure(fig: Figure, return_fig: bool = False) -> Figure | None:
-    """Return ``fig`` when asked; otherwise display it where a notebook can show it, as ktrain's ``plt.show()`` does.
+def new_figure(figsize: tuple[float, float], *, pyplot: bool = False) -> Figure:
+    """An empty constrained-layout figure of ``figsize`` inches: a pyplot figure (made current) or a plain one.
 
-    The figures are built without pyplot (so the app never touches pyplot's global state), which is why they must
-    be displayed explicitly: in an IPython kernel (Jupyter, VS Code, Colab) the PNG goes out as ``image/png``
-    display data, which the inline backend would otherwise send. Outside IPython nothing is shown.
+    Args:
+        figsize: ``(width, height)`` in inches.
+        pyplot: Create it through ``matplotlib.pyplot.figure`` (scripts and notebooks: ``plt.savefig`` and the
+            inline backend see it); else a ``matplotlib.figure.Figure`` outside pyplot's global state.
+    """
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, layout="constrained")
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def show_figure(fig: Figure, return_fig: bool = False) -> Figure | None:
+    """Return ``fig`` when asked; otherwise show it as ktrain does (``plt.show()``).
+
+    The learner's plot verbs draw on a new pyplot figure (see :func:`new_figure`) unless ``return_fig`` is set.
+    ``plt.show()`` then behaves as in ktrain: in a notebook the inline backend displays the figure (as
+    ``image/png``); in a script on a non-interactive backend (Agg) it does nothing and the figure stays the current
+    one, so ``plt.savefig(path)`` writes it; an interactive backend opens a window. A figure made outside pyplot
+    is displayed in an IPython kernel as ``image/png`` display data (nothing is shown elsewhere).
 
     Args:
         fig: The figure.
-        return_fig: Return the figure instead of displaying it.
+        return_fig: Return the figure instead of showing it.
 
     Returns:
         ``fig`` when ``return_fig`` is True, else None.
     """
     if return_fig:
         return fig
+    if getattr(fig.canvas, "manager", None) is not None:  # a pyplot figure
+        import matplotlib.pyplot as plt
+
+        plt.show()
+        return None
     try:
         from IPython import get_ipython
         from IPython.display import Image, display

@@ -62,19 +62,19 @@ def test_print_model_listings(capsys):
     assert "linreg: " in out and "distilbert: " in out
 
 
-def test_non_transformer_models_say_kdemo_covers_the_transformer_path(tiny_bert_dir):
+def test_classic_model_names_need_standard_mode_data(tiny_bert_dir):
     x, y = _arrays(40)
     trn, val, preproc = text.texts_from_array(x, y, preprocess_mode="distilbert", model_name=str(tiny_bert_dir),
                                               maxlen=16, verbose=0)
     for name in ("fasttext", "logreg", "nbsvm", "bigru", "standard_gru"):
-        with pytest.raises(ktrain.ModelError, match="transformer path"):
+        with pytest.raises(ktrain.ModelError, match="preprocess_mode='standard'"):
             text.text_classifier(name, trn, preproc=preproc)
-    with pytest.raises(ktrain.ModelError, match="transformer path"):
+    with pytest.raises(ktrain.ModelError, match="preprocess_mode='standard'"):
         text.text_regression_model("linreg", trn, preproc=preproc)
     with pytest.raises(ktrain.ModelError, match="preproc="):
         text.text_classifier("distilbert", trn)
-    with pytest.raises(ktrain.DataError, match="transformer path"):
-        text.texts_from_array(x, y, preprocess_mode="standard")
+    (x_train, y_train), _, standard = text.texts_from_array(x, y, preprocess_mode="standard", verbose=0)
+    assert x_train.ndim == 2 and y_train.shape[1] == 2 and standard.get_classes() == ["negative", "positive"]
 
 
 # ------------------------------------------------------------------------------------------------ ktrain's test_transformers_api_1
@@ -398,8 +398,9 @@ def test_texts_from_csv_and_folder_accept_ktrain_arguments(tiny_bert_dir, sentim
                                             max_features=35000, maxlen=16, ngram_range=1, preprocess_mode="distilbert",
                                             model_name=str(tiny_bert_dir), verbose=0)
     assert preproc.get_classes() == ["negative", "positive"] and len(trn) + len(val) == 200
-    with pytest.raises(ktrain.DataError, match="preprocess_mode='standard'"):
-        text.texts_from_csv(str(sentiment_csv), "text", label_columns=["label"], preprocess_mode="standard")
+    (x_std, y_std), _, standard = text.texts_from_csv(str(sentiment_csv), "text", label_columns=["label"],
+                                                      preprocess_mode="standard", maxlen=8, ngram_range=2, verbose=0)
+    assert x_std.shape[1] == 8 and y_std.shape[1] == 2 and standard.ngram_count() == 2  # ktrain's classic path
     for split, offset in (("train", 0), ("test", 1)):
         for i, (t, lab) in enumerate(zip(*_arrays(20, offset))):
             (tmp_path / split / lab).mkdir(parents=True, exist_ok=True)

@@ -105,12 +105,6 @@ class TextDataset:
         """ktrain's ``ondisk``: always False (kdemo datasets live in memory)."""
         return False
 
-    def as_arrays(self) -> ArrayData:
-        """ktrain's ``preprocess_mode="bert"`` form: ``(x, y)`` with ``x = [input_ids, token_type_ids]`` arrays of
-        shape ``(num_rows, seq_len)`` and ``y`` as :attr:`y`; ``get_learner`` accepts it as training data."""
-        types = self.x[:, 2] if self.x.shape[1] > 2 else np.zeros_like(self.x[:, 0])
-        return ArrayData(([self.x[:, 0], types], self.y), self)
-
     def subset(self, indices: Sequence[int]) -> TextDataset:
         """A new dataset holding the rows at ``indices`` (in that order)."""
         idx = list(indices)
@@ -150,7 +144,8 @@ class TextDataset:
 class ArrayData(tuple):
     """A ``(x, y)`` pair as ktrain's ``preprocess_mode="bert"`` returns it, that still knows its dataset.
 
-    Unpacks as ``x_train, y_train = trn``; :func:`as_dataset` (used by ``get_learner``) turns it back.
+    Unpacks as ``x_train, y_train = trn``; :func:`kdemo.data.bert_arrays.as_dataset` (used by ``get_learner``) turns
+    it back (see :func:`kdemo.data.bert_arrays.bert_arrays`).
 
     Attributes:
         dataset: The :class:`TextDataset` the arrays were made from.

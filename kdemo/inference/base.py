@@ -171,6 +171,10 @@ def get_predictor(model, preproc, batch_size: int = 32, *, meta: dict | None = N
     Raises:
         TypeError: If ``model`` is not an HFClassifier.
     """
+    if getattr(preproc, "kind", None) == "standard":  # ktrain's classic models (kdemo.text.classic)
+        from kdemo.inference.classic import ClassicPredictor
+
+        return ClassicPredictor(model, preproc, batch_size)
     if not isinstance(model, HFClassifier):
         raise TypeError(f"Expected an HFClassifier (learner.model). Received: {type(model).__name__}.")
     return spec_for(model.task).load("predictor").from_model(model, preproc, batch_size, meta=meta)
@@ -200,6 +204,10 @@ def load_predictor(fpath: str | os.PathLike, batch_size: int = 32, *, backend: s
         raise ModelError(f"Expected backend 'torch' or 'onnx'. Received: {backend!r}.")
     if not path.exists():
         path = recover(path) or path  # a save killed between the renames of the fallback swap (kdemo.atomic)
+    from kdemo.inference.classic import ClassicPredictor, is_classic_folder
+
+    if is_classic_folder(path):  # ktrain's classic models: safetensors weights and JSON
+        return ClassicPredictor.load(path, batch_size)
     if not (path / "config.json").exists():
         raise ModelError(f"Expected a predictor folder with config.json. Received: {str(path)!r}, which has none.")
     try:

@@ -1,16 +1,18 @@
 """ktrain's text API (``from kdemo import text``, as ``from ktrain import text``).
 
 ``texts_from_csv/df/folder/array`` prepare data, ``entities_from_conll2003/txt/df/array/jsonl`` token
-(NER) data, ``qa_from_squad/df`` extractive question-answering data (with ``question_answerer``), ``Transformer`` is the preprocessor of one checkpoint,
-``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name. kdemo covers ktrain's transformer path;
-the bag-of-words models (``fasttext``, ``logreg``, ``nbsvm``, ``bigru``, ``standard_gru``, ``linreg``) raise an error
-that says so.
+(NER) data, ``qa_from_squad/df`` extractive question-answering data (with ``question_answerer``),
+``Transformer`` is the preprocessor of one checkpoint,
+``text_classifier``/``text_regression_model``/``sequence_tagger`` build models by ktrain name: transformers, and
+(on ``preprocess_mode="standard"`` data) ktrain's classic ``fasttext``, ``logreg``, ``nbsvm``, ``bigru``,
+``standard_gru`` and ``linreg`` Keras models (:mod:`kdemo.text.classic`).
 """
 
 from kdemo.data.dataset import TextDataset
 from kdemo.modeling.qa import question_answerer
 from kdemo.modeling.tagger import print_sequence_taggers, sequence_tagger
 from kdemo.text.arrays import texts_from_array
+from kdemo.text.classic import StandardTextPreprocessor
 from kdemo.text.classifiers import (
     print_text_classifiers,
     print_text_regression_models,
@@ -37,6 +39,7 @@ TransformerDataset = TextDataset
 __all__ = [
     "NERPreprocessor",
     "QAPreprocessor",
+    "StandardTextPreprocessor",
     "TextDataset",
     "Transformer",
     "TransformerDataset",

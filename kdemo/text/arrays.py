@@ -100,6 +100,11 @@ def texts_from_array(
     if verbose:
         print("task: text regression (supply class_names argument if this is supposed to be classification task)"
               if task == REGRESSION else f"task: text classification ({task})")
+    if preprocess_mode == "standard":
+        from kdemo.text.classic import standard_data
+
+        return standard_data(x_train, y_train, list(x_test), y_test, names, task, maxlen=maxlen,
+                             max_features=max_features, ngram_range=ngram_range, lang=lang, verbose=verbose)
     preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=names or None, task=task)
     if maxlen is None:
         preproc.maxlen = suggest_maxlen(preproc.tokenizer, list(x_train), cap=preproc.maxlen)

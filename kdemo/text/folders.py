@@ -133,11 +133,13 @@ def texts_from_folder(
     """
     datadir = Path(datadir)
     train_dir, test_dir = (datadir / name for name in train_test_names)
+    classes = sorted(classes) if classes else classes  # rows in sorted class order, as sklearn's load_files in ktrain
     if train_dir.is_dir():
         train_df = read_folder(train_dir, classes, encoding)
         val_df = read_folder(test_dir, classes, encoding) if test_dir.is_dir() else None
     else:
         train_df, val_df = read_folder(datadir, classes, encoding), None
     return texts_from_df(train_df, "text", ["label"], val_df, maxlen=maxlen, val_pct=val_pct,
+                         max_features=max_features, ngram_range=ngram_range,
                          preprocess_mode=preprocess_mode, random_state=random_state, verbose=verbose,
                          model_name=model_name, task=SINGLE_LABEL)

@@ -60,11 +60,12 @@ def texts_from_df(
         text_pair_column: Column with the second text of sentence pairs (kdemo's extension): each row is then
             tokenized as the pair ``(text, text_pair)``, as ``preprocess_train([(a, b), ...])`` does.
         policy: Which local model folders ``model_name`` may name (:class:`kdemo.modeling.sources.FolderPolicy`).
-        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays); see
-            :mod:`kdemo.text.modes` (``"standard"`` raises: kdemo covers the transformer path).
-        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it for
+        preprocess_mode: ktrain's mode: None or ``"distilbert"`` (datasets), ``"bert"`` (``(x, y)`` arrays),
+            ``"standard"`` (ktrain's word ids for its classic models, :mod:`kdemo.text.classic`); see
+            :mod:`kdemo.text.modes`.
+        max_features: ktrain's vocabulary size of the ``"standard"`` mode; ignored, as ktrain ignores it, for
             transformer modes.
-        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise.
+        ngram_range: ktrain's n-gram size of the ``"standard"`` mode; ignored likewise for transformer modes.
         is_regression: ktrain's flag: treat integer targets as numbers (regression) instead of class ids.
         lang: ktrain's language hint; ignored (the tokenizer decides).
 
@@ -113,11 +114,18 @@ def texts_from_df(
             check_texts(val_df, text_pair_column)
     train_labels, class_names = parse_labels(train_df, label_columns, task)
     val_labels, _ = parse_labels(val_df, label_columns, task)
-    preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task, policy=policy)
 
     def texts(df: pd.DataFrame) -> list:
         first = df[text_column].astype(str).tolist()
         return first if text_pair_column is None else list(zip(first, df[text_pair_column].astype(str).tolist()))
+
+    if preprocess_mode == "standard":  # ktrain's classic models: word ids, no tokenizer to load
+        from kdemo.text.classic import standard_data
+
+        return standard_data(texts(train_df), train_labels, texts(val_df), val_labels,
+                             class_names if task != REGRESSION else [], task, maxlen=maxlen, max_features=max_features,
+                             ngram_range=ngram_range, lang=lang, verbose=verbose)
+    preproc = Transformer(model_name, maxlen=maxlen or 512, class_names=class_names, task=task, policy=policy)
 
     train_texts = texts(train_df)
     if maxlen is None:
@@ -183,6 +191,7 @@ def texts_from_csv(
     train_df = read_table(train_filepath, sep=sep, encoding=encoding)
     val_df = read_table(val_filepath, sep=sep, encoding=encoding) if val_filepath else None
     return texts_from_df(train_df, text_column, label_columns, val_df, maxlen=maxlen, val_pct=val_pct,
+                         max_features=max_features, ngram_range=ngram_range, lang=lang,
                          preprocess_mode=preprocess_mode, is_regression=is_regression, random_state=random_state,
                          verbose=verbose, model_name=model_name, task=task, text_pair_column=text_pair_column,
                          policy=policy)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from kdemo.data.bert_arrays import bert_arrays, ktrain_undo
 from kdemo.data.dataset import TextDataset
 from kdemo.data.labels import label_key, sorted_class_names
 from kdemo.errors import DataError
@@ -87,6 +88,10 @@ class Transformer:
         self.task: str | None = check_task(task) if task else None
         self.precision = precision
         self.pos_weight: list[float] | None = None
+        #: ktrain's ``preprocess_mode`` when it changes what this preprocessor answers: ``"bert"`` (set by
+        #: ``texts_from_*(..., preprocess_mode="bert")``) makes :meth:`preprocess` return ``[ids, segments]`` arrays
+        #: and :meth:`undo` keep ``[CLS]``/``[SEP]``, as ktrain's ``BERTPreprocessor``; None otherwise.
+        self.mode: str | None = None
 
     def get_classes(self) -> list[str]:
         """Label names in id order.
@@ -220,12 +225,20 @@ class Transformer:
             print(f"preprocess_test: {len(data)} texts")
         return data
 
-    def preprocess(self, texts: Sequence[str]) -> TextDataset:
-        """Tokenize unlabelled texts for prediction (ktrain's ``Transformer.preprocess``)."""
-        return self.preprocess_test(list(texts), None, verbose=0)
+    def preprocess(self, texts: Sequence[str]):
+        """Tokenize unlabelled texts for prediction (ktrain's ``Transformer.preprocess``).
+
+        Returns:
+            A :class:`~kdemo.data.dataset.TextDataset`; in bert mode (:attr:`mode`), ktrain's ``[token_ids,
+            segment_ids]``, int64 arrays of shape ``(num_texts, maxlen)``.
+        """
+        data = self.preprocess_test(list(texts), None, verbose=0)
+        return bert_arrays(data, self.maxlen)[0] if self.mode == "bert" else data
 
     def undo(self, doc) -> str:
-        """The text of token ids (ktrain's ``undo``): special tokens and padding dropped.
+        """The text of token ids (ktrain's ``undo``): special tokens and padding dropped; in bert mode
+        (:attr:`mode`) the word pieces joined by spaces with ``[CLS]``/``[SEP]`` kept, as ktrain's
+        ``BERTPreprocessor.undo`` (``"[CLS] the book is bad . [SEP]"``).
 
         Args:
             doc: Token ids of one text: a 1-D sequence, or a row of ``dataset.x`` of shape ``(2 or 3, seq_len)``
@@ -234,6 +247,8 @@ class Transformer:
         Returns:
             The decoded text.
         """
+        if self.mode == "bert":
+            return ktrain_undo(self.tokenizer, np.asarray(doc)[0] if np.asarray(doc).ndim == 2 else doc)
         ids = np.asarray(doc)
         if ids.ndim == 2:
             ids = ids[0]
@@ -266,7 +281,7 @@ class Transformer:
         self = cls.__new__(cls)
         self.model_name, self.source, self.tokenizer = model_name, model_name, tokenizer
         self.maxlen, self.class_names, self.task = int(maxlen), [str(c) for c in class_names], check_task(task)
-        self.precision, self.pos_weight, self.batch_size = "auto", None, None
+        self.precision, self.pos_weight, self.batch_size, self.mode = "auto", None, None, None
         return self
 
     def get_classifier(self, fpath: str | None = None, multilabel: bool | None = None, metrics=None) -> HFClassifier:

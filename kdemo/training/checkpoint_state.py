@@ -3,7 +3,7 @@
 A resume checkpoint is the folder ``<checkpoint_folder>/resume/``, replaced as a whole on every write
 (:func:`kdemo.atomic.atomic_folder`: a kill mid-write leaves the previous checkpoint). It holds:
 
-* ``weights.safetensors``: every tensor of the Hugging Face model (``safetensors.torch.save_model``);
+* ``weights.safetensors``: every tensor of the model's state dict (``safetensors.torch.save_file``);
 * ``optimizer.safetensors``: AdamW's per-parameter ``step``, ``exp_avg`` and ``exp_avg_sq`` (torch's fused AdamW
   state, see :class:`kdemo.training.optimizer.FusedAdamW`) and torch's CPU random-number-generator state;
 * ``state.json``: the plan of the fit (method, learning rate, epochs, schedule arguments, batch size, total steps),
@@ -21,6 +21,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import torch
 
 from kdemo.atomic import atomic_folder, recover
 from kdemo.errors import TrainingError
+from kdemo.training.checkpoint_writer import snapshot_state_dict, wait_for_writes
 
 #: Sub-folder of a ``checkpoint_folder`` holding the resume checkpoint.
 RESUME_DIR = "resume"
@@ -124,29 +126,53 @@ def _load_optimizer(optimizer, model, tensors: dict[str, torch.Tensor]) -> None:
         opt.state.setdefault(param, {})[name] = value.to(param.device).clone()
 
 
-def save_checkpoint(folder: str | os.PathLike, model, state: TrainingState, rng: dict | None = None) -> Path:
-    """Write the resume checkpoint of ``model`` (weights, optimizer) and ``state`` to ``folder/resume``, atomically.
+def snapshot_checkpoint(model, state: TrainingState, rng: dict | None = None) -> Callable[[str | os.PathLike], Path]:
+    """Copy what a resume checkpoint of ``model`` holds into host memory now, and return the function that writes
+    that copy (so the write can run on another thread while training goes on; see
+    :mod:`kdemo.training.checkpoint_writer`).
 
     Args:
-        folder: The fit's ``checkpoint_folder``.
-        model: The :class:`~kdemo.modeling.classifier.HFClassifier` being trained (compiled, with its optimizer).
+        model: The model being trained (compiled, with its optimizer); its ``hf_model`` (an ``nn.Module``) holds
+            the weights.
         state: Position, plan and losses; its RNG fields are filled here.
         rng: Random states captured earlier with :func:`capture_rng` (e.g. right after the last batch), or None
             to capture them now.
 
     Returns:
-        The checkpoint folder written.
+        ``write(folder) -> Path``: writes the snapshot to ``folder/resume`` atomically and returns that folder.
     """
     rng = rng or capture_rng()
     state.python_rng, state.numpy_rng, state.saved_at = rng["python_rng"], rng["numpy_rng"], time.time()
-    dest = Path(folder) / RESUME_DIR
-    with atomic_folder(dest) as tmp:
-        safetensors.torch.save_model(model.hf_model, str(tmp / "weights.safetensors"))
-        tensors = _optimizer_tensors(getattr(model, "optimizer", None))
-        tensors["torch_rng"] = rng["torch_rng"]
-        safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps(asdict(state)), encoding="utf-8")
-    return dest
+    weights = snapshot_state_dict(model.hf_model)
+    tensors = _optimizer_tensors(getattr(model, "optimizer", None))
+    tensors["torch_rng"] = rng["torch_rng"].clone()
+    text = json.dumps(asdict(state))
+
+    def write(folder: str | os.PathLike) -> Path:
+        dest = Path(folder) / RESUME_DIR
+        with atomic_folder(dest) as tmp:
+            safetensors.torch.save_file(weights, str(tmp / "weights.safetensors"))
+            safetensors.torch.save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "state.json").write_text(text, encoding="utf-8")
+        return dest
+
+    return write
+
+
+def save_checkpoint(folder: str | os.PathLike, model, state: TrainingState, rng: dict | None = None) -> Path:
+    """Write the resume checkpoint of ``model`` (weights, optimizer) and ``state`` to ``folder/resume``, atomically,
+    on this thread (:func:`snapshot_checkpoint` then its write).
+
+    Args:
+        folder: The fit's ``checkpoint_folder``.
+        model: The :class:`~kdemo.modeling.classifier.HFClassifier` being trained (compiled, with its optimizer).
+        state: Position, plan and losses; its RNG fields are filled here.
+        rng: Random states captured earlier with :func:`capture_rng`, or None to capture them now.
+
+    Returns:
+        The checkpoint folder written.
+    """
+    return snapshot_checkpoint(model, state, rng)(folder)
 
 
 def read_state(folder: str | os.PathLike) -> TrainingState:
@@ -155,6 +181,7 @@ def read_state(folder: str | os.PathLike) -> TrainingState:
     Raises:
         TrainingError: If there is no resume checkpoint there, or it is from a newer kdemo.
     """
+    wait_for_writes(folder)  # this process's background writes into it, if any
     dest = Path(folder) / RESUME_DIR
     recover(dest)  # a kill between the two renames of the fallback swap
     path = dest / "state.json"
@@ -188,7 +215,8 @@ def load_checkpoint(folder: str | os.PathLike, model) -> tuple[TrainingState, to
     """
     state = read_state(folder)
     dest = Path(folder) / RESUME_DIR
-    missing, unexpected = safetensors.torch.load_model(model.hf_model, str(dest / "weights.safetensors"), strict=False)
+    weights = safetensors.torch.load_file(str(dest / "weights.safetensors"))
+    missing, unexpected = model.hf_model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise TrainingError(f"Expected the checkpoint's weights to fit the model. Received: missing {sorted(missing)[:3]}, "
                             f"unexpected {sorted(unexpected)[:3]}. Resume with the same model and task.")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kdemo.data.dataset import as_dataset
+from kdemo.data.bert_arrays import as_dataset
 from kdemo.errors import TrainingError
 from kdemo.tasks import SPECS
 
@@ -132,7 +132,7 @@ class EvaluationMixin:
         return data.y
 
     def _checked_val(self, val_data, what: str):
-        data = as_dataset(val_data) if val_data is not None else self.val_data
+        data = as_dataset(val_data, self.model) if val_data is not None else self.val_data
         if data is None or data.labels is None:
             raise TrainingError(f"Expected labelled validation data for {what}. Received: none. Pass val_data to "
                                 "get_learner() or to this call.")

@@ -24,7 +24,8 @@ After every fit the optimizer state, gradients and cached allocator blocks are r
 what the model alone needs (``torch.cuda.memory_allocated`` on a GPU, RSS on a CPU).
 
 Checkpoints and resume: with a ``checkpoint_folder``, the weights are saved after every epoch (``epoch-N``, ktrain's
-meaning) and, for the fit methods that pass a ``plan`` (``fit_onecycle``), a resume checkpoint is written too
+meaning; copied to host memory on the training thread and written in the background, see
+:mod:`kdemo.training.checkpoint_writer`) and, for the fit methods that pass a ``plan`` (``fit_onecycle``), a resume checkpoint is written too
 (:class:`~kdemo.training.callbacks.resume_checkpoint.ResumeCheckpoint`); a fit given a ``resume_state`` loads it and
 starts where it ended (:mod:`kdemo.training.resume`).
 
@@ -56,6 +57,7 @@ from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S, ResumeCheckpoint
 from kdemo.training.checkpoint_state import TrainingState, load_checkpoint, restore_rng
+from kdemo.training.checkpoint_writer import CheckpointWriter
 from kdemo.training.resume import EpochRemainder, merge_histories
 
 log = logging.getLogger("kdemo.training.learner")
@@ -99,6 +101,12 @@ class FitLoopMixin:
     """
 
     accumulation_steps: int = 1
+    #: Write checkpoints in the background (:mod:`kdemo.training.checkpoint_writer`); False writes them on the
+    #: training thread, as before (``bench/checkpoint_cost.py`` compares both).
+    async_checkpoints: bool = True
+    #: Whether ``fit_onecycle(checkpoint_folder=...)`` also writes a resume checkpoint (transformer classifiers);
+    #: the learner of plain Keras models saves the per-epoch weights only.
+    resumable: bool = True
 
     def _init_fit_loop(self) -> None:
         self.accumulation_steps = 1
@@ -228,23 +236,24 @@ class FitLoopMixin:
         total = batches_per_epoch(train, steps_per_epoch) * int(epochs) // self.accumulation_steps
         main = current().is_main  # other ranks of a data-parallel run print and write nothing
         verbose = verbose if main else 0
-        weights = sum(p.numel() * p.element_size() for p in self.model.hf_model.parameters())
+        weights = sum(w.value.numel() * w.value.element_size() for w in self.model.weights)  # bytes saved at the end
         reporter = ProgressReporter(progress, total, int(epochs), every_n_steps=progress_every,
                                     val_rows=len(self.val_data) if self.val_data is not None else 0,
                                     rows_per_step=self.batch_size, evals_after_fit=1 if self.val_data is not None else 0,
                                     save_s=weights / SAVE_BYTES_PER_S)  # the ETA: validation passes and saving too
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
+        writer = None
         if checkpoint_folder and main:
-            from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
-
-            extra.append(PretrainedCheckpoint(checkpoint_folder))
-            if plan is not None and steps_per_epoch is None:
+            writer = CheckpointWriter(checkpoint_folder, blocking=not self.async_checkpoints)
+            extra.append(self._epoch_checkpoint(checkpoint_folder, writer))
+            if plan is not None and steps_per_epoch is None and self.resumable:
                 plan = {**plan, "batch_size": self.batch_size, "accumulation_steps": self.accumulation_steps,
                         "total_steps": int(schedule.total_steps), "train_rows": len(self.train_data)}
                 start = (resume_state.epoch, resume_state.batch) if resume_state else (0, 0)
                 extra.append(ResumeCheckpoint(checkpoint_folder, train, reporter, schedule, plan, every_s=checkpoint_every_s,
-                                              start=start, val_points=resume_state.val_points if resume_state else None))
+                                              start=start, val_points=resume_state.val_points if resume_state else None,
+                                              writer=writer))
         self._fresh_optimizer(lr)
         first_callbacks = []
         if resume_state is not None:
@@ -268,7 +277,15 @@ class FitLoopMixin:
             self.stopped_early = stop.stopped_at_step is not None
             if best is not None:
                 best.clear()
+            if writer is not None:
+                writer.close()  # every checkpoint of this fit is on disk when it returns (or raises)
         return self.history
+
+    def _epoch_checkpoint(self, folder: str, writer: CheckpointWriter) -> keras.callbacks.Callback:
+        """ktrain's per-epoch weights callback (``folder/epoch-N``) for this learner's model."""
+        from kdemo.training.callbacks.checkpoint import PretrainedCheckpoint
+
+        return PretrainedCheckpoint(folder, writer)
 
     def _fit_from(self, train: BatchSequence, epochs: int, resume_state, *, steps_per_epoch, val, callbacks, first_callbacks,
                   stop: StopRequest, verbose) -> keras.callbacks.History:

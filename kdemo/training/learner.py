@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from kdemo.data.dataset import BatchSequence, TextDataset, as_dataset
+from kdemo.data.bert_arrays import as_dataset
+from kdemo.data.dataset import BatchSequence, TextDataset
 from kdemo.distributed.context import check_batch_size, setup, to_local_device
 from kdemo.distributed.gradients import GradientSync
 from kdemo.distributed.sharding import ShardedBatchSequence
@@ -71,7 +72,7 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
     def __init__(self, model: HFClassifier, train_data: TextDataset, val_data: TextDataset | None = None,
                  batch_size: int = 32, eval_batch_size: int = 64, *, seed: int = 0, weight_decay: float | None = None,
                  freeze_lower: float | None = None):
-        train_data, val_data = as_dataset(train_data), as_dataset(val_data)
+        train_data, val_data = as_dataset(train_data, model), as_dataset(val_data, model)
         if not isinstance(model, HFClassifier):
             raise TypeError(f"Expected model to be a kdemo HFClassifier (from get_classifier()). Received: {type(model).__name__}.")
         if not callable(getattr(train_data, "collate", None)) or len(train_data) == 0 or train_data.labels is None:

@@ -103,7 +103,8 @@ class LRFinderMixin:
             raise TrainingError(str(exc)) from exc
 
     def lr_plot(self, n_skip_beginning: int = 10, n_skip_end: int = 5, suggest: bool = False, return_fig: bool = False):
-        """Plot smoothed loss against learning rate (log scale) from the last :meth:`lr_find`.
+        """Plot smoothed loss against learning rate (log scale) from the last :meth:`lr_find`, on a new pyplot
+        figure as ktrain does (``plt.savefig`` saves it; a notebook displays it).
 
         Args:
             n_skip_beginning: Batches left out at the start.
@@ -122,6 +123,7 @@ class LRFinderMixin:
         if self.lr_finder is None or not self.lr_finder.losses:
             raise TrainingError("Expected an LR-finder run first. Received: none yet. Please call lr_find() first.")
         suggestions = self.lr_estimate() if suggest else None
-        fig = lr_finder_figure(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), suggestions, n_skip_beginning, n_skip_end)
+        fig = lr_finder_figure(self.lr_finder.lrs, smooth_losses(self.lr_finder.losses), suggestions, n_skip_beginning,
+                               n_skip_end, pyplot=not return_fig)
         return show_figure(fig, return_fig)
 

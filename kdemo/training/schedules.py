@@ -175,8 +175,9 @@ def suggest_lr(
 def triangular_lr(step: int, steps_per_cycle: int, max_lr: float, *, div_factor: float = 10.0) -> float:
     """Triangular cyclical learning rate (Smith 2017, https://arxiv.org/abs/1506.01186), one cycle per epoch.
 
-    The rate climbs linearly from ``max_lr / div_factor`` to ``max_lr`` over the first half of the cycle and
-    back down over the second half; ktrain's ``autofit`` uses this policy with one cycle per epoch.
+    The rate climbs linearly from ``max_lr / div_factor`` to ``max_lr`` over the first ``ceil(steps_per_cycle /
+    2)`` steps (ktrain's ``CyclicLR`` ``step_size``, so the peak is reached for odd cycles too) and back down over
+    the rest; ktrain's ``autofit`` uses this policy with one cycle per epoch.
 
     Args:
         step: Step within the run, 0-based.
@@ -188,8 +189,8 @@ def triangular_lr(step: int, steps_per_cycle: int, max_lr: float, *, div_factor:
         The learning rate for that step.
     """
     base = max_lr / div_factor
-    pos = (step % max(steps_per_cycle, 1)) / max(steps_per_cycle, 1)
-    frac = 1.0 - abs(2.0 * pos - 1.0)
+    half = math.ceil(max(steps_per_cycle, 1) / 2)  # ktrain's CyclicLR step_size: an odd cycle still reaches the peak
+    frac = max(0.0, 1.0 - abs((step % max(steps_per_cycle, 1)) / half - 1.0))
     return base + (max_lr - base) * frac
 
 

@@ -52,7 +52,8 @@ class SettingsMixin:
         return table
 
     def plot(self, plot_type: str = "loss", return_fig: bool = False):
-        """Plot a quantity of the last fit (ktrain's ``plot``), displayed in a notebook.
+        """Plot a quantity of the last fit (ktrain's ``plot``) on a new pyplot figure, as ktrain does: a notebook
+        displays it, and in a script ``plt.savefig(path)`` right after saves it.
 
         Args:
             plot_type: ``"loss"`` (per step, with validation loss per epoch), ``"lr"`` or ``"momentum"`` (per
@@ -74,11 +75,11 @@ class SettingsMixin:
         if plot_type == "loss":
             steps_per_epoch = max(len(self.step_losses) // max(len(hist.get("loss", [])), 1), 1)
             val = [((i + 1) * steps_per_epoch, v) for i, v in enumerate(hist.get("val_loss", []))]
-            fig = loss_curve_figure(self.step_losses, None, val)
+            fig = loss_curve_figure(self.step_losses, None, val, pyplot=not return_fig)
         elif plot_type in ("lr", "momentum") and hist.get(plot_type):
-            fig = schedule_figure(hist[plot_type], plot_type)
+            fig = schedule_figure(hist[plot_type], plot_type, pyplot=not return_fig)
         elif plot_type in hist and hist[plot_type] and plot_type != "iterations":
-            fig = history_figure(hist, plot_type)
+            fig = history_figure(hist, plot_type, pyplot=not return_fig)
         else:
             keys = sorted(k for k, v in hist.items() if v and k != "iterations")
             raise TrainingError(f"Expected plot_type 'loss' or one of {keys}. Received: {plot_type!r}.")

@@ -13,7 +13,8 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, mean_absolute_error
 from sklearn.utils.class_weight import compute_class_weight
 
-from kdemo.data.dataset import TextDataset, as_dataset
+from kdemo.data.bert_arrays import as_dataset
+from kdemo.data.dataset import TextDataset
 from kdemo.errors import TrainingError
 from kdemo.evaluation import evaluate as evaluation
 from kdemo.tasks import MULTI_LABEL, REGRESSION
@@ -30,7 +31,7 @@ class TableEvaluator(Evaluator):
     """
 
     def _labelled(self, val_data, what: str) -> TextDataset:
-        data = as_dataset(val_data) if val_data is not None else self.learner.val_data
+        data = as_dataset(val_data, self.model) if val_data is not None else self.learner.val_data
         if data is None or data.labels is None:
             raise TrainingError(f"Expected labelled validation data for {what}. Received: none. Pass val_data to "
                                 f"get_learner() or to this call.")
@@ -71,7 +72,7 @@ class TableEvaluator(Evaluator):
         Raises:
             TrainingError: If there is no validation data.
         """
-        data = as_dataset(val_data) if val_data is not None else self.learner.val_data
+        data = as_dataset(val_data, self.model) if val_data is not None else self.learner.val_data
         if data is None:
             raise TrainingError("Expected validation data. Received: none. Pass val_data to get_learner() or to this call.")
         return evaluation.predict_outputs(self.model.hf_model, data, self.learner.task, self.learner.eval_batch_size)

@@ -8,7 +8,8 @@ from pathlib import Path
 import keras
 
 from kdemo.data.dataset import BatchSequence
-from kdemo.training.checkpoint_state import TrainingState, capture_rng, save_checkpoint
+from kdemo.training.checkpoint_state import TrainingState, capture_rng, snapshot_checkpoint
+from kdemo.training.checkpoint_writer import CheckpointWriter
 
 #: Seconds between two checkpoints inside an epoch, unless the fit is given another ``checkpoint_every_s``.
 DEFAULT_CHECKPOINT_EVERY_S = 180.0
@@ -22,6 +23,10 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     when the fit is stopped part-way (:meth:`kdemo.training.learner.Learner.request_stop`), so that a stopped run
     can be resumed from the batch it stopped after. Each write replaces the previous checkpoint atomically.
 
+    The state is copied to host memory on the training thread and written by ``writer`` in the background
+    (:class:`~kdemo.training.checkpoint_writer.CheckpointWriter`); a mid-epoch write is skipped while another is
+    in flight. The fit closes the writer when it ends.
+
     Must run after the schedule and the :class:`~kdemo.training.callbacks.ProgressReporter` (it reads their
     positions). Resuming is :meth:`kdemo.training.learner.Learner.resume`.
 
@@ -34,11 +39,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         every_s: Most seconds between two checkpoints within an epoch; 0 writes one after every optimizer step.
         start: ``(epoch, batch)`` the fit starts at (a resumed fit: batches of that epoch already done).
         val_points: ``(step, val_loss)`` of the epochs before ``start``.
+        writer: The fit's checkpoint writer (None: a blocking one of its own).
     """
 
     def __init__(self, folder: str | Path, train: BatchSequence, reporter, schedule, plan: dict, *,
                  every_s: float = DEFAULT_CHECKPOINT_EVERY_S, start: tuple[int, int] = (0, 0),
-                 val_points: list[tuple[int, float]] | None = None):
+                 val_points: list[tuple[int, float]] | None = None, writer: CheckpointWriter | None = None):
         super().__init__()
         if every_s < 0:
             raise ValueError(f"Expected checkpoint_every_s >= 0. Received: {every_s}.")
@@ -50,6 +56,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.every_s = float(every_s)
         self.start = start
         self.val_points = list(val_points or [])
+        self.writer = writer or CheckpointWriter(folder, blocking=True)
         self.written: list[tuple[int, int]] = []  # (epoch, batch) of every checkpoint written, for tests and logs
         self._epoch = 0
         self._batch = 0
@@ -63,14 +70,20 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self._epoch = epoch
         self._batch = self.start[1] if epoch == self.start[0] else 0
 
-    def _write(self, epoch: int, batch: int, finished: bool = False, rng: dict | None = None) -> None:
+    def _write(self, epoch: int, batch: int, finished: bool = False, rng: dict | None = None,
+               required: bool = True) -> None:
+        if not required and self.writer.busy:
+            self.writer.skipped += 1
+            return
         self._catch_up()
         state = TrainingState(
             plan=self.plan, epoch=epoch, batch=batch, step=len(self.reporter.step_losses),
             schedule_step=int(getattr(self.schedule, "step", 0)), step_losses=list(self.reporter.step_losses),
             val_points=list(self.val_points), order_state=self.train.order_state, finished=finished,
         )
-        save_checkpoint(self.folder, self.model, state, rng)
+        write = snapshot_checkpoint(self.model, state, rng)
+        folder = self.folder
+        self.writer.submit(lambda: write(folder), required=required)
         self.written.append((epoch, batch))
         self._last = time.monotonic()
 
@@ -80,7 +93,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self._rng_after_batch = capture_rng()
         mid_group = getattr(self.model.optimizer, "_micro_steps", 0)  # a gradient-accumulation group not applied yet
         if not mid_group and time.monotonic() - self._last >= self.every_s and self._batch < len(self.train):
-            self._write(self._epoch, self._batch)
+            self._write(self._epoch, self._batch, required=False)
 
     def _catch_up(self) -> None:
         # the reporter reads the step losses from the device in chunks: read the ones still pending first
