@@ -52,7 +52,7 @@ from starlette.routing import Route
 LFS_PATTERNS = re.compile(r"\.(safetensors|bin|pt|pth|h5|onnx|msgpack|png|jpg|jpeg|zip|gz|tar|parquet)$")
 LFS_THRESHOLD = 10 * 1024 * 1024  # bytes; larger files go through LFS, like on the Hub
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-PIPELINE_TAGS = {"text-classification", "token-classification", "fill-mask", "feature-extraction"}
+PIPELINE_TAGS = {"text-classification", "token-classification", "question-answering", "fill-mask", "feature-extraction"}
 
 
 def _not_found(message: str, code: str) -> JSONResponse:
