@@ -44,6 +44,8 @@ from kdemo.text.ner import (  # noqa: E402
 from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.learner import Learner, get_learner  # noqa: E402
 
+from kdemo.hub.space import publish_space  # noqa: E402
+
 from kdemo._version import __version__  # noqa: E402
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "load_from_hub",
     "load_predictor",
     "parse_labels",
+    "publish_space",
     "read_table",
     "release_gpu_memory",
     "sequence_tagger",
