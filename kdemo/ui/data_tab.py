@@ -354,6 +354,7 @@ def build() -> dict:
     with gr.Row():
         example_btn = gr.Button("Use example data (120 movie reviews)", variant="secondary")
         load_btn = gr.Button("Load file", variant="primary")
+    hub_box = hub_data.build()
     with gr.Row():
         text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="data-text-column")
         label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
@@ -405,6 +406,9 @@ def build() -> dict:
             pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
             entity_preview, None, [entities], **({"api_name": preview_api} if preview_api else
                                                  {"api_visibility": "private"}))
+    from_hub = hub_data.wire(hub_box, val_pct, outputs, _load)
+    from_hub.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_visibility="private")
     reload = encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")
     reload.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
     reload.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
