@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import CommitOperationAdd, HfApi, SpaceCard
 
-from kdemo import atomic
+import kdemo.atomic as atomic
 from kdemo.errors import HubError
 from kdemo.hub.card import example_parts
 from kdemo.hub.folder import META_FILE, card_settings, read_json
