@@ -258,10 +258,12 @@ def fetch_hub_dataset(
     if max_rows is not None and (total is None or total > rows):
         notes.append(f"row limit: the first {rows:,} of {f'{total:,}' if total else 'more'} rows of "
                      f"{_where(dataset_id, config, split)} were read; raise the limit to read more")
-    folder = Path(cache_dir or constants.HF_HUB_CACHE) / "kdemo-hub-data"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = "--".join([dataset_id.replace("/", "--"), config, split, revision or "main", str(rows)])
-    dest = folder / (re.sub(r"[^\w.-]", "_", stem) + ".parquet")
+    # named for people (the Data tab shows the name): "alice_reviews.reviews.train.parquet", one folder per
+    # revision and row count so that two reads never share a file
+    safe = lambda text: re.sub(r"[^\w.-]", "_", text)  # noqa: E731
+    folder = (Path(cache_dir or constants.HF_HUB_CACHE) / "kdemo-hub-data" / safe(dataset_id.replace("/", "--"))
+              / safe(revision or "main") / str(rows))
+    dest = folder / f"{safe(dataset_id.replace('/', '_'))}.{safe(config)}.{safe(split)}.parquet"
     with atomic_file(dest) as tmp:
         frame.to_parquet(tmp, index=False)
     return HubDataFile(dest, dataset_id, config, split, revision, rows, total, "; ".join(notes) or None)

@@ -409,6 +409,8 @@ def build() -> dict:
             entity_preview, None, [entities], **({"api_name": preview_api} if preview_api else
                                                  {"api_visibility": "private"}))
     from_hub = wire_hub_box(hub_box, val_pct, outputs, _load)
+    from_hub.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
+    from_hub.failure(lambda: "", None, [hub_box["note"]], api_visibility="private", show_progress="hidden")
     from_hub.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
         entity_preview, None, [entities], api_visibility="private")
     reload = encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")

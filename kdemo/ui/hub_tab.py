@@ -127,14 +127,15 @@ def build() -> None:
                            placeholder="hf_… (optional where signed in or HF_TOKEN is set)")
         private = gr.Checkbox(value=True, label="Private repo", elem_id="hub-private")
     with gr.Row():
-        dataset_id = gr.Textbox("", label="Training dataset on the Hub (optional)", placeholder="e.g. stanfordnlp/sst2")
+        dataset_id = gr.Textbox("", label="Training dataset on the Hub (optional)",
+                                placeholder="e.g. stanfordnlp/sst2 (one loaded from the Hub in the Data tab is named)")
         example = gr.Textbox("", label="Widget example (optional)", placeholder="defaults to the first training text")
+        space_id = gr.Textbox("", label="Demo Space id (optional)", placeholder="default: <repo id>-demo",
+                              elem_id="hub-space-id")
     with gr.Row():
         card_btn = gr.Button("Write card and zip (no upload)", elem_id="hub-export-btn")
         push_btn = gr.Button("Push to Hub", variant="primary", elem_id="hub-push-btn")
         space_btn = gr.Button("Push and publish a demo Space", variant="primary", elem_id="hub-space-btn")
-        space_id = gr.Textbox("", label="Space id (optional)", placeholder="default: <repo id>-demo",
-                              elem_id="hub-space-id")
     status = gr.Markdown(elem_id="hub-status")
     zip_file = gr.File(label="Download (zip of the model folder)", elem_id="hub-zip")
     images = gr.Gallery(label="Images in the repo", columns=2, height="auto", object_fit="contain", elem_id="hub-images")
