@@ -145,3 +145,45 @@ def test_private_model_gets_a_private_space_and_errors_are_clear(folders, local_
     with pytest.raises(HubError, match="repo id"):
         publish_space(folders["single_label"], "not a repo", token=WRITE_TOKEN)
     assert WRITE_TOKEN not in json.dumps([r.repo_id for r in local_hub.repos.values()])
+
+
+def test_cli_publish_space_writes_the_files_locally(folders, tmp_path, capsys):
+    from kdemo.cli import main as cli_main
+
+    code = cli_main(["publish-space", str(folders["regression"]), "alice/scores", "--local-dir", str(tmp_path / "s")])
+    assert code == 0 and f"written: {tmp_path / 's'}" in capsys.readouterr().out
+    assert SpaceCard.load(tmp_path / "s" / "README.md").data.models == ["alice/scores"]
+    assert 'gr.JSON(label="Predicted value")' in (tmp_path / "s" / "app.py").read_text()
+
+
+@pytest.mark.slow
+def test_generated_app_runs_as_it_is_with_python(folders, tmp_path):
+    """``python app.py MODEL_DIR`` in a fresh process (what a Space runs), answering /predict as the predictor."""
+    import socket
+    import subprocess
+    import time
+
+    publish_space(folders["single_label"], "alice/sentiment", local_dir=tmp_path / "space")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**__import__("os").environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "app.py", str(folders["single_label"])], cwd=tmp_path / "space", env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode()[-2000:]
+                time.sleep(1)
+        got = client.predict(TEXT, api_name="/predict")
+        want = load_predictor(folders["single_label"]).predict_proba(TEXT)
+        names = load_predictor(folders["single_label"]).get_classes()
+        scores = {c["label"]: c["confidence"] for c in got["confidences"]}
+        assert [scores[n] for n in names] == pytest.approx(want.tolist(), abs=1e-5)
+    finally:
+        proc.terminate()
+        proc.wait(30)
