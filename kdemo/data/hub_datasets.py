@@ -5,14 +5,15 @@ config and split asked for (``hf_hub_download``), shard by shard until the row l
 to which config and split follows the Hub's conventions (https://huggingface.co/docs/hub/datasets-manual-configuration
 and -file-structure): the ``configs:`` block of the dataset card when it has one, else ``{config}/`` folders and
 split names in folder or file names (``data/train-00000-of-00001.parquet``, ``en/test.parquet``). Integer label
-columns whose names the card's ``dataset_info`` lists (``class_label``) get their names back. The rows read are
-written to one local Parquet file, which then goes through the same reader, column guessing, doctor, preview and task
+columns whose names the card's ``dataset_info`` lists (``class_label``, also in sequences: NER tags) get their names
+back. The rows read are written to one local Parquet file (JSONL of ``tokens`` and ``ner_tags`` for NER), which then goes through the same reader, column guessing, doctor, preview and task
 detection as an upload. The token is passed per call and never stored.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ class HubDataFile:
     """A split of a Hub dataset, read into a local Parquet file.
 
     Attributes:
-        path: The local Parquet file (read it as an uploaded table).
+        path: The local file: Parquet (read it as an uploaded table), or JSONL of ``tokens`` and ``ner_tags`` for a
+            token-classification split (HF's conll2003 layout, tags by name).
         dataset_id: The dataset's repo id.
         config: The config read.
         split: The split read.
@@ -147,11 +149,31 @@ def _class_names(meta: dict, config: str) -> dict[str, list[str]]:
                 infos[0] if len(infos) == 1 else None)
     out = {}
     for feature in (info or {}).get("features") or []:
-        names = ((feature.get("dtype") or {}) if isinstance(feature.get("dtype"), dict) else feature).get(
-            "class_label", {}).get("names") if isinstance(feature, dict) else None
+        if not isinstance(feature, dict):
+            continue
+        kind = feature.get("dtype") if isinstance(feature.get("dtype"), dict) else feature
+        kind = kind.get("sequence", kind) if isinstance(kind.get("sequence"), dict) else kind  # Sequence(ClassLabel)
+        names = (kind.get("class_label") or {}).get("names") if isinstance(kind.get("class_label"), dict) else None
         if isinstance(names, dict):
             out[str(feature["name"])] = [str(names[k]) for k in sorted(names, key=int)]
+        elif isinstance(names, list):
+            out[str(feature["name"])] = [str(n) for n in names]
     return out
+
+
+def _named(value, names: list[str]):
+    """A class id (or a list of them: a Sequence(ClassLabel) cell) as its name; other values as they are."""
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return [_named(v, names) for v in value]
+    try:
+        return names[int(value)] if 0 <= int(value) < len(names) and float(value).is_integer() else value
+    except (TypeError, ValueError):
+        return value
+
+
+#: Columns of a token-classification split (HF's conll2003 layout): written as JSONL of tokens and tags, which the
+#: token reader recognises.
+TOKEN_COLUMNS = ("tokens", "ner_tags")
 
 
 def dataset_splits(dataset_id: str, *, revision: str | None = None, token: str | bool | None = None,
@@ -252,9 +274,10 @@ def fetch_hub_dataset(
                         f"not read ({type(exc).__name__}: {str(exc)[:200]}).") from None
     frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame()
     for column, names in _class_names(meta, config).items():
-        if column in frame and pd.api.types.is_integer_dtype(frame[column]):
-            frame[column] = [names[v] if 0 <= v < len(names) else v for v in frame[column]]
+        if column in frame:
+            frame[column] = [_named(v, names) for v in frame[column]]
     _require_text(frame, _where(dataset_id, config, split))
+    tokens = all(c in frame for c in TOKEN_COLUMNS)
     if max_rows is not None and (total is None or total > rows):
         notes.append(f"row limit: the first {rows:,} of {f'{total:,}' if total else 'more'} rows of "
                      f"{_where(dataset_id, config, split)} were read; raise the limit to read more")
@@ -263,9 +286,14 @@ def fetch_hub_dataset(
     safe = lambda text: re.sub(r"[^\w.-]", "_", text)  # noqa: E731
     folder = (Path(cache_dir or constants.HF_HUB_CACHE) / "kdemo-hub-data" / safe(dataset_id.replace("/", "--"))
               / safe(revision or "main") / str(rows))
-    dest = folder / f"{safe(dataset_id.replace('/', '_'))}.{safe(config)}.{safe(split)}.parquet"
+    suffix = "jsonl" if tokens else "parquet"
+    dest = folder / f"{safe(dataset_id.replace('/', '_'))}.{safe(config)}.{safe(split)}.{suffix}"
     with atomic_file(dest) as tmp:
-        frame.to_parquet(tmp, index=False)
+        if tokens:  # sentences of words and their tags: the token reader's JSONL
+            rows_out = [{c: [str(v) for v in row[c]] for c in TOKEN_COLUMNS} for _, row in frame.iterrows()]
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows_out), encoding="utf-8")
+        else:
+            frame.to_parquet(tmp, index=False)
     return HubDataFile(dest, dataset_id, config, split, revision, rows, total, "; ".join(notes) or None)
 
 

@@ -164,3 +164,29 @@ def test_cli_options_fill_the_config(local_hub, tmp_path, capsys):
     assert code == 1 and "Expected a text column" in capsys.readouterr().err
     code = cli_main(["publish-space", "missing-folder", "alice/m", "--local-dir", str(tmp_path / "s")])
     assert code == 1 and "config.json" in capsys.readouterr().err
+
+
+def test_a_token_classification_split_reads_as_a_token_file(local_hub, tmp_path):
+    card = """---
+dataset_info:
+  features:
+  - name: tokens
+    sequence: string
+  - name: ner_tags
+    sequence:
+      class_label:
+        names:
+          '0': O
+          '1': B-PER
+          '2': I-PER
+---
+"""
+    frame = pd.DataFrame({"id": ["0", "1"], "tokens": [["John", "Smith", "runs"], ["Ann", "sings"]],
+                          "ner_tags": [[1, 2, 0], [1, 0]]})
+    local_hub.add_repo("alice/people", {"README.md": card.encode(), "data/train-0.parquet": parquet(frame)},
+                       kind="dataset")
+    got = fetch_hub_dataset("alice/people", cache_dir=tmp_path / "c")
+    assert got.path.suffix == ".jsonl" and json.loads(got.path.read_text().splitlines()[0]) == {
+        "tokens": ["John", "Smith", "runs"], "ner_tags": ["B-PER", "I-PER", "O"]}
+    data = read_data(TrainConfig(hub_dataset="alice/people", val_pct=0.5))
+    assert str(data.spec) == "token_classification"
