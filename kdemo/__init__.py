@@ -45,6 +45,8 @@ from kdemo.text.preprocessor import Transformer  # noqa: E402
 from kdemo.training.factory import get_learner  # noqa: E402
 from kdemo.training.learner import Learner  # noqa: E402
 
+from kdemo.hub.space import publish_space  # noqa: E402
+
 from kdemo._version import __version__  # noqa: E402
 
 __all__ = [
@@ -75,6 +77,7 @@ __all__ = [
     "load_from_hub",
     "load_predictor",
     "parse_labels",
+    "publish_space",
     "read_table",
     "release_gpu_memory",
     "sequence_tagger",

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m kdemo train | predict | lr-find | push``.
+"""Command-line interface: ``python -m kdemo train | predict | lr-find | push | publish-space``.
 
 Exit codes: 0 success, 1 failure (a :class:`~kdemo.errors.KdemoError`, printed as ``error: <message>`` without a
 traceback), 2 bad usage (argparse), 130 interrupted with Ctrl-C.
@@ -106,6 +106,14 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                         "table with question, context and answers columns)")
     p.add_argument("--config", metavar="JSON", default=_SUPPRESS,
                    help="start from a saved run's training_params.json (or a TrainConfig JSON)")
+    p.add_argument("--hub-dataset", metavar="ID", default=_SUPPRESS,
+                   help="train on a dataset repo of the Hub instead of DATA (its Parquet files; HF_TOKEN for private "
+                        "or gated datasets)")
+    p.add_argument("--hub-config", metavar="NAME", default=_SUPPRESS, help="the Hub dataset's config (default: its first)")
+    p.add_argument("--hub-split", metavar="SPLIT", default=_SUPPRESS, help="the Hub dataset's split (default: train)")
+    p.add_argument("--hub-revision", metavar="REV", default=_SUPPRESS, help="the Hub dataset's branch, tag or commit")
+    p.add_argument("--hub-max-rows", type=_int_at_least(1), metavar="N", default=_SUPPRESS,
+                   help="read at most N rows of the Hub split (default: all)")
     p.add_argument("--text-column", metavar="TEXT", default=_SUPPRESS, help="column with the texts (default: guessed)")
     p.add_argument("--text-pair-column", metavar="TEXT2", default=_SUPPRESS,
                    help="column with the second text of sentence pairs (e.g. NLI, STS)")
@@ -194,8 +202,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def _check_data_file(config: TrainConfig) -> None:
     """Refuse a run without a data file, or with a saved run's reduced local paths, saying how to give them."""
     for name, path in (("training", config.train_file), ("validation", config.val_file)):
-        if path is None and name == "training":
-            raise KdemoError("Expected a training table: DATA, or --config with a saved run. Received: neither.")
+        if path is None and name == "training" and config.hub_dataset is None:
+            raise KdemoError("Expected a training table: DATA, --hub-dataset ID, or --config with a saved run. "
+                             "Received: none of them.")
         if path is not None and path.startswith(LOCAL_PREFIX):
             raise KdemoError(
                 f"Expected the {name} file of the saved run. Received: {path!r}: its folder is not kept in "
@@ -213,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``python -m kdemo``.
 
     Returns:
-        The parser, with one subparser per command (``train``, ``predict``, ``lr-find``, ``push``).
+        The parser, with one subparser per command (``train``, ``predict``, ``lr-find``, ``push``,
+        ``publish-space``).
     """
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="python -m kdemo", description=DESCRIPTION, formatter_class=fmt)
@@ -260,6 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     vis = p.add_mutually_exclusive_group()
     vis.add_argument("--private", dest="private", action="store_true", default=True, help="private repo (default)")
     vis.add_argument("--public", dest="private", action="store_false", help="public repo")
+    p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
+
+    p = sub.add_parser("publish-space", help="publish a live demo Space of a pushed model", formatter_class=fmt,
+                       description="Create or update a Gradio Space (app.py, requirements.txt, README.md) that demos "
+                                   "the model REPO_ID, in one commit; --local-dir writes the files instead.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="predictor folder written by 'train' (pushed as REPO_ID)")
+    p.add_argument("repo_id", metavar="REPO_ID", help="the model's repo id, user-or-org/name")
+    p.add_argument("--space-id", metavar="ID", help="the Space's id (default: REPO_ID-demo)")
+    vis = p.add_mutually_exclusive_group()
+    vis.add_argument("--private", dest="private", action="store_true", default=None,
+                     help="private Space (default: private when the model is)")
+    vis.add_argument("--public", dest="private", action="store_false", help="public Space")
+    p.add_argument("--local-dir", metavar="DIR", help="write the Space's files into DIR instead of uploading them")
     p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
     return parser
 
@@ -383,7 +406,17 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push}
+def _publish_space(args: argparse.Namespace) -> int:
+    from kdemo.hub.space import publish_space
+
+    token = args.token or os.environ.get("HF_TOKEN") or None
+    result = publish_space(args.model_dir, args.repo_id, space_id=args.space_id, token=token, private=args.private,
+                           local_dir=args.local_dir)
+    print(f"{'written' if result.commit_url is None else 'published'}: {result.url}")
+    return 0
+
+
+COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push, "publish-space": _publish_space}
 
 
 def main(argv: list[str] | None = None) -> int:

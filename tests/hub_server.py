@@ -10,6 +10,10 @@ It implements the part of the Hub API that ``huggingface_hub`` 2.x calls to push
 - ``POST /api/models/{repo}/commit/{rev}`` (NDJSON: header, inline base64 files, LFS pointers, deletions)
 - ``GET /api/models/{repo}[/revision/{rev}]``, ``GET /api/models/{repo}/tree/{rev}``,
   ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` (``snapshot_download``)
+- the same routes for Space and dataset repos (``/api/spaces/...``, ``/api/datasets/...``, ``/spaces/{repo}/resolve``,
+  ``/datasets/{repo}/resolve``); such repos are kept under the keys ``spaces/{repo}`` and ``datasets/{repo}``
+  (:meth:`LocalHub.key`), model repos under their id as before. :meth:`LocalHub.add_repo` seeds a repo with files
+  (e.g. a Parquet dataset), ``gated=True`` making it answer 401 ``GatedRepo`` to requests without a token.
 
 With ``lfs=True`` (the default) binary files take the LFS route, as on the Hub; huggingface_hub then uploads them
 through Xet when ``hf_xet`` is installed, which this server does not speak, so tests set
@@ -45,10 +49,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-LFS_PATTERNS = re.compile(r"\.(safetensors|bin|pt|pth|h5|onnx|msgpack|png|jpg|jpeg|zip|gz|tar)$")
+LFS_PATTERNS = re.compile(r"\.(safetensors|bin|pt|pth|h5|onnx|msgpack|png|jpg|jpeg|zip|gz|tar|parquet)$")
 LFS_THRESHOLD = 10 * 1024 * 1024  # bytes; larger files go through LFS, like on the Hub
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-PIPELINE_TAGS = {"text-classification", "token-classification", "fill-mask", "feature-extraction"}
+PIPELINE_TAGS = {"text-classification", "token-classification", "question-answering", "fill-mask", "feature-extraction"}
 
 
 def _not_found(message: str, code: str) -> JSONResponse:
@@ -79,6 +83,9 @@ class Entry:
 class Repo:
     repo_id: str
     private: bool
+    kind: str = "model"
+    gated: bool = False
+    sdk: str | None = None
     commits: list[tuple[str, dict[str, Entry], str]] = field(default_factory=list)  # (oid, tree, summary)
 
     def tree(self, revision: str) -> tuple[str, dict[str, Entry]] | None:
@@ -125,17 +132,23 @@ class LocalHub:
             Route("/api/repos/create", self._wrap("create", self.create_repo), methods=["POST"]),
             Route("/api/validate-yaml", self._wrap("validate", self.validate_yaml), methods=["POST"]),
             Route("/api/lfs-verify", self._wrap("lfs", self.lfs_verify), methods=["POST"]),
-            Route("/api/models/{ns}/{name}/preupload/{rev:path}", self._wrap("preupload", self.preupload),
-                  methods=["POST"]),
-            Route("/api/models/{ns}/{name}/commit/{rev:path}", self._wrap("commit", self.commit), methods=["POST"]),
-            Route("/api/models/{ns}/{name}/tree/{rev:path}", self._wrap("tree", self.tree), methods=["GET"]),
-            Route("/api/models/{ns}/{name}/revision/{rev:path}", self._wrap("info", self.model_info), methods=["GET"]),
-            Route("/api/models/{ns}/{name}", self._wrap("info", self.model_info), methods=["GET"]),
             Route("/lfs-upload/{oid}", self._wrap("lfs", self.lfs_upload), methods=["PUT"]),
-            Route("/{ns}/{name}.git/info/lfs/objects/batch", self._wrap("lfs", self.lfs_batch), methods=["POST"]),
-            Route("/{ns}/{name}/resolve/{rev}/{path:path}", self._wrap("resolve", self.resolve),
-                  methods=["GET", "HEAD"]),
         ]
+        for api, web in (("spaces", "spaces/"), ("datasets", "datasets/"), ("models", "")):
+            routes += [
+                Route(f"/api/{api}/{{ns}}/{{name}}/preupload/{{rev:path}}", self._wrap("preupload", self.preupload),
+                      methods=["POST"]),
+                Route(f"/api/{api}/{{ns}}/{{name}}/commit/{{rev:path}}", self._wrap("commit", self.commit),
+                      methods=["POST"]),
+                Route(f"/api/{api}/{{ns}}/{{name}}/tree/{{rev:path}}", self._wrap("tree", self.tree), methods=["GET"]),
+                Route(f"/api/{api}/{{ns}}/{{name}}/revision/{{rev:path}}", self._wrap("info", self.model_info),
+                      methods=["GET"]),
+                Route(f"/api/{api}/{{ns}}/{{name}}", self._wrap("info", self.model_info), methods=["GET"]),
+                Route(f"/{web}{{ns}}/{{name}}.git/info/lfs/objects/batch", self._wrap("lfs", self.lfs_batch),
+                      methods=["POST"]),
+                Route(f"/{web}{{ns}}/{{name}}/resolve/{{rev}}/{{path:path}}", self._wrap("resolve", self.resolve),
+                      methods=["GET", "HEAD"]),
+            ]
         config = uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=0, log_level="info", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="local-hub", daemon=True)
@@ -163,12 +176,32 @@ class LocalHub:
     def routes_called(self) -> list[str]:
         return [entry["route"] for entry in self.log]
 
+    @staticmethod
+    def key(repo_id: str, kind: str = "model") -> str:
+        """Key of a repo in :attr:`repos`: the id for a model, ``spaces/{id}`` or ``datasets/{id}`` otherwise."""
+        return repo_id if kind == "model" else f"{kind}s/{repo_id}"
+
+    def add_repo(self, repo_id: str, files: dict[str, bytes], *, kind: str = "model", private: bool = False,
+                 gated: bool = False, summary: str = "Initial commit") -> str:
+        """Create a repo with one commit of ``files`` (``{path: bytes}``) directly, as if pushed; returns its key."""
+        key = self.key(repo_id, kind)
+        repo = Repo(repo_id, private=private, kind=kind, gated=gated)
+        tree = {}
+        for path, content in files.items():
+            lfs = self.lfs and bool(LFS_PATTERNS.search(path))
+            sha = self._store(content)
+            tree[path] = Entry(sha, len(content), lfs, git_blob_oid(lfs_pointer(sha, len(content)) if lfs else content))
+        oid = hashlib.sha1(json.dumps([key, summary, sorted((p, e.sha256) for p, e in tree.items())]).encode()).hexdigest()
+        repo.commits.append((oid, tree, summary))
+        self.repos[key] = repo
+        return key
+
     def repo_dir(self, repo_id: str) -> Path:
         """Folder holding the latest tree of ``repo_id`` (written on each commit)."""
         return self.root / "repos" / repo_id
 
     def files(self, repo_id: str) -> dict[str, bytes]:
-        """``{path: bytes}`` of the latest commit of ``repo_id``."""
+        """``{path: bytes}`` of the latest commit of ``repo_id`` (a key of :meth:`key` for Spaces and datasets)."""
         _, tree = self.repos[repo_id].tree("main")
         return {path: self._blob(entry.sha256) for path, entry in tree.items()}
 
@@ -192,6 +225,16 @@ class LocalHub:
 
         return endpoint
 
+    @staticmethod
+    def _key_of(request: Request) -> str:
+        """The :meth:`key` of the repo a request's URL names."""
+        repo_id = f"{request.path_params['ns']}/{request.path_params['name']}"
+        path = request.url.path
+        for kind in ("space", "dataset"):
+            if path.startswith((f"/api/{kind}s/", f"/{kind}s/")):
+                return f"{kind}s/{repo_id}"
+        return repo_id
+
     def _user(self, request: Request) -> tuple[str | None, str | None, Response | None]:
         """``(username, role, error_response)`` from the Authorization header."""
         header = request.headers.get("authorization", "")
@@ -211,7 +254,11 @@ class LocalHub:
         if error is not None:
             return None, error
         repo = self.repos.get(repo_id)
-        namespace = repo_id.split("/")[0]
+        namespace = repo_id.split("/")[-2]
+        if repo is not None and repo.gated and user is None:
+            return None, JSONResponse({"error": f"Access to {repo.kind} {repo.repo_id} is restricted. You must have "
+                                                "access to it and be authenticated to access it. Please log in."},
+                                      status_code=401, headers={"X-Error-Code": "GatedRepo"})
         if repo is None or (repo.private and user != namespace and user not in self.orgs.get(namespace, [])):
             return None, JSONResponse({"error": "Repository not found"}, status_code=404,
                                       headers={"X-Error-Code": "RepoNotFound"})
@@ -226,7 +273,7 @@ class LocalHub:
         repo, missing = self._readable(request, repo_id)
         if missing is not None:
             return None, missing
-        if not self._can_write(user, role, repo_id.split("/")[0]):
+        if not self._can_write(user, role, repo_id.split("/")[-2]):
             return None, JSONResponse({"error": f"You don't have the rights to write to {repo_id}"}, status_code=403)
         return repo, None
 
@@ -246,21 +293,27 @@ class LocalHub:
         if user is None:
             return JSONResponse({"error": "You must be authenticated to create a repo"}, status_code=401)
         body = await request.json()
-        if body.get("type", "model") != "model":
-            return JSONResponse({"error": "This local Hub only hosts model repos"}, status_code=400)
+        kind = body.get("type") or "model"
+        if kind not in ("model", "space", "dataset"):
+            return JSONResponse({"error": f"Unknown repo type {kind!r}"}, status_code=400)
+        if kind == "space" and body.get("sdk") not in ("gradio", "streamlit", "docker", "static"):
+            return JSONResponse({"error": "A Space needs an sdk (gradio, streamlit, docker or static)"},
+                                status_code=400)
         name, namespace = body.get("name", ""), body.get("organization") or user
         if not NAME.match(name) or ".." in name or "--" in name:
             return JSONResponse({"error": f"Invalid repo name {name!r}"}, status_code=400)
         repo_id = f"{namespace}/{name}"
+        key = self.key(repo_id, kind)
         if not self._can_write(user, role, namespace):
             return JSONResponse({"error": f"You don't have the rights to create a model under the namespace "
                                           f"\"{namespace}\""}, status_code=403)
-        if repo_id in self.repos:
-            return JSONResponse({"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"},
-                                status_code=409)
+        web = "" if kind == "model" else f"{kind}s/"
+        if key in self.repos:
+            return JSONResponse({"error": f"You already created this {kind} repo",
+                                 "url": f"{self.url}/{web}{repo_id}"}, status_code=409)
         private = body.get("visibility", "public") == "private" or bool(body.get("private"))
-        self.repos[repo_id] = Repo(repo_id, private=private)
-        return JSONResponse({"url": f"{self.url}/{repo_id}", "name": repo_id, "id": secrets.token_hex(12)})
+        self.repos[key] = Repo(repo_id, private=private, kind=kind, sdk=body.get("sdk"))
+        return JSONResponse({"url": f"{self.url}/{web}{repo_id}", "name": repo_id, "id": secrets.token_hex(12)})
 
     async def validate_yaml(self, request: Request) -> Response:
         body = await request.json()
@@ -283,7 +336,7 @@ class LocalHub:
         return JSONResponse({"errors": errors, "warnings": []}, status_code=400 if errors else 200)
 
     async def preupload(self, request: Request) -> Response:
-        repo_id = f"{request.path_params['ns']}/{request.path_params['name']}"
+        repo_id = self._key_of(request)
         _, error = self._writable(request, repo_id)
         if error is not None:
             return error
@@ -297,7 +350,7 @@ class LocalHub:
         return JSONResponse({"files": out, "commitOid": None})
 
     async def lfs_batch(self, request: Request) -> Response:
-        repo_id = f"{request.path_params['ns']}/{request.path_params['name']}"
+        repo_id = self._key_of(request)
         _, error = self._writable(request, repo_id)
         if error is not None:
             return error
@@ -337,7 +390,7 @@ class LocalHub:
         return JSONResponse({"ok": True})
 
     async def commit(self, request: Request) -> Response:
-        repo_id = f"{request.path_params['ns']}/{request.path_params['name']}"
+        repo_id = self._key_of(request)
         repo, error = self._writable(request, repo_id)
         if error is not None:
             return error
@@ -373,12 +426,14 @@ class LocalHub:
         for path, entry in tree.items():
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_bytes(self._blob(entry.sha256))
-        return JSONResponse({"success": True, "commitOid": oid, "commitUrl": f"{self.url}/{repo_id}/commit/{oid}",
+        web = "" if repo.kind == "model" else f"{repo.kind}s/"
+        return JSONResponse({"success": True, "commitOid": oid,
+                             "commitUrl": f"{self.url}/{web}{repo.repo_id}/commit/{oid}",
                              "commitMessage": summary, "pullRequestUrl": None})
 
     def _read_tree(self, request: Request, revision: str) -> tuple[str, dict[str, Entry], Repo] | Response:
         """``(commit, tree, repo)`` of the readable repo in the URL at ``revision``, or the error response."""
-        repo_id = f"{request.path_params['ns']}/{request.path_params['name']}"
+        repo_id = self._key_of(request)
         repo, error = self._readable(request, repo_id)
         if error is not None:
             return error
@@ -390,11 +445,17 @@ class LocalHub:
         if isinstance(found, Response):
             return found
         oid, tree, repo = found
-        return JSONResponse({
+        info = {
             "id": repo.repo_id, "author": repo.repo_id.split("/")[0], "sha": oid, "private": repo.private,
-            "library_name": "transformers", "pipeline_tag": "text-classification", "tags": [],
-            "siblings": [{"rfilename": path} for path in sorted(tree)],
-        })
+            "tags": [], "siblings": [{"rfilename": path} for path in sorted(tree)],
+        }
+        if repo.kind == "model":
+            info.update({"library_name": "transformers", "pipeline_tag": "text-classification"})
+        elif repo.kind == "space":
+            info.update({"sdk": repo.sdk, "runtime": {"stage": "BUILDING"}})
+        else:
+            info.update({"gated": "auto" if repo.gated else False, "disabled": False, "downloads": 0})
+        return JSONResponse(info)
 
     async def tree(self, request: Request) -> Response:
         revision, _, folder = request.path_params["rev"].partition("/")  # revisions here never contain "/"

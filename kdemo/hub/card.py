@@ -167,7 +167,7 @@ def write_model_card(
         example: Example text for the Hub widget and the snippets; defaults to the one saved at training time
             (``kdemo.json``'s ``example``: the first training text), else the task's ``default_example``.
         dataset_id: Hub id of the training dataset (e.g. ``"stanfordnlp/sst2"``) for the ``datasets`` metadata;
-            None when the data is your own file.
+            None when the data is your own file (then ``kdemo.json``'s ``dataset_id``: a run on a Hub dataset).
         endpoint: Hub URL used to look up the base model's license when it is not found locally.
         languages: ISO 639-1 codes of the training texts' languages for the card's ``language:`` metadata; None
             uses ``languages`` of ``kdemo.json`` (e.g. the data doctor's main languages), else detects the language
@@ -190,6 +190,7 @@ def write_model_card(
     meta = without_local_paths(read_json(folder / META_FILE) or {})
     spec = folder_spec(meta, read_json(folder / "config.json") or {})
     record = TrainingRecord.load(folder)
+    dataset_id = dataset_id or meta.get("dataset_id")  # a run on a Hub dataset (TrainConfig.hub_dataset)
     settings = {"repo_id": repo_id or folder.name, "dataset_id": (dataset_id or "").strip() or None,
                 "example": (example or "").strip() or None}
     metrics = meta.get("metrics") or {}

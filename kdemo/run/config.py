@@ -60,7 +60,16 @@ class TrainConfig:
     Attributes:
         train_file: Training table (CSV, TSV, JSONL, Parquet, XLSX), or None when a DataFrame is passed to ``train``.
         val_file: Validation table; None splits ``val_pct`` of the training rows off (stratified for single-label).
-        data_name: Display name of the data (e.g. the uploaded file's name); defaults to ``train_file``'s name.
+        hub_dataset: A dataset repo id on the Hugging Face Hub to train on instead of ``train_file`` (read through its
+            Parquet files: :func:`kdemo.data.hub_datasets.fetch_hub_dataset`; the token comes from ``HF_TOKEN`` or
+            the cached login, never from the config). The model card's ``datasets:`` metadata names it.
+        hub_config: The dataset's config (subset); None takes its first.
+        hub_split: The split trained on (default ``"train"``); ``val_pct`` of it is held out for validation.
+        hub_revision: Branch, tag or commit of the dataset; None is main.
+        hub_max_rows: Read at most this many rows of the split (None: all); the run's notices say when rows were
+            left out.
+        data_name: Display name of the data (e.g. the uploaded file's name); defaults to ``train_file``'s name (or
+            ``hub_dataset``).
         text_column: Column with the texts; None guesses it.
         text_pair_column: Column with the second text of sentence pairs (e.g. the hypothesis of NLI, the second
             sentence of STS), or None for single texts.
@@ -108,6 +117,11 @@ class TrainConfig:
 
     train_file: str | None = None
     val_file: str | None = None
+    hub_dataset: str | None = None
+    hub_config: str | None = None
+    hub_split: str = "train"
+    hub_revision: str | None = None
+    hub_max_rows: int | None = None
     data_name: str | None = None
     text_column: str | None = None
     text_pair_column: str | None = None
@@ -136,7 +150,8 @@ class TrainConfig:
         def put(name: str, value) -> None:
             object.__setattr__(self, name, value)
 
-        for name in ("train_file", "val_file", "data_name", "text_column", "text_pair_column"):
+        for name in ("train_file", "val_file", "data_name", "text_column", "text_pair_column", "hub_dataset",
+                     "hub_config", "hub_revision", "hub_split"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
@@ -151,7 +166,8 @@ class TrainConfig:
         put("model_name", (str(self.model_name or "").strip() or DEFAULT_MODEL_ID))
         for name in ("seed", "batch_size", "epochs", "cycle_len", "cycle_mult", "doc_stride"):
             put(name, _int(getattr(self, name), name))
-        for name in ("maxlen", "early_stopping", "reduce_on_plateau"):
+        put("hub_split", self.hub_split or "train")
+        for name in ("maxlen", "early_stopping", "reduce_on_plateau", "hub_max_rows"):
             if getattr(self, name) is not None:
                 put(name, _int(getattr(self, name), name))
         for name in ("val_pct", "lr", "freeze_lower", "weight_decay"):
@@ -178,6 +194,8 @@ class TrainConfig:
             (self.text_pair_column is None or self.text_pair_column != self.text_column, "text_pair_column",
              "a column other than text_column"),
             (self.val_file is None or self.train_file is not None, "val_file", "to come with a train_file"),
+            (self.hub_dataset is None or self.train_file is None, "hub_dataset", "None when a train_file is given"),
+            (self.hub_max_rows is None or self.hub_max_rows >= 1, "hub_max_rows", "1 or more rows, or None for all"),
         ]
         if self.task is not None:
             try:
@@ -191,6 +209,8 @@ class TrainConfig:
                 raise TrainingError(f"Expected {name} {expected}. Received: {name}={shown!r}.")
         if self.data_name is None and self.train_file is not None:
             put("data_name", Path(self.train_file).name)
+        if self.data_name is None and self.hub_dataset is not None:
+            put("data_name", self.hub_dataset)
 
     @property
     def schedule_name(self) -> str:

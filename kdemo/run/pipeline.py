@@ -39,17 +39,33 @@ def read_data(config: TrainConfig, train_df: pd.DataFrame | None = None,
     ``val_file``) with their columns given or guessed, or a token file's sentences.
 
     Args:
-        config: The run's settings (files, columns, task).
-        train_df: Training table instead of ``config.train_file``.
+        config: The run's settings (files or a Hub dataset, columns, task).
+        train_df: Training table instead of ``config.train_file`` (or ``config.hub_dataset``).
         val_df: Validation table instead of ``config.val_file``.
 
     Returns:
         A :class:`~kdemo.run.data.RunData` of the task's kind.
 
     Raises:
-        DataError: If no data is given, a file cannot be read, or a column is missing.
+        DataError: If no data is given, a file or Hub dataset cannot be read, or a column is missing.
     """
+    if config.hub_dataset is not None and train_df is None:
+        return _read_hub(config)
     return pipeline_for(config, train_df).read(config, train_df, val_df)
+
+
+def _read_hub(config: TrainConfig) -> RunData:
+    """Read ``config.hub_dataset``'s split into a local Parquet file, then as an uploaded table or question file."""
+    from dataclasses import replace
+
+    from kdemo.data.hub_datasets import fetch_hub_dataset
+
+    got = fetch_hub_dataset(config.hub_dataset, config=config.hub_config, split=config.hub_split,
+                            revision=config.hub_revision, max_rows=config.hub_max_rows)
+    local = TrainConfig.from_dict({**config.to_dict(), "hub_dataset": None, "train_file": str(got.path),
+                                   "data_name": config.data_name})
+    data = pipeline_for(local).read(local, None, None)
+    return replace(data, warnings=(*data.warnings, got.note)) if got.note else data
 
 
 def prepare(config: TrainConfig, data: RunData, *, policy: FolderPolicy = DEFAULT_POLICY, verbose: int = 0):

@@ -161,6 +161,7 @@ def train(
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
     metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     meta = {"metrics": metrics, "example": data.example(), "dataset_name": data.data_name,
+            "dataset_id": config.hub_dataset,
             "languages": languages.main_languages, "text_pairs": bool(data.text_pair_column)}
     predictor = get_predictor(learner.model, preproc, meta=meta)
     params = training_params(config, data=data, preproc=preproc, learner=learner, record=record, metrics=metrics,

@@ -94,6 +94,8 @@ class TaskSpec:
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
         report: ``"module:Class"`` of the validation report (``to_dict``/``from_dict``), e.g. to read a saved run's
             ``training_results.json`` evaluation back.
+        space_app: Name of the demo Space's ``app.py`` template in ``kdemo/hub/space_apps/`` (``<name>.py.tmpl``:
+            ``text_labels``, ``regression``, ``entities``, ``answers``); :func:`kdemo.hub.space.space_files` renders it.
     """
 
     task: Task
@@ -121,6 +123,7 @@ class TaskSpec:
     card_call_comment: str = "every class with its score"
     card_tags: tuple[str, ...] = ()
     example_parts: tuple[str, ...] = ("text",)
+    space_app: str = "text_labels"
 
     def load(self, role: str):
         """The class named by ``pipeline``, ``evaluator``, ``predictor`` or ``report``, imported on first use.
@@ -163,7 +166,8 @@ SPECS: dict[Task, TaskSpec] = {
         problem_type="regression", label_word="target", balance_title="Target distribution",
         class_weight=False, label_layout="target", report="kdemo.evaluation.report:RegressionReport",
         card_summary="A text regression model that predicts {targets} from a text",
-        card_call='function_to_apply="none"', card_call_comment="the predicted value", **_TABLE_COMMON),
+        card_call='function_to_apply="none"', card_call_comment="the predicted value", space_app="regression",
+        **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
         card_words=("token classification (named entities: one BIO tag per word; an entity is a `B-` tag followed "
@@ -178,7 +182,7 @@ SPECS: dict[Task, TaskSpec] = {
         label_layout="word_tags", entity_types=True,
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),
-        card_tags=("ner",)),
+        card_tags=("ner",), space_app="entities"),
     QUESTION_ANSWERING: TaskSpec(
         QUESTION_ANSWERING, data_kind=QUESTIONS, title="extractive question answering",
         card_words=("extractive question answering (the answer is a span of the context: one start and one end "
@@ -194,7 +198,7 @@ SPECS: dict[Task, TaskSpec] = {
         label_layout="spans",
         card_summary="An extractive question-answering model that finds the answer to a question as a span of a context",
         card_call='question="...", context="..."', card_call_comment="the answer, its score and its character span",
-        card_tags=("extractive-qa",), example_parts=("text", "context")),
+        card_tags=("extractive-qa",), example_parts=("text", "context"), space_app="answers"),
 }
 
 #: The tasks of a table's label column (one prediction per text or sentence pair), detected from the labels.

@@ -18,6 +18,8 @@ from kdemo.data.tables import read_info
 from kdemo.errors import DataError, KdemoError
 from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import TASKS
+from kdemo.ui.hub_data import build as build_hub_box
+from kdemo.ui.hub_data import wire as wire_hub_box
 from kdemo.ui.errors import user_errors
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.views import tokens, view_for
@@ -355,6 +357,7 @@ def build() -> dict:
     with gr.Row():
         example_btn = gr.Button("Use example data (120 movie reviews)", variant="secondary")
         load_btn = gr.Button("Load file", variant="primary")
+    hub_box = build_hub_box()
     with gr.Row():
         text_column = gr.Dropdown(label="Text column", choices=[], interactive=True, elem_id="data-text-column")
         label_column = gr.Dropdown(label="Label column(s)", choices=[], multiselect=True, interactive=True)
@@ -406,6 +409,11 @@ def build() -> dict:
             pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
             entity_preview, None, [entities], **({"api_name": preview_api} if preview_api else
                                                  {"api_visibility": "private"}))
+    from_hub = wire_hub_box(hub_box, val_pct, outputs, _load)
+    from_hub.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
+    from_hub.failure(lambda: "", None, [hub_box["note"]], api_visibility="private", show_progress="hidden")
+    from_hub.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(
+        entity_preview, None, [entities], api_visibility="private")
     reload = encoding.input(reload_data, [train_file, val_file, val_pct, encoding], outputs, api_name="reload_data")
     reload.failure(refused, None, kept, api_visibility="private", show_progress="hidden")
     reload.success(pair_menu, None, [text_pair_column, pair_note], api_visibility="private").then(

@@ -1,4 +1,4 @@
-"""Hub tab: model card (with its images), downloadable zip, and push to the Hugging Face Hub."""
+"""Hub tab: model card (with its images), downloadable zip, push to the Hugging Face Hub, and a demo Space."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from kdemo.run.models import shown
 from kdemo.tasks import spec_for
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
+from kdemo.ui.hub_data import hub_source
+from kdemo.ui.hub_space import publish_demo
 from kdemo.ui.session import STORE
 
 #: The last push error of each session (its message only), shown in the status line after the error box closes.
@@ -51,7 +53,7 @@ def export(repo_id: str, dataset_id: str, example: str, request: gr.Request):
     predictor = session.require_predictor()
     folder = session.workdir / "model"
     card_repo = validate_repo_id(repo_id) if repo_id and repo_id.strip() else None
-    dataset_id = (dataset_id or "").strip()
+    dataset_id = (dataset_id or "").strip() or hub_source(request) or ""  # the Data tab's Hub dataset
     if dataset_id and not _DATASET_ID.match(dataset_id):
         raise HubError(
             "Expected a Hub dataset id like 'stanfordnlp/sst2', or nothing for your own data. "
@@ -125,11 +127,15 @@ def build() -> None:
                            placeholder="hf_… (optional where signed in or HF_TOKEN is set)")
         private = gr.Checkbox(value=True, label="Private repo", elem_id="hub-private")
     with gr.Row():
-        dataset_id = gr.Textbox("", label="Training dataset on the Hub (optional)", placeholder="e.g. stanfordnlp/sst2")
+        dataset_id = gr.Textbox("", label="Training dataset on the Hub (optional)",
+                                placeholder="e.g. stanfordnlp/sst2 (one loaded from the Hub in the Data tab is named)")
         example = gr.Textbox("", label="Widget example (optional)", placeholder="defaults to the first training text")
+        space_id = gr.Textbox("", label="Demo Space id (optional)", placeholder="default: <repo id>-demo",
+                              elem_id="hub-space-id")
     with gr.Row():
         card_btn = gr.Button("Write card and zip (no upload)", elem_id="hub-export-btn")
         push_btn = gr.Button("Push to Hub", variant="primary", elem_id="hub-push-btn")
+        space_btn = gr.Button("Push and publish a demo Space", variant="primary", elem_id="hub-space-btn")
     status = gr.Markdown(elem_id="hub-status")
     zip_file = gr.File(label="Download (zip of the model folder)", elem_id="hub-zip")
     images = gr.Gallery(label="Images in the repo", columns=2, height="auto", object_fit="contain", elem_id="hub-images")
@@ -141,5 +147,11 @@ def build() -> None:
     # one status line for both actions: each click clears the last action's line, its outcome writes the new one
     push_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")
     card_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")
+    space_btn.click(lambda: "", None, [status], queue=False, api_visibility="private")
+    to_space = space_btn.click(export, [repo_id, dataset_id, example], outputs, api_visibility="private").success(
+        push, [repo_id, token, private], [status], api_visibility="private")
+    to_space.failure(push_failed, None, [status], api_visibility="private")
+    to_space.success(publish_demo, [repo_id, space_id, token, private, example, status], [status],
+                     api_name="publish_space")
     written = card_btn.click(export, [repo_id, dataset_id, example], outputs, api_visibility="private")
     written.success(card_written, None, [status], api_visibility="private")
