@@ -152,6 +152,11 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help=f"AdamW's decoupled weight decay (default: {d.weight_decay:g}, as ktrain and Trainer)")
     p.add_argument("--compile", action="store_true", default=_SUPPRESS,
                    help="torch.compile the training forward pass (pays back on long runs; default: off)")
+    p.add_argument("--project", metavar="NAME", default=_SUPPRESS,
+                   help="trackio project the run is logged under (default: kdemo; see: trackio show --project NAME)")
+    p.add_argument("--run-name", metavar="NAME", default=_SUPPRESS, help="name of the run in trackio (default: trackio's)")
+    p.add_argument("--no-track", dest="track", action="store_false", default=_SUPPRESS,
+                   help="do not log the run to trackio (TRACKIO_DIR, default ~/.cache/huggingface/trackio)")
 
 
 #: CLI option → TrainConfig field, where the names differ.

@@ -171,3 +171,7 @@ class TrackioTracker(ProgressReporter):
             if final:
                 run.log(final, step=self._offset + len(self.step_losses))
             run.finish()
+        from trackio import context_vars
+
+        if context_vars.current_run.get() is run:  # trackio's exit hook would finish it again
+            context_vars.current_run.set(None)
