@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from kdemo.data.limits import DEFAULT_LIMITS
+from kdemo.training.callbacks.tracking import set_tracking_dir
 from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
@@ -63,6 +64,10 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     if data_dir is not None:
         STORE.open(data_dir)
         secret = browser_secret(Path(data_dir))  # the same after a restart: browsers can still read their key
+        try:  # trackio's runs live with the sessions (its dashboard: trackio show, with TRACKIO_DIR set to it)
+            set_tracking_dir(Path(data_dir) / "trackio")
+        except RuntimeError as exc:  # trackio already imported in this process with another folder
+            logging.getLogger("kdemo").warning("%s", exc)
     # analytics off: no per-event telemetry thread and request to Gradio's servers (a cost on every /predict)
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Row(equal_height=True):
