@@ -28,6 +28,7 @@ from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.modeling.tagger import sequence_tagger  # noqa: E402
 from kdemo.run.config import TrainConfig  # noqa: E402
+from kdemo.run.evaluate_runs import compare, evaluate  # noqa: E402
 from kdemo.run.result import TrainResult  # noqa: E402
 from kdemo.run.train import train  # noqa: E402
 from kdemo.text.arrays import texts_from_array  # noqa: E402
@@ -61,9 +62,11 @@ __all__ = [
     "Transformer",
     "TrainingError",
     "__version__",
+    "compare",
     "detect_task",
     "diagnose",
     "entities_from_array",
+    "evaluate",
     "entities_from_conll2003",
     "entities_from_df",
     "entities_from_gmb",

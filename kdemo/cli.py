@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 
 import kdemo
+from kdemo.cli_evaluate import add_parsers as add_evaluate_parsers
+from kdemo.cli_evaluate import run_compare, run_evaluate
 from kdemo.data.columns import guess_columns
 from kdemo.data.tables import read_table
 from kdemo.device import PRECISIONS, describe_device
@@ -266,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--private", dest="private", action="store_true", default=True, help="private repo (default)")
     vis.add_argument("--public", dest="private", action="store_false", help="public repo")
     p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
+    add_evaluate_parsers(sub, fmt)
     return parser
 
 
@@ -388,7 +391,8 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push}
+COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push, "evaluate": run_evaluate,
+            "compare": run_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,8 @@ class TaskSpec:
         predictor: ``"module:Class"`` of the predictor (``get_predictor``, ``load_predictor``).
         report: ``"module:Class"`` of the validation report (``to_dict``/``from_dict``), e.g. to read a saved run's
             ``training_results.json`` evaluation back.
+        scorer: ``"module:function"`` that scores a saved run on a labelled test file, row by row
+            (``scorer(predictor, path, **columns) -> RowScores``; :func:`kdemo.run.evaluate_runs.evaluate`).
     """
 
     task: Task
@@ -114,6 +116,7 @@ class TaskSpec:
     evaluator: str = ""
     predictor: str = ""
     report: str = ""
+    scorer: str = ""
     label_layout: str = "class"
     entity_types: bool = False
     card_summary: str = "A text classifier that sorts texts into {num_labels} classes ({names})"
@@ -128,8 +131,9 @@ class TaskSpec:
         Raises:
             ValueError: If ``role`` is not one of those four.
         """
-        if role not in ("pipeline", "evaluator", "predictor", "report"):
-            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor' or 'report'. Received: {role!r}.")
+        if role not in ("pipeline", "evaluator", "predictor", "report", "scorer"):
+            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor', 'report' or 'scorer'. Received: "
+                             f"{role!r}.")
         module, _, name = getattr(self, role).partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -142,7 +146,8 @@ _TABLE_COMMON = dict(data_kind=TABLE, pipeline_tag="text-classification",
                      card_metrics=CLASSIFICATION_METRICS, default_example="This is a great movie!",
                      pipeline="kdemo.run.table_pipeline:TablePipeline",
                      evaluator="kdemo.training.validation:TableEvaluator",
-                     predictor="kdemo.inference.predictor:Predictor")
+                     predictor="kdemo.inference.predictor:Predictor",
+                     scorer="kdemo.evaluation.table_scores:table_scores")
 
 #: Every task kdemo trains, in the order menus list them.
 SPECS: dict[Task, TaskSpec] = {
