@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from kdemo.data.limits import DEFAULT_LIMITS
-from kdemo.training.callbacks.tracking import set_tracking_dir
+from kdemo.run.tracking import set_tracking_dir
 from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
