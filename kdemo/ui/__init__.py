@@ -11,7 +11,7 @@ import gradio as gr
 
 from kdemo.data.limits import DEFAULT_LIMITS
 from kdemo.run.tracking import set_tracking_dir
-from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
+from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, runs_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
@@ -87,6 +87,9 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             attention = attention_tab.build(attention_tab_block)
         with gr.Tab("Hub"):
             hub_tab.build()
+        with gr.Tab("Runs", elem_id="runs-tab") as runs_tab_block:
+            runs_view = runs_tab.build()
+        runs_tab_block.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
         with train_tab_block:
             train = train_tab.build(data, attention)
         data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])

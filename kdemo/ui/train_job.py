@@ -15,6 +15,7 @@ from kdemo.run import ProgressEvent, RunData, TrainConfig, TrainResult, planned_
 from kdemo.run.checkpoints import RESUME_DIR, read_state
 from kdemo.run.config import ONE_CYCLE
 from kdemo.run.models import DEFAULT_MODEL_ID, FAST_FREEZE_LOWER
+from kdemo.ui.runs import record_run, set_active
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.store import CHECKPOINT_DIR, MODEL_DIR
 
@@ -201,6 +202,11 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
         session.result, session.predictor, session.report = result, result.predictor, result.report
         job.result = job_result(result, data)  # the queue sets it too; the store needs it now
         stopped = job.stop_event.is_set()
+        kept = record_run(session.workdir, result, session.workdir / MODEL_DIR, status="stopped" if stopped else "finished",
+                          step_losses=job.step_losses, val_points=job.val_points)  # the Runs tab's entry
+        set_active(session.workdir, kept["id"])
+        job.notes.append(f"Saved as run **{kept['name']}** in the Runs tab; it is now the model in use in Predict, "
+                         "Attention and Hub.")
         STORE.persist_job(session, job, STOPPED if stopped else FINISHED)
         if not stopped:
             shutil.rmtree(checkpoint, ignore_errors=True)  # the run is complete: its model is saved
