@@ -83,9 +83,12 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             pass
         with gr.Tab("Predict") as predict_tab_block:
             pass
+        in_use = {}  # the model in use, named at the top of Predict, Attention and Hub
         with gr.Tab("Attention") as attention_tab_block:
+            in_use[attention_tab_block] = gr.Markdown(elem_id="attention-in-use")
             attention = attention_tab.build(attention_tab_block)
-        with gr.Tab("Hub"):
+        with gr.Tab("Hub") as hub_tab_block:
+            in_use[hub_tab_block] = gr.Markdown(elem_id="hub-in-use")
             hub_tab.build()
         with gr.Tab("Runs", elem_id="runs-tab") as runs_tab_block:
             runs_view = runs_tab.build()
@@ -94,7 +97,10 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             train = train_tab.build(data, attention)
         data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
+            in_use[predict_tab_block] = gr.Markdown(elem_id="predict-in-use")
             predict_tab.build(attention)
+        for block, line in in_use.items():
+            block.select(runs_tab.in_use, None, [line], api_visibility="private")
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads
         session_key = gr.BrowserState(None, storage_key="kdemo-session", secret=secret)
         demo.load(_restore(train, data), [session_key, data["val_pct"]],

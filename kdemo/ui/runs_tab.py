@@ -18,6 +18,9 @@ from kdemo.ui.session import STORE
 
 def in_use_line(session) -> str:
     """Markdown naming the model in use: the run's name, model, data, date and validation score, or the latest run."""
+    loaded = getattr(session, "loaded_model", None)
+    if loaded:
+        return f"**In use:** the loaded model **{loaded}** (not one of this session's runs; pick one in the Runs tab)."
     all_runs = runs.list_runs(session.workdir)
     if not all_runs:
         return "No run yet in this session: train one in the Train tab."
@@ -27,6 +30,12 @@ def in_use_line(session) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.get("finished_at", 0)))
     return (f"**In use:** run **{run['name']}** ({run['model']}, data {run.get('data_name')}, {when}; validation "
             f"{metrics or 'n/a'})")
+
+
+@user_errors
+def in_use(request: gr.Request) -> str:
+    """The in-use line of the caller's session (shown at the top of Predict, Attention and Hub)."""
+    return in_use_line(STORE.get(request))
 
 
 def _choices(all_runs: list[dict]) -> list[tuple[str, str]]:
@@ -105,6 +114,7 @@ def use_run(ids, request: gr.Request):
         raise DataError("Expected a picked run. Received: none. Tick one in the list.")
     session.require_idle("switching the model")
     session.defer_predictor(runs.run_folder(session.workdir, picked[0]["id"]) / "model")
+    session.loaded_model = None
     runs.set_active(session.workdir, picked[0]["id"])
     return in_use_line(session)
 
