@@ -196,6 +196,7 @@ SPECS: dict[Task, TaskSpec] = {
         aliases=("question-answering", "qa", "extractive_qa"),
         pipeline="kdemo.run.qa_pipeline:QAPipeline", evaluator="kdemo.training.qa_evaluator:QAEvaluator",
         predictor="kdemo.inference.qa_predictor:QAPredictor", report="kdemo.evaluation.qa:QAReport",
+        scorer="kdemo.evaluation.qa_scores:qa_scores",
         label_layout="spans",
         card_summary="An extractive question-answering model that finds the answer to a question as a span of a context",
         card_call='question="...", context="..."', card_call_comment="the answer, its score and its character span",

@@ -184,3 +184,15 @@ def test_a_stopped_qa_run_resumes_to_the_same_model(qa_model_dir, tmp_path, monk
     resumed = kdemo.train(config, resume_from=tmp_path / "ckpt")
     np.testing.assert_allclose(resumed.learner.step_losses, whole.learner.step_losses, rtol=1e-4, atol=1e-5)
     assert resumed.report.f1 == pytest.approx(whole.report.f1, abs=1e-6)
+
+
+def test_evaluate_on_a_test_file_gives_validations_scores_with_cis(qa_run):
+    result, out, val_file = qa_run
+    evaluation = kdemo.evaluate(out, val_file, n_resamples=300)
+    assert evaluation.scores.n == 48 and evaluation.scores.unit == "questions"
+    em, f1 = evaluation.intervals["exact_match"], evaluation.intervals["f1"]
+    assert em.value == pytest.approx(result.report.exact_match) and f1.value == pytest.approx(result.report.f1)
+    assert em.low <= em.value <= em.high and f1.low <= f1.value <= f1.high
+    same = kdemo.compare(out, out, val_file, n_resamples=300)
+    assert same.tests["exact_match"].test == "mcnemar_exact" and same.tests["exact_match"].p_value == 1.0
+    assert same.tests["f1"].test == "paired_bootstrap" and same.tests["f1"].difference == 0
