@@ -30,7 +30,7 @@ def add_parsers(sub, fmt) -> None:
         fmt: The help formatter class.
     """
     for name, runs, epilog, help_text in (
-        ("evaluate", ("run",), EVALUATE_EPILOG, "score a saved run on a labelled test file, with 95% CIs"),
+        ("evaluate", ("run",), EVALUATE_EPILOG, "score a saved run on a labelled test file, with 95 percent CIs"),
         ("compare", ("run_a", "run_b"), COMPARE_EPILOG, "compare two saved runs on one test file (paired tests)"),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",

@@ -369,7 +369,7 @@ def build(data: dict, attention: dict) -> dict:
         with gr.Row():
             schedule = gr.Radio([(SCHEDULE_LABELS[k], k) for k in SCHEDULES], value=ONE_CYCLE, label="Schedule",
                                 elem_id="train-schedule", scale=3)
-            run_name = gr.Textbox(label="Run name (optional)", elem_id="train-run-name", scale=2)
+            run_name = gr.Textbox("", label="Run name (optional)", elem_id="train-run-name", scale=2)
         with gr.Row():
             early_stopping = gr.Number(value=0, precision=0, minimum=0, label="autofit: early stopping patience "
                                        "(epochs; 0 = off; best epoch kept)", elem_id="train-patience")
