@@ -15,6 +15,7 @@ from kdemo.inference.hub_models import load_from_hub
 from kdemo.tasks import Task
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
+from kdemo.ui.file_report import labelled_file_report
 from kdemo.ui.session import DEVICE_QUEUE, STORE
 from kdemo.ui.views import tokens, view_for
 
@@ -174,6 +175,7 @@ def build(attention: dict) -> None:
         infile = gr.File(label=f"File of texts ({' '.join(SUPPORTED_SUFFIXES)})", file_types=list(SUPPORTED_SUFFIXES))
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
+    file_report = gr.Markdown(elem_id="predict-file-report")  # a labelled file: the report, as for validation
     for trigger in (predict_btn.click, text.submit):
         trigger(output_kind, None, [probs, entities, entity_table], api_visibility="private", queue=False)
     # queue=False: the page (and any raw HTTP client) posts to /gradio_api/run/predict and gets the answer in the
@@ -186,5 +188,6 @@ def build(attention: dict) -> None:
     text.submit(predict, [text, text_pair], [probs], api_visibility="private", queue=False, concurrency_limit=None)
     predict_btn.click(predict_entities, [text], [entities, entity_table], api_name="predict_entities")
     text.submit(predict_entities, [text], [entities, entity_table], api_visibility="private")
-    file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
+    file_btn.click(predict_file, [infile], [outfile], api_name="predict_file").then(
+        labelled_file_report, [infile], [file_report], api_name="predict_file_report")
     load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model")

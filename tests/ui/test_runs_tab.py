@@ -22,6 +22,13 @@ def test_two_runs_are_listed_compared_evaluated_and_managed(client, tiny_bert_di
         status, *_ = train_via_api(client, str(tiny_bert_dir), 32, 16, lr, epochs, "fp32", 0.2, False, "one_cycle",
                                    0, 0, 1, 1, name)
         assert "Finished" in status and f"Saved as run **{name}**" in status, status
+    client.predict(handle_file(str(tmp_path / "test.csv")), api_name="/predict_file")
+    report = client.predict(handle_file(str(tmp_path / "test.csv")), api_name="/predict_file_report")
+    assert "120 labelled rows" in report and "**accuracy**" in report and "95 % CI" in report, report
+    assert "Confusion matrix" in report and "| **positive** |" in report
+    texts_only = tmp_path / "texts.csv"
+    sentiment_frame(5)[["text"]].to_csv(texts_only, index=False)
+    assert client.predict(handle_file(str(texts_only)), api_name="/predict_file_report") == ""
     table, picked, in_use, evals = client.predict(api_name="/runs")
     assert [r[1] for r in table["data"]] == ["slow", "fast"]
     assert "In use:** run **fast**" in in_use
