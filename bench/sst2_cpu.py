@@ -2,6 +2,7 @@
 
 Usage:
     python -m bench.sst2_cpu [--rows 8000] [--repeats 3] [--skip-trainer] [--no-freezing] [--compile] [--autotrain]
+                             [--tracking]
 
 Headline (issue 16): kdemo ``Transformer(None)`` (embedded all-MiniLM-L6-v2), ``get_learner(batch_size=32)``,
 ``fit_onecycle(1e-4, 1)`` training every layer (kdemo's default, ``freeze_lower=0``), against Trainer: same
@@ -13,6 +14,12 @@ row (less work, so not comparable with Trainer's time). ``--compile`` adds a row
 (``TrainConfig.compile``). All train without in-loop evaluation and are then evaluated on
 ``../shared/data/sst2/test.csv`` (872 rows). Training wall time excludes tokenization and model loading, which are
 reported separately. Targets: kdemo (every layer) <= 1.0x Trainer's time at accuracy >= Trainer's - 1 pt.
+
+``--tracking`` (issue 26) adds a row "kdemo + trackio": the same run with the
+:class:`~kdemo.training.callbacks.tracking.TrackioTracker` that ``kdemo.train`` adds (every step's loss, lr, step
+time and memory logged; the run closed with its final metrics inside the timed part), alternating with the plain
+row, and prints the tracking cost in percent of the plain training time (issue 26: <= 1 %). Its runs go to
+``TRACKIO_DIR`` (a temporary folder unless set).
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ from bench.common import load_sst2, machine, print_table, timer, write_json
 
 
 def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float = 0.0, *, compile_step: bool = False,
-              source: str | None = None) -> dict:
-    """kdemo's run (``source``: a model folder, default the embedded MiniLM); times in seconds."""
+              source: str | None = None, track: bool = False) -> dict:
+    """kdemo's run (``source``: a model folder, default the embedded MiniLM; ``track``: logged to trackio as
+    ``kdemo.train`` does); times in seconds."""
     from kdemo import Transformer, get_learner
 
     label = "every layer" if not freeze_lower else f"freeze_lower={freeze_lower:.2g}"
-    out: dict = {"system": f"kdemo (fit_onecycle, {label}{', compiled' if compile_step else ''})"}
+    out: dict = {"system": f"kdemo (fit_onecycle, {label}{', compiled' if compile_step else ''}"
+                           f"{', + trackio' if track else ''})"}
     torch.manual_seed(0)
     with timer(out, "prep_s"):
         t = Transformer(source, maxlen=128)
@@ -43,8 +52,15 @@ def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float = 0.0, *,
         model = t.get_classifier()
         learner = get_learner(model, train_data=trn, batch_size=32, freeze_lower=freeze_lower)
         learner.model.set_compile(compile_step)
+    tracker = None
+    if track:
+        from kdemo.training.callbacks.tracking import TrackioTracker
+
+        tracker = TrackioTracker("kdemo-bench", config={"lr": lr, "epochs": epochs, "rows": len(train)})
     with timer(out, "train_s"):
-        learner.fit_onecycle(lr, epochs, verbose=0)
+        learner.fit_onecycle(lr, epochs, verbose=0, callbacks=[tracker] if tracker else None)
+        if tracker is not None:
+            tracker.finish({"steps": len(learner.step_losses)})  # the run's end is part of its cost
     with timer(out, "eval_s"):
         report = learner.validation_report(val_data=val)
     batches = learner._train_batches()
@@ -128,13 +144,21 @@ def main() -> None:
     parser.add_argument("--no-freezing", action="store_true", help="leave out the freeze-lower-layers row")
     parser.add_argument("--compile", action="store_true", help="add a row with kdemo's compiled step")
     parser.add_argument("--autotrain", action="store_true", help="also run AutoTrain's defaults once (slow: ~80 s per 1,000 rows on 2 cores)")
+    parser.add_argument("--tracking", action="store_true",
+                        help="add a 'kdemo + trackio' row (the tracking callback of kdemo.train) and print its cost")
     args = parser.parse_args()
+    if args.tracking:
+        import os
+
+        os.environ.setdefault("TRACKIO_DIR", tempfile.mkdtemp(prefix="bench-trackio-"))
     train, test = load_sst2(args.rows)
     systems = {"kdemo": lambda: run_kdemo(train, test, args.lr, args.epochs)}
     if not args.skip_trainer:
         systems["trainer"] = lambda: run_trainer(train, test, args.lr, args.epochs)
     if not args.no_freezing:
         systems["freezing"] = lambda: run_kdemo(train, test, args.lr, args.epochs, FAST_FREEZE_LOWER)
+    if args.tracking:
+        systems["tracked"] = lambda: run_kdemo(train, test, args.lr, args.epochs, track=True)
     if args.compile:
         systems["compiled"] = lambda: run_kdemo(train, test, args.lr, args.epochs, compile_step=True)
     runs: dict[str, list[dict]] = {name: [] for name in systems}
@@ -161,6 +185,10 @@ def main() -> None:
         f, k = rows["freezing"], rows["kdemo"]
         print(f"freeze lower layers: {f['train_s'] / k['train_s']:.2f}x the time of every layer, "
               f"{100 * (f['dev_acc'] - k['dev_acc']):+.1f} pt accuracy")
+    if "tracked" in rows:
+        cost = 100 * (rows["tracked"]["train_s"] / rows["kdemo"]["train_s"] - 1)
+        print(f"tracking (trackio) cost: {cost:+.2f} % of the training time (issue 26: <= 1 %); per-repeat pairs: "
+              f"{list(zip(rows['kdemo']['train_s_runs'], rows['tracked']['train_s_runs']))}")
     path = write_json(f"sst2_cpu_{args.rows}", {"machine": machine(), "args": vars(args), "rows": list(rows.values()),
                                                "runs": runs})
     print(f"wrote {path}")

@@ -23,11 +23,13 @@ from kdemo.errors import DataError, HubError, KdemoError, ModelError, TrainingEr
 from kdemo.inference.hub_models import load_from_hub  # noqa: E402
 from kdemo.inference.ner_predictor import NERPredictor  # noqa: E402
 from kdemo.inference.qa_predictor import QAPredictor  # noqa: E402
+from kdemo.data import ktrain_utils as utils  # noqa: E402  (ktrain's `from ktrain import utils as U`)
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.modeling.tagger import sequence_tagger  # noqa: E402
 from kdemo.run.config import TrainConfig  # noqa: E402
+from kdemo.run.evaluate_runs import compare, evaluate  # noqa: E402
 from kdemo.run.result import TrainResult  # noqa: E402
 from kdemo.run.train import train  # noqa: E402
 from kdemo.text.arrays import texts_from_array  # noqa: E402
@@ -64,9 +66,11 @@ __all__ = [
     "Transformer",
     "TrainingError",
     "__version__",
+    "compare",
     "detect_task",
     "diagnose",
     "entities_from_array",
+    "evaluate",
     "entities_from_conll2003",
     "entities_from_df",
     "entities_from_gmb",
@@ -87,4 +91,5 @@ __all__ = [
     "texts_from_df",
     "texts_from_folder",
     "train",
+    "utils",
 ]

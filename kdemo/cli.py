@@ -13,6 +13,10 @@ import threading
 from pathlib import Path
 
 import kdemo
+from kdemo.commands.evaluate import add_parsers as add_evaluate_parsers
+from kdemo.commands.evaluate import run_compare, run_evaluate
+from kdemo.commands.space import add_parser as add_space_parser
+from kdemo.commands.space import run_publish_space
 from kdemo.data.columns import guess_columns
 from kdemo.data.tables import read_table
 from kdemo.device import PRECISIONS, describe_device
@@ -160,6 +164,11 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help=f"AdamW's decoupled weight decay (default: {d.weight_decay:g}, as ktrain and Trainer)")
     p.add_argument("--compile", action="store_true", default=_SUPPRESS,
                    help="torch.compile the training forward pass (pays back on long runs; default: off)")
+    p.add_argument("--project", metavar="NAME", default=_SUPPRESS,
+                   help="trackio project the run is logged under (default: kdemo; see: trackio show --project NAME)")
+    p.add_argument("--run-name", metavar="NAME", default=_SUPPRESS, help="name of the run in trackio (default: trackio's)")
+    p.add_argument("--no-track", dest="track", action="store_false", default=_SUPPRESS,
+                   help="do not log the run to trackio (TRACKIO_DIR, default ~/.cache/huggingface/trackio)")
 
 
 #: CLI option → TrainConfig field, where the names differ.
@@ -272,18 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--public", dest="private", action="store_false", help="public repo")
     p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
 
-    p = sub.add_parser("publish-space", help="publish a live demo Space of a pushed model", formatter_class=fmt,
-                       description="Create or update a Gradio Space (app.py, requirements.txt, README.md) that demos "
-                                   "the model REPO_ID, in one commit; --local-dir writes the files instead.")
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="predictor folder written by 'train' (pushed as REPO_ID)")
-    p.add_argument("repo_id", metavar="REPO_ID", help="the model's repo id, user-or-org/name")
-    p.add_argument("--space-id", metavar="ID", help="the Space's id (default: REPO_ID-demo)")
-    vis = p.add_mutually_exclusive_group()
-    vis.add_argument("--private", dest="private", action="store_true", default=None,
-                     help="private Space (default: private when the model is)")
-    vis.add_argument("--public", dest="private", action="store_false", help="public Space")
-    p.add_argument("--local-dir", metavar="DIR", help="write the Space's files into DIR instead of uploading them")
-    p.add_argument("--token", help="write token (default: the HF_TOKEN environment variable or the cached login)")
+    add_space_parser(sub, fmt)
+    add_evaluate_parsers(sub, fmt)
     return parser
 
 
@@ -406,17 +405,8 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish_space(args: argparse.Namespace) -> int:
-    from kdemo.hub.space import publish_space
-
-    token = args.token or os.environ.get("HF_TOKEN") or None
-    result = publish_space(args.model_dir, args.repo_id, space_id=args.space_id, token=token, private=args.private,
-                           local_dir=args.local_dir)
-    print(f"{'written' if result.commit_url is None else 'published'}: {result.url}")
-    return 0
-
-
-COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push, "publish-space": _publish_space}
+COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push, "publish-space": run_publish_space,
+            "evaluate": run_evaluate, "compare": run_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,9 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Every kdemo.train run is tracked on trackio: keep the tests' runs out of the user's ~/.cache (trackio reads
+# TRACKIO_DIR once, at import; subprocesses such as torchrun workers inherit it).
+os.environ.setdefault("TRACKIO_DIR", __import__("tempfile").mkdtemp(prefix="kdemo-tests-trackio-"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -105,6 +105,10 @@ class TrainConfig:
         compile: Run the training forward pass through ``torch.compile`` (lengths padded to multiples of 16 so that
             few graphs are compiled; see :meth:`kdemo.modeling.step.FastTrainStep.set_compile`). Off by default:
             compiling takes tens of seconds and pays back only on long runs (bench/RESULTS.md).
+        track: Log the run to trackio (config, every step's loss and learning rate, validation and final metrics;
+            :class:`~kdemo.training.callbacks.tracking.TrackioTracker`); False turns tracking off.
+        project: trackio project the run is logged under (None: ``"kdemo"``).
+        run_name: Name of the run in trackio (None: trackio picks one).
 
     Raises:
         TrainingError: If a value has the wrong type or is out of range (the message names the field and the range).
@@ -145,13 +149,16 @@ class TrainConfig:
     precision: str = "auto"
     weight_decay: float = 0.0
     compile: bool = False
+    track: bool = True
+    project: str | None = None
+    run_name: str | None = None
 
     def __post_init__(self):
         def put(name: str, value) -> None:
             object.__setattr__(self, name, value)
 
         for name in ("train_file", "val_file", "data_name", "text_column", "text_pair_column", "hub_dataset",
-                     "hub_config", "hub_revision", "hub_split"):
+                     "hub_config", "hub_revision", "hub_split", "project", "run_name"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
@@ -175,6 +182,8 @@ class TrainConfig:
         if not isinstance(self.compile, bool):
             raise TrainingError(f"Expected compile to be True or False. Received: compile={self.compile!r}.")
         put("compile", bool(self.compile))
+        if not isinstance(self.track, bool):
+            raise TrainingError(f"Expected track to be True or False. Received: track={self.track!r}.")
         checks = [
             (self.maxlen is None or 8 <= self.maxlen <= 4096, "maxlen", "between 8 and 4096 tokens, or None for automatic"),
             (1 <= self.batch_size <= 4096, "batch_size", "between 1 and 4096"),

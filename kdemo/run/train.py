@@ -29,6 +29,7 @@ from kdemo.run.pipeline import prepare, read_data
 from kdemo.run.result import TrainResult, training_params
 from kdemo.training.callbacks import ProgressEvent
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S
+from kdemo.training.callbacks.tracking import TrackioTracker
 from kdemo.training.checkpoint_state import read_state
 from kdemo.training.learner import Learner
 from kdemo.training.schedules import sgdr_cycle_epochs
@@ -50,14 +51,31 @@ def planned_steps(config: TrainConfig, learner: Learner) -> int:
     return steps_for(len(learner.train_data), learner.batch_size) * epochs // learner.accumulation_steps
 
 
+def _tracked_config(config: TrainConfig, learner: Learner) -> dict:
+    """What trackio keeps as the run's config: the TrainConfig, with the task, the schedule's name and the
+    learner's final batch layout."""
+    return {**config.to_dict(), "task": learner.task, "schedule_name": config.schedule_name,
+            "train_rows": len(learner.train_data), "val_rows": len(learner.val_data) if learner.val_data is not None else 0,
+            "accumulation_steps": learner.accumulation_steps}
+
+
+def _best_epoch(learner: Learner) -> int | None:
+    """1-based epoch whose weights the model holds when they are not the last epoch's (early stopping's restored
+    best, or the better epoch kept after a stop); None otherwise."""
+    restored = getattr(learner, "restored_best_epoch", None)
+    return None if restored is None else int(restored) + 1
+
+
 def _fit(config: TrainConfig, learner: Learner, progress: Callable[[ProgressEvent], None], *,
-         checkpoint_folder: str | None = None, resume: bool = False, checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S):
+         checkpoint_folder: str | None = None, resume: bool = False, checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S,
+         callbacks: list | None = None):
     """Run the schedule of ``config`` on ``learner`` (or the rest of it, from ``checkpoint_folder``, with ``resume``);
     returns the Keras ``History``."""
     if resume:
-        return learner.resume(checkpoint_folder, verbose=0, progress=progress, checkpoint_every_s=checkpoint_every_s)
+        return learner.resume(checkpoint_folder, verbose=0, progress=progress, checkpoint_every_s=checkpoint_every_s,
+                              callbacks=callbacks)
     class_weight = config.class_weight if learner.spec.class_weight else None
-    common = {"class_weight": class_weight, "verbose": 0, "progress": progress}
+    common = {"class_weight": class_weight, "verbose": 0, "progress": progress, "callbacks": callbacks}
     if config.schedule == ONE_CYCLE:
         return learner.fit_onecycle(config.lr, config.epochs, checkpoint_folder=checkpoint_folder,
                                     checkpoint_every_s=checkpoint_every_s, **common)
@@ -155,11 +173,20 @@ def train(
         if progress is not None:
             progress(event)
 
-    history = _fit(config, learner, on_progress, checkpoint_folder=str(checkpoint_folder) if checkpoint_folder else None,
-                   resume=resume_from is not None, checkpoint_every_s=checkpoint_every_s)
-    report = learner.validation_report()
+    tracker = None
+    if config.track:
+        tracker = TrackioTracker(config.project, config.run_name, _tracked_config(config, learner),
+                                 first_step=len(resumed.step_losses) if resume_from is not None else 0)
+    try:
+        history = _fit(config, learner, on_progress, checkpoint_folder=str(checkpoint_folder) if checkpoint_folder else None,
+                       resume=resume_from is not None, checkpoint_every_s=checkpoint_every_s,
+                       callbacks=[tracker] if tracker is not None else None)
+        report = learner.validation_report()
+        metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    finally:
+        if tracker is not None:
+            tracker.finish(locals().get("metrics"))
     record = TrainingRecord.from_learner(learner, report, val_points=val_points, total_steps=planned_steps(config, learner))
-    metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     meta = {"metrics": metrics, "example": data.example(), "dataset_name": data.data_name,
             "dataset_id": config.hub_dataset,
             "languages": languages.main_languages, "text_pairs": bool(data.text_pair_column)}
@@ -169,6 +196,9 @@ def train(
     base = baseline(report, learner.train_data, learner.val_data)  # the constant guess the score must beat
     warnings = health_check(report, base, record.step_losses)
     params["baseline"], params["warnings"] = base.to_dict() if base is not None else None, warnings
+    if tracker is not None and tracker.name is not None:
+        params["tracking"] = {"project": tracker.project, "run": tracker.name}
+    params["best_epoch"] = _best_epoch(learner)
     notices = ([warning] if warning else []) + list(data.warnings) + list(learner.notices)
     return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
                        record=record, params=params, learner=learner, baseline=base, warnings=warnings)

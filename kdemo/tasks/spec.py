@@ -96,6 +96,8 @@ class TaskSpec:
             ``training_results.json`` evaluation back.
         space_app: Name of the demo Space's ``app.py`` template in ``kdemo/hub/space_apps/`` (``<name>.py.tmpl``:
             ``text_labels``, ``regression``, ``entities``, ``answers``); :func:`kdemo.hub.space.space_files` renders it.
+        scorer: ``"module:function"`` that scores a saved run on a labelled test file, row by row
+            (``scorer(predictor, path, **columns) -> RowScores``; :func:`kdemo.run.evaluate_runs.evaluate`).
     """
 
     task: Task
@@ -116,6 +118,7 @@ class TaskSpec:
     evaluator: str = ""
     predictor: str = ""
     report: str = ""
+    scorer: str = ""
     label_layout: str = "class"
     entity_types: bool = False
     card_summary: str = "A text classifier that sorts texts into {num_labels} classes ({names})"
@@ -131,8 +134,9 @@ class TaskSpec:
         Raises:
             ValueError: If ``role`` is not one of those four.
         """
-        if role not in ("pipeline", "evaluator", "predictor", "report"):
-            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor' or 'report'. Received: {role!r}.")
+        if role not in ("pipeline", "evaluator", "predictor", "report", "scorer"):
+            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor', 'report' or 'scorer'. Received: "
+                             f"{role!r}.")
         module, _, name = getattr(self, role).partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -145,7 +149,8 @@ _TABLE_COMMON = dict(data_kind=TABLE, pipeline_tag="text-classification",
                      card_metrics=CLASSIFICATION_METRICS, default_example="This is a great movie!",
                      pipeline="kdemo.run.table_pipeline:TablePipeline",
                      evaluator="kdemo.training.validation:TableEvaluator",
-                     predictor="kdemo.inference.predictor:Predictor")
+                     predictor="kdemo.inference.predictor:Predictor",
+                     scorer="kdemo.evaluation.table_scores:table_scores")
 
 #: Every task kdemo trains, in the order menus list them.
 SPECS: dict[Task, TaskSpec] = {
@@ -179,6 +184,7 @@ SPECS: dict[Task, TaskSpec] = {
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
         predictor="kdemo.inference.ner_predictor:NERPredictor", report="kdemo.evaluation.ner:NERReport",
+        scorer="kdemo.evaluation.ner_scores:ner_scores",
         label_layout="word_tags", entity_types=True,
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),
@@ -195,6 +201,7 @@ SPECS: dict[Task, TaskSpec] = {
         aliases=("question-answering", "qa", "extractive_qa"),
         pipeline="kdemo.run.qa_pipeline:QAPipeline", evaluator="kdemo.training.qa_evaluator:QAEvaluator",
         predictor="kdemo.inference.qa_predictor:QAPredictor", report="kdemo.evaluation.qa:QAReport",
+        scorer="kdemo.evaluation.qa_scores:qa_scores",
         label_layout="spans",
         card_summary="An extractive question-answering model that finds the answer to a question as a span of a context",
         card_call='question="...", context="..."', card_call_comment="the answer, its score and its character span",

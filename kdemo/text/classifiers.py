@@ -9,7 +9,6 @@ are the preprocessor's checkpoint with a fresh head, as ``preproc.get_classifier
 from __future__ import annotations
 
 from kdemo.errors import ModelError
-from kdemo.modeling.classifier import HFClassifier
 from kdemo.tasks import MULTI_LABEL, REGRESSION
 from kdemo.text.classic import classic_model, is_standard
 

@@ -101,7 +101,7 @@ class CheckpointWriter:
                 if self._error is None:
                     write()
                     self.written += 1
-            except BaseException as exc:  # kept and raised on the training thread by submit() or close()
+            except BaseException as exc:  # noqa: BLE001 (kept and raised on the training thread by submit() or close())
                 self._error = exc
             finally:
                 with self._cond:

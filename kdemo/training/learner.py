@@ -56,7 +56,8 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
         history: The ``keras.callbacks.History`` of the last fit, or None.
         step_losses: Exact training loss of each optimizer step of the last fit.
         stopped_early: Whether the last fit ended on :meth:`request_stop`.
-        restored_best_epoch: After a stop part-way, the 0-based epoch whose weights were put back, else None.
+        restored_best_epoch: The 0-based epoch whose weights the model holds when they are not the last epoch's (after a
+            stop part-way, or early stopping's restored best), else None.
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
@@ -272,11 +273,24 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
 
         momentum = [CyclicMomentum(lambda: policies[-1].max_lr, max_momentum=max_momentum, min_momentum=min_momentum)] if cycle_momentum else []
         extra = list(callbacks or [])
-        if early_stopping:
-            extra.append(self._early_stopping(early_stopping, monitor, verbose))
-        return self._traced_fit(lr, epochs or max_epochs, policy_for, momentum, class_weight=cw, callbacks=extra,
-                                steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress,
-                                progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+        stopper = self._early_stopping(early_stopping, monitor, verbose) if early_stopping else None
+        history = self._traced_fit(lr, epochs or max_epochs, policy_for, momentum, class_weight=cw,
+                                   callbacks=extra + ([stopper] if stopper else []), steps_per_epoch=steps_per_epoch,
+                                   verbose=verbose, progress=progress, progress_every=progress_every,
+                                   checkpoint_folder=checkpoint_folder)
+        self._note_best_epoch(stopper, monitor)
+        return history
+
+    def _note_best_epoch(self, stopper: keras.callbacks.EarlyStopping | None, monitor: str) -> None:
+        """After a fit with early stopping: which epoch's weights Keras restored (:attr:`restored_best_epoch`), and a
+        notice saying so."""
+        if stopper is None or stopper.best_weights is None or stopper.best_epoch is None:
+            return
+        self.restored_best_epoch = int(stopper.best_epoch)
+        ran = len((self.history.history if self.history is not None else {}).get("loss", [])) or stopper.best_epoch + 1
+        stopped = f"early stopping ended the run after epoch {ran}" if stopper.stopped_epoch > 0 else f"ran {ran} epochs"
+        self.notices.append(f"Kept the weights of epoch {stopper.best_epoch + 1}, the best {monitor} "
+                            f"({float(stopper.best):.4f}); {stopped}.")
 
     @staticmethod
     def _early_stopping(patience: int, monitor: str, verbose: int) -> keras.callbacks.EarlyStopping:
@@ -337,9 +351,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
             return StepSchedule(keras.optimizers.schedules.CosineDecayRestarts(
                 lr, first_decay_steps=cycle_len * steps, t_mul=float(cycle_mult), m_mul=float(lr_decay), alpha=0.0))
 
-        extra = list(callbacks or []) + ([self._early_stopping(early_stopping, "val_loss", verbose)] if early_stopping else [])
-        return self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=extra, steps_per_epoch=steps_per_epoch,
-                                verbose=verbose, progress=progress, progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+        stopper = self._early_stopping(early_stopping, "val_loss", verbose) if early_stopping else None
+        extra = list(callbacks or []) + ([stopper] if stopper else [])
+        history = self._traced_fit(lr, epochs, schedule_for, [], class_weight=cw, callbacks=extra,
+                                   steps_per_epoch=steps_per_epoch, verbose=verbose, progress=progress,
+                                   progress_every=progress_every, checkpoint_folder=checkpoint_folder)
+        self._note_best_epoch(stopper, "val_loss")
+        return history
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,

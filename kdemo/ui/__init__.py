@@ -10,7 +10,8 @@ from pathlib import Path
 import gradio as gr
 
 from kdemo.data.limits import DEFAULT_LIMITS
-from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, train_tab
+from kdemo.run.tracking import set_tracking_dir
+from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, runs_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
@@ -63,6 +64,10 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
     if data_dir is not None:
         STORE.open(data_dir)
         secret = browser_secret(Path(data_dir))  # the same after a restart: browsers can still read their key
+        try:  # trackio's runs live with the sessions (its dashboard: trackio show, with TRACKIO_DIR set to it)
+            set_tracking_dir(Path(data_dir) / "trackio")
+        except RuntimeError as exc:  # trackio already imported in this process with another folder
+            logging.getLogger("kdemo").warning("%s", exc)
     # analytics off: no per-event telemetry thread and request to Gradio's servers (a cost on every /predict)
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Row(equal_height=True):
@@ -78,15 +83,24 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
             pass
         with gr.Tab("Predict") as predict_tab_block:
             pass
+        in_use = {}  # the model in use, named at the top of Predict, Attention and Hub
         with gr.Tab("Attention") as attention_tab_block:
+            in_use[attention_tab_block] = gr.Markdown(elem_id="attention-in-use")
             attention = attention_tab.build(attention_tab_block)
-        with gr.Tab("Hub"):
+        with gr.Tab("Hub") as hub_tab_block:
+            in_use[hub_tab_block] = gr.Markdown(elem_id="hub-in-use")
             hub_tab.build()
+        with gr.Tab("Runs", elem_id="runs-tab") as runs_tab_block:
+            runs_view = runs_tab.build()
+        runs_tab_block.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
         with train_tab_block:
             train = train_tab.build(data, attention)
         data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
+            in_use[predict_tab_block] = gr.Markdown(elem_id="predict-in-use")
             predict_tab.build(attention, predict_tab_block)
+        for block, line in in_use.items():
+            block.select(runs_tab.in_use, None, [line], api_visibility="private")
         # the browser's session key: random, issued by the server, kept encrypted in localStorage across reloads
         session_key = gr.BrowserState(None, storage_key="kdemo-session", secret=secret)
         demo.load(_restore(train, data), [session_key, data["val_pct"]],

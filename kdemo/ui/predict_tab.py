@@ -15,6 +15,7 @@ from kdemo.inference.hub_models import load_from_hub
 from kdemo.tasks import Task
 from kdemo.ui.auth import on_spaces, token_for
 from kdemo.ui.errors import user_errors
+from kdemo.ui.file_report import labelled_file_report
 from kdemo.ui.session import DEVICE_QUEUE, STORE
 from kdemo.ui.views import questions, tokens, view_for
 
@@ -207,6 +208,7 @@ def build(attention: dict, tab: gr.Tab | None = None) -> None:
         outfile = gr.File(label="Predictions (CSV)")
     file_btn = gr.Button("Predict file")
     kinds = [probs, entities, entity_table, answer, answer_table, text, text_pair]
+    file_report = gr.Markdown(elem_id="predict-file-report")  # a labelled file: the report, as for validation
     for trigger in (predict_btn.click, text.submit) + ((tab.select,) if tab is not None else ()):
         trigger(output_kind, None, kinds, api_visibility="private", queue=False)
     # queue=False: the page (and any raw HTTP client) posts to /gradio_api/run/predict and gets the answer in the
@@ -220,6 +222,7 @@ def build(attention: dict, tab: gr.Tab | None = None) -> None:
     predict_btn.click(predict_entities, [text], [entities, entity_table], api_name="predict_entities")
     text.submit(predict_entities, [text], [entities, entity_table], api_visibility="private")
     predict_btn.click(predict_answer, [text, text_pair], [answer, answer_table], api_name="predict_answer")
-    file_btn.click(predict_file, [infile], [outfile], api_name="predict_file")
+    file_btn.click(predict_file, [infile], [outfile], api_name="predict_file").then(
+        labelled_file_report, [infile], [file_report], api_name="predict_file_report")
     load_btn.click(load_model, [source], [load_status, attention["layer"], attention["head"]], api_name="load_model"
                    ).success(output_kind, None, kinds, api_visibility="private")

@@ -13,7 +13,9 @@ from kdemo.errors import KdemoError, TrainingError
 from kdemo.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, STOPPED, Job, log_event
 from kdemo.run import ProgressEvent, RunData, TrainConfig, TrainResult, planned_steps, train
 from kdemo.run.checkpoints import RESUME_DIR, read_state
+from kdemo.run.config import ONE_CYCLE
 from kdemo.run.models import DEFAULT_MODEL_ID, FAST_FREEZE_LOWER
+from kdemo.ui.runs import record_run, set_active
 from kdemo.ui.session import STORE, Session
 from kdemo.ui.store import CHECKPOINT_DIR, MODEL_DIR
 
@@ -24,7 +26,8 @@ PERSIST_EVERY_S = 5.0
 
 
 def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
-                freeze=False, doc_stride=None) -> TrainConfig:
+                freeze=False, schedule=ONE_CYCLE, early_stopping=None, reduce_on_plateau=None, cycle_len=1,
+                cycle_mult=1, run_name=None, doc_stride=None) -> TrainConfig:
     """The session's data (its columns, task and name: :meth:`~kdemo.run.data.RunData.config_fields`) and the Train
     tab's raw field values as a validated :class:`~kdemo.run.config.TrainConfig` (which coerces and checks them).
 
@@ -39,6 +42,12 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         val_pct: Fraction 0–1 held out when there is no validation file.
         freeze: Freeze the embeddings and the lowest third of the blocks (the tab's faster option); False (the
             default) trains every layer, as the CLI and the Python API do.
+        schedule: ``"one_cycle"`` (default), ``"autofit"`` or ``"sgdr"`` (:data:`kdemo.run.config.SCHEDULES`).
+        early_stopping: autofit: patience in epochs (0 or empty: off); the best epoch's weights are kept.
+        reduce_on_plateau: autofit: epochs without improvement before the learning rate is halved (0 or empty: off).
+        cycle_len: SGDR: epochs of the first cycle.
+        cycle_mult: SGDR: growth factor of each next cycle.
+        run_name: The run's name in trackio and the Runs view (empty: trackio picks one).
         doc_stride: Tokens two windows of a long context share (question answering); empty keeps the default (128).
 
     Returns:
@@ -60,6 +69,12 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         precision=precision or "auto",
         freeze_lower=FAST_FREEZE_LOWER if freeze else 0.0,
         class_weight="balanced" if weighted else None,
+        schedule=schedule or ONE_CYCLE,
+        early_stopping=int(early_stopping) if early_stopping else None,
+        reduce_on_plateau=int(reduce_on_plateau) if reduce_on_plateau else None,
+        cycle_len=cycle_len or 1,
+        cycle_mult=cycle_mult or 1,
+        run_name=run_name or None,
         **({"doc_stride": doc_stride} if doc_stride else {}),
     )
 
@@ -189,6 +204,11 @@ def training_job(session: Session, cfg: TrainConfig, *, resume: bool = False) ->
         session.result, session.predictor, session.report = result, result.predictor, result.report
         job.result = job_result(result, data)  # the queue sets it too; the store needs it now
         stopped = job.stop_event.is_set()
+        kept = record_run(session.workdir, result, session.workdir / MODEL_DIR, status="stopped" if stopped else "finished",
+                          step_losses=job.step_losses, val_points=job.val_points)  # the Runs tab's entry
+        set_active(session.workdir, kept["id"])
+        job.notes.append(f"Saved as run **{kept['name']}** in the Runs tab; it is now the model in use in Predict, "
+                         "Attention and Hub.")
         STORE.persist_job(session, job, STOPPED if stopped else FINISHED)
         if not stopped:
             shutil.rmtree(checkpoint, ignore_errors=True)  # the run is complete: its model is saved

@@ -19,6 +19,7 @@ from kdemo.errors import KdemoError
 from kdemo.jobs import FINISHED, QUEUED, STOPPED, Job
 from kdemo.plots import loss_curve_figure
 from kdemo.run import lr_find
+from kdemo.run.config import ONE_CYCLE, SCHEDULES
 from kdemo.run.lr_find import LR_FIND_STEPS
 from kdemo.run.models import DEFAULT_MODEL_ID, load_tokenizer, resolve_model_source
 from kdemo.tasks import spec_for
@@ -36,6 +37,11 @@ METRIC_COLUMNS = ["class", "precision", "recall", "f1-score", "support"]
 TOP_LOSS_COLUMNS = ["row", "true", "predicted", "loss", "text"]
 #: Characters of a text the top-losses table shows (the whole text appears below it when its row is clicked).
 TOP_LOSS_TEXT_CHARS = 120
+
+
+#: The schedule choices as the Train tab names them.
+SCHEDULE_LABELS = {"one_cycle": "one-cycle (default)", "autofit": "autofit (early stopping, plateau cuts)",
+                   "sgdr": "SGDR (warm restarts)"}
 
 
 @user_errors
@@ -136,7 +142,8 @@ def find_lr(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, free
     with session.lock:  # one check-and-submit at a time: two clicks must not queue two jobs
         session.require_idle("running the LR finder")
         data = session.require_data()  # the data as it is now, even if the Data tab changes while queued
-        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, doc_stride)
+        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze,
+                          doc_stride=doc_stride)
         policy = session.policy
         resolve_model_source(cfg.model_name, policy=policy)
         job = session.lr_job = DEVICE_QUEUE.submit(Job(run, kind="lr_find", owner=session.owner))
@@ -260,9 +267,15 @@ def _settings_outputs(session: Session) -> tuple:
 
 
 @user_errors
-def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, devices=None, doc_stride=None,
+def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, schedule=ONE_CYCLE, early_stopping=0,
+          reduce_on_plateau=0, cycle_len=1, cycle_mult=1, run_name="", devices=None, doc_stride=None,
           request: gr.Request = None):
-    """Queue one-cycle fine-tuning of the session's data as a background job, and return at once.
+    """Queue fine-tuning of the session's data as a background job, and return at once.
+
+    ``schedule`` is one-cycle (default), autofit (``early_stopping`` patience and ``reduce_on_plateau`` in epochs,
+    0 for off; the best epoch's weights are kept and the report names it) or SGDR (``cycle_len``, ``cycle_mult``;
+    ``epochs`` is then the number of cycles). ``run_name`` names the run in trackio and the Runs view.
+    ``doc_stride`` (question answering) is the context tokens two windows share.
 
     The job then runs on the device when the jobs before it have ended; poll ``/training_status`` for its state.
     ``devices`` (offered on hosts with more than one GPU) ``"all N GPUs"`` runs the job as a torchrun subprocess
@@ -276,7 +289,8 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
     with session.lock:
         session.require_idle("starting another training")
         session.require_data()
-        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, doc_stride)
+        cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, schedule,
+                          early_stopping, reduce_on_plateau, cycle_len, cycle_mult, run_name, doc_stride)
         # a bad or forbidden model name is refused now, not after queueing
         resolve_model_source(cfg.model_name, policy=session.policy)
         count = gpu_count()
@@ -369,6 +383,20 @@ def build(data: dict, attention: dict) -> dict:
         label="Faster: freeze the embeddings and the lowest third of the blocks (0.63-0.77x the time of every layer; SST-2 at the same "
               "accuracy; small or imbalanced data may lose a little). Unticked, every layer trains, as in ktrain and the CLI.",
     )
+    with gr.Accordion("Schedule", open=False, elem_id="schedule-box"):
+        with gr.Row():
+            schedule = gr.Radio([(SCHEDULE_LABELS[k], k) for k in SCHEDULES], value=ONE_CYCLE, label="Schedule",
+                                elem_id="train-schedule", scale=3)
+            run_name = gr.Textbox("", label="Run name (optional)", elem_id="train-run-name", scale=2)
+        with gr.Row():
+            early_stopping = gr.Number(value=0, precision=0, minimum=0, label="autofit: early stopping patience "
+                                       "(epochs; 0 = off; best epoch kept)", elem_id="train-patience")
+            reduce_on_plateau = gr.Number(value=0, precision=0, minimum=0, label="autofit: halve the LR after N "
+                                          "epochs without improvement (0 = off)", elem_id="train-plateau")
+            cycle_len = gr.Number(value=1, precision=0, minimum=1, label="SGDR: epochs of the first cycle",
+                                  elem_id="train-cycle-len")
+            cycle_mult = gr.Number(value=1, precision=0, minimum=1, label="SGDR: cycle length multiplier",
+                                   elem_id="train-cycle-mult")
     count = gpu_count()
     devices = gr.Radio(  # only where there is a choice: the API of a one-GPU or CPU host keeps its inputs
         [ONE_DEVICE, all_gpus_choice(count)], value=all_gpus_choice(count), elem_id="train-devices",
@@ -408,7 +436,8 @@ def build(data: dict, attention: dict) -> dict:
     data["summary"].change(report_for_data, None, [report_md], api_visibility="private")
     lr_btn.click(find_lr, [*settings, doc_stride], [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
     data["summary"].change(train_options, [maxlen, doc_stride], [maxlen, doc_stride], api_name="train_options")
-    train_inputs = [*settings, devices if devices is not None else gr.State(None), doc_stride]
+    train_inputs = (settings + [schedule, early_stopping, reduce_on_plateau, cycle_len, cycle_mult, run_name]
+                    + [devices if devices is not None else gr.State(None), doc_stride])
     train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)

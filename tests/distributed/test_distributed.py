@@ -346,3 +346,20 @@ def test_two_ranks_train_the_same_token_model_as_one_process(ddp_token_setup, tm
     p1, p2 = kdemo.load_predictor(single), kdemo.load_predictor(work / "multi")
     sentence = "Peter Novak visited Lisbon on Monday ."
     assert p1.predict(sentence) == p2.predict(sentence)
+
+
+def test_two_ranks_make_one_trackio_run(ddp_setup, tmp_path):
+    """Under torchrun only rank 0 logs: one run, each optimizer step once (203 rows / 16 → 13 steps)."""
+    store = tmp_path / "trackio"
+    env = {**_env(), "TRACKIO_DIR": str(store)}
+    proc = subprocess.run([*TORCHRUN, "-m", "kdemo", "train", "--config", str(ddp_setup / "run.json"), "--out",
+                           str(tmp_path / "m"), "--project", "ddp", "--run-name", "two-ranks"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    read = ("import json, trackio; from trackio.sqlite_storage import SQLiteStorage as S; "
+            "runs = [r.name for r in trackio.Api().runs('ddp')]; "
+            "print(json.dumps([runs, [l['step'] for l in S.get_logs('ddp', 'two-ranks') if 'train/loss' in l]]))")
+    out = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=60)
+    runs, steps = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs == ["two-ranks"]
+    assert steps == list(range(1, 14))

@@ -194,3 +194,15 @@ def test_lr_finder_runs_on_questions(qa_model_dir, tmp_path, one_torch_thread):
                          model_name=str(qa_model_dir), maxlen=MAXLEN, doc_stride=STRIDE, batch_size=4)
     result = lr_find(config, read_data(config), num_steps=12)
     assert len(result.lrs) == len(result.losses) >= 5 and np.isfinite(result.losses).all()
+
+
+def test_evaluate_on_a_test_file_gives_validations_scores_with_cis(qa_run):
+    result, out, val_file = qa_run
+    evaluation = kdemo.evaluate(out, val_file, n_resamples=300)
+    assert evaluation.scores.n == 48 and evaluation.scores.unit == "questions"
+    em, f1 = evaluation.intervals["exact_match"], evaluation.intervals["f1"]
+    assert em.value == pytest.approx(result.report.exact_match) and f1.value == pytest.approx(result.report.f1)
+    assert em.low <= em.value <= em.high and f1.low <= f1.value <= f1.high
+    same = kdemo.compare(out, out, val_file, n_resamples=300)
+    assert same.tests["exact_match"].test == "mcnemar_exact" and same.tests["exact_match"].p_value == 1.0
+    assert same.tests["f1"].test == "paired_bootstrap" and same.tests["f1"].difference == 0

@@ -187,10 +187,10 @@ def test_with_several_gpus_the_train_tab_offers_all_of_them(monkeypatch):
     assert len(radios) == 1 and [c[0] for c in radios[0].choices] == ["one device", "all 4 GPUs"]
     assert radios[0].value == "all 4 GPUs"
     train_fn = next(f for f in demo.fns.values() if f.api_name == "train")
-    assert radios[0] in train_fn.inputs and len(train_fn.inputs) == 10  # with the QA doc_stride
+    assert radios[0] in train_fn.inputs and len(train_fn.inputs) == 16  # 8, the schedule's 6, devices, doc_stride
     # One GPU or a CPU: no choice, and /train keeps its 8 inputs (and doc_stride, which has a default).
     monkeypatch.setattr(train_tab, "gpu_count", lambda: 1)
     demo = build_app()
     assert not any(getattr(b, "elem_id", None) == "train-devices" for b in demo.blocks.values())
     inputs = next(f for f in demo.fns.values() if f.api_name == "train").inputs
-    assert len([i for i in inputs if not isinstance(i, gr.State)]) == 9  # 8 and the QA doc_stride
+    assert len([i for i in inputs if not isinstance(i, gr.State)]) == 15  # 8, the schedule's 6, doc_stride
