@@ -162,6 +162,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, training: bool) -> None:
                    help="single-label: weight classes inversely to their frequency")
     p.add_argument("--weight-decay", type=float, metavar="W", default=_SUPPRESS,
                    help=f"AdamW's decoupled weight decay (default: {d.weight_decay:g}, as ktrain and Trainer)")
+    p.add_argument("--quick-baseline", action="store_true", default=_SUPPRESS,
+                   help="also train ktrain's NBSVM on the same rows (seconds) and print its accuracy beside the model's")
     p.add_argument("--compile", action="store_true", default=_SUPPRESS,
                    help="torch.compile the training forward pass (pays back on long runs; default: off)")
     p.add_argument("--project", metavar="NAME", default=_SUPPRESS,
@@ -329,6 +331,8 @@ def _train(args: argparse.Namespace) -> int:
     say(result.report)
     if result.baseline is not None:
         say(f"baseline (a constant guess): {result.baseline}")
+    if (quick := result.params.get("quick_baseline")) is not None:
+        say(f"quick baseline ({quick['model']}, same rows, {quick['seconds']:.1f} s): accuracy {quick['accuracy']:.4f}")
     for warning in result.warnings:
         say(f"warning: {warning}", file=sys.stderr)
     folder = result.save(args.out)

@@ -14,6 +14,10 @@ import numpy as np
 from kdemo.errors import DataError
 
 
+#: Why a run has no quick baseline: NBSVM classifies one label per text.
+NOT_SINGLE_LABEL = "The quick baseline (NBSVM) applies to single-label classification only; this run has none."
+
+
 @dataclass(frozen=True)
 class BaselineResult:
     """The baseline's score on the validation rows.
@@ -29,6 +33,28 @@ class BaselineResult:
     accuracy: float
     seconds: float
     rows: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``training_params.json``'s ``quick_baseline``)."""
+        return {"model": self.model, "accuracy": self.accuracy, "seconds": round(self.seconds, 2), "rows": self.rows}
+
+
+def baseline_for(learner) -> BaselineResult | None:
+    """:func:`quick_baseline` on a trained learner's own training and validation rows (its split), or None when the
+    run is not single-label classification (one class id per row) or has no validation rows.
+
+    Args:
+        learner: A :class:`~kdemo.training.learner.Learner` after training (its ``train_data``, ``val_data``).
+    """
+    train, val = learner.train_data, learner.val_data
+    if learner.spec.label_layout != "class" or val is None or getattr(val, "labels", None) is None:
+        return None
+
+    def rows(data):
+        texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in data.texts]  # a pair: both texts
+        return texts, [data.class_names[int(i)] for i in data.labels]
+
+    return quick_baseline(*rows(train), *rows(val))
 
 
 def quick_baseline(train_texts: Sequence[str], train_labels: Sequence[str], val_texts: Sequence[str],

@@ -105,6 +105,9 @@ class TrainConfig:
         compile: Run the training forward pass through ``torch.compile`` (lengths padded to multiples of 16 so that
             few graphs are compiled; see :meth:`kdemo.modeling.step.FastTrainStep.set_compile`). Off by default:
             compiling takes tens of seconds and pays back only on long runs (bench/RESULTS.md).
+        quick_baseline: Also train ktrain's NBSVM (a bag-of-bigrams linear model, seconds on a CPU) on the same training
+            rows and score it on the same validation rows, so the report shows what fine-tuning buys (single-label
+            classification; other tasks say it does not apply). Off by default.
         track: Log the run to trackio (config, every step's loss and learning rate, validation and final metrics;
             :class:`~kdemo.training.callbacks.tracking.TrackioTracker`); False turns tracking off.
         project: trackio project the run is logged under (None: ``"kdemo"``).
@@ -149,6 +152,7 @@ class TrainConfig:
     precision: str = "auto"
     weight_decay: float = 0.0
     compile: bool = False
+    quick_baseline: bool = False
     track: bool = True
     project: str | None = None
     run_name: str | None = None
@@ -182,6 +186,8 @@ class TrainConfig:
         if not isinstance(self.compile, bool):
             raise TrainingError(f"Expected compile to be True or False. Received: compile={self.compile!r}.")
         put("compile", bool(self.compile))
+        if not isinstance(self.quick_baseline, bool):
+            raise TrainingError(f"Expected quick_baseline to be True or False. Received: quick_baseline={self.quick_baseline!r}.")
         if not isinstance(self.track, bool):
             raise TrainingError(f"Expected track to be True or False. Received: track={self.track!r}.")
         checks = [

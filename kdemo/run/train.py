@@ -23,6 +23,7 @@ from kdemo.evaluation.sanity import baseline, health_check
 from kdemo.inference.predictor import get_predictor
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.record import TrainingRecord
+from kdemo.run.baseline import NOT_SINGLE_LABEL, baseline_for
 from kdemo.run.config import AUTOFIT, ONE_CYCLE, SGDR, TrainConfig
 from kdemo.run.data import RunData
 from kdemo.run.pipeline import prepare, read_data
@@ -199,6 +200,10 @@ def train(
     if tracker is not None and tracker.name is not None:
         params["tracking"] = {"project": tracker.project, "run": tracker.name}
     params["best_epoch"] = _best_epoch(learner)
+    quick = baseline_for(learner) if config.quick_baseline else None
+    params["quick_baseline"] = quick.to_dict() if quick is not None else None
     notices = ([warning] if warning else []) + list(data.warnings) + list(learner.notices)
+    if config.quick_baseline and quick is None:
+        notices.append(NOT_SINGLE_LABEL)
     return TrainResult(config=config, predictor=predictor, report=report, history=history, notices=notices,
                        record=record, params=params, learner=learner, baseline=base, warnings=warnings)

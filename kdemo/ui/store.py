@@ -219,6 +219,7 @@ def result_to_dict(result: dict) -> dict:
             "report": form, "top_losses": frame_to_dict(top) if top is not None else None,
             "num_layers": int(result["num_layers"]), "num_heads": int(result["num_heads"]),
             "baseline": result.get("baseline"), "warnings": list(result.get("warnings") or []),
+            "quick_baseline": result.get("quick_baseline"),
             **{k: result.get(k) for k in ("model", "data_name", "data_key", "finished_at")}}
 
 
@@ -238,6 +239,7 @@ def result_from_dict(data: dict) -> dict:
     top = frame_from_dict(data["top_losses"]) if data.get("top_losses") is not None else None
     return {"report": report, "top_losses": top, "num_layers": data["num_layers"], "num_heads": data["num_heads"],
             "baseline": data.get("baseline"), "warnings": list(data.get("warnings") or []),
+            "quick_baseline": data.get("quick_baseline"),
             **{k: data.get(k) for k in ("model", "data_name", "data_key", "finished_at")}}
 
 

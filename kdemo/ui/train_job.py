@@ -27,7 +27,7 @@ PERSIST_EVERY_S = 5.0
 
 def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct,
                 freeze=False, schedule=ONE_CYCLE, early_stopping=None, reduce_on_plateau=None, cycle_len=1,
-                cycle_mult=1, run_name=None, doc_stride=None) -> TrainConfig:
+                cycle_mult=1, run_name=None, doc_stride=None, quick_baseline=False) -> TrainConfig:
     """The session's data (its columns, task and name: :meth:`~kdemo.run.data.RunData.config_fields`) and the Train
     tab's raw field values as a validated :class:`~kdemo.run.config.TrainConfig` (which coerces and checks them).
 
@@ -49,6 +49,7 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         cycle_mult: SGDR: growth factor of each next cycle.
         run_name: The run's name in trackio and the Runs view (empty: trackio picks one).
         doc_stride: Tokens two windows of a long context share (question answering); empty keeps the default (128).
+        quick_baseline: Also train ktrain's NBSVM on the same rows (:attr:`TrainConfig.quick_baseline`).
 
     Returns:
         The run's config.
@@ -75,6 +76,7 @@ def make_config(session: Session, model_name, maxlen, batch_size, lr, epochs, pr
         cycle_len=cycle_len or 1,
         cycle_mult=cycle_mult or 1,
         run_name=run_name or None,
+        quick_baseline=bool(quick_baseline),
         **({"doc_stride": doc_stride} if doc_stride else {}),
     )
 
@@ -120,7 +122,8 @@ def job_result(result: TrainResult, data: RunData | None = None) -> dict:
     """
     return {"report": result.report, "top_losses": result.top_losses(TOP_LOSSES), "num_layers": result.num_layers,
             "num_heads": result.num_heads, "baseline": result.baseline.to_dict() if result.baseline else None,
-            "warnings": list(result.warnings), "model": result.config.model_name, "data_name": result.config.data_name,
+            "warnings": list(result.warnings), "quick_baseline": result.params.get("quick_baseline"),
+            "model": result.config.model_name, "data_name": result.config.data_name,
             "data_key": data_key(data), "finished_at": time.time()}
 
 

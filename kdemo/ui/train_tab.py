@@ -8,8 +8,6 @@ then ``/training_status`` until it reports the end.
 
 from __future__ import annotations
 
-import time
-
 import gradio as gr
 import pandas as pd
 
@@ -27,7 +25,8 @@ from kdemo.ui.data_tab import truncation_note
 from kdemo.ui.errors import user_errors
 from kdemo.ui.multi_gpu_job import ONE_DEVICE, all_gpus_choice, gpu_count, multi_gpu_job
 from kdemo.ui.session import DEVICE_QUEUE, STORE, Session
-from kdemo.ui.train_job import TOP_LOSSES, data_key, make_config, resumable, status_line, training_job
+from kdemo.ui.train_job import TOP_LOSSES, make_config, resumable, status_line, training_job
+from kdemo.ui.train_report import belongs_to, health_md
 from kdemo.ui.views import view_for
 
 #: Seconds between two polls of the job by an open page.
@@ -168,35 +167,6 @@ def _report_outputs(session: Session, report) -> tuple[str, pd.DataFrame, object
     return view_for(spec_for(task) if task is not None else session.spec).report_outputs(report)
 
 
-def _health_md(result: dict) -> str:
-    """Markdown lines under the report: the constant guess's scores beside the model's, and a warning when the run
-    learned nothing (:func:`kdemo.evaluation.sanity.health_check`); ``""`` for a result without them."""
-    base, warnings = result.get("baseline"), result.get("warnings") or []
-    lines = []
-    if base:
-        scores = ", ".join(f"{k.replace('_', '-')} {v:.3f}" for k, v in base["metrics"].items())
-        lines.append(f"Baseline, {base['description']}: {scores}. The model's score must beat it.")
-    if warnings:
-        lines.append("⚠️ **The model learned nothing useful.** " + " ".join(warnings))
-    return "\n\n".join(lines)
-
-
-def _belongs_to(session: Session, result: dict) -> str:
-    """The report's first line: which model, data and time it belongs to; a warning first when the session's data
-    changed since the run (a new upload), so that an old report is not read as the new data's."""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result["finished_at"])) if result.get("finished_at") else "earlier"
-    old = result.get("data_name") or "the data of that run"
-    line = f"Validation of `{result.get('model') or '?'}` on **{old}**, {when}."
-    data = session.data
-    key = result.get("data_key")
-    current = data_key(data) if key and data is not None else None
-    if data is None or (current is not None and current != key) or (not key and data.data_name != result.get("data_name")):
-        now = getattr(data, "data_name", None) or "none"
-        return (f"⚠️ **This report belongs to earlier data** ({old}), not to the data loaded now ({now}). Expected a "
-                f"run on the loaded data: press Train to validate a model on it.\n\n{line}")
-    return line
-
-
 @user_errors
 def report_for_data(request: gr.Request) -> str:
     """The report markdown again after the Data tab changed the data: marked as the earlier data's when it is."""
@@ -246,7 +216,7 @@ def _job_outputs(session: Session) -> tuple:
     if job.result is None:
         return status, curve, "", metrics, None, keep, keep, top, gr.Timer(active=False), resume_btn
     report_md, table, figure = _report_outputs(session, job.result["report"])
-    report_md = "\n\n".join(x for x in (_belongs_to(session, job.result), report_md, _health_md(job.result)) if x)
+    report_md = "\n\n".join(x for x in (belongs_to(session, job.result), report_md, health_md(job.result)) if x)
     return (
         status, curve, report_md, table, figure,
         gr.update(maximum=job.result["num_layers"], value=job.result["num_layers"]),
@@ -269,13 +239,14 @@ def _settings_outputs(session: Session) -> tuple:
 @user_errors
 def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, schedule=ONE_CYCLE, early_stopping=0,
           reduce_on_plateau=0, cycle_len=1, cycle_mult=1, run_name="", devices=None, doc_stride=None,
-          request: gr.Request = None):
+          quick_baseline=False, request: gr.Request = None):
     """Queue fine-tuning of the session's data as a background job, and return at once.
 
     ``schedule`` is one-cycle (default), autofit (``early_stopping`` patience and ``reduce_on_plateau`` in epochs,
     0 for off; the best epoch's weights are kept and the report names it) or SGDR (``cycle_len``, ``cycle_mult``;
     ``epochs`` is then the number of cycles). ``run_name`` names the run in trackio and the Runs view.
-    ``doc_stride`` (question answering) is the context tokens two windows share.
+    ``doc_stride`` (question answering) is the context tokens two windows share; ``quick_baseline`` also trains
+    ktrain's NBSVM on the same rows (single-label) and shows its accuracy under the report.
 
     The job then runs on the device when the jobs before it have ended; poll ``/training_status`` for its state.
     ``devices`` (offered on hosts with more than one GPU) ``"all N GPUs"`` runs the job as a torchrun subprocess
@@ -290,7 +261,8 @@ def train(model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze
         session.require_idle("starting another training")
         session.require_data()
         cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze, schedule,
-                          early_stopping, reduce_on_plateau, cycle_len, cycle_mult, run_name, doc_stride)
+                          early_stopping, reduce_on_plateau, cycle_len, cycle_mult, run_name, doc_stride,
+                          quick_baseline=bool(quick_baseline))
         # a bad or forbidden model name is refused now, not after queueing
         resolve_model_source(cfg.model_name, policy=session.policy)
         count = gpu_count()
@@ -383,6 +355,8 @@ def build(data: dict, attention: dict) -> dict:
         label="Faster: freeze the embeddings and the lowest third of the blocks (0.63-0.77x the time of every layer; SST-2 at the same "
               "accuracy; small or imbalanced data may lose a little). Unticked, every layer trains, as in ktrain and the CLI.",
     )
+    quick = gr.Checkbox(value=False, elem_id="quick-baseline", label="Quick baseline: also train ktrain's NBSVM on the "
+                        "same rows (seconds; single-label) and show its accuracy beside the fine-tuned model's")
     with gr.Accordion("Schedule", open=False, elem_id="schedule-box"):
         with gr.Row():
             schedule = gr.Radio([(SCHEDULE_LABELS[k], k) for k in SCHEDULES], value=ONE_CYCLE, label="Schedule",
@@ -437,7 +411,7 @@ def build(data: dict, attention: dict) -> dict:
     lr_btn.click(find_lr, [*settings, doc_stride], [lr_plot, lr_text], api_name="lr_find", concurrency_limit=None)
     data["summary"].change(train_options, [maxlen, doc_stride], [maxlen, doc_stride], api_name="train_options")
     train_inputs = (settings + [schedule, early_stopping, reduce_on_plateau, cycle_len, cycle_mult, run_name]
-                    + [devices if devices is not None else gr.State(None), doc_stride])
+                    + [devices if devices is not None else gr.State(None), doc_stride, quick])
     train_btn.click(train, train_inputs, [status, timer], api_name="train", concurrency_limit=None)
     timer.tick(training_status, None, outputs, api_name="training_status", concurrency_limit=None, show_progress="hidden")
     stop_btn.click(stop, None, [status], api_name="stop", concurrency_limit=None)
