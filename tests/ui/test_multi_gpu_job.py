@@ -158,7 +158,7 @@ def test_the_train_tab_sends_all_gpus_runs_to_torchrun_and_others_in_process(mon
     monkeypatch.setattr(train_tab, "training_job", lambda s, c: chosen.append(("in-process", 1)) or Job(lambda j: None))
     settings = (str(tiny_bert_dir), 32, 16, 1e-3, 1, "fp32", 0.2, False)
     for devices in (mgj.all_gpus_choice(4), mgj.ONE_DEVICE, None):
-        train_tab.train(*settings, devices, request=None)
+        train_tab.train(*settings, devices=devices, request=None)
         assert session.job.wait(10)
     assert chosen == [("torchrun", 4), ("in-process", 1), ("in-process", 1)]
     monkeypatch.setattr(mgj.torch.cuda, "is_available", lambda: False)
@@ -187,10 +187,10 @@ def test_with_several_gpus_the_train_tab_offers_all_of_them(monkeypatch):
     assert len(radios) == 1 and [c[0] for c in radios[0].choices] == ["one device", "all 4 GPUs"]
     assert radios[0].value == "all 4 GPUs"
     train_fn = next(f for f in demo.fns.values() if f.api_name == "train")
-    assert radios[0] in train_fn.inputs and len(train_fn.inputs) == 16  # 8, the schedule's 6, devices, doc_stride
+    assert radios[0] in train_fn.inputs and len(train_fn.inputs) == 17  # 8, the schedule's 6, devices, doc_stride, quick baseline
     # One GPU or a CPU: no choice, and /train keeps its 8 inputs (and doc_stride, which has a default).
     monkeypatch.setattr(train_tab, "gpu_count", lambda: 1)
     demo = build_app()
     assert not any(getattr(b, "elem_id", None) == "train-devices" for b in demo.blocks.values())
     inputs = next(f for f in demo.fns.values() if f.api_name == "train").inputs
-    assert len([i for i in inputs if not isinstance(i, gr.State)]) == 15  # 8, the schedule's 6, doc_stride
+    assert len([i for i in inputs if not isinstance(i, gr.State)]) == 16  # 8, the schedule's 6, doc_stride, quick baseline

@@ -83,7 +83,7 @@ def test_qa_flow_upload_doctor_train_predict_attention_file_zip(client, tiny_qa_
     maxlen, stride = client.predict(MAXLEN, STRIDE, api_name="/train_options")
     assert stride["value"] == STRIDE and "value" not in maxlen  # a usable pair is left as chosen
     status, _loss, report_md, worst, confusion, layer, head, top, _timer = train_via_api(
-        client, str(tiny_qa_dir), MAXLEN, 8, 3e-3, 2, "fp32", 0.2, False, STRIDE)
+        client, str(tiny_qa_dir), MAXLEN, 8, 3e-3, 2, "fp32", 0.2, False, "one_cycle", 0, 0, 1, 1, "", STRIDE)
     assert "Finished" in status, status
     assert "exact match" in report_md and "F1" in report_md, report_md
     assert worst["headers"] == ["question", "answers", "predicted", "exact", "f1"] and worst["data"]
