@@ -18,21 +18,31 @@ reported separately. Targets: kdemo (every layer) <= 1.0x Trainer's time at accu
 ``--tracking`` (issue 26) adds a row "kdemo + trackio": the same run with the
 :class:`~kdemo.training.callbacks.tracking.TrackioTracker` that ``kdemo.train`` adds (every step's loss, lr, step
 time and memory logged; the run closed with its final metrics inside the timed part), alternating with the plain
-row, and prints the tracking cost in percent of the plain training time (issue 26: <= 1 %). Its runs go to
-``TRACKIO_DIR`` (a temporary folder unless set).
+row, and prints the tracking cost in percent of the plain training time (issue 26: <= 1 %) two ways: the
+difference of the median training times, and the seconds the tracker itself spent on the training thread
+(``TrackioTracker.overhead_s``: trackio's import, run creation, per-step bookkeeping, hand-overs, finish). Its runs
+go to ``TRACKIO_DIR`` (a temporary folder unless set).
+
+``--fresh`` (on by default with ``--tracking``) runs every repeat of every system in a fresh interpreter, so no run
+inherits another's warmed oneDNN kernels or allocator.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import kdemo  # noqa: F401  (sets KERAS_BACKEND)
-from bench.common import load_sst2, machine, print_table, timer, write_json
+from bench.common import REPO, load_sst2, machine, print_table, timer, write_json
 
 
 def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float = 0.0, *, compile_step: bool = False,
@@ -61,6 +71,8 @@ def run_kdemo(train, test, lr: float, epochs: int, freeze_lower: float = 0.0, *,
         learner.fit_onecycle(lr, epochs, verbose=0, callbacks=[tracker] if tracker else None)
         if tracker is not None:
             tracker.finish({"steps": len(learner.step_losses)})  # the run's end is part of its cost
+    if tracker is not None:
+        out["tracker_overhead_s"] = tracker.overhead_s
     with timer(out, "eval_s"):
         report = learner.validation_report(val_data=val)
     batches = learner._train_batches()
@@ -122,10 +134,26 @@ def run_trainer(train, test, lr: float, epochs: int, *, autotrain: bool = False,
     return out
 
 
+def _spawn(name: str, args) -> dict:
+    """One run of system ``name`` in a fresh interpreter (same options); its result dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / f"{name}.json"
+        cmd = [sys.executable, "-m", "bench.sst2_cpu", "--worker", name, "--result", str(result), "--rows",
+               str(args.rows), "--epochs", str(args.epochs), "--lr", repr(args.lr)]
+        cmd += ["--tracking"] if name == "tracked" else []
+        cmd += ["--compile"] if name == "compiled" else []
+        cmd += ["--skip-trainer"] if name != "trainer" else []
+        cmd += ["--no-freezing"] if name != "freezing" else []
+        proc = subprocess.run(cmd, cwd=REPO, env=dict(os.environ))
+        if proc.returncode != 0 or not result.exists():
+            raise SystemExit(f"The {name} run failed (exit code {proc.returncode}); its traceback is above.")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
 def _median_rows(runs: list[dict]) -> dict:
     """One row per system: the first run's fields with the median times and accuracy over the repeats."""
     row = dict(runs[0])
-    for key in ("train_s", "prep_s", "eval_s", "dev_acc", "samples_per_s"):
+    for key in ("train_s", "prep_s", "eval_s", "dev_acc", "samples_per_s", "tracker_overhead_s"):
         if all(r.get(key) is not None for r in runs):
             row[key] = statistics.median(r[key] for r in runs)
     row["train_s_runs"] = [round(r["train_s"], 2) for r in runs]
@@ -146,11 +174,14 @@ def main() -> None:
     parser.add_argument("--autotrain", action="store_true", help="also run AutoTrain's defaults once (slow: ~80 s per 1,000 rows on 2 cores)")
     parser.add_argument("--tracking", action="store_true",
                         help="add a 'kdemo + trackio' row (the tracking callback of kdemo.train) and print its cost")
+    parser.add_argument("--fresh", action="store_true",
+                        help="run every repeat of every system in a fresh interpreter (default with --tracking)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tracking:
-        import os
-
         os.environ.setdefault("TRACKIO_DIR", tempfile.mkdtemp(prefix="bench-trackio-"))
+        args.fresh = True
     train, test = load_sst2(args.rows)
     systems = {"kdemo": lambda: run_kdemo(train, test, args.lr, args.epochs)}
     if not args.skip_trainer:
@@ -161,10 +192,13 @@ def main() -> None:
         systems["tracked"] = lambda: run_kdemo(train, test, args.lr, args.epochs, track=True)
     if args.compile:
         systems["compiled"] = lambda: run_kdemo(train, test, args.lr, args.epochs, compile_step=True)
+    if args.worker is not None:  # one run in this fresh interpreter
+        Path(args.result).write_text(json.dumps(systems[args.worker](), default=str), encoding="utf-8")
+        return
     runs: dict[str, list[dict]] = {name: [] for name in systems}
     for r in range(args.repeats):
         for name, fn in systems.items():
-            runs[name].append(fn())
+            runs[name].append(_spawn(name, args) if args.fresh else fn())
             print(f"  repeat {r + 1} {name}: {runs[name][-1]['train_s']:.1f} s, dev acc {runs[name][-1]['dev_acc']:.4f}", flush=True)
     rows = {name: _median_rows(v) for name, v in runs.items()}
     if args.autotrain:
@@ -187,9 +221,15 @@ def main() -> None:
               f"{100 * (f['dev_acc'] - k['dev_acc']):+.1f} pt accuracy")
     if "tracked" in rows:
         cost = 100 * (rows["tracked"]["train_s"] / rows["kdemo"]["train_s"] - 1)
-        print(f"tracking (trackio) cost: {cost:+.2f} % of the training time (issue 26: <= 1 %); per-repeat pairs: "
+        paired = statistics.median(100 * (t["train_s"] / k["train_s"] - 1) for k, t in zip(runs["kdemo"], runs["tracked"]))
+        own = 100 * rows["tracked"]["tracker_overhead_s"] / rows["kdemo"]["train_s"]
+        rows["tracked"].update(cost_pct_medians=cost, cost_pct_paired_median=paired, cost_pct_tracker_thread=own)
+        print(f"tracking (trackio) cost (issue 26: <= 1 %): medians {cost:+.2f} %, median of the paired differences "
+              f"{paired:+.2f} %, the tracker's own time on the training thread {own:.2f} % "
+              f"({rows['tracked']['tracker_overhead_s']:.2f} s); per-repeat pairs: "
               f"{list(zip(rows['kdemo']['train_s_runs'], rows['tracked']['train_s_runs']))}")
-    path = write_json(f"sst2_cpu_{args.rows}", {"machine": machine(), "args": vars(args), "rows": list(rows.values()),
+    name = f"sst2_cpu_{args.rows}" + ("_tracking" if args.tracking and args.skip_trainer and args.no_freezing else "")
+    path = write_json(name, {"machine": machine(), "args": vars(args), "rows": list(rows.values()),
                                                "runs": runs})
     print(f"wrote {path}")
 

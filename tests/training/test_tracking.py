@@ -70,3 +70,53 @@ def test_config_round_trips_tracking_fields():
     with pytest.raises(kdemo.errors.TrainingError, match="track"):
         TrainConfig(track="yes")
     assert not math.isnan(TrainConfig().lr)
+
+
+class _FakeRun:
+    def __init__(self):
+        self.logged: list[tuple[dict, int]] = []
+
+    def log(self, metrics, step=None):
+        self.logged.append((dict(metrics), step))
+
+
+def test_steps_are_handed_to_trackio_in_batches_and_all_arrive(monkeypatch):
+    """Steps wait in the tracker until ``flush_every_s`` has passed (one SQLite commit per batch, not per step); an
+    epoch's end hands the rest over, so nothing is lost and the order is kept."""
+    from kdemo.training.callbacks import tracking
+
+    clock = [0.0]
+    monkeypatch.setattr(tracking.time, "perf_counter", lambda: clock[0])
+
+    def one_step(self, batch, logs=None):  # stands in for ProgressReporter's bookkeeping of one optimizer step
+        step = len(self._pending) + len(self.run.logged) + 1
+        self._pending.append(({"train/loss": float(step)}, step))
+
+    monkeypatch.setattr(tracking.ProgressReporter, "on_train_batch_end", one_step)
+    tracker = tracking.TrackioTracker("p", "r", flush_every_s=10.0)
+    tracker.run, tracker._active = _FakeRun(), True
+    tracker.catch_up = lambda logs=None: []
+    for second in range(1, 10):
+        clock[0] = float(second)
+        tracker.on_train_batch_end(second - 1)
+    assert tracker.run.logged == []  # nothing handed over before flush_every_s
+    clock[0] = 10.0
+    tracker.on_train_batch_end(9)
+    assert [s for _, s in tracker.run.logged] == list(range(1, 11))
+    clock[0] = 11.0
+    tracker.on_train_batch_end(10)
+    assert len(tracker.run.logged) == 10
+    tracker.step_losses = [0.0] * 11
+    tracker.on_epoch_end(0, {"val_loss": 0.5})
+    assert [s for _, s in tracker.run.logged] == list(range(1, 12)) + [11]
+    assert tracker.run.logged[-1][0] == {"val/loss": 0.5, "epoch": 1}
+
+
+def test_the_tracker_counts_its_own_time():
+    """``overhead_s`` (what bench/sst2_cpu.py --tracking reports) adds up the tracker's own time."""
+    from kdemo.training.callbacks.tracking import TrackioTracker
+
+    tracker = TrackioTracker("p", "r")
+    with tracker._timed():
+        sum(range(10_000))
+    assert tracker.overhead_s > 0.0
