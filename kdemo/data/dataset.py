@@ -119,26 +119,49 @@ class TextDataset:
         )
 
     def collate(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
-        """Pad the rows at ``indices`` to their longest length.
+        """Pad the rows at ``indices`` to their longest length (:func:`pad_rows`).
 
         Returns:
             ``{"input_ids", "attention_mask"[, "token_type_ids"]}``, int64 arrays of shape ``(batch, seq_len)``
             where ``seq_len`` is the longest of these rows.
         """
-        seq_len = int(self.lengths[list(indices)].max())
-        ids = np.full((len(indices), seq_len), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(indices), seq_len), dtype=np.int64)
-        types = None if self.token_type_ids is None else np.zeros((len(indices), seq_len), dtype=np.int64)
-        for row, i in enumerate(indices):
-            n = self.lengths[i]
-            ids[row, :n] = self.input_ids[i]
-            mask[row, :n] = 1
-            if types is not None:
-                types[row, :n] = self.token_type_ids[i]
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if types is not None:
-            batch["token_type_ids"] = types
-        return batch
+        return pad_rows(self.input_ids, self.lengths, indices, self.pad_token_id, token_type_ids=self.token_type_ids)
+
+
+def pad_rows(input_ids, lengths: np.ndarray, indices: Sequence[int], pad_token_id: int, *, token_type_ids=None,
+             zero_token_types: bool = False) -> dict[str, np.ndarray]:
+    """One batch of variable-length token rows, padded on the right to the longest of them (dynamic padding).
+
+    The one padding routine of the text, token and question datasets.
+
+    Args:
+        input_ids: Token ids per row (a sequence of 1-D int arrays or lists).
+        lengths: Tokens per row, int array of shape ``(num_rows,)``.
+        indices: The rows of the batch, in batch order.
+        pad_token_id: The tokenizer's padding id.
+        token_type_ids: Segment ids per row (like ``input_ids``), or None.
+        zero_token_types: Without ``token_type_ids``, still return an all-zero ``token_type_ids`` (models whose
+            tokenizer makes them for single texts).
+
+    Returns:
+        ``{"input_ids", "attention_mask"[, "token_type_ids"]}``, int64 arrays of shape ``(batch, seq_len)`` where
+        ``seq_len`` is the longest row of the batch; padding is ``pad_token_id`` / 0 / 0.
+    """
+    idx = list(indices)
+    seq_len = int(lengths[idx].max())
+    ids = np.full((len(idx), seq_len), pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(idx), seq_len), dtype=np.int64)
+    types = None if token_type_ids is None and not zero_token_types else np.zeros((len(idx), seq_len), dtype=np.int64)
+    for row, i in enumerate(idx):
+        n = lengths[i]
+        ids[row, :n] = input_ids[i]
+        mask[row, :n] = 1
+        if token_type_ids is not None:
+            types[row, :n] = token_type_ids[i]
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if types is not None:
+        batch["token_type_ids"] = types
+    return batch
 
 
 class ArrayData(tuple):

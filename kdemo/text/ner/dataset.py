@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kdemo.data.dataset import pad_rows
 from kdemo.data.subwords import batch_encode
 from kdemo.errors import DataError
 
@@ -111,17 +112,8 @@ class TokenDataset:
         Returns:
             ``{"input_ids", "attention_mask"[, "token_type_ids"]}``, int64 arrays ``(batch, seq_len)``.
         """
-        idx = list(indices)
-        seq_len = int(self.lengths[idx].max())
-        ids = np.full((len(idx), seq_len), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(idx), seq_len), dtype=np.int64)
-        for row, i in enumerate(idx):
-            ids[row, : self.lengths[i]] = self.input_ids[i]
-            mask[row, : self.lengths[i]] = 1
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if self.has_token_type_ids:
-            batch["token_type_ids"] = np.zeros_like(ids)
-        return batch
+        return pad_rows(self.input_ids, self.lengths, indices, self.pad_token_id,
+                        zero_token_types=self.has_token_type_ids)
 
     def batch_labels(self, indices: Sequence[int]) -> np.ndarray:
         """Labels of the windows at ``indices``, int64 ``(batch, seq_len)`` padded with -100 (as :meth:`collate`).

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kdemo.data.dataset import pad_rows
 from kdemo.errors import DataError
 
 #: Questions tokenized per tokenizer call (a bound on the memory of one call's Python lists).
@@ -119,21 +120,7 @@ class QADataset:
         Returns:
             ``{"input_ids", "attention_mask"[, "token_type_ids"]}``, int64 arrays ``(batch, seq_len)``.
         """
-        idx = list(indices)
-        seq_len = int(self.lengths[idx].max())
-        ids = np.full((len(idx), seq_len), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(idx), seq_len), dtype=np.int64)
-        types = None if self.token_type_ids is None else np.zeros((len(idx), seq_len), dtype=np.int64)
-        for row, i in enumerate(idx):
-            n = self.lengths[i]
-            ids[row, :n] = self.input_ids[i]
-            mask[row, :n] = 1
-            if types is not None:
-                types[row, :n] = self.token_type_ids[i]
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if types is not None:
-            batch["token_type_ids"] = types
-        return batch
+        return pad_rows(self.input_ids, self.lengths, indices, self.pad_token_id, token_type_ids=self.token_type_ids)
 
     def batch_labels(self, indices: Sequence[int]) -> np.ndarray:
         """The answer positions of the windows at ``indices``, int64 ``(batch, 2)`` (start, end).
