@@ -88,12 +88,13 @@ def _texts(data) -> list:
 
 
 def _columns(rows, given, suggested, confidence, variability, correctness, **extra) -> pd.DataFrame:
+    """The table; a row no epoch saw (a stopped run) gets label quality 1, region easy-to-learn and no flag."""
     seen = ~np.isnan(confidence)
-    flags = flag_issues(confidence, variability, correctness) & seen
     return pd.DataFrame({"row": rows, "given_label": given, "suggested_label": suggested,
-                         "label_quality": np.where(seen, confidence, 1.0), "is_issue": flags, **extra,
+                         "label_quality": np.where(seen, confidence, 1.0),
+                         "is_issue": flag_issues(confidence, variability, correctness) & seen, **extra,
                          "confidence": confidence, "variability": variability, "correctness": correctness,
-                         "region": regions(np.where(seen, confidence, 1.0), np.nan_to_num(variability))})
+                         "region": regions(confidence, variability)})
 
 
 def number_label(value) -> str:
