@@ -158,3 +158,19 @@ def test_a_resumed_epoch_maps_its_batches_to_the_skipped_rows(data):
     rest = EpochRemainder(train, 3)
     for i in range(len(rest)):
         np.testing.assert_array_equal(rest.batch_rows(i), train.batch_indices[i + 3])
+
+
+def test_a_failed_fit_detaches_the_recorder(data):
+    import keras
+
+    trn, val, preproc = data
+    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=8)
+
+    def fail(batch, logs=None):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        learner.fit_onecycle(1e-12, 1, verbose=0,
+                             callbacks=[TrainingDynamics(), keras.callbacks.LambdaCallback(on_train_batch_end=fail)])
+    state = learner.model._step_state
+    assert state.observer is None and not state.tap.active and not state.tap.pending
