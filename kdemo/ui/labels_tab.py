@@ -224,7 +224,7 @@ def build(train: dict) -> dict:
     table = gr.Dataframe(
         labels.table_view(None), label="Rows by label quality (edit 'action': keep, drop or a new label)",
         datatype=["number", "html", "str", "str", "number", "str", "str"], interactive=True, wrap=True,
-        static_columns=list(range(len(labels.TABLE_COLUMNS) - 1)), column_widths=["6%", "44%", "12%", "12%", "9%", "6%", "11%"],
+        static_columns=list(range(len(labels.TABLE_COLUMNS) - 1)), column_widths=["6%", "38%", "12%", "14%", "10%", "7%", "13%"],
         max_height=600, elem_id="labels-table",
     )
     with gr.Row():
