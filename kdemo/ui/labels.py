@@ -77,7 +77,7 @@ def check_request(data: RunData, folds: int, data_map: bool) -> int:
             rows (sentences) or of examples of the smallest class.
     """
     spec = data.spec
-    if not getattr(spec, "label_issues", "?"):
+    if not spec.label_issues:  # the task has no cleanlab adapter (question answering)
         raise DataError(f"Expected a task with labels to check (single-label, multi-label, regression or named "
                         f"entities). Received: {spec.title}. Label issues cannot be found for this data.")
     try:

@@ -1,6 +1,6 @@
-"""A stand-in for ``kdemo.label_issues`` (issue 27's library side, written in parallel on another branch), used by
-the Labels tab's tests only while that package is not in this checkout: :func:`install` puts it in ``sys.modules``
-when ``kdemo.label_issues`` cannot be imported, and does nothing once the real package is there.
+"""A stand-in for the modules of ``kdemo.label_issues`` (issue 27's library side, written in parallel on other
+branches) that this checkout does not have yet, used by the Labels tab's tests only: :func:`install` puts a stand-in
+in ``sys.modules`` for each missing module and does nothing once the real ones are there.
 
 It follows the shared interface (plan/i27_common.md): ``find_label_issues(config, *, folds, data_map, train_df,
 work_dir, resume, progress, stop, policy) -> LabelIssues``; ``apply_corrections(df, decisions, *, label_columns,
@@ -121,25 +121,40 @@ def _data_map_module():
     return mod
 
 
+def _missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
 def install() -> bool:
-    """Put the stand-in in ``sys.modules`` unless the real ``kdemo.label_issues.api`` is importable.
+    """Put a stand-in in ``sys.modules`` for each module of ``kdemo.label_issues`` that cannot be imported here
+    (``result``, ``api``, ``corrections``, ``data_map``); the real modules are used where they exist.
 
     Returns:
-        True when the stand-in is in use.
+        True when a stand-in is in use.
     """
-    if getattr(sys.modules.get("kdemo.label_issues"), "STAND_IN", False):
-        return True
-    if importlib.util.find_spec("kdemo.label_issues") is not None and importlib.util.find_spec(
-            "kdemo.label_issues.api") is not None:
-        return False
-    package = types.ModuleType("kdemo.label_issues")
-    package.__path__ = []
-    package.STAND_IN = True
-    result = _result_module()
-    modules = {"result": result, "api": _api_module(result), "corrections": _corrections_module(),
-               "data_map": _data_map_module()}
-    sys.modules["kdemo.label_issues"] = package
-    for name, module in modules.items():
+    package = sys.modules.get("kdemo.label_issues")
+    if package is not None and getattr(package, "STAND_INS", None) is not None:
+        return bool(package.STAND_INS)
+    if _missing("kdemo.label_issues"):
+        package = types.ModuleType("kdemo.label_issues")
+        package.__path__ = []
+        sys.modules["kdemo.label_issues"] = package
+    else:
+        package = importlib.import_module("kdemo.label_issues")
+    stand_ins = []
+    result = importlib.import_module("kdemo.label_issues.result") if not _missing("kdemo.label_issues.result") else None
+    if result is None:
+        result = _result_module()
+        stand_ins.append(("result", result))
+    makers = {"api": lambda: _api_module(result), "corrections": _corrections_module, "data_map": _data_map_module}
+    for name, make in makers.items():
+        if _missing(f"kdemo.label_issues.{name}"):
+            stand_ins.append((name, make()))
+    for name, module in stand_ins:
         sys.modules[f"kdemo.label_issues.{name}"] = module
         setattr(package, name, module)
-    return True
+    package.STAND_INS = [name for name, _ in stand_ins]
+    return bool(stand_ins)

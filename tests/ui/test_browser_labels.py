@@ -52,13 +52,13 @@ def _set(page, rows: str, action: str, label: str | None = None) -> None:
 def test_find_relabel_drop_retrain_download_in_browser(app_url, page, tiny_bert_dir, tmp_path, fresh_sessions):
     SCREENS.mkdir(exist_ok=True)
     csv = tmp_path / "noisy_reviews.csv"
-    original = noisy_frame(60)
+    original = noisy_frame(120)
     original.to_csv(csv, index=False)
     upload_and_train(page, app_url, csv, tiny_bert_dir)
-    # the Train tab's settings for every training of the search: 3 epochs at batch 16
-    page.locator("#epochs input[type=number]").fill("3")
+    # the Train tab's settings for every training of the search: 4 epochs at batch 8
+    page.locator("#epochs input[type=number]").fill("4")
     page.locator("#epochs input[type=number]").press("Enter")
-    page.locator("#batch-size input").fill("16")
+    page.locator("#batch-size input").fill("8")
     page.locator("#batch-size input").press("Tab")
 
     page.get_by_role("tab", name="Labels").click()
@@ -69,6 +69,7 @@ def test_find_relabel_drop_retrain_download_in_browser(app_url, page, tiny_bert_
     summary = page.locator("#labels-summary").inner_text()
     assert "3-fold cross-validation" in summary and "Highlighted" in summary, summary
     assert page.locator("#labels-table span[title]").count() > 0  # the highlighted words (score in the tooltip)
+    assert "Found 4 likely label issue(s) among 120 rows" in summary, summary  # the 4 flipped rows
     page.screenshot(path=str(SCREENS / "labels_1_issues.png"), full_page=True)
 
     table = _labels_state().issues.table

@@ -3,6 +3,7 @@ download the corrected file, retrain on it (a new run in the Runs tab); bad inpu
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pandas as pd
@@ -12,12 +13,14 @@ from fake_label_issues import install
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-STAND_IN = install()  # kdemo.label_issues is written on another branch: a stand-in until it is merged here
+STAND_IN = install()  # kdemo.label_issues is written on other branches: stand-ins for what is not merged here yet
+#: Whether the search itself is the stand-in (it flags exactly the flipped rows).
+FAKE_SEARCH = "api" in (getattr(sys.modules.get("kdemo.label_issues"), "STAND_INS", None) or [])
 #: Rows whose label the noisy file flips.
 FLIPPED = (3, 10, 21, 36)
 
 
-def noisy_frame(n: int = 60) -> pd.DataFrame:
+def noisy_frame(n: int = 120) -> pd.DataFrame:
     """The toy sentiment table with the labels of :data:`FLIPPED` swapped."""
     df = sentiment_frame(n, seed=1)
     for row in FLIPPED:
@@ -25,10 +28,10 @@ def noisy_frame(n: int = 60) -> pd.DataFrame:
     return df
 
 
-def settings(model_dir, epochs: int = 3) -> list:
+def settings(model_dir, epochs: int = 4) -> list:
     """The Train tab's fields: model, maxlen, batch size, lr, epochs, precision, val_pct, freeze, schedule, early
-    stopping, plateau, cycle length, cycle multiplier."""
-    return [str(model_dir), 32, 16, 2e-3, epochs, "fp32", 0.2, False, "one_cycle", 0, 0, 1, 1]
+    stopping, plateau, cycle length, cycle multiplier (with these, each fold of the tiny model learns the words)."""
+    return [str(model_dir), 32, 8, 2e-3, epochs, "fp32", 0.2, False, "one_cycle", 0, 0, 1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +54,8 @@ def test_bad_input_gets_a_clear_message_and_the_app_stays_usable(client, tiny_be
     data = tmp_path / "noisy.csv"
     noisy_frame().to_csv(data, index=False)
     client.predict(handle_file(str(data)), None, 0.2, api_name="/load_data")
-    with pytest.raises(AppError, match=r"smallest class .*K=31"):
-        client.predict("cross_validation", 31, *settings(tiny_bert_dir), api_name="/find_label_issues")
+    with pytest.raises(AppError, match=r"smallest class .*K=61"):
+        client.predict("cross_validation", 61, *settings(tiny_bert_dir), api_name="/find_label_issues")
     with pytest.raises(AppError, match="between 2 and"):
         client.predict("cross_validation", 1, *settings(tiny_bert_dir), api_name="/find_label_issues")
     _health(client)
@@ -66,16 +69,14 @@ def test_find_relabel_drop_download_and_retrain(client, tiny_bert_dir, tmp_path)
     status, summary, table, _plot, new_label, decisions = client.predict(
         "cross_validation", 3, *settings(tiny_bert_dir), api_name="/find_label_issues")
     assert status.startswith("✅"), status
-    assert "3-fold cross-validation" in summary and "60 rows" in summary, summary
+    assert "3-fold cross-validation" in summary and "120 rows" in summary, summary
     assert table["headers"] == ["row", "text", "given_label", "suggested_label", "label_quality", "flagged", "action"]
     quality = [r[4] for r in table["data"]]
-    assert quality == sorted(quality) and len(table["data"]) == 60
+    assert quality == sorted(quality) and len(table["data"]) == 120
     assert {c[0] for c in new_label["choices"]} == {"negative", "positive"}
     assert "Every row is kept" in decisions
-    flagged = [r for r in table["data"] if r[5] == "yes"]
-    assert flagged, table["data"][:5]
-    if STAND_IN:
-        assert {r[0] for r in flagged} == set(FLIPPED)
+    flagged = {r[0] for r in table["data"] if r[5] == "yes"}
+    assert set(FLIPPED) <= flagged and len(flagged) <= 2 * len(FLIPPED), (flagged, FAKE_SEARCH)  # the planted errors
     highlighted = [r for r in table["data"] if "<span" in str(r[1])]
     assert highlighted and "Highlighted" in summary, summary
     assert all(r[2] != r[3] for r in highlighted)
@@ -125,4 +126,4 @@ def test_data_map_shows_its_figure(client, tiny_bert_dir, tmp_path):
         "data_map", 5, *settings(tiny_bert_dir), api_name="/find_label_issues")
     assert status.startswith("✅") and "data map" in summary, summary
     assert plot["visible"] is True and plot["value"] is not None
-    assert len(table["data"]) == 60
+    assert len(table["data"]) == 120
