@@ -21,7 +21,7 @@ from kdemo.errors import DataError
 from kdemo.explain.attributions import explain
 from kdemo.jobs import Job
 from kdemo.label_issues.api import find_label_issues
-from kdemo.label_issues.corrections import apply_corrections, write_corrected
+from kdemo.label_issues.corrections import apply_corrections, token_frame, write_corrected
 from kdemo.label_issues.result import LabelIssues
 from kdemo.run import RunData, TrainConfig, read_data
 
@@ -324,37 +324,51 @@ def decisions_line(state: LabelState | None) -> str:
 
 
 def corrected_frame(state: LabelState) -> pd.DataFrame:
-    """The training table with the decisions applied (:func:`kdemo.label_issues.corrections.apply_corrections`)."""
+    """The training table (a token file: its sentence frame, ``tokens`` and ``ner_tags``) with the decisions
+    applied (:func:`kdemo.label_issues.corrections.apply_corrections`)."""
     data = state.data
     frame = getattr(data, "train_df", None)
-    if frame is None:
-        raise DataError("Expected a table to correct. Received: a token file. Download the corrected file instead and "
-                        "upload it in the Data tab.")
+    if frame is None:  # a token file: one row per sentence
+        frame = token_frame(data.train)
     return apply_corrections(frame, dict(state.decisions), label_columns=list(data.label_columns),
                              task=data.spec.task.value)
 
 
+def _corrected_path(state: LabelState, folder: Path) -> tuple[Path, Path]:
+    """The file the corrected data is written to (``folder/corrected/<stem>-corrected<suffix>``) and the file whose
+    format it keeps (the upload; a CSV named after the data without one)."""
+    like = Path(state.like_path) if state.like_path else Path(f"{Path(state.data.data_name or 'data').stem}.csv")
+    return Path(folder) / CORRECTED_DIR / f"{like.stem}-corrected{like.suffix or '.csv'}", like
+
+
 def write_corrected_file(state: LabelState, folder: Path) -> Path:
-    """Write the corrected training file into ``folder/corrected/`` in the uploaded file's format (CSV without one).
+    """Write the corrected training file into ``folder/corrected/`` in the uploaded file's format.
 
     Returns:
         The file's path, named ``<upload stem>-corrected<suffix>``.
     """
-    like = Path(state.like_path) if state.like_path else Path(f"{Path(state.data.data_name or 'data').stem}.csv")
-    out = Path(folder) / CORRECTED_DIR / f"{like.stem}-corrected{like.suffix or '.csv'}"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out, like = _corrected_path(state, folder)
     return Path(write_corrected(corrected_frame(state), like, out))
 
 
-def corrected_data(state: LabelState) -> RunData:
-    """The session's data with the decisions applied, named ``<name> (corrected)``, for a new training run."""
+def corrected_data(state: LabelState, folder: Path) -> RunData:
+    """The session's data with the decisions applied, named ``<name> (corrected)``, for a new training run (a token
+    file's is written into ``folder/corrected/`` and read from there, as a run reads its token file).
+
+    Raises:
+        DataError: If every row is dropped, or a decision does not fit the data.
+    """
     data = state.data
     name = f"{data.data_name or 'data'} (corrected)"
     frame = corrected_frame(state)
     if len(frame) == 0:
         raise DataError("Expected rows left to train on. Received: every row dropped. Keep some rows.")
     fields = {**data.config_fields(), "data_name": name}
-    return dataclasses.replace(read_data(TrainConfig(**fields), frame, getattr(data, "val_df", None)), data_name=name)
+    if getattr(data, "train_df", None) is not None:
+        return dataclasses.replace(read_data(TrainConfig(**fields), frame, data.val_df), data_name=name)
+    out, like = _corrected_path(state, folder)
+    fields["train_file"] = str(write_corrected(frame, like, out))
+    return read_data(TrainConfig(**fields))
 
 
 def summary_md(state: LabelState | None) -> str:

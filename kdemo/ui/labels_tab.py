@@ -174,7 +174,7 @@ def retrain(run_name, model_name, maxlen, batch_size, lr, epochs, precision, val
     with session.lock:
         session.require_idle("retraining")
         state = _state(session)
-        data = labels.corrected_data(state)
+        data = labels.corrected_data(state, session.workdir)
         before, session.data = session.data, data
         try:
             cfg = make_config(session, model_name, maxlen, batch_size, lr, epochs, precision, val_pct, freeze,

@@ -127,3 +127,46 @@ def test_data_map_shows_its_figure(client, tiny_bert_dir, tmp_path):
     assert status.startswith("✅") and "data map" in summary, summary
     assert plot["visible"] is True and plot["value"] is not None
     assert len(table["data"]) == 120
+
+
+def test_question_answering_has_no_labels_to_check(client, tiny_bert_dir, tmp_path):
+    from qa_fixtures import write_squad
+
+    client.predict(handle_file(str(write_squad(tmp_path / "train.json", n_contexts=4))), None, 0.2, api_name="/load_data")
+    with pytest.raises(AppError, match="Expected a task with labels"):
+        client.predict("cross_validation", 3, *settings(tiny_bert_dir), api_name="/find_label_issues")
+    _health(client)
+
+
+@pytest.mark.slow
+def test_token_file_relabel_drop_download_and_retrain(client, tmp_path_factory, tmp_path):
+    from test_ner_app import CONLL, fixture_words
+    from tiny_models import build_tiny_model
+
+    model = build_tiny_model(tmp_path_factory.mktemp("tiny-ner-labels"), "bert", extra_words=fixture_words())
+    client.predict(handle_file(str(CONLL)), None, 0.2, api_name="/load_data")
+    ner = [str(model), 64, 8, 5e-3, 4, "fp32", 0.2, False, "one_cycle", 0, 0, 1, 1]
+    status, summary, table, _plot, new_label, _decisions = client.predict(
+        "cross_validation", 3, *ner, api_name="/find_label_issues")
+    assert status.startswith("✅") and "60 rows" in summary and "No highlighting" in summary, summary
+    assert "B-PER" in {c[0] for c in new_label["choices"]}
+    (first, text, given, *_), (second, *_) = table["data"][:2]
+    tags = given.split()
+    tags[0] = "B-LOC" if tags[0] != "B-LOC" else "O"
+    with pytest.raises(AppError, match="one tag per word"):
+        client.predict(str(first), "relabel", "O", api_name="/set_label_action")
+    client.predict(str(first), "relabel", " ".join(tags), api_name="/set_label_action")
+    client.predict(str(second), "drop", "", api_name="/set_label_action")
+    path = client.predict(api_name="/download_corrected")
+    assert path.endswith("-corrected.conll"), path
+    sentences = [block.splitlines() for block in open(path, encoding="utf-8").read().strip().split("\n\n")]
+    assert len(sentences) == 59
+    relabelled = next(s for s in sentences if [line.split()[0] for line in s] == text.split())
+    assert [line.split()[-1] for line in relabelled] == tags
+    status, *_ = client.predict("", *ner, api_name="/retrain_corrected")
+    deadline = time.time() + 300
+    while not status.startswith(("✅", "⏹️", "❌")):
+        assert time.time() < deadline, status
+        time.sleep(0.3)
+        status, _timer = client.predict(api_name="/retrain_status")
+    assert "Finished" in status, status
