@@ -235,8 +235,11 @@ def run_seed(dataset: str, seed: int, args) -> dict:
 # ---------------------------------------------------------------------------------------------------- driver
 def _worker(args) -> None:
     import torch
+    from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(args.threads)
+    hf_logging.set_verbosity_error()  # the per-run "Loading weights" bars and truncation notices would bury the lines
+    hf_logging.disable_progress_bar()
     out = run_seed(args.worker, int(args.seed), args)
     Path(args.result).write_text(json.dumps(out, default=str), encoding="utf-8")
 
