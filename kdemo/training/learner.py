@@ -60,6 +60,8 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
             stop part-way, or early stopping's restored best), else None.
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
+        training_dynamics: The last fit's :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics`
+            recorder, or None (set ``record_training_dynamics = True`` to attach one to every fit).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
         evaluator: The task's evaluation strategy (``spec.load("evaluator")``, see
             :mod:`kdemo.training.evaluator`): it answers ``predict``, ``validate``, ``top_losses``, … and resolves
@@ -358,6 +360,14 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
                                    progress_every=progress_every, checkpoint_folder=checkpoint_folder)
         self._note_best_epoch(stopper, "val_loss")
         return history
+
+    def find_label_issues(self, **kwargs):
+        """The training rows whose given label the last fit's training dynamics call probably wrong (a data map,
+        Swayamdipta et al. 2020): see :func:`kdemo.label_issues.learner_issues.learner_label_issues` (record with
+        ``callbacks=[TrainingDynamics()]`` or ``record_training_dynamics = True`` before the fit)."""
+        from kdemo.label_issues.learner_issues import learner_label_issues
+
+        return learner_label_issues(self, **kwargs)
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,
