@@ -154,9 +154,13 @@ def estimate_seconds(dataset: str, *, rows: int, test_rows: int | None, epochs: 
 
 def median_of_runs(runs: list[dict]) -> list[dict]:
     """The table's rows for one dataset: its noisy run, each method (median over the seeds of the detection
-    figures, the seconds, the retrained accuracy and its per-seed change against the noisy run, in points) and,
-    when present, the oracle run."""
-    med = lambda values: float(statistics.median(values))  # noqa: E731
+    figures, the seconds, the retrained accuracy and its per-seed change against the noisy run, in points; a
+    retraining skipped because the flags held a whole class counts as missing, None when all are) and, when
+    present, the oracle run."""
+    def med(values) -> float | None:  # over the seeds that have the figure (a skipped retraining has none)
+        present = [v for v in values if v is not None]
+        return float(statistics.median(present)) if present else None
+
     noisy = med(r["noisy"]["accuracy"] for r in runs)
     base = {"dataset": runs[0]["dataset"], "seeds": len(runs), "flipped": med(r["flipped"] for r in runs)}
     table = [{**base, "method": "noisy run (no cleaning)", "test_acc": noisy,
@@ -168,7 +172,8 @@ def median_of_runs(runs: list[dict]) -> list[dict]:
             row[field] = med(r[key][field] for r in runs)
         row["test_acc"] = row.pop("retrain_accuracy")
         row["train_s"] = row.pop("retrain_s")
-        row["acc_change_pts"] = med(100 * (r[key]["retrain_accuracy"] - r["noisy"]["accuracy"]) for r in runs)
+        row["acc_change_pts"] = med(100 * (r[key]["retrain_accuracy"] - r["noisy"]["accuracy"]) for r in runs
+                                    if r[key]["retrain_accuracy"] is not None)
         table.append(row)
     if all("oracle" in r for r in runs):
         table.append({**base, "method": "clean labels (oracle)", "test_acc": med(r["oracle"]["accuracy"] for r in runs),
@@ -225,7 +230,15 @@ def run_seed(dataset: str, seed: int, args) -> dict:
               f"{scores['precision_at_recall']:.3f} ({seconds:.0f} s)", flush=True)
     out["noisy"] = fit(noisy, "noisy run")
     for key in METHODS:
-        kept = fit(noisy.drop(index=out[key]["flagged_rows"]), f"retrained without the {METHODS[key]} flags")
+        rest = noisy.drop(index=out[key]["flagged_rows"])
+        lost = sorted(set(noisy.label) - set(rest.label))
+        if lost:  # a finder that flags a whole class (a tiny model's): no run can score that class's test rows
+            out[key].update(retrain_accuracy=None, retrain_s=None, retrain_rows=len(rest),
+                            retrain_skipped=f"dropping the flagged rows leaves no row of {lost}")
+            print(f"  {dataset} seed {seed}: no retraining without the {METHODS[key]} flags: "
+                  f"{out[key]['retrain_skipped']}", flush=True)
+            continue
+        kept = fit(rest, f"retrained without the {METHODS[key]} flags")
         out[key].update(retrain_accuracy=kept["accuracy"], retrain_s=kept["seconds"], retrain_rows=kept["rows"])
     if args.oracle:
         out["oracle"] = fit(clean, "clean labels (oracle)")
@@ -305,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
             for seed in args.seeds:
                 runs[dataset].append(_spawn(dataset, seed, args, Path(folder)))
     rows = [row for dataset in args.datasets for row in median_of_runs(runs[dataset])]
-    print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; MiniLM (every layer), batch 32, lr 1e-4, "
+    print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; {args.model or 'MiniLM'} (every layer), batch 32, lr 1e-4, "
           f"one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds {args.seeds}; "
           f"precision@R: best precision at recall >= {MIN_RECALL} ranking by label_quality; seconds")
     print_table(rows, ["dataset", "method", "flagged", "precision", "recall", "precision_at_recall",

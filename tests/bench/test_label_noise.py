@@ -105,6 +105,17 @@ def test_median_of_runs_takes_per_field_medians_and_per_seed_changes():
     assert data_map["precision"] == pytest.approx(0.3) and kfold["seeds"] == 3
 
 
+def test_median_of_runs_leaves_out_skipped_retrainings():
+    runs = [_run(0, 0.80, (0.7, 0.82), (0.4, 0.79)), _run(1, 0.90, (0.5, 0.90), (0.3, 0.91))]
+    runs[1]["data_map"].update(retrain_accuracy=None, retrain_s=None)
+    runs[0]["kfold"].update(retrain_accuracy=None, retrain_s=None)
+    runs[1]["kfold"].update(retrain_accuracy=None, retrain_s=None)
+    _, kfold, data_map = median_of_runs(runs)
+    assert data_map["test_acc"] == pytest.approx(0.79) and data_map["acc_change_pts"] == pytest.approx(-1.0)
+    assert kfold["test_acc"] is None and kfold["acc_change_pts"] is None and kfold["train_s"] is None
+    assert kfold["precision"] == pytest.approx(0.6)  # the detection figures stay
+
+
 def test_estimate_grows_with_the_work():
     small = estimate_seconds("sst2", rows=4000, test_rows=None, epochs=2, folds=5, seeds=1)
     assert 0 < small < estimate_seconds("ag_news", rows=4000, test_rows=None, epochs=2, folds=5, seeds=1)
@@ -125,8 +136,11 @@ def test_tiny_run_end_to_end(tmp_path, tiny_bert_dir, sst2_dir):
         scores = run[key]
         assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
         assert 0 < scores["precision_at_recall"] <= 1 and scores["flagged"] == len(scores["flagged_rows"])
-        assert scores["retrain_rows"] == 120 - scores["flagged"] and 0 <= scores["retrain_accuracy"] <= 1
-        assert scores["find_s"] > 0 and scores["retrain_s"] > 0
+        assert scores["retrain_rows"] == 120 - scores["flagged"] and scores["find_s"] > 0
+        if scores["retrain_accuracy"] is None:  # the random model flagged every row of a class
+            assert "leaves no row of" in scores["retrain_skipped"]
+        else:
+            assert 0 <= scores["retrain_accuracy"] <= 1 and scores["retrain_s"] > 0
     assert 0 <= run["noisy"]["accuracy"] <= 1 and run["noisy"]["rows"] == 120 and run["oracle"]["rows"] == 120
     methods = [row["method"] for row in payload["rows"]]
     assert methods == ["noisy run (no cleaning)", "K-fold + cleanlab", "data map", "clean labels (oracle)"]
