@@ -306,8 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.epochs < 2 or args.folds < 2:
         raise SystemExit(f"Expected --epochs >= 2 (the data map) and --folds >= 2. Received: --epochs {args.epochs}, "
                          f"--folds {args.folds}.")
-    estimates = {d: estimate_seconds(d, rows=args.rows, test_rows=args.test_rows, epochs=args.epochs,
-                                     folds=args.folds, seeds=len(args.seeds), oracle=args.oracle) for d in args.datasets}
+    estimates = {d: estimate_seconds(d, rows=args.rows, test_rows=args.test_rows, epochs=args.epochs, folds=args.folds,
+                                     seeds=len(args.seeds), oracle=args.oracle)
+                 for d in args.datasets}
     print(f"Estimated wall time on the idle 2-core machine: {sum(estimates.values()) / 60:.0f} min ("
           + ", ".join(f"{d} {s / 60:.0f} min" for d, s in estimates.items()) + "); a busy machine takes longer.",
           flush=True)
@@ -318,8 +319,8 @@ def main(argv: list[str] | None = None) -> None:
             for seed in args.seeds:
                 runs[dataset].append(_spawn(dataset, seed, args, Path(folder)))
     rows = [row for dataset in args.datasets for row in median_of_runs(runs[dataset])]
-    print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; {args.model or 'MiniLM'} (every layer), batch 32, lr 1e-4, "
-          f"one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds {args.seeds}; "
+    print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; {args.model or 'MiniLM'} (every layer), batch 32, "
+          f"lr 1e-4, one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds {args.seeds}; "
           f"precision@R: best precision at recall >= {MIN_RECALL} ranking by label_quality; seconds")
     print_table(rows, ["dataset", "method", "flagged", "precision", "recall", "precision_at_recall",
                        "average_precision", "find_s", "test_acc", "acc_change_pts", "train_s"])
