@@ -79,8 +79,7 @@ def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
 
     Returns:
         An object array of shape ``(num_examples,)`` of ``"easy-to-learn"``, ``"ambiguous"`` or ``"hard-to-learn"``
-        (an example with NaN statistics, never seen, is ``"hard-to-learn"`` only if ``confidence`` says so: it is
-        ``"easy-to-learn"``, with no evidence against its label).
+        (NaN statistics, an example never seen, give ``"easy-to-learn"``: there is no evidence against its label).
     """
     confidence, variability = np.asarray(confidence, dtype=np.float64), np.asarray(variability, dtype=np.float64)
     out = np.full(confidence.shape, EASY, dtype=object)

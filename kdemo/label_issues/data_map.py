@@ -91,20 +91,19 @@ def data_map_issues(config: TrainConfig, *, train_df: pd.DataFrame | None = None
         resume: Return the result a finished search left in ``work_dir`` instead of training again (a search
             stopped part-way starts again: the dynamics of a partial run are not kept).
         progress: Called with the run's :class:`~kdemo.training.callbacks.ProgressEvent` (steps and epochs).
-        stop: A ``threading.Event``; set, the run ends after the current batch and the epochs recorded so far are
-            scored (at least 2 are needed).
+        stop: A ``threading.Event``; once set, the run ends after the current batch and None is returned (as a
+            stopped cross-validation search does; nothing is saved).
         policy: Which local model folders ``config.model_name`` may name.
 
     Returns:
         A :class:`~kdemo.label_issues.result.LabelIssues` (method ``"data_map"``, one row per training row or
-        sentence, with ``confidence``, ``variability``, ``correctness`` and ``region``), or None when ``stop`` was
-        set before training started.
+        sentence, with ``confidence``, ``variability``, ``correctness`` and ``region``), or None when stopped.
 
     Raises:
         DataError: If the run plans fewer than 2 epochs, the task has no labels (question answering), or the data
             cannot be used (rows named).
         ModelError: If the model cannot be loaded.
-        TrainingError: If training fails, or a stop came before 2 epochs were recorded.
+        TrainingError: If training fails, or fewer than 2 epochs ran (early stopping).
     """
     started = time.monotonic()
     epochs = planned_epochs(config)
@@ -117,11 +116,11 @@ def data_map_issues(config: TrainConfig, *, train_df: pd.DataFrame | None = None
     data = _all_rows(read_data(config, train_df, None), config)
     recorder = TrainingDynamics()
     result = train(config, data=data, progress=progress, stop=stop, policy=policy, callbacks=[recorder])
-    if result is None:
+    if result is None or result.learner.stopped_early:
         return None
-    if len(recorder.epochs) < MIN_EPOCHS:
+    if len(recorder.epochs) < MIN_EPOCHS:  # e.g. autofit's early stopping after one epoch
         raise TrainingError(f"Expected at least {MIN_EPOCHS} epochs of training dynamics. Received: "
-                            f"{len(recorder.epochs)} (the run was stopped). Run the search again and let it finish.")
+                            f"{len(recorder.epochs)}. Run more epochs (without early stopping after the first).")
     texts = data.train_df[data.text_column].astype(str).tolist() if hasattr(data, "train_df") else None
     issues = learner_label_issues(result.learner, dynamics=recorder, texts=texts, seconds=time.monotonic() - started)
     if saved is not None:

@@ -88,12 +88,19 @@ def _texts(data) -> list:
 
 
 def _columns(rows, given, suggested, confidence, variability, correctness, **extra) -> pd.DataFrame:
+    """The table; a row no epoch saw (a stopped run) gets label quality 1, region easy-to-learn and no flag."""
     seen = ~np.isnan(confidence)
-    flags = flag_issues(confidence, variability, correctness) & seen
     return pd.DataFrame({"row": rows, "given_label": given, "suggested_label": suggested,
-                         "label_quality": np.where(seen, confidence, 1.0), "is_issue": flags, **extra,
+                         "label_quality": np.where(seen, confidence, 1.0),
+                         "is_issue": flag_issues(confidence, variability, correctness) & seen, **extra,
                          "confidence": confidence, "variability": variability, "correctness": correctness,
-                         "region": regions(np.where(seen, confidence, 1.0), np.nan_to_num(variability))})
+                         "region": regions(confidence, variability)})
+
+
+def number_label(value) -> str:
+    """A regression label or prediction (held as float32) as ``str(float)`` of its shortest float32 digits, so that
+    a file's ``2.075`` reads ``"2.075"``, not ``"2.075000047683716"``."""
+    return str(float(str(np.float32(value))))
 
 
 def _names(names: Sequence[str], on: np.ndarray) -> str:
@@ -119,8 +126,8 @@ def _row_table(task: str, data, dynamics: TrainingDynamics) -> pd.DataFrame:
     probs, correct = dynamics.given_probabilities(n)
     conf, var, corr = cartography(probs, correct)
     if task == "regression":
-        given = [str(float(v)) for v in labels.reshape(n, -1)[:, 0]]
-        suggested = [given[i] if p is None else str(float(p)) for i, p in enumerate(last)]
+        given = [number_label(v) for v in labels.reshape(n, -1)[:, 0]]
+        suggested = [given[i] if p is None else number_label(p) for i, p in enumerate(last)]
     else:
         given = [names[int(v)] for v in labels]
         suggested = [given[i] if p is None else names[int(p)] for i, p in enumerate(last)]

@@ -170,6 +170,7 @@ class FastTrainStep:
                                   validation_data=self._on_device(validation_data), **kwargs)
         except BaseException:
             self.step_log.discard()  # e.g. out of memory: reading the device now could fail and hide the error
+            self.observe_training(None)  # a recorder's on_train_end never ran (a retried fit attaches it again)
             raise
         self.step_log.flush()
         return history

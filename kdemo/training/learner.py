@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 
 import keras
@@ -39,6 +40,8 @@ DEFAULT_FREEZE_LOWER = 0.0
 #: trains in 0.63-0.77x the time of every layer (``python -m bench.freezing``: SST-2 0.63x at -0.1 pt accuracy, AG
 #: News 0.77x at +0.2 pt, SMS spam 0.73x at -1.3 pt; bench/RESULTS.md). Pass ``freeze_lower=FAST_FREEZE_LOWER``.
 FAST_FREEZE_LOWER = 1 / 3
+#: What :meth:`Learner.find_label_issues` runs ("module:function").
+LEARNER_LABEL_ISSUES = "kdemo.label_issues.learner_issues:learner_label_issues"
 
 
 class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, PersistenceMixin, SettingsMixin):
@@ -362,12 +365,11 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
         return history
 
     def find_label_issues(self, **kwargs):
-        """The training rows whose given label the last fit's training dynamics call probably wrong (a data map,
-        Swayamdipta et al. 2020): see :func:`kdemo.label_issues.learner_issues.learner_label_issues` (record with
-        ``callbacks=[TrainingDynamics()]`` or ``record_training_dynamics = True`` before the fit)."""
-        from kdemo.label_issues.learner_issues import learner_label_issues
-
-        return learner_label_issues(self, **kwargs)
+        """Rows whose label the last fit's training dynamics call probably wrong (a data map): see
+        :func:`kdemo.label_issues.learner_issues.learner_label_issues` (fit with ``callbacks=[TrainingDynamics()]`` or
+        ``record_training_dynamics = True``). Loaded by name, as task roles: label_issues sits above training."""
+        module, _, name = LEARNER_LABEL_ISSUES.partition(":")
+        return getattr(importlib.import_module(module), name)(self, **kwargs)
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,

@@ -123,3 +123,25 @@ def test_learner_find_label_issues_reads_the_last_fit(tiny_bert_dir):
     issues = learner.find_label_issues()
     assert len(issues.table) == 80 and {"confidence", "variability", "correctness", "region"} <= set(issues.table)
     assert len(set(issues.issues["row"]) & set(PLANTED)) >= 4
+
+
+def test_a_stopped_search_returns_none(tiny_bert_dir, tmp_path):
+    import threading
+
+    path = tmp_path / "noisy.csv"
+    _noisy_frame().to_csv(path, index=False)
+    config = TrainConfig(train_file=str(path), model_name=str(tiny_bert_dir), epochs=3, lr=3e-3, batch_size=8,
+                         precision="fp32", track=False)
+    stop = threading.Event()
+    stop.set()
+    assert data_map_issues(config, stop=stop) is None  # before training
+    stop.clear()
+    events = []
+
+    def progress(event):
+        events.append(event)
+        if event.phase == "epoch_end":
+            stop.set()
+
+    assert data_map_issues(config, stop=stop, progress=progress, work_dir=tmp_path / "w") is None  # part-way
+    assert sum(e.phase == "epoch_end" for e in events) < 3 and not (tmp_path / "w" / dm.RESULT_FILE).exists()

@@ -67,6 +67,8 @@ def test_record_flag_attaches_a_fresh_recorder(data):
     learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=8)
     learner.fit_onecycle(1e-12, 1, verbose=0)
     assert learner.training_dynamics is None
+    tap = learner.model._step_state.tap  # without a recorder no batch keeps its rows
+    assert not tap.active and not tap.pending and learner.model._step_state.observer is None
     learner.record_training_dynamics = True
     learner.fit_onecycle(1e-12, 1, verbose=0)
     assert isinstance(learner.training_dynamics, TrainingDynamics) and learner.training_dynamics.epochs == [0]
@@ -145,3 +147,30 @@ def test_without_rows_the_recorder_says_what_to_do():
     recorder = _recorder("single_label")
     with pytest.raises(TrainingError, match="batch_rows"):
         recorder._observe(torch.tensor([0]), torch.tensor([[0.0, 1.0]]), None)
+
+
+def test_a_resumed_epoch_maps_its_batches_to_the_skipped_rows(data):
+    from kdemo.data.dataset import BatchSequence
+    from kdemo.training.resume import EpochRemainder
+
+    trn = data[0]
+    train = BatchSequence(trn, 5, shuffle=True, seed=1)
+    rest = EpochRemainder(train, 3)
+    for i in range(len(rest)):
+        np.testing.assert_array_equal(rest.batch_rows(i), train.batch_indices[i + 3])
+
+
+def test_a_failed_fit_detaches_the_recorder(data):
+    import keras
+
+    trn, val, preproc = data
+    learner = get_learner(preproc.get_classifier(), train_data=trn, val_data=val, batch_size=8)
+
+    def fail(batch, logs=None):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        learner.fit_onecycle(1e-12, 1, verbose=0,
+                             callbacks=[TrainingDynamics(), keras.callbacks.LambdaCallback(on_train_batch_end=fail)])
+    state = learner.model._step_state
+    assert state.observer is None and not state.tap.active and not state.tap.pending
