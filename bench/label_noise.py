@@ -27,8 +27,9 @@ trained, batch 32, lr 1e-4, one-cycle, ``--epochs`` 2 (the data map needs >= 2),
 SST-2's texts are short, AG News' p95 is 45 words: a few are cut), seed s, no tracking. Each (dataset, seed) runs
 in its own subprocess (OMP/MKL threads = ``--threads``, default the machine's cores) so its memory is released.
 Results: the medians over the seeds, a printed table and ``bench/results/label_noise.json`` (every seed's figures,
-flipped and flagged rows). This is an accuracy bench: times are reported, not compared. ``--quick`` (600 rows,
-seed 0, 2 folds, 1,000 test rows, written to ``label_noise_quick.json``) checks that it works.
+flipped and flagged rows; rewritten after each (dataset, seed), with ``"complete": false`` until the end). This
+is an accuracy bench: times are reported, not compared. ``--quick`` (600 rows, seed 0, 2 folds, 1,000 test rows,
+written to ``label_noise_quick.json``) checks that it works.
 """
 
 from __future__ import annotations
@@ -314,10 +315,12 @@ def main(argv: list[str] | None = None) -> None:
           flush=True)
     runs: dict[str, list[dict]] = {d: [] for d in args.datasets}
     started = time.perf_counter()
+    facts = machine()
     with tempfile.TemporaryDirectory(prefix="label_noise_") as folder:
         for dataset in args.datasets:
             for seed in args.seeds:
                 runs[dataset].append(_spawn(dataset, seed, args, Path(folder)))
+                _save(args, runs, facts, complete=False)  # a long run that dies keeps its finished seeds
     rows = [row for dataset in args.datasets for row in median_of_runs(runs[dataset])]
     print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; {args.model or 'MiniLM'} (every layer), batch 32, "
           f"lr 1e-4, one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds {args.seeds}; "
@@ -331,15 +334,21 @@ def main(argv: list[str] | None = None) -> None:
                   f"(issue 27: >= {GOAL_PRECISION}: {'yes' if met else 'no'}); its flags: precision "
                   f"{row['precision']:.3f}, recall {row['recall']:.3f}")
     print(f"total {time.perf_counter() - started:.0f} s")
-    payload = {"machine": machine(), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    print(f"wrote {_save(args, runs, facts, complete=True)}")
+
+
+def _save(args, runs: dict[str, list[dict]], facts: dict, *, complete: bool) -> Path:
+    """Write the medians of the finished seeds and every run to ``--json`` (default ``bench/results/``);
+    ``complete`` False marks a file written part-way."""
+    rows = [row for dataset, done in runs.items() if done for row in median_of_runs(done)]
+    payload = {"complete": complete, "machine": facts,
+               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "rows": rows, "runs": runs}
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        path = args.json
-    else:
-        path = write_json("label_noise_quick" if args.quick else "label_noise", payload)
-    print(f"wrote {path}")
+    if args.json is None:
+        return write_json("label_noise_quick" if args.quick else "label_noise", payload)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return args.json
 
 
 if __name__ == "__main__":

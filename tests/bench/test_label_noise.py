@@ -144,4 +144,4 @@ def test_tiny_run_end_to_end(tmp_path, tiny_bert_dir, sst2_dir):
     assert 0 <= run["noisy"]["accuracy"] <= 1 and run["noisy"]["rows"] == 120 and run["oracle"]["rows"] == 120
     methods = [row["method"] for row in payload["rows"]]
     assert methods == ["noisy run (no cleaning)", "K-fold + cleanlab", "data map", "clean labels (oracle)"]
-    assert payload["args"]["maxlen"] == 32
+    assert payload["args"]["maxlen"] == 32 and payload["complete"] is True
