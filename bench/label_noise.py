@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> None:
                 _save(args, runs, facts, complete=False)  # a long run that dies keeps its finished seeds
     rows = [row for dataset in args.datasets for row in median_of_runs(runs[dataset])]
     print(f"\n{args.noise:.0%} of {args.rows} training rows flipped; {args.model or 'MiniLM'} (every layer), batch 32, "
-          f"lr 1e-4, one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds {args.seeds}; "
-          f"precision@R: best precision at recall >= {MIN_RECALL} ranking by label_quality; seconds")
+          f"lr 1e-4, one-cycle, {args.epochs} epochs, maxlen {args.maxlen}, K = {args.folds}; medians of seeds "
+          f"{args.seeds}; precision@R: best precision at recall >= {MIN_RECALL} ranking by label_quality; seconds")
     print_table(rows, ["dataset", "method", "flagged", "precision", "recall", "precision_at_recall",
                        "average_precision", "find_s", "test_acc", "acc_change_pts", "train_s"])
     for row in rows:
