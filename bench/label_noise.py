@@ -99,7 +99,7 @@ def flip_labels(labels: Sequence[str], fraction: float, seed: int,
 
 def detection_scores(flipped: Sequence[int], table: pd.DataFrame, num_rows: int, *,
                      min_recall: float = MIN_RECALL) -> dict:
-    """How well a :class:`~kdemo.label_issues.result.LabelIssues` table finds the flipped rows.
+    """How well a :class:`~kdemo.run.label_issues.result.LabelIssues` table finds the flipped rows.
 
     Args:
         flipped: 0-based positions of the rows whose label was flipped.

@@ -25,8 +25,8 @@ from kdemo.inference.ner_predictor import NERPredictor  # noqa: E402
 from kdemo.inference.qa_predictor import QAPredictor  # noqa: E402
 from kdemo.data import ktrain_utils as utils  # noqa: E402  (ktrain's `from ktrain import utils as U`)
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
-from kdemo.label_issues.api import find_label_issues  # noqa: E402
-from kdemo.label_issues.result import LabelIssues  # noqa: E402
+from kdemo.run.label_issues.api import find_label_issues  # noqa: E402
+from kdemo.run.label_issues.result import LabelIssues  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.modeling.tagger import sequence_tagger  # noqa: E402

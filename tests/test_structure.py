@@ -181,10 +181,9 @@ def test_no_module_below_the_root_imports_the_root_package():
 
 
 #: What ``kdemo/ui`` may import: the library's front (runs, predictors, explanations, the Hub, data readers and
-#: doctors, the task specs, reports, label issues) and the shared utilities; never training, modeling, text or
-#: distributed internals.
+#: doctors, the task specs, reports) and the shared utilities; never training, modeling, text or distributed internals.
 UI_MAY_IMPORT = {"run", "inference", "explain", "hub", "data", "tasks", "evaluation", "ui", "errors", "jobs", "plots",
-                 "atomic", "device", "memory", "record", "fonts", "label_issues"}
+                 "atomic", "device", "memory", "record", "fonts"}
 
 
 def test_the_ui_is_a_client_of_the_library_front():

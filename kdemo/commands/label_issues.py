@@ -1,5 +1,5 @@
 """``python -m kdemo label-issues TRAIN_FILE --text-column T --label-column L [--folds 5 | --data-map] --out CSV``:
-the training rows that are probably mislabeled (:func:`kdemo.label_issues.api.find_label_issues`)."""
+the training rows that are probably mislabeled (:func:`kdemo.run.label_issues.api.find_label_issues`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from kdemo.distributed.launch import progress_line
-from kdemo.label_issues.api import find_label_issues
+from kdemo.run.label_issues.api import find_label_issues
 from kdemo.run.progress import ProgressBar, watch_stop_file
 
 LABEL_ISSUES_EPILOG = """\

@@ -126,7 +126,7 @@ def train(
         checkpoint_every_s: Most seconds between two resume checkpoints within an epoch.
         callbacks: Extra Keras callbacks for the fit, after the run's tracker (e.g. a
             :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics` recorder, as
-            :func:`kdemo.label_issues.data_map.data_map_issues` passes).
+            :func:`kdemo.run.label_issues.data_map.data_map_issues` passes).
 
     Returns:
         The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params, the

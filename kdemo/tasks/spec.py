@@ -103,7 +103,7 @@ class TaskSpec:
         scorer: ``"module:function"`` that scores a saved run on a labelled test file, row by row
             (``scorer(predictor, path, **columns) -> RowScores``; :func:`kdemo.run.evaluate_runs.evaluate`).
         label_issues: ``"module:function"`` of the task's cleanlab adapter (``scores(labels, predictions,
-            class_names) -> DataFrame``; :func:`kdemo.label_issues.api.find_label_issues`), or ``""`` where the task
+            class_names) -> DataFrame``; :func:`kdemo.run.label_issues.api.find_label_issues`), or ``""`` where the task
             has no labels to check (question answering).
     """
 
@@ -169,21 +169,21 @@ SPECS: dict[Task, TaskSpec] = {
         card_words="single-label classification (softmax over the classes)",
         problem_type="single_label_classification", label_word="class", balance_title="Class balance",
         class_weight=True, report="kdemo.evaluation.report:ClassificationReport",
-        label_issues="kdemo.label_issues.classes:single_label_scores", **_TABLE_COMMON),
+        label_issues="kdemo.run.label_issues.classes:single_label_scores", **_TABLE_COMMON),
     MULTI_LABEL: TaskSpec(
         MULTI_LABEL, title="multi-label classification",
         card_words="multi-label classification (one sigmoid per label; a text can carry several labels)",
         problem_type="multi_label_classification", label_word="label", balance_title="Class balance",
         class_weight=False, label_layout="multi_hot", report="kdemo.evaluation.report:MultiLabelReport",
         card_summary="A multi-label text classifier that tags texts with any of {num_labels} labels ({names})",
-        card_tags=("multi-label",), label_issues="kdemo.label_issues.classes:multi_label_scores", **_TABLE_COMMON),
+        card_tags=("multi-label",), label_issues="kdemo.run.label_issues.classes:multi_label_scores", **_TABLE_COMMON),
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
         class_weight=False, label_layout="target", report="kdemo.evaluation.report:RegressionReport",
         card_summary="A text regression model that predicts {targets} from a text",
         card_call='function_to_apply="none"', card_call_comment="the predicted value", space_app="regression",
-        label_issues="kdemo.label_issues.regression:regression_scores", **_TABLE_COMMON),
+        label_issues="kdemo.run.label_issues.regression:regression_scores", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
         card_words=("token classification (named entities: one BIO tag per word; an entity is a `B-` tag followed "
@@ -195,7 +195,7 @@ SPECS: dict[Task, TaskSpec] = {
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
         predictor="kdemo.inference.ner_predictor:NERPredictor", report="kdemo.evaluation.ner:NERReport",
-        scorer="kdemo.evaluation.ner_scores:ner_scores", label_issues="kdemo.label_issues.tokens:token_scores",
+        scorer="kdemo.evaluation.ner_scores:ner_scores", label_issues="kdemo.run.label_issues.tokens:token_scores",
         label_layout="word_tags", entity_types=True,
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),

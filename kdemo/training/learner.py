@@ -41,7 +41,7 @@ DEFAULT_FREEZE_LOWER = 0.0
 #: News 0.77x at +0.2 pt, SMS spam 0.73x at -1.3 pt; bench/RESULTS.md). Pass ``freeze_lower=FAST_FREEZE_LOWER``.
 FAST_FREEZE_LOWER = 1 / 3
 #: What :meth:`Learner.find_label_issues` runs ("module:function").
-LEARNER_LABEL_ISSUES = "kdemo.label_issues.learner_issues:learner_label_issues"
+LEARNER_LABEL_ISSUES = "kdemo.run.label_issues.learner_issues:learner_label_issues"
 
 
 class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, PersistenceMixin, SettingsMixin):
@@ -366,7 +366,7 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
 
     def find_label_issues(self, **kwargs):
         """Rows whose label the last fit's training dynamics call probably wrong (a data map): see
-        :func:`kdemo.label_issues.learner_issues.learner_label_issues` (fit with ``callbacks=[TrainingDynamics()]`` or
+        :func:`kdemo.run.label_issues.learner_issues.learner_label_issues` (fit with ``callbacks=[TrainingDynamics()]`` or
         ``record_training_dynamics = True``). Loaded by name, as task roles: label_issues sits above training."""
         module, _, name = LEARNER_LABEL_ISSUES.partition(":")
         return getattr(importlib.import_module(module), name)(self, **kwargs)

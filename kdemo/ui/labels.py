@@ -1,7 +1,7 @@
 """The Labels tab's logic, without widgets: the label-issue job, the table it shows, the keep / drop / relabel
 decisions, and the corrected data they make (no gradio here).
 
-The job runs :func:`kdemo.label_issues.api.find_label_issues` on the session's data with the Train tab's settings,
+The job runs :func:`kdemo.run.label_issues.api.find_label_issues` on the session's data with the Train tab's settings,
 on the device queue like training (:mod:`kdemo.ui.train_job`). Its result and the user's decisions are kept with the
 session (:class:`LabelState`, ``session.labels``); the decisions always apply to the data as it was when the issues
 were found, so a retrain that replaced the session's data does not shift the rows they name.
@@ -20,9 +20,9 @@ import pandas as pd
 from kdemo.errors import DataError
 from kdemo.explain.attributions import explain
 from kdemo.jobs import Job
-from kdemo.label_issues.api import find_label_issues
-from kdemo.label_issues.corrections import apply_corrections, token_frame, write_corrected
-from kdemo.label_issues.result import LabelIssues
+from kdemo.run.label_issues.api import find_label_issues
+from kdemo.run.label_issues.corrections import apply_corrections, token_frame, write_corrected
+from kdemo.run.label_issues.result import LabelIssues
 from kdemo.run import RunData, TrainConfig, read_data
 
 #: Rows of the table the tab shows: the lowest label qualities (every flagged row when there are fewer).
@@ -45,7 +45,7 @@ class LabelState:
     """One label-issue search of a session and the user's decisions about it.
 
     Attributes:
-        issues: The :class:`~kdemo.label_issues.result.LabelIssues` found.
+        issues: The :class:`~kdemo.run.label_issues.result.LabelIssues` found.
         data: The session's data the issues were found in (what the decisions apply to).
         like_path: The file that data was read from (the corrected file keeps its format), or None.
         decisions: ``{row: "drop" or a new label}``; rows not in it are kept.
@@ -325,7 +325,7 @@ def decisions_line(state: LabelState | None) -> str:
 
 def corrected_frame(state: LabelState) -> pd.DataFrame:
     """The training table (a token file: its sentence frame, ``tokens`` and ``ner_tags``) with the decisions
-    applied (:func:`kdemo.label_issues.corrections.apply_corrections`)."""
+    applied (:func:`kdemo.run.label_issues.corrections.apply_corrections`)."""
     data = state.data
     frame = getattr(data, "train_df", None)
     if frame is None:  # a token file: one row per sentence

@@ -12,7 +12,7 @@ import gradio as gr
 
 from kdemo.errors import DataError
 from kdemo.jobs import Job
-from kdemo.label_issues.data_map import plot_data_map
+from kdemo.run.label_issues.data_map import plot_data_map
 from kdemo.run.models import resolve_model_source
 from kdemo.ui import labels
 from kdemo.ui.errors import user_errors

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from kdemo.errors import DataError
-from kdemo.label_issues.classes import multi_label_scores, single_label_scores
-from kdemo.label_issues.regression import regression_scores
-from kdemo.label_issues.tokens import token_scores
+from kdemo.run.label_issues.classes import multi_label_scores, single_label_scores
+from kdemo.run.label_issues.regression import regression_scores
+from kdemo.run.label_issues.tokens import token_scores
 from kdemo.tasks import SPECS
 
 

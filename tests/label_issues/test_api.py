@@ -14,8 +14,8 @@ import pytest
 import kdemo
 from conftest import sentiment_frame
 from kdemo.errors import DataError
-from kdemo.label_issues.cross_val import FoldEvent, fold_indices
-from kdemo.label_issues.result import LabelIssues
+from kdemo.run.label_issues.cross_val import FoldEvent, fold_indices
+from kdemo.run.label_issues.result import LabelIssues
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from kdemo.data.tables import read_table
 from kdemo.data.token_files import read_token_file
 from kdemo.errors import DataError
-from kdemo.label_issues.corrections import apply_corrections, token_frame, write_corrected
+from kdemo.run.label_issues.corrections import apply_corrections, token_frame, write_corrected
 
 
 def _single() -> pd.DataFrame:

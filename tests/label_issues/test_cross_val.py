@@ -12,8 +12,8 @@ import pytest
 
 import kdemo
 from kdemo.errors import DataError
-from kdemo.label_issues import api
-from kdemo.label_issues.cross_val import examples_for, fingerprint, fold_config
+from kdemo.run.label_issues import api
+from kdemo.run.label_issues.cross_val import examples_for, fingerprint, fold_config
 from kdemo.run.pipeline import read_data
 
 CONLL = "John\tB-PER\nruns\tO\n\nAcme\tB-ORG\nsells\tO\n\nBerlin\tB-LOC\nwaits\tO\n\nAnn\tB-PER\nsings\tO\n"

@@ -9,10 +9,10 @@ from conftest import sentiment_frame
 from matplotlib.figure import Figure
 
 from kdemo import DataError, TrainingError, get_learner, texts_from_df
-from kdemo.label_issues import data_map as dm
-from kdemo.label_issues.cartography import AMBIGUOUS, EASY, HARD, cartography, flag_issues, regions
-from kdemo.label_issues.data_map import data_map_issues, plot_data_map
-from kdemo.label_issues.result import LabelIssues
+from kdemo.run.label_issues import data_map as dm
+from kdemo.run.label_issues.cartography import AMBIGUOUS, EASY, HARD, cartography, flag_issues, regions
+from kdemo.run.label_issues.data_map import data_map_issues, plot_data_map
+from kdemo.run.label_issues.result import LabelIssues
 from kdemo.run.config import TrainConfig
 from kdemo.training.callbacks.training_dynamics import TrainingDynamics
 

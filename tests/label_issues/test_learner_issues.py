@@ -14,8 +14,8 @@ from tiny_models import build_tiny_model
 
 from kdemo import DataError
 from kdemo.data.token_files import read_token_file
-from kdemo.label_issues.data_map import data_map_issues
-from kdemo.label_issues.learner_issues import learner_label_issues
+from kdemo.run.label_issues.data_map import data_map_issues
+from kdemo.run.label_issues.learner_issues import learner_label_issues
 from kdemo.run.config import TrainConfig
 from kdemo.training.callbacks.training_dynamics import TrainingDynamics
 

@@ -11,10 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from browser import open_page, requires_chromium, serve_app, upload_and_train
-from fake_label_issues import install
 from test_labels_tab import noisy_frame
 
-install()  # kdemo.label_issues is written on another branch: a stand-in until it is merged here
 pytestmark = [requires_chromium, pytest.mark.slow]
 SCREENS = Path(__file__).resolve().parents[1] / ".screens"
 

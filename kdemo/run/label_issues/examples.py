@@ -9,8 +9,8 @@ import numpy as np
 
 from kdemo.data.labels import parse_labels
 from kdemo.errors import DataError
-from kdemo.label_issues.classes import join_names
-from kdemo.label_issues.regression import format_target
+from kdemo.run.label_issues.classes import join_names
+from kdemo.run.label_issues.regression import format_target
 from kdemo.run.table_pipeline import TableRunData
 
 #: How the two texts of a sentence pair are shown in the ``text`` column of a label-issue table.

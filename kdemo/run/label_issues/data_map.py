@@ -6,8 +6,8 @@ of the given label over the epochs) and variability (its standard deviation); mi
 model steadily rejects the given label (hard-to-learn). :func:`data_map_issues` runs **one** ordinary
 :func:`kdemo.train` run with a :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics` recorder, which
 reads the probabilities off the training steps' own forward passes, so the search costs about one run (K-fold
-cross-validation, :mod:`kdemo.label_issues.cross_val`, costs K). Regions, flag and scores:
-:mod:`kdemo.label_issues.cartography` and :mod:`kdemo.label_issues.learner_issues`.
+cross-validation, :mod:`kdemo.run.label_issues.cross_val`, costs K). Regions, flag and scores:
+:mod:`kdemo.run.label_issues.cartography` and :mod:`kdemo.run.label_issues.learner_issues`.
 
 Which rows train: **all of them**. The dynamics are only known for rows the run trains on, so the run trains on every
 row of the file; the validation report the run still makes (and the best-epoch logic it drives) uses the config's
@@ -32,10 +32,10 @@ from matplotlib.figure import Figure
 
 from kdemo.errors import DataError, TrainingError
 from kdemo.fonts import with_cjk_fonts
-from kdemo.label_issues.cartography import (AMBIGUOUS_VARIABILITY, EASY_CONFIDENCE, MIN_EPOCHS, REGIONS,
+from kdemo.run.label_issues.cartography import (AMBIGUOUS_VARIABILITY, EASY_CONFIDENCE, MIN_EPOCHS, REGIONS,
                                             cartography, flag_issues, regions)
-from kdemo.label_issues.learner_issues import SCORED_TASKS, learner_label_issues
-from kdemo.label_issues.result import DATA_MAP, LabelIssues
+from kdemo.run.label_issues.learner_issues import SCORED_TASKS, learner_label_issues
+from kdemo.run.label_issues.result import DATA_MAP, LabelIssues
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.plots import new_figure
 from kdemo.run.config import SGDR, TrainConfig
@@ -82,7 +82,7 @@ def data_map_issues(config: TrainConfig, *, train_df: pd.DataFrame | None = None
     One :func:`kdemo.train` run with ``config``'s settings, over every row of the training file (module docstring:
     where validation comes from), records each row's probability of its given label at every epoch
     (:class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics`); the data map of those probabilities
-    (Swayamdipta et al. 2020) scores and flags the rows (:mod:`kdemo.label_issues.cartography`).
+    (Swayamdipta et al. 2020) scores and flags the rows (:mod:`kdemo.run.label_issues.cartography`).
 
     Args:
         config: The run's settings (files, columns, task, model, epochs ≥ 2, …).
@@ -96,7 +96,7 @@ def data_map_issues(config: TrainConfig, *, train_df: pd.DataFrame | None = None
         policy: Which local model folders ``config.model_name`` may name.
 
     Returns:
-        A :class:`~kdemo.label_issues.result.LabelIssues` (method ``"data_map"``, one row per training row or
+        A :class:`~kdemo.run.label_issues.result.LabelIssues` (method ``"data_map"``, one row per training row or
         sentence, with ``confidence``, ``variability``, ``correctness`` and ``region``), or None when stopped.
 
     Raises:

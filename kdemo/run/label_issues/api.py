@@ -10,14 +10,14 @@ from collections.abc import Callable
 import pandas as pd
 
 from kdemo.errors import DataError
-from kdemo.label_issues.cross_val import FoldEvent, cross_val_predictions, examples_for
-from kdemo.label_issues.result import CROSS_VALIDATION, LabelIssues
+from kdemo.run.label_issues.cross_val import FoldEvent, cross_val_predictions, examples_for
+from kdemo.run.label_issues.result import CROSS_VALIDATION, LabelIssues
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.run.config import TrainConfig
 from kdemo.run.pipeline import read_data
 
 #: Where the data-map search lives (written beside this package; imported on first use).
-DATA_MAP_SEARCH = "kdemo.label_issues.data_map:data_map_issues"
+DATA_MAP_SEARCH = "kdemo.run.label_issues.data_map:data_map_issues"
 
 
 def _data_map_search():
@@ -25,7 +25,7 @@ def _data_map_search():
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        raise DataError("Expected the data-map search (kdemo.label_issues.data_map) to be installed. Received: it is "
+        raise DataError("Expected the data-map search (kdemo.run.label_issues.data_map) to be installed. Received: it is "
                         "missing from this kdemo. Use K-fold cross-validation (data_map=False).") from None
 
 
@@ -44,13 +44,13 @@ def find_label_issues(
     """Find the training examples whose given label is probably wrong.
 
     Thorough (default): out-of-sample predictions of every example by K-fold cross-validation, each fold a real
-    :func:`kdemo.train` run with ``config``'s settings (:mod:`kdemo.label_issues.cross_val`), given to cleanlab's
+    :func:`kdemo.train` run with ``config``'s settings (:mod:`kdemo.run.label_issues.cross_val`), given to cleanlab's
     confident learning through the task's adapter (the spec's ``label_issues`` role): ``cleanlab.filter`` for
     single-label, ``cleanlab.multilabel_classification`` for multi-label, ``cleanlab.regression`` for regression and
     ``cleanlab.token_classification`` for NER. Source: Northcutt, Jiang and Chuang 2021, "Confident Learning:
     Estimating Uncertainty in Dataset Labels" (JAIR 70); https://github.com/cleanlab/cleanlab.
     Quick (``data_map=True``): one run's training dynamics (Swayamdipta et al. 2020, "Dataset Cartography"), by
-    ``kdemo.label_issues.data_map.data_map_issues`` with the same arguments but ``folds``.
+    ``kdemo.run.label_issues.data_map.data_map_issues`` with the same arguments but ``folds``.
 
     Args:
         config: The run's settings and data (``train_file``, columns, task, model, schedule, epochs, seed);
@@ -60,14 +60,14 @@ def find_label_issues(
         train_df: The training table, instead of ``config.train_file`` (the app passes the uploaded table).
         work_dir: Folder where each finished fold is saved (``.npy`` + ``.json``), or None.
         resume: Skip the folds a search of the same settings, data and K saved in ``work_dir``.
-        progress: Called with a :class:`~kdemo.label_issues.cross_val.FoldEvent` (a ``ProgressEvent`` with
+        progress: Called with a :class:`~kdemo.run.label_issues.cross_val.FoldEvent` (a ``ProgressEvent`` with
             ``fold``, 0-based, and ``folds``) after every optimizer step and epoch of each fold.
         stop: A ``threading.Event``; once set, the fold in flight stops after its batch and None is returned
             (finished folds stay in ``work_dir``: resume them later).
         policy: Which local model folders ``config.model_name`` may name (the app passes the session's).
 
     Returns:
-        A :class:`~kdemo.label_issues.result.LabelIssues` with one row per example of the training data (row =
+        A :class:`~kdemo.run.label_issues.result.LabelIssues` with one row per example of the training data (row =
         0-based data row of the table, or sentence index of a token file), sorted by label quality, lowest first;
         None when stopped.
 

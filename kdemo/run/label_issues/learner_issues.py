@@ -1,7 +1,7 @@
 """A learner's label issues from the training dynamics its last fit recorded: ``Learner.find_label_issues``.
 
 One row per training example (a token dataset's sentences, not its windows), scored by the data map of
-:mod:`kdemo.label_issues.cartography` (Swayamdipta et al. 2020). The unit that is scored is the example's **worst
+:mod:`kdemo.run.label_issues.cartography` (Swayamdipta et al. 2020). The unit that is scored is the example's **worst
 label**: single-label and regression rows have one; a multi-label row is scored by its worst class (the class whose
 given 0/1 value the model finds least likely on average over the epochs) and a sentence by its worst word, because
 one wrong class among many right ones, or one wrong tag in a long sentence, hardly moves a mean over all of them.
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from kdemo.errors import DataError, TrainingError
-from kdemo.label_issues.cartography import MIN_EPOCHS, cartography, flag_issues, regions
-from kdemo.label_issues.result import DATA_MAP, LabelIssues
+from kdemo.run.label_issues.cartography import MIN_EPOCHS, cartography, flag_issues, regions
+from kdemo.run.label_issues.result import DATA_MAP, LabelIssues
 from kdemo.training.callbacks.training_dynamics import TrainingDynamics
 
 #: Separator of the class names of one multi-label cell.
@@ -38,14 +38,14 @@ def learner_label_issues(learner, *, dynamics: TrainingDynamics | None = None, t
 
     Args:
         learner: A :class:`~kdemo.training.learner.Learner` whose last fit ran with a recorder (at least
-            :data:`~kdemo.label_issues.cartography.MIN_EPOCHS` epochs).
+            :data:`~kdemo.run.label_issues.cartography.MIN_EPOCHS` epochs).
         dynamics: The recorder to read; None reads ``learner.training_dynamics`` (the last fit's).
         texts: The texts of the table's ``text`` column, one per training row; None takes the training data's
             texts (a token dataset's words joined by spaces).
         seconds: The search's wall-clock seconds for the result; None measures only this call.
 
     Returns:
-        A :class:`~kdemo.label_issues.result.LabelIssues` (method ``"data_map"``) over the learner's training rows
+        A :class:`~kdemo.run.label_issues.result.LabelIssues` (method ``"data_map"``) over the learner's training rows
         (``row`` = 0-based row of the training data; token data: sentence), with the data map's ``confidence``,
         ``variability``, ``correctness`` and ``region`` columns; ``label_quality`` is the confidence and
         ``suggested_label`` the prediction of the last training step that saw the row.

@@ -22,8 +22,8 @@ import numpy as np
 
 from kdemo.atomic import write_bytes, write_text
 from kdemo.errors import DataError
-from kdemo.label_issues.examples import TableExamples
-from kdemo.label_issues.token_examples import TokenExamples
+from kdemo.run.label_issues.examples import TableExamples
+from kdemo.run.label_issues.token_examples import TokenExamples
 from kdemo.memory import release_gpu_memory
 from kdemo.modeling.sources import DEFAULT_POLICY, FolderPolicy
 from kdemo.run.config import TrainConfig
@@ -70,8 +70,8 @@ class OutOfSample:
 
 
 def examples_for(data: RunData):
-    """The examples of a run's data: :class:`~kdemo.label_issues.examples.TableExamples` for a table,
-    :class:`~kdemo.label_issues.token_examples.TokenExamples` for a token file.
+    """The examples of a run's data: :class:`~kdemo.run.label_issues.examples.TableExamples` for a table,
+    :class:`~kdemo.run.label_issues.token_examples.TokenExamples` for a token file.
 
     Raises:
         DataError: If the data's kind has no labels to check (question answering), or the labels cannot be parsed.

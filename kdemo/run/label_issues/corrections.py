@@ -1,7 +1,7 @@
 """Applying a person's decisions on flagged examples (keep, drop, relabel) and writing the corrected training file in
 the format it came in.
 
-A decision is keyed by the ``row`` of a :class:`~kdemo.label_issues.result.LabelIssues` table (0-based data row of
+A decision is keyed by the ``row`` of a :class:`~kdemo.run.label_issues.result.LabelIssues` table (0-based data row of
 the table; sentence index of a token file) and is ``"keep"``, ``"drop"``, or a new label written as the table's
 ``given_label`` column writes labels: a class name; class names joined by ``", "`` (multi-label, empty for none); a
 number (regression); the sentence's tags joined by spaces (token files).
@@ -20,7 +20,7 @@ import pandas as pd
 from kdemo.data.labels import LABEL_SEPARATOR, parse_labels
 from kdemo.data.token_files import TokenCorpus
 from kdemo.errors import DataError
-from kdemo.label_issues.classes import NAMES_SEPARATOR
+from kdemo.run.label_issues.classes import NAMES_SEPARATOR
 from kdemo.tasks import spec_for
 
 KEEP, DROP = "keep", "drop"

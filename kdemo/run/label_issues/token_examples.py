@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from kdemo.data.token_files import TokenCorpus
-from kdemo.label_issues.examples import align_columns
+from kdemo.run.label_issues.examples import align_columns
 from kdemo.run.token_pipeline import TokenRunData
 from kdemo.text.ner.preprocessor import class_names_for
 
@@ -22,7 +22,7 @@ def _subset(corpus: TokenCorpus, idx) -> TokenCorpus:
 
 class TokenExamples:
     """The sentences of a run's token file, one example each, with their words' tag ids (what
-    :func:`kdemo.label_issues.tokens.token_scores` reads).
+    :func:`kdemo.run.label_issues.tokens.token_scores` reads).
 
     Args:
         data: The run's sentences (:func:`kdemo.run.pipeline.read_data`); its validation file is not used.
