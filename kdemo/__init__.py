@@ -25,6 +25,8 @@ from kdemo.inference.ner_predictor import NERPredictor  # noqa: E402
 from kdemo.inference.qa_predictor import QAPredictor  # noqa: E402
 from kdemo.data import ktrain_utils as utils  # noqa: E402  (ktrain's `from ktrain import utils as U`)
 from kdemo.inference.predictor import Predictor, get_predictor, load_predictor  # noqa: E402
+from kdemo.run.label_issues.api import find_label_issues  # noqa: E402
+from kdemo.run.label_issues.result import LabelIssues  # noqa: E402
 from kdemo.memory import release_gpu_memory  # noqa: E402
 from kdemo.modeling.classifier import DEFAULT_MODEL_ID  # noqa: E402
 from kdemo.modeling.tagger import sequence_tagger  # noqa: E402
@@ -56,6 +58,7 @@ __all__ = [
     "DataError",
     "HubError",
     "KdemoError",
+    "LabelIssues",
     "Learner",
     "ModelError",
     "NERPredictor",
@@ -71,6 +74,7 @@ __all__ = [
     "diagnose",
     "entities_from_array",
     "evaluate",
+    "find_label_issues",
     "entities_from_conll2003",
     "entities_from_df",
     "entities_from_gmb",

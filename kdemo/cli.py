@@ -15,6 +15,7 @@ from pathlib import Path
 import kdemo
 from kdemo.commands.evaluate import add_parsers as add_evaluate_parsers
 from kdemo.commands.evaluate import run_compare, run_evaluate
+from kdemo.commands.label_issues import add_parser as add_label_issues_parser, run_label_issues
 from kdemo.commands.space import add_parser as add_space_parser
 from kdemo.commands.space import run_publish_space
 from kdemo.data.columns import guess_columns
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_space_parser(sub, fmt)
     add_evaluate_parsers(sub, fmt)
+    add_label_issues_parser(sub, fmt, _add_run_args)
     return parser
 
 
@@ -410,7 +412,8 @@ def _push(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": _train, "predict": _predict, "lr-find": _lr_find, "push": _push, "publish-space": run_publish_space,
-            "evaluate": run_evaluate, "compare": run_compare}
+            "evaluate": run_evaluate, "compare": run_compare,
+            "label-issues": lambda args: run_label_issues(args, config_from_args)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -343,6 +343,11 @@ class BatchSequence(keras.utils.PyDataset):
         """Row indices of each batch in the current epoch's order."""
         return list(self._batches)
 
+    def batch_rows(self, index: int) -> np.ndarray:
+        """Row indices of the dataset in batch ``index`` of the current epoch, shape ``(batch,)`` (what a
+        :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics` recorder maps the step's outputs to)."""
+        return self._batches[index]
+
     def padded_tokens(self) -> tuple[int, int]:
         """``(real_tokens, padded_slots)`` of one epoch: tokens of the texts, and batch cells incl. padding."""
         real = int(self.data.lengths.sum())

@@ -74,6 +74,12 @@ class ShardedBatchSequence(BatchSequence):
         mine = len(shard(full, self.rank, self.world_size))
         return 0.0 if mine == 0 else len(full) / (self.world_size * mine)
 
+    def batch_rows(self, index: int) -> np.ndarray:
+        """This rank's rows of batch ``index`` (its slice of the global batch; the first row for an empty slice)."""
+        full = self._batches[index]
+        idx = shard(full, self.rank, self.world_size)
+        return idx if len(idx) else full[:1]
+
     def __getitem__(self, index: int):
         full = self._batches[index]
         idx = shard(full, self.rank, self.world_size)

@@ -109,6 +109,34 @@ class NERPredictor(BasePredictor):
                     out[s][word] = softmax(z[pos])
         return out
 
+    def predict_proba(self, sentences: Sequence) -> list[np.ndarray]:
+        """Tag probabilities of every word of many sentences, in one batched pass (the name of ktrain's
+        ``TextPredictor.predict_proba``), e.g. the out-of-sample predictions cleanlab reads.
+
+        Args:
+            sentences: Sentences as lists of words (one probability row per given word), or raw strings (split into
+                words as :meth:`predict` splits them).
+
+        Returns:
+            One float32 array of shape ``(num_words, num_tags)`` per sentence, columns in :meth:`get_classes` order;
+            each word's row is the softmax of its first sub-word's logits (a word the tokenizer drops is ``"O"``).
+            Long sentences are read in windows, as in training.
+
+        Raises:
+            DataError: If a sentence is neither a string nor a list of strings.
+        """
+        words = []
+        for i, sentence in enumerate(sentences):
+            if isinstance(sentence, str):
+                sentence = self._split(sentence, None)[0]
+            if not isinstance(sentence, (list, tuple)) or not all(isinstance(w, str) for w in sentence):
+                raise DataError(f"Expected sentences as strings or lists of words. Received: {type(sentence).__name__} "
+                                f"at position {i}.")
+            words.append(list(sentence))
+        if not words:
+            return []
+        return self._word_probabilities(words)
+
     def predict(self, sentence, return_proba: bool = False, merge_tokens: bool = False, custom_tokenizer=None,
                 return_offsets: bool = False, *, is_split_into_words: bool = False):
         """Tags or entities of one sentence (ktrain's ``NERPredictor.predict``).

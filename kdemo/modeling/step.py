@@ -27,7 +27,7 @@ import time
 import keras
 import torch
 
-from kdemo.modeling.device_batches import OnDevice, to_device
+from kdemo.modeling.device_batches import OnDevice, RowTap, to_device
 from kdemo.modeling.fast_losses import torch_loss_for, torch_metrics_update
 
 log = logging.getLogger("kdemo.modeling.step")
@@ -106,6 +106,8 @@ class _StepState:
         self.fast_loss = None
         self.metrics_for: object = None  # the (built) compiled metrics fast_metrics was made for
         self.fast_metrics = None
+        self.observer = None  # called with each training step's outputs (see FastTrainStep.observe_training)
+        self.tap = RowTap()  # the rows of the fetched training batches, while an observer is attached
 
 
 def _scalar(value) -> bool:
@@ -135,11 +137,27 @@ class FastTrainStep:
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device(self.device_type)
 
-    def _on_device(self, data):
+    def _on_device(self, data, tap: RowTap | None = None):
         """A kdemo/Keras ``PyDataset`` wrapped in :class:`OnDevice`; anything else as it is."""
         if isinstance(data, keras.utils.PyDataset) and not isinstance(data, OnDevice):
-            return OnDevice(data, self._device())
+            return OnDevice(data, self._device(), tap)
         return data
+
+    def observe_training(self, observer) -> None:
+        """Call ``observer(y, y_pred, rows)`` after the forward pass of every training step from now on (None stops).
+
+        ``y`` are the batch's labels and ``y_pred`` its outputs (detached, on the device), ``rows`` the dataset rows
+        of the batch, int64 ``(batch,)`` (None when the training data does not know its rows: only kdemo's
+        ``BatchSequence`` and its kin have ``batch_rows``). No extra forward pass runs; without an observer the step
+        only tests that there is none. Used by :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics`.
+
+        Args:
+            observer: The callable, or None.
+        """
+        state = self._step_state
+        state.observer = observer
+        state.tap.active = observer is not None
+        state.tap.pending.clear()
 
     def fit(self, x=None, *args, validation_data=None, **kwargs):
         """Keras ``fit``, with the step's per-fit caches reset, batches moved to the device once (:class:`OnDevice`)
@@ -148,9 +166,11 @@ class FastTrainStep:
         self._step_state.variables = None  # trainable weights may differ from the last fit (freezing)
         self._step_state.logs = None
         try:
-            history = super().fit(self._on_device(x), *args, validation_data=self._on_device(validation_data), **kwargs)
+            history = super().fit(self._on_device(x, self._step_state.tap), *args,
+                                  validation_data=self._on_device(validation_data), **kwargs)
         except BaseException:
             self.step_log.discard()  # e.g. out of memory: reading the device now could fail and hide the error
+            self.observe_training(None)  # a recorder's on_train_end never ran (a retried fit attaches it again)
             raise
         self.step_log.flush()
         return history
@@ -197,6 +217,8 @@ class FastTrainStep:
         for param in state.params:  # set_to_none, as Keras' zero_grad and torch's default
             param.grad = None
         y_pred = self._train_forward(x)
+        if state.observer is not None:
+            state.observer(y, y_pred.detach(), state.tap.take())
         loss = self._loss(x, y, y_pred, sample_weight, training=True)
         custom = self._update_metrics(x, y, y_pred, loss, sample_weight)
         self.step_log.push(loss)

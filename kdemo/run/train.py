@@ -100,6 +100,7 @@ def train(
     checkpoint_folder: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S,
+    callbacks: list | None = None,
 ) -> TrainResult | None:
     """Run one fine-tuning run: read, check, preprocess, build, fit, validate, and assemble its record.
 
@@ -123,6 +124,9 @@ def train(
             The tables and the model are prepared as for a new run, then the checkpoint's weights, optimizer and
             random states replace the fresh ones (:meth:`kdemo.training.learner.Learner.resume`).
         checkpoint_every_s: Most seconds between two resume checkpoints within an epoch.
+        callbacks: Extra Keras callbacks for the fit, after the run's tracker (e.g. a
+            :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics` recorder, as
+            :func:`kdemo.run.label_issues.data_map.data_map_issues` passes).
 
     Returns:
         The :class:`~kdemo.run.result.TrainResult` (predictor, report, history, notices, record, params, the
@@ -181,7 +185,7 @@ def train(
     try:
         history = _fit(config, learner, on_progress, checkpoint_folder=str(checkpoint_folder) if checkpoint_folder else None,
                        resume=resume_from is not None, checkpoint_every_s=checkpoint_every_s,
-                       callbacks=[tracker] if tracker is not None else None)
+                       callbacks=([tracker] if tracker is not None else []) + list(callbacks or []) or None)
         report = learner.validation_report()
         metrics = {k: v for k, v in report.to_dict().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     finally:

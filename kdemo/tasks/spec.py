@@ -53,6 +53,10 @@ QA_METRICS = {
 }
 
 
+#: The roles a spec names by dotted path (:meth:`TaskSpec.load`).
+ROLES = ("pipeline", "evaluator", "predictor", "report", "scorer", "label_issues")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What one task is, in facts, and which modules serve it.
@@ -98,6 +102,9 @@ class TaskSpec:
             ``text_labels``, ``regression``, ``entities``, ``answers``); :func:`kdemo.hub.space.space_files` renders it.
         scorer: ``"module:function"`` that scores a saved run on a labelled test file, row by row
             (``scorer(predictor, path, **columns) -> RowScores``; :func:`kdemo.run.evaluate_runs.evaluate`).
+        label_issues: ``"module:function"`` of the task's cleanlab adapter (``scores(labels, predictions,
+            class_names) -> DataFrame``; :func:`kdemo.run.label_issues.api.find_label_issues`), or ``""`` where the task
+            has no labels to check (question answering).
     """
 
     task: Task
@@ -119,6 +126,7 @@ class TaskSpec:
     predictor: str = ""
     report: str = ""
     scorer: str = ""
+    label_issues: str = ""
     label_layout: str = "class"
     entity_types: bool = False
     card_summary: str = "A text classifier that sorts texts into {num_labels} classes ({names})"
@@ -129,14 +137,16 @@ class TaskSpec:
     space_app: str = "text_labels"
 
     def load(self, role: str):
-        """The class named by ``pipeline``, ``evaluator``, ``predictor`` or ``report``, imported on first use.
+        """The class or function named by ``pipeline``, ``evaluator``, ``predictor``, ``report``, ``scorer`` or
+        ``label_issues``, imported on first use.
 
         Raises:
-            ValueError: If ``role`` is not one of those four.
+            ValueError: If ``role`` is not one of those six, or the spec names nothing for it.
         """
-        if role not in ("pipeline", "evaluator", "predictor", "report", "scorer"):
-            raise ValueError(f"Expected role 'pipeline', 'evaluator', 'predictor', 'report' or 'scorer'. Received: "
-                             f"{role!r}.")
+        if role not in ROLES:
+            raise ValueError(f"Expected role to be one of {list(ROLES)}. Received: {role!r}.")
+        if not getattr(self, role):
+            raise ValueError(f"Expected a {role!r} module for {self.task.value}. Received: none; the task has none.")
         module, _, name = getattr(self, role).partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -158,21 +168,22 @@ SPECS: dict[Task, TaskSpec] = {
         SINGLE_LABEL, title="single-label classification",
         card_words="single-label classification (softmax over the classes)",
         problem_type="single_label_classification", label_word="class", balance_title="Class balance",
-        class_weight=True, report="kdemo.evaluation.report:ClassificationReport", **_TABLE_COMMON),
+        class_weight=True, report="kdemo.evaluation.report:ClassificationReport",
+        label_issues="kdemo.run.label_issues.classes:single_label_scores", **_TABLE_COMMON),
     MULTI_LABEL: TaskSpec(
         MULTI_LABEL, title="multi-label classification",
         card_words="multi-label classification (one sigmoid per label; a text can carry several labels)",
         problem_type="multi_label_classification", label_word="label", balance_title="Class balance",
         class_weight=False, label_layout="multi_hot", report="kdemo.evaluation.report:MultiLabelReport",
         card_summary="A multi-label text classifier that tags texts with any of {num_labels} labels ({names})",
-        card_tags=("multi-label",), **_TABLE_COMMON),
+        card_tags=("multi-label",), label_issues="kdemo.run.label_issues.classes:multi_label_scores", **_TABLE_COMMON),
     REGRESSION: TaskSpec(
         REGRESSION, title="regression", card_words="regression (one number per text)",
         problem_type="regression", label_word="target", balance_title="Target distribution",
         class_weight=False, label_layout="target", report="kdemo.evaluation.report:RegressionReport",
         card_summary="A text regression model that predicts {targets} from a text",
         card_call='function_to_apply="none"', card_call_comment="the predicted value", space_app="regression",
-        **_TABLE_COMMON),
+        label_issues="kdemo.run.label_issues.regression:regression_scores", **_TABLE_COMMON),
     TOKEN_CLASSIFICATION: TaskSpec(
         TOKEN_CLASSIFICATION, data_kind=TOKENS, title="token classification (named entities)",
         card_words=("token classification (named entities: one BIO tag per word; an entity is a `B-` tag followed "
@@ -184,7 +195,7 @@ SPECS: dict[Task, TaskSpec] = {
         pipeline="kdemo.run.token_pipeline:TokenPipeline",
         evaluator="kdemo.training.token_evaluator:TokenEvaluator",
         predictor="kdemo.inference.ner_predictor:NERPredictor", report="kdemo.evaluation.ner:NERReport",
-        scorer="kdemo.evaluation.ner_scores:ner_scores",
+        scorer="kdemo.evaluation.ner_scores:ner_scores", label_issues="kdemo.run.label_issues.tokens:token_scores",
         label_layout="word_tags", entity_types=True,
         card_summary=("A token classifier (named-entity recognition) that finds {num_types} entity types ({types}) "
                       "with {num_labels} BIO tags"),

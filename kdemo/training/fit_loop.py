@@ -56,6 +56,7 @@ from kdemo.training.callbacks.best_weights import BestWeights
 from kdemo.training.callbacks.global_metrics import GlobalMetrics
 from kdemo.training.callbacks.learning_rate_log import LearningRateLogger
 from kdemo.training.callbacks.resume_checkpoint import DEFAULT_CHECKPOINT_EVERY_S, ResumeCheckpoint
+from kdemo.training.callbacks.training_dynamics import TrainingDynamics
 from kdemo.training.checkpoint_state import TrainingState, load_checkpoint, restore_rng
 from kdemo.training.checkpoint_writer import CheckpointWriter
 from kdemo.training.resume import EpochRemainder, merge_histories
@@ -107,6 +108,9 @@ class FitLoopMixin:
     #: Whether ``fit_onecycle(checkpoint_folder=...)`` also writes a resume checkpoint (transformer classifiers);
     #: the learner of plain Keras models saves the per-epoch weights only.
     resumable: bool = True
+    #: Attach a fresh :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics` recorder to every fit
+    #: (for ``find_label_issues``); a recorder passed in ``callbacks`` is used instead.
+    record_training_dynamics: bool = False
 
     def _init_fit_loop(self) -> None:
         self.accumulation_steps = 1
@@ -117,6 +121,7 @@ class FitLoopMixin:
         self.stopped_early = False
         self.restored_best_epoch: int | None = None
         self._fit_calls = 0
+        self.training_dynamics: TrainingDynamics | None = None
 
     def _reset_stop(self) -> None:
         """Clear a stop left over from an earlier fit of this learner. An event the caller assigned
@@ -243,6 +248,11 @@ class FitLoopMixin:
                                     save_s=weights / SAVE_BYTES_PER_S)  # the ETA: validation passes and saving too
         best = BestWeights() if self.val_data is not None and int(epochs) > 1 else None
         extra = ([best] if best else []) + list(callbacks or [])  # best first: it sees the epoch's own weights
+        recorders = [c for c in extra if isinstance(c, TrainingDynamics)]
+        if self.record_training_dynamics and not recorders:
+            recorders = [TrainingDynamics()]
+            extra.extend(recorders)
+        self.training_dynamics = recorders[-1] if recorders else None  # find_label_issues reads the last fit's
         writer = None
         if checkpoint_folder and main:
             writer = CheckpointWriter(checkpoint_folder, blocking=not self.async_checkpoints)

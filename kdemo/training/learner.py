@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 
 import keras
@@ -39,6 +40,8 @@ DEFAULT_FREEZE_LOWER = 0.0
 #: trains in 0.63-0.77x the time of every layer (``python -m bench.freezing``: SST-2 0.63x at -0.1 pt accuracy, AG
 #: News 0.77x at +0.2 pt, SMS spam 0.73x at -1.3 pt; bench/RESULTS.md). Pass ``freeze_lower=FAST_FREEZE_LOWER``.
 FAST_FREEZE_LOWER = 1 / 3
+#: What :meth:`Learner.find_label_issues` runs ("module:function").
+LEARNER_LABEL_ISSUES = "kdemo.run.label_issues.learner_issues:learner_label_issues"
 
 
 class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, PersistenceMixin, SettingsMixin):
@@ -60,6 +63,8 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
             stop part-way, or early stopping's restored best), else None.
         accumulation_steps: Batches per optimizer step (1 unless an out-of-memory back-off raised it).
         notices: Messages for the user from the last fits (e.g. out-of-memory retries).
+        training_dynamics: The last fit's :class:`~kdemo.training.callbacks.training_dynamics.TrainingDynamics`
+            recorder, or None (set ``record_training_dynamics = True`` to attach one to every fit).
         thresholds: Multi-label: per-label probability thresholds tuned by the last :meth:`validation_report`.
         evaluator: The task's evaluation strategy (``spec.load("evaluator")``, see
             :mod:`kdemo.training.evaluator`): it answers ``predict``, ``validate``, ``top_losses``, … and resolves
@@ -358,6 +363,13 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
                                    progress_every=progress_every, checkpoint_folder=checkpoint_folder)
         self._note_best_epoch(stopper, "val_loss")
         return history
+
+    def find_label_issues(self, **kwargs):
+        """Rows whose label the last fit's training dynamics call probably wrong (a data map): see
+        :func:`kdemo.run.label_issues.learner_issues.learner_label_issues` (fit with ``callbacks=[TrainingDynamics()]`` or
+        ``record_training_dynamics = True``). Loaded by name, as task roles: label_issues sits above training."""
+        module, _, name = LEARNER_LABEL_ISSUES.partition(":")
+        return getattr(importlib.import_module(module), name)(self, **kwargs)
 
 
 def get_learner(model: HFClassifier, train_data: TextDataset | None = None, val_data: TextDataset | None = None,

@@ -49,6 +49,10 @@ class EpochRemainder(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         return self.train[index + self.skip]
 
+    def batch_rows(self, index: int):
+        """The rows of batch ``index`` of the remainder (batch ``index + skip`` of ``train``)."""
+        return self.train.batch_rows(index + self.skip)
+
     def on_epoch_end(self):
         self.train.on_epoch_end()
 

@@ -1,4 +1,4 @@
-"""The Gradio app: five tabs (Data, Train, Predict, Attention, Hub), every action a named API endpoint."""
+"""The Gradio app: its tabs (Data, Train, Predict, Attention, Hub, Runs, Labels), every action a named API endpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import gradio as gr
 
 from kdemo.data.limits import DEFAULT_LIMITS
 from kdemo.run.tracking import set_tracking_dir
-from kdemo.ui import attention_tab, auth, data_tab, hub_tab, predict_tab, runs_tab, train_tab
+from kdemo.ui import attention_tab, auth, data_tab, hub_tab, labels_tab, predict_tab, runs_tab, train_tab
 from kdemo.ui.session import STORE
 from kdemo.ui.store import browser_secret, default_data_dir
 
@@ -93,8 +93,13 @@ def build_app(data_dir: str | Path | None = None) -> gr.Blocks:
         with gr.Tab("Runs", elem_id="runs-tab") as runs_tab_block:
             runs_view = runs_tab.build()
         runs_tab_block.select(runs_view["refresh"], None, runs_view["outputs"], api_visibility="private")
+        with gr.Tab("Labels", elem_id="labels-tab") as labels_tab_block:
+            pass
         with train_tab_block:
             train = train_tab.build(data, attention)
+        with labels_tab_block:  # uses the Train tab's settings
+            labels_view = labels_tab.build(train)
+        labels_tab_block.select(labels_view["refresh"], None, labels_view["outputs"], api_name="label_issues")
         data_tab.wire_suggestions(data, train["model_name"], train["maxlen"], train["batch_size"])
         with predict_tab_block:
             in_use[predict_tab_block] = gr.Markdown(elem_id="predict-in-use")

@@ -118,6 +118,10 @@ class Session(DataViews):
     saved_tables: dict = field(default_factory=dict)
     #: The last LR-finder job of this session.
     lr_job: Job | None = None
+    #: The last label-issue search of this session (the Labels tab), and its result with the user's decisions
+    #: (:class:`kdemo.ui.labels.LabelState`, or None).
+    label_job: Job | None = None
+    labels: Any = None
     #: Session hashes of the pages attached now.
     pages: set[str] = field(default_factory=set)
     last_seen: float = field(default_factory=time.time)
@@ -163,7 +167,7 @@ class Session(DataViews):
     @property
     def busy(self) -> bool:
         """Whether a job of this session is queued or running."""
-        return any(job is not None and job.active for job in (self.job, self.lr_job))
+        return any(job is not None and job.active for job in (self.job, self.lr_job, self.label_job))
 
     @property
     def spec(self) -> TaskSpec | None:
@@ -365,7 +369,7 @@ class SessionStore:
             for key, session in list(self._sessions.items()):
                 if session.busy:
                     continue
-                ended = [job.ended_at for job in (session.job, session.lr_job) if job is not None]
+                ended = [job.ended_at for job in (session.job, session.lr_job, session.label_job) if job is not None]
                 idle = now - max([session.last_seen, *ended])
                 detached = not session.pages and idle > self.limits.reconnect_grace_s
                 if detached or idle > self.limits.idle_timeout_s:
@@ -382,7 +386,7 @@ class SessionStore:
 
     @staticmethod
     def _remove(session: Session, why: str) -> None:
-        for job in (session.job, session.lr_job):
+        for job in (session.job, session.lr_job, session.label_job):
             if job is not None and job.active:
                 job.request_stop()
         if session.learner is not None:

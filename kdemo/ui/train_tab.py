@@ -333,7 +333,8 @@ def build(data: dict, attention: dict) -> dict:
         ``{"outputs": [...], "restore": fn}``: the components :func:`training_status` fills, for the page-load
         event that shows a reconnecting browser its job, then the settings fields (model, maxlen, batch size,
         learning rate, epochs, precision, freezing) set to the session's last run; and the ``model_name``,
-        ``maxlen`` and ``batch_size`` fields (the Data tab's "Use these settings" sets the last two).
+        ``maxlen`` and ``batch_size`` fields (the Data tab's "Use these settings" sets the last two), the polling
+        ``timer``, and ``config_inputs`` (the fields a run's config is built from, in :func:`train`'s order).
     """
     gr.Markdown(f"Device: **{describe_device()}**. Defaults suit the embedded all-MiniLM-L6-v2 on a CPU.")
     with gr.Row():
@@ -419,4 +420,5 @@ def build(data: dict, attention: dict) -> dict:
     resume_btn.click(resume, None, [status, timer], api_name="resume", concurrency_limit=None)
     restored = [*outputs, model_name, maxlen, batch_size, lr, epochs, precision, freeze, doc_stride]
     return {"outputs": restored, "restore": lambda session: (*_job_outputs(session), *_settings_outputs(session)),
-            "model_name": model_name, "maxlen": maxlen, "batch_size": batch_size}
+            "model_name": model_name, "maxlen": maxlen, "batch_size": batch_size, "timer": timer,
+            "config_inputs": settings + [schedule, early_stopping, reduce_on_plateau, cycle_len, cycle_mult]}

@@ -4,5 +4,6 @@ from kdemo.training.callbacks.lr_finder import LRFinder
 from kdemo.training.callbacks.one_cycle import OneCycle
 from kdemo.training.callbacks.progress import ProgressEvent, ProgressReporter
 from kdemo.training.callbacks.stop_request import StopRequest
+from kdemo.training.callbacks.training_dynamics import TrainingDynamics
 
-__all__ = ["LRFinder", "OneCycle", "ProgressEvent", "ProgressReporter", "StopRequest"]
+__all__ = ["LRFinder", "OneCycle", "ProgressEvent", "ProgressReporter", "StopRequest", "TrainingDynamics"]
