@@ -4,7 +4,10 @@ decisions, and the corrected data they make (no gradio here).
 The job runs :func:`kdemo.run.label_issues.api.find_label_issues` on the session's data with the Train tab's settings,
 on the device queue like training (:mod:`kdemo.ui.train_job`). Its result and the user's decisions are kept with the
 session (:class:`LabelState`, ``session.labels``); the decisions always apply to the data as it was when the issues
-were found, so a retrain that replaced the session's data does not shift the rows they name.
+were found, so a retrain that replaced the session's data does not shift the rows they name. Each finished fold (or
+data-map run) is kept in the session's folder, and the search resumes from them: after a Stop, or a server restart
+on the same ``--data-dir``, asking again with the same settings and data trains only what is missing (the decisions
+themselves live in memory and are not restored).
 """
 
 from __future__ import annotations
@@ -135,7 +138,8 @@ def search_job(session, cfg: TrainConfig, folds: int, data_map: bool, like_path:
                 job.eta_s = fraction
 
         issues = find_label_issues(cfg, folds=folds, data_map=data_map, train_df=train_df,
-                                   work_dir=session.workdir / WORK_DIR, progress=on_progress, stop=job.stop_event,
+                                   work_dir=session.workdir / WORK_DIR, resume=True, progress=on_progress,
+                                   stop=job.stop_event,
                                    policy=session.policy)
         if issues is None or job.stop_event.is_set():
             return None
