@@ -365,9 +365,22 @@ class Learner(FitLoopMixin, ResumeMixin, LRFinderMixin, EvaluationMixin, Persist
         return history
 
     def find_label_issues(self, **kwargs):
-        """Rows whose label the last fit's training dynamics call probably wrong (a data map): see
-        :func:`kdemo.run.label_issues.learner_issues.learner_label_issues` (fit with ``callbacks=[TrainingDynamics()]`` or
-        ``record_training_dynamics = True``). Loaded by name, as task roles: label_issues sits above training."""
+        """Rows whose label the last fit's training dynamics call probably wrong (a data map, Swayamdipta et al. 2020).
+
+        Fit first with ``callbacks=[TrainingDynamics()]`` or ``record_training_dynamics = True``. Loaded by name, as
+        task roles are: label issues sit above training.
+
+        Args:
+            **kwargs: Passed to :func:`kdemo.run.label_issues.learner_issues.learner_label_issues` (``dynamics``,
+                ``texts``, ``seconds``).
+
+        Returns:
+            A :class:`~kdemo.run.label_issues.result.LabelIssues` over the learner's training rows.
+
+        Raises:
+            TrainingError: If the last fit recorded no training dynamics (the message says how to record them).
+            DataError: If the task has no labels to check, or fewer than 2 epochs were recorded.
+        """
         module, _, name = LEARNER_LABEL_ISSUES.partition(":")
         return getattr(importlib.import_module(module), name)(self, **kwargs)
 
